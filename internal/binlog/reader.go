@@ -1,0 +1,125 @@
+// Package binlog reads a source's binary log as a replica and hands complete
+// transactions downstream.
+//
+// Invariant: only whole transactions leave a Reader. When the stream breaks,
+// the partly received transaction is dropped and Stream returns; the caller
+// (syncer) restarts from its last applied position, so the transaction is
+// received again from its GTID event.
+package binlog
+
+import (
+	"context"
+		"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/replication"
+	"github.com/pitcrew/pitcrew/internal/conn"
+	"github.com/pitcrew/pitcrew/internal/gtid"
+	"github.com/pitcrew/pitcrew/internal/txn"
+)
+
+// Config says how to connect as a replica.
+type Config struct {
+	Source   conn.Endpoint
+	Flavor   string // "mysql" or "mariadb"; syncer fills it from the server's version
+	ServerID uint32 // our replica server_id; must be unique among the source's replicas
+	// Heartbeat is how often the source sends a heartbeat when idle; the
+	// stream is considered dead after three missed heartbeats. Default 5s.
+	Heartbeat time.Duration
+	Logger    *slog.Logger
+}
+
+// Default fills the documented defaults.
+func (c *Config) Default() {
+	if c.Heartbeat == 0 {
+		c.Heartbeat = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Stats are counters the reader updates; the caller owns them and may read
+// them concurrently through the atomic fields of its metrics.
+type Stats interface {
+	EventRead(bytes int)
+}
+
+// Stream connects to the source, asks for everything after from, and sends
+// each complete transaction to out until ctx ends or the stream fails. The
+// returned error is classified with conn.Retryable.
+func Stream(ctx context.Context, cfg Config, from gtid.Set, out chan<- *txn.Txn, stats Stats) error {
+	cfg.Default()
+	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
+		ServerID:                cfg.ServerID,
+		Flavor:                  cfg.Flavor,
+		Host:                    cfg.Source.Host,
+		Port:                    uint16(cfg.Source.Port),
+		User:                    cfg.Source.User,
+		Password:                cfg.Source.Password,
+		Charset:                 "utf8mb4",
+		TimestampStringLocation: time.UTC,
+		HeartbeatPeriod:         cfg.Heartbeat,
+		ReadTimeout:             3 * cfg.Heartbeat,
+		DisableRetrySync:        true,
+		VerifyChecksum:          true,
+		Logger:                  quiet(cfg.Logger),
+		Dialer:                  dialer,
+	})
+	defer syncer.Close()
+	streamer, err := syncer.StartSyncGTID(from.Raw())
+	if err != nil {
+		return fmt.Errorf("starting binlog stream from %q: %w", from.String(), explainDump(err, cfg.Source))
+	}
+	asm := txn.NewAssembler(cfg.Flavor)
+	for {
+		ev, err := streamer.GetEvent(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("reading binlog from %s: %w", cfg.Source, explainDump(err, cfg.Source))
+		}
+		if stats != nil {
+			stats.EventRead(int(ev.Header.EventSize))
+		}
+		t, err := asm.Feed(ev)
+		if err != nil {
+			return err
+		}
+		if t == nil {
+			continue
+		}
+		select {
+		case out <- t:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// explainDump adds the operator's fix to errors the dump protocol returns.
+func explainDump(err error, src conn.Endpoint) error {
+	switch conn.Code(err) {
+	case 1236:
+		return fmt.Errorf("the source cannot serve the binlog we need (purged, or a GTID it never had); re-seed the target or pick a position the source still has: %w", err)
+	case 1045, 1044, 1227, 1142:
+		return conn.Explain(err, "source", src)
+	}
+	return err
+}
+
+func quiet(l *slog.Logger) *slog.Logger {
+	// go-mysql logs every (re)connect at info level; keep its warnings only.
+	return slog.New(levelFilter{l.Handler(), slog.LevelWarn})
+}
+
+type levelFilter struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= f.min && f.Handler.Enabled(ctx, l)
+}

@@ -1,0 +1,201 @@
+// Package conn opens SQL connections to a source or target server and
+// classifies MySQL errors, once, by error number (never by message text).
+package conn
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-sql-driver/mysql"
+)
+
+// Endpoint is where a server listens and who we are there.
+type Endpoint struct {
+	Host     string `yaml:"host"`     // default 127.0.0.1
+	Port     int    `yaml:"port"`     // default 3306
+	User     string `yaml:"user"`     // default root
+	Password string `yaml:"password"` // also from the environment, see cmd/pitcrew
+}
+
+// Default fills the documented defaults.
+func (e *Endpoint) Default() {
+	if e.Host == "" {
+		e.Host = "127.0.0.1"
+	}
+	if e.Port == 0 {
+		e.Port = 3306
+	}
+	if e.User == "" {
+		e.User = "root"
+	}
+}
+
+// Validate checks the fields that can be checked without connecting.
+func (e Endpoint) Validate(role string) error {
+	if e.Port <= 0 || e.Port > 65535 {
+		return fmt.Errorf("%s.port %d is out of range: use 1-65535", role, e.Port)
+	}
+	if e.Host == "" {
+		return fmt.Errorf("%s.host is empty: set the server's host name or address", role)
+	}
+	return nil
+}
+
+// Addr is host:port.
+func (e Endpoint) Addr() string { return net.JoinHostPort(e.Host, strconv.Itoa(e.Port)) }
+
+// String is safe to log: it never contains the password.
+func (e Endpoint) String() string { return e.User + "@" + e.Addr() }
+
+// Open returns a pool whose every new connection runs init first (session
+// variables). The pool is not pinged.
+func Open(e Endpoint, init ...string) (*sql.DB, error) {
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd = e.User, e.Password
+	cfg.Net, cfg.Addr = "tcp", e.Addr()
+	cfg.Timeout = 5 * time.Second
+	cfg.ReadTimeout = 60 * time.Second
+	cfg.WriteTimeout = 60 * time.Second
+	cfg.AllowNativePasswords = true
+	cfg.MaxAllowedPacket = 0 // ask the server
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, err
+	}
+	db := sql.OpenDB(&initConnector{Connector: connector, init: init})
+	db.SetConnMaxIdleTime(time.Minute)
+	return db, nil
+}
+
+// Ping connects and explains failure in one line with the fix.
+func Ping(ctx context.Context, db *sql.DB, role string, e Endpoint) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		return Explain(err, role, e)
+	}
+	return nil
+}
+
+// Explain turns a connection error into "cause: fix" for the operator.
+func Explain(err error, role string, e Endpoint) error {
+	switch Code(err) {
+	case 1045:
+		return fmt.Errorf("%s %s: access denied (wrong user or password): check %s.user and the password (%s.password or the environment variable): %w", role, e, role, role, err)
+	case 1044, 1142, 1227:
+		return fmt.Errorf("%s %s: missing privilege: grant the user what the error names: %w", role, e, err)
+	}
+	var ne net.Error
+	var oe *net.OpError
+	if errors.As(err, &oe) || errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s %s is unreachable: check %s.host/%s.port and that the server is running: %w", role, e, role, role, err)
+	}
+	return fmt.Errorf("%s %s: %w", role, e, err)
+}
+
+// Code returns the MySQL error number carried by err, or 0.
+func Code(err error) uint16 {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number
+	}
+	var ge *gomysql.MyError
+	if errors.As(err, &ge) {
+		return ge.Code
+	}
+	return 0
+}
+
+// fatal error numbers: retrying cannot help, the operator must act.
+var fatal = map[uint16]bool{
+	1044: true, // access denied to database
+	1045: true, // access denied for user
+	1049: true, // unknown database
+	1142: true, // command denied
+	1227: true, // needs a privilege
+	1236: true, // source cannot serve the binlog (purged, unknown GTID)
+	1064: true, // syntax error
+	1146: true, // table doesn't exist
+	1054: true, // unknown column
+	1062: true, // duplicate key: the target diverged
+	1136: true, // column count mismatch
+	1366: true, // incorrect value
+	1406: true, // data too long
+	1452: true, // foreign key
+}
+
+// retryable error numbers: transient server states.
+var retryable = map[uint16]bool{
+	1205: true,                                     // lock wait timeout
+	1213: true,                                     // deadlock
+	1040: true,                                     // too many connections
+	1053: true,                                     // server shutdown in progress
+	1077: true,                                     // normal shutdown
+	1152: true,                                     // aborted connection
+	1158: true, 1159: true, 1160: true, 1161: true, // network read/write errors
+	1927: true, // connection killed (MariaDB)
+	2006: true, // server has gone away
+	2013: true, // lost connection
+	4031: true, // disconnected by server for inactivity
+}
+
+// Retryable reports whether err is worth retrying after a reconnect: network
+// failures and transient server states. Unknown server errors are fatal.
+func Retryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if c := Code(err); c != 0 {
+		return retryable[c] && !fatal[c]
+	}
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	if errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, sql.ErrConnDone) || errors.Is(err, gomysql.ErrBadConn) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	// go-mysql wraps network errors with pingcap/errors, which keeps the
+	// cause reachable only through Cause(); fall back to the common words of
+	// syscall errors that reach us as plain text from the binlog stream.
+	s := err.Error()
+	return strings.Contains(s, "connection refused") || strings.Contains(s, "connection reset") ||
+		strings.Contains(s, "broken pipe") || strings.Contains(s, "i/o timeout") || strings.Contains(s, "EOF")
+}
+
+// QuoteName quotes an identifier with backticks.
+func QuoteName(name string) string {
+	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
+}
+
+type initConnector struct {
+	driver.Connector
+	init []string
+}
+
+func (c *initConnector) Connect(ctx context.Context) (driverConn, error) {
+	dc, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range c.init {
+		if err := execOn(ctx, dc, q); err != nil {
+			dc.Close()
+			return nil, fmt.Errorf("session setup %q: %w", q, err)
+		}
+	}
+	return dc, nil
+}

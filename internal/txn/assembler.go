@@ -1,0 +1,204 @@
+package txn
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/go-mysql-org/go-mysql/replication"
+)
+
+// Assembler is the event -> transaction state machine. Not safe for
+// concurrent use; one per stream.
+type Assembler struct {
+	flavor string
+	tables map[uint64]*Table // table id -> table, valid until the next rotate
+	cur    *Txn              // transaction being received, nil between transactions
+	inTrx  bool              // BEGIN seen for cur
+}
+
+// NewAssembler returns an assembler for "mysql" or "mariadb" streams.
+func NewAssembler(flavor string) *Assembler {
+	return &Assembler{flavor: flavor, tables: map[uint64]*Table{}}
+}
+
+// Reset drops a partly received transaction; call it when the stream breaks.
+func (a *Assembler) Reset() {
+	a.cur, a.inTrx = nil, false
+}
+
+// Pending reports whether a transaction is partly received.
+func (a *Assembler) Pending() bool { return a.cur != nil }
+
+// Feed consumes one event. It returns the transaction the event completes, or
+// nil. Events outside a GTID transaction (rotate, format description, GTID
+// lists, heartbeats) are consumed silently: they change nothing on a target.
+func (a *Assembler) Feed(ev *replication.BinlogEvent) (*Txn, error) {
+	if a.cur != nil {
+		a.cur.Bytes += int(ev.Header.EventSize)
+	}
+	switch e := ev.Event.(type) {
+	case *replication.MariadbGTIDEvent:
+		a.begin(e.GTID.String(), ev)
+		// A MariaDB GTID without FL_STANDALONE opens a BEGIN...COMMIT group
+		// whose BEGIN is implied by the event itself.
+		a.inTrx = !e.IsStandalone()
+	case *replication.GtidTaggedLogEvent:
+		return nil, a.beginMySQL(&e.GTIDEvent, ev)
+	case *replication.GTIDEvent:
+		if ev.Header.EventType == replication.ANONYMOUS_GTID_EVENT {
+			a.begin("", ev) // gtid_mode=OFF: a transaction without a GTID
+			return nil, nil
+		}
+		return nil, a.beginMySQL(e, ev)
+	case *replication.TransactionPayloadEvent:
+		var done *Txn
+		for _, inner := range e.Events {
+			t, err := a.Feed(inner)
+			if err != nil {
+				return nil, err
+			}
+			if t != nil {
+				done = t
+			}
+		}
+		return done, nil
+	case *replication.TableMapEvent:
+		a.tables[e.TableID] = tableOf(e)
+	case *replication.RowsEvent:
+		return nil, a.rows(ev.Header.EventType, e)
+	case *replication.QueryEvent:
+		return a.query(e)
+	case *replication.XIDEvent:
+		return a.commit()
+	case *replication.RotateEvent:
+		// Table ids are only valid within one binlog file.
+		clear(a.tables)
+	}
+	return nil, nil
+}
+
+func (a *Assembler) beginMySQL(e *replication.GTIDEvent, ev *replication.BinlogEvent) error {
+	set, err := e.GTIDNext()
+	if err != nil {
+		return fmt.Errorf("decoding GTID event at %d: %w", ev.Header.LogPos, err)
+	}
+	a.begin(set.String(), ev)
+	return nil
+}
+
+func (a *Assembler) begin(gtid string, ev *replication.BinlogEvent) {
+	// A GTID event while another transaction is open means the previous one
+	// was never committed in the log (a crashed source): drop it, as the
+	// server's own applier does.
+	a.cur = &Txn{GTID: gtid, Timestamp: ev.Header.Timestamp, Bytes: int(ev.Header.EventSize)}
+	a.inTrx = false
+}
+
+func (a *Assembler) rows(et replication.EventType, e *replication.RowsEvent) error {
+	if a.cur == nil {
+		return fmt.Errorf("rows event for table id %d outside a transaction: the log is corrupt or was read from the middle of a transaction", e.TableID)
+	}
+	t := a.tables[e.TableID]
+	if t == nil {
+		t = tableOf(e.Table)
+	}
+	var kind Kind
+	switch e.Type() {
+	case replication.EnumRowsEventTypeInsert:
+		kind = Insert
+	case replication.EnumRowsEventTypeUpdate:
+		kind = Update
+	case replication.EnumRowsEventTypeUnknown:
+		if et == replication.PARTIAL_UPDATE_ROWS_EVENT {
+			kind = Update
+		}
+	case replication.EnumRowsEventTypeDelete:
+		kind = Delete
+	}
+	if kind == 0 {
+		return fmt.Errorf("GTID %s: unsupported rows event type %s on %s", a.cur.GTID, et, t.QualifiedName())
+	}
+	rc := &RowChange{Table: t, Kind: kind, Rows: e.Rows, PartialJSON: et == replication.PARTIAL_UPDATE_ROWS_EVENT}
+	for _, skipped := range e.SkippedColumns {
+		if len(skipped) > 0 {
+			rc.Skipped = e.SkippedColumns
+			break
+		}
+	}
+	// Consecutive rows events of one kind on one table form one change.
+	if n := len(a.cur.Events); n > 0 {
+		if last := a.cur.Events[n-1].Rows; last != nil && last.Kind == kind && last.Table == t && !rc.Partial() && !last.Partial() {
+			last.Rows = append(last.Rows, e.Rows...)
+			return nil
+		}
+	}
+	a.cur.Events = append(a.cur.Events, Event{Rows: rc})
+	return nil
+}
+
+func (a *Assembler) query(e *replication.QueryEvent) (*Txn, error) {
+	q := strings.TrimSpace(string(e.Query))
+	word := strings.ToUpper(firstWord(q))
+	switch word {
+	case "BEGIN":
+		if a.cur == nil {
+			// Logs from servers without GTIDs (MySQL before 5.6) have no
+			// GTID event: the transaction is anonymous.
+			a.cur = &Txn{}
+		}
+		a.inTrx = true
+		return nil, nil
+	case "COMMIT":
+		return a.commit()
+	case "ROLLBACK":
+		if strings.EqualFold(q, "ROLLBACK") {
+			// The transaction's changes did not survive on the source.
+			a.Reset()
+			return nil, nil
+		}
+	}
+	standalone := a.cur == nil || !a.inTrx
+	if a.cur == nil {
+		a.cur = &Txn{} // an anonymous statement (no GTID event before it)
+	}
+	// In ROW format a query inside BEGIN..COMMIT is statement-format DML
+	// (binlog_format=MIXED/STATEMENT or a session override): kept, and
+	// refused by the applier, never applied as text.
+	a.cur.Events = append(a.cur.Events, Event{Query: &Query{Schema: string(e.Schema), Text: q, Statement: !standalone}})
+	if standalone {
+		return a.commit()
+	}
+	return nil, nil
+}
+
+func (a *Assembler) commit() (*Txn, error) {
+	t := a.cur
+	a.Reset()
+	return t, nil
+}
+
+func firstWord(q string) string {
+	// Skip leading comments such as /* pitcrew origin=... */.
+	for strings.HasPrefix(q, "/*") {
+		end := strings.Index(q, "*/")
+		if end < 0 {
+			return ""
+		}
+		q = strings.TrimSpace(q[end+2:])
+	}
+	if i := strings.IndexAny(q, " \t\r\n;("); i >= 0 {
+		return q[:i]
+	}
+	return q
+}
+
+func tableOf(e *replication.TableMapEvent) *Table {
+	t := &Table{Schema: string(e.Schema), Name: string(e.Table), Types: e.ColumnType}
+	if names := e.ColumnNameString(); len(names) == int(e.ColumnCount) {
+		t.Columns = names
+		for _, i := range e.PrimaryKey {
+			t.PK = append(t.PK, int(i))
+		}
+	}
+	return t
+}

@@ -1,0 +1,112 @@
+// Package txn turns binlog events into whole source transactions.
+//
+// It is plain data and one pure state machine (Assembler): no I/O. The reader
+// feeds it every event in stream order; it hands back a Txn only once the
+// transaction's last event (XID, COMMIT, or the single statement of a DDL) has
+// arrived. A transaction cut short by a reconnect is dropped with Reset and
+// received again from its GTID, so a partial transaction never leaves here.
+package txn
+
+import (
+	"fmt"
+)
+
+// Kind is the row operation of a RowChange.
+type Kind uint8
+
+// Row operations.
+const (
+	Insert Kind = iota + 1
+	Update
+	Delete
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Insert:
+		return "insert"
+	case Update:
+		return "update"
+	case Delete:
+		return "delete"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Table is a table as the binlog's table map describes it.
+//
+// Columns and PK are filled from the table map's optional metadata when the
+// source logs it (binlog_row_metadata=FULL); otherwise they are nil and the
+// applier asks the schema tracker.
+type Table struct {
+	Schema  string
+	Name    string
+	Types   []byte   // binlog column types, one per column
+	Columns []string // column names, nil when not logged
+	PK      []int    // primary key column indexes, nil when not logged or no PK
+}
+
+// QualifiedName is `schema.table` for messages.
+func (t *Table) QualifiedName() string { return t.Schema + "." + t.Name }
+
+// RowChange is one rows event: Rows holds full row images. For Update, Rows
+// holds pairs: Rows[2i] is the before image, Rows[2i+1] the after image.
+type RowChange struct {
+	Table *Table
+	Kind  Kind
+	Rows  [][]any
+	// Skipped lists, per image, the columns the image lacks (nil when every
+	// image is full): binlog_row_image other than FULL, or hidden generated
+	// columns the source does not log.
+	Skipped [][]int
+	// PartialJSON is set for MySQL partial JSON updates (a diff, not a value).
+	PartialJSON bool
+}
+
+// Partial reports whether some image is not a full row.
+func (r *RowChange) Partial() bool { return r.Skipped != nil || r.PartialJSON }
+
+// Query is a statement logged as text. Outside BEGIN..COMMIT it is DDL (or
+// another statement that changes schema objects), applied in stream order.
+// Statement marks statement-format DML inside a transaction, which the
+// engine refuses: replaying DML text does not reproduce the source's rows.
+type Query struct {
+	Schema    string // default database of the source session
+	Text      string
+	Statement bool
+}
+
+// Event is one step of a transaction: exactly one of Rows and Query is set.
+type Event struct {
+	Rows  *RowChange
+	Query *Query
+}
+
+// Txn is one complete source transaction.
+type Txn struct {
+	GTID      string // d-s-n or uuid[:tag]:n; "" for a transaction without GTID
+	Events    []Event
+	Timestamp uint32 // source commit time, unix seconds
+	Bytes     int    // size of the binlog events it came from
+}
+
+// RowCount is the number of row images changed (update pairs count once).
+func (t *Txn) RowCount() int {
+	n := 0
+	for _, e := range t.Events {
+		if e.Rows == nil {
+			continue
+		}
+		if e.Rows.Kind == Update {
+			n += len(e.Rows.Rows) / 2
+		} else {
+			n += len(e.Rows.Rows)
+		}
+	}
+	return n
+}
+
+// IsDDL reports whether the transaction is one standalone statement (DDL).
+func (t *Txn) IsDDL() bool {
+	return len(t.Events) == 1 && t.Events[0].Query != nil && !t.Events[0].Query.Statement
+}
