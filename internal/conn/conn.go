@@ -56,9 +56,19 @@ func (e Endpoint) Addr() string { return net.JoinHostPort(e.Host, strconv.Itoa(e
 // String is safe to log: it never contains the password.
 func (e Endpoint) String() string { return e.User + "@" + e.Addr() }
 
-// Open returns a pool whose every new connection runs init first (session
-// variables). The pool is not pinged.
-func Open(e Endpoint, init ...string) (*sql.DB, error) {
+// Options tune a pool for its use.
+type Options struct {
+	Init        []string // statements every new connection runs first (session variables)
+	FoundRows   bool     // UPDATE reports matched rows, not changed rows
+	Interpolate bool     // build statements client-side: one round trip per statement
+}
+
+// Open returns a pool; the pool is not pinged.
+func Open(e Endpoint, opts ...Options) (*sql.DB, error) {
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	cfg := mysql.NewConfig()
 	cfg.User, cfg.Passwd = e.User, e.Password
 	cfg.Net, cfg.Addr = "tcp", e.Addr()
@@ -67,11 +77,13 @@ func Open(e Endpoint, init ...string) (*sql.DB, error) {
 	cfg.WriteTimeout = 60 * time.Second
 	cfg.AllowNativePasswords = true
 	cfg.MaxAllowedPacket = 0 // ask the server
+	cfg.ClientFoundRows = o.FoundRows
+	cfg.InterpolateParams = o.Interpolate
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, err
 	}
-	db := sql.OpenDB(&initConnector{Connector: connector, init: init})
+	db := sql.OpenDB(&initConnector{Connector: connector, init: o.Init})
 	db.SetConnMaxIdleTime(time.Minute)
 	return db, nil
 }

@@ -174,3 +174,22 @@ func missing(want, have mysql.IntervalSlice) int64 {
 	}
 	return n
 }
+
+// Domains returns, for MariaDB, s restricted to the replication domains that
+// ref knows; a target's own domains mean nothing to its source. For MySQL
+// it returns s unchanged.
+func (s Set) Domains(ref Set) Set {
+	ms, ok := s.set.(*mysql.MariadbGTIDSet)
+	rs, ok2 := ref.set.(*mysql.MariadbGTIDSet)
+	if !ok || !ok2 {
+		return s
+	}
+	out := Empty(MariaDB)
+	o := out.set.(*mysql.MariadbGTIDSet)
+	for dom, g := range ms.Sets {
+		if _, known := rs.Sets[dom]; known {
+			o.Sets[dom] = g.Clone()
+		}
+	}
+	return out
+}

@@ -1,0 +1,103 @@
+package checkpoint
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/pitcrew/pitcrew/internal/conn"
+)
+
+// Progress is the progress table on the target: one row per channel with
+// the executed GTID set of everything applied so far. Every applied target
+// transaction updates it before COMMIT.
+//
+// DDL cannot share a transaction with a row write, so it is bracketed:
+// MarkDDL records the DDL's GTID as pending (committed), the DDL runs, then
+// the position moves past it and the mark clears in one transaction. After a
+// crash a set mark says the DDL may or may not have run, and re-applying it
+// may report "already done" errors that are then safe to accept.
+type Progress struct {
+	Schema string // default _pitcrew
+	Table  string // default progress
+}
+
+// ProgressRow is one channel's record on the target.
+type ProgressRow struct {
+	Flavor     string
+	GTIDSet    string
+	PendingDDL string // GTID of a DDL that may have run without being recorded
+}
+
+func (p Progress) name() string { return conn.QuoteName(p.Schema) + "." + conn.QuoteName(p.Table) }
+
+// Ensure creates the schema and table if missing.
+func (p Progress) Ensure(ctx context.Context, db *sql.DB) error {
+	stmts := []string{
+		"CREATE DATABASE IF NOT EXISTS " + conn.QuoteName(p.Schema),
+		"CREATE TABLE IF NOT EXISTS " + p.name() + ` (
+  channel     VARBINARY(64) NOT NULL PRIMARY KEY,
+  flavor      VARBINARY(16) NOT NULL,
+  gtid_set    LONGBLOB NOT NULL COMMENT 'executed GTID set of everything applied',
+  pending_ddl VARBINARY(255) NOT NULL DEFAULT '' COMMENT 'GTID of a DDL started but not yet recorded',
+  updated_at  TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6)
+) ENGINE=InnoDB COMMENT='pitcrew: applied position per channel, written atomically with the data'`,
+	}
+	for _, q := range stmts {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("creating progress table %s on the target: %w", p.name(), err)
+		}
+	}
+	return nil
+}
+
+// Load reads the channel's row; ok is false when there is none (or no table).
+func (p Progress) Load(ctx context.Context, db *sql.DB, channel string) (row ProgressRow, ok bool, err error) {
+	err = db.QueryRowContext(ctx, "SELECT flavor, gtid_set, pending_ddl FROM "+p.name()+" WHERE channel = ?", channel).
+		Scan(&row.Flavor, &row.GTIDSet, &row.PendingDDL)
+	switch {
+	case errors.Is(err, sql.ErrNoRows), conn.Code(err) == 1146, conn.Code(err) == 1049:
+		return ProgressRow{}, false, nil
+	case err != nil:
+		return ProgressRow{}, false, fmt.Errorf("reading progress of channel %q from the target: %w", channel, err)
+	}
+	return row, true, nil
+}
+
+// Execer is a *sql.Tx or *sql.Conn.
+type Execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// Write records the channel's position inside the caller's transaction and
+// clears any pending DDL mark.
+func (p Progress) Write(ctx context.Context, ex Execer, channel, flavor, gtidSet string) error {
+	_, err := ex.ExecContext(ctx, "INSERT INTO "+p.name()+" (channel, flavor, gtid_set, pending_ddl) VALUES (?, ?, ?, '')"+
+		" ON DUPLICATE KEY UPDATE flavor = VALUES(flavor), gtid_set = VALUES(gtid_set), pending_ddl = ''",
+		channel, flavor, gtidSet)
+	if err != nil {
+		return fmt.Errorf("writing progress of channel %q: %w", channel, err)
+	}
+	return nil
+}
+
+// MarkDDL records, before a DDL runs, that it may be about to run.
+func (p Progress) MarkDDL(ctx context.Context, ex Execer, channel, flavor, gtidSet, ddlGTID string) error {
+	_, err := ex.ExecContext(ctx, "INSERT INTO "+p.name()+" (channel, flavor, gtid_set, pending_ddl) VALUES (?, ?, ?, ?)"+
+		" ON DUPLICATE KEY UPDATE pending_ddl = VALUES(pending_ddl)",
+		channel, flavor, gtidSet, ddlGTID)
+	if err != nil {
+		return fmt.Errorf("marking DDL %s pending for channel %q: %w", ddlGTID, channel, err)
+	}
+	return nil
+}
+
+// Delete removes the channel's row (an explicit reset).
+func (p Progress) Delete(ctx context.Context, db *sql.DB, channel string) error {
+	_, err := db.ExecContext(ctx, "DELETE FROM "+p.name()+" WHERE channel = ?", channel)
+	if conn.Code(err) == 1146 || conn.Code(err) == 1049 {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,90 @@
+// Package checkpoint is the engine's durable state.
+//
+// Two records say how far a channel got:
+//   - the progress row on the target (Progress), written in the same target
+//     transaction as the rows it covers, so it can never disagree with them;
+//   - the local copy in pebble (Store), written after the target commit; it
+//     lets `pitcrew status` answer without the target and survives the target
+//     being unreachable.
+//
+// Invariants: the target's row is the truth when the two differ (it commits
+// atomically with the data); a position only ever moves forward.
+package checkpoint
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Position is a channel's applied GTID set as stored locally.
+type Position struct {
+	Flavor  string    `json:"flavor"`
+	GTIDSet string    `json:"gtid_set"`
+	Updated time.Time `json:"updated"`
+}
+
+// Store is the pebble database under the data dir. One process at a time
+// may open it (pebble locks the directory).
+type Store struct {
+	db *pebble.DB
+}
+
+// Open opens (creating if needed) the store in dir.
+func Open(dir string) (*Store, error) {
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	if err != nil {
+		return nil, fmt.Errorf("opening checkpoint store %s: %w (is another pitcrew using this data dir?)", dir, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close flushes and closes the store.
+func (s *Store) Close() error { return s.db.Close() }
+
+func positionKey(channel string) []byte { return []byte("channel/" + channel + "/position") }
+
+// Position returns the channel's stored position; ok is false when the
+// channel has none yet.
+func (s *Store) Position(channel string) (p Position, ok bool, err error) {
+	v, closer, err := s.db.Get(positionKey(channel))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return Position{}, false, nil
+	}
+	if err != nil {
+		return Position{}, false, err
+	}
+	defer closer.Close()
+	if err := json.Unmarshal(v, &p); err != nil {
+		return Position{}, false, fmt.Errorf("checkpoint for channel %q is corrupt: %w", channel, err)
+	}
+	return p, true, nil
+}
+
+// SetPosition durably records the channel's position (fsync).
+func (s *Store) SetPosition(channel string, p Position) error {
+	if p.Updated.IsZero() {
+		p.Updated = time.Now().UTC()
+	}
+	v, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return s.db.Set(positionKey(channel), v, pebble.Sync)
+}
+
+// DeletePosition forgets the channel's position (an explicit reset).
+func (s *Store) DeletePosition(channel string) error {
+	return s.db.Delete(positionKey(channel), pebble.Sync)
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,321 @@
+// Package apply writes source transactions to the target as SQL.
+//
+// Invariants:
+//   - a batch of source transactions commits in one target transaction
+//     together with the progress row that records it (exactly once);
+//   - a failure mid-batch rolls the whole batch back; after a lost
+//     connection the progress row tells whether the COMMIT landed before the
+//     batch is tried again, so nothing is applied twice or half;
+//   - every UPDATE and DELETE must hit exactly one row: a miss means the
+//     target diverged from the source and stops the channel.
+package apply
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/pitcrew/pitcrew/checkpoint"
+	"github.com/pitcrew/pitcrew/internal/conn"
+	"github.com/pitcrew/pitcrew/internal/gtid"
+	"github.com/pitcrew/pitcrew/internal/schema"
+	"github.com/pitcrew/pitcrew/internal/txn"
+)
+
+// Config says where and how to apply.
+type Config struct {
+	Target   conn.Endpoint
+	Channel  string
+	Flavor   string // of the source's GTIDs
+	Progress checkpoint.Progress
+	// Retries bounds the attempts at one batch after transient errors (lost
+	// connection, deadlock). Default 10, with backoff capped at 5s.
+	Retries int
+	Logger  *slog.Logger
+}
+
+// Default fills the documented defaults.
+func (c *Config) Default() {
+	if c.Retries == 0 {
+		c.Retries = 10
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Session is how every applier connection is set up (DESIGN.md, "Sessions on
+// the target"): row images carry values, so TIMESTAMPs are UTC, the sql_mode
+// is permissive (zero dates and 0 in AUTO_INCREMENT columns are kept as
+// logged), foreign keys were checked on the source, and strings are bytes.
+var Session = []string{
+	"SET time_zone = '+00:00'",
+	"SET sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
+	"SET foreign_key_checks = 0",
+	"SET NAMES binary",
+}
+
+// Executor applies transactions to one target.
+type Executor struct {
+	cfg    Config
+	db     *sql.DB
+	schema *schema.Tracker
+}
+
+// Open connects to the target; it writes nothing.
+func Open(ctx context.Context, cfg Config) (*Executor, error) {
+	cfg.Default()
+	db, err := conn.Open(cfg.Target, conn.Options{Init: Session, FoundRows: true, Interpolate: true})
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.Ping(ctx, db, "target", cfg.Target); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Executor{cfg: cfg, db: db, schema: schema.NewTracker(db)}, nil
+}
+
+// DB is the target pool (for reading state).
+func (e *Executor) DB() *sql.DB { return e.db }
+
+// Close closes the pool.
+func (e *Executor) Close() error { return e.db.Close() }
+
+// ErrDiverged means the target does not hold what the source's change
+// expects: a row to update or delete is missing.
+var ErrDiverged = errors.New("target diverged from source")
+
+// ApplyRows applies row-only transactions in one target transaction that
+// also records after as the channel's position.
+func (e *Executor) ApplyRows(ctx context.Context, batch []*txn.Txn, after gtid.Set) error {
+	for _, t := range batch {
+		if err := refuse(t); err != nil {
+			return err
+		}
+	}
+	return e.retry(ctx, after, func() error {
+		tx, err := e.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback() //nolint:errcheck // no-op after Commit
+		for _, t := range batch {
+			for _, ev := range t.Events {
+				if err := e.applyRows(ctx, tx, t.GTID, ev.Rows); err != nil {
+					return err
+				}
+			}
+		}
+		if err := e.cfg.Progress.Write(ctx, tx, e.cfg.Channel, e.cfg.Flavor, after.String()); err != nil {
+			return err
+		}
+		return tx.Commit()
+	})
+}
+
+// ApplyDDL applies one DDL transaction and then records after. When
+// mayBeDone is set (the progress row marked this DDL pending before a
+// crash) errors that say the change is already there are accepted.
+func (e *Executor) ApplyDDL(ctx context.Context, t *txn.Txn, before, after gtid.Set, mayBeDone bool) error {
+	if err := refuse(t); err != nil {
+		return err
+	}
+	q := t.Events[0].Query
+	defer e.schema.Invalidate()
+	attempted := false
+	err := e.retry(ctx, after, func() error {
+		// A previous attempt may have run the DDL before its connection
+		// broke: from the second attempt on, "already done" is success.
+		mayBeDone = mayBeDone || attempted
+		attempted = true
+		if err := e.cfg.Progress.MarkDDL(ctx, e.db, e.cfg.Channel, e.cfg.Flavor, before.String(), t.GTID); err != nil {
+			return err
+		}
+		err := e.execDDL(ctx, q)
+		if err != nil && mayBeDone && alreadyDone(err) {
+			e.cfg.Logger.Warn("DDL was already applied before a restart; accepting", "gtid", t.GTID, "error", err)
+			err = nil
+		}
+		if err != nil {
+			return err
+		}
+		return e.cfg.Progress.Write(ctx, e.db, e.cfg.Channel, e.cfg.Flavor, after.String())
+	})
+	if err != nil && !conn.Retryable(err) {
+		return fmt.Errorf("GTID %s: applying DDL %.200q: %w; fix the target so the statement can run, or skip it explicitly", t.GTID, q.Text, err)
+	}
+	return err
+}
+
+// execDDL runs q on a connection of its own with the source session's
+// default database, then discards the connection.
+func (e *Executor) execDDL(ctx context.Context, q *txn.Query) error {
+	c, err := e.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// The session's default database and charset changed: never reuse it.
+		_ = c.Raw(func(any) error { return driver.ErrBadConn })
+		c.Close()
+	}()
+	if _, err := c.ExecContext(ctx, "SET NAMES utf8mb4"); err != nil {
+		return err
+	}
+	if q.Schema != "" {
+		if _, err := c.ExecContext(ctx, "USE "+conn.QuoteName(q.Schema)); err != nil && conn.Code(err) != 1049 {
+			return err
+		}
+	}
+	_, err = c.ExecContext(ctx, q.Text)
+	return err
+}
+
+// alreadyDone reports errors that re-running an applied DDL produces.
+func alreadyDone(err error) bool {
+	switch conn.Code(err) {
+	case 1007, // database exists
+		1008, // database doesn't exist (DROP)
+		1050, // table exists
+		1051, // unknown table (DROP)
+		1060, // duplicate column
+		1061, // duplicate key name
+		1091, // can't drop: doesn't exist
+		1146, // table doesn't exist (RENAME, TRUNCATE after DROP)
+		1360, // trigger doesn't exist
+		1359, // trigger exists
+		1304, // routine exists
+		1305: // routine doesn't exist
+		return true
+	}
+	return false
+}
+
+// refuse rejects what cannot be applied exactly, naming the fix.
+func refuse(t *txn.Txn) error {
+	if t.GTID == "" {
+		return errors.New("source transaction without GTID: turn GTIDs on at the source (MySQL gtid_mode=ON)")
+	}
+	for _, ev := range t.Events {
+		if q := ev.Query; q != nil && q.Statement {
+			return fmt.Errorf("GTID %s: statement-format event %.120q: set binlog_format=ROW on the source (globally and in every session)", t.GTID, q.Text)
+		}
+		if r := ev.Rows; r != nil && r.PartialJSON {
+			return fmt.Errorf("GTID %s: partial JSON update on %s: set binlog_row_value_options='' on the source so full images are logged", t.GTID, r.Table.QualifiedName())
+		}
+	}
+	return nil
+}
+
+func (e *Executor) applyRows(ctx context.Context, tx *sql.Tx, gtidStr string, rc *txn.RowChange) error {
+	def, err := e.schema.Table(ctx, rc.Table.Schema, rc.Table.Name)
+	if err != nil {
+		return fmt.Errorf("GTID %s: %w", gtidStr, err)
+	}
+	if err := checkImages(rc, def); err != nil {
+		return fmt.Errorf("GTID %s: %w", gtidStr, err)
+	}
+	p, err := newPlan(rc.Table, def)
+	if err != nil {
+		return fmt.Errorf("GTID %s: %w", gtidStr, err)
+	}
+	wrap := func(err error, q string) error {
+		return fmt.Errorf("GTID %s: %s on %s: %w", gtidStr, rc.Kind, rc.Table.QualifiedName(), err)
+	}
+	switch rc.Kind {
+	case txn.Insert:
+		stmts, args := p.inserts(rc.Rows)
+		for i, q := range stmts {
+			if _, err := tx.ExecContext(ctx, q, args[i]...); err != nil {
+				return wrap(err, q)
+			}
+		}
+	case txn.Update:
+		for i := 0; i+1 < len(rc.Rows); i += 2 {
+			q, args := p.update(rc.Rows[i], rc.Rows[i+1])
+			if err := execOne(ctx, tx, q, args); err != nil {
+				return wrap(err, q)
+			}
+		}
+	case txn.Delete:
+		for _, row := range rc.Rows {
+			q, args := p.delete(row)
+			if err := execOne(ctx, tx, q, args); err != nil {
+				return wrap(err, q)
+			}
+		}
+	}
+	return nil
+}
+
+// checkImages accepts partial images only when what is missing is generated
+// on the target (MySQL does not log hidden generated columns).
+func checkImages(rc *txn.RowChange, def *schema.Table) error {
+	for _, skipped := range rc.Skipped {
+		for _, i := range skipped {
+			if rc.Table.Columns == nil && i < len(def.Columns) && def.Columns[i].Generated {
+				continue
+			}
+			return fmt.Errorf("%s logged without a full row image: set binlog_row_image=FULL on the source", rc.Table.QualifiedName())
+		}
+	}
+	return nil
+}
+
+func execOne(ctx context.Context, tx *sql.Tx, q string, args []any) error {
+	res, err := tx.ExecContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n != 1 {
+		return fmt.Errorf("%w: the row to change is missing on the target (%d rows matched)", ErrDiverged, n)
+	}
+	return nil
+}
+
+// retry runs fn until it succeeds, fails for good, or the retries run out.
+// After a transient failure it first asks the progress row whether the
+// previous attempt committed after all (a COMMIT whose reply was lost).
+func (e *Executor) retry(ctx context.Context, after gtid.Set, fn func() error) error {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if !conn.Retryable(err) || attempt >= e.cfg.Retries {
+			return err
+		}
+		e.cfg.Logger.Warn("target transaction failed; rolled back, retrying", "component", "apply", "attempt", attempt, "error", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+		if done, cerr := e.committed(ctx, after); cerr == nil && done {
+			return nil
+		}
+	}
+}
+
+func (e *Executor) committed(ctx context.Context, after gtid.Set) (bool, error) {
+	row, ok, err := e.cfg.Progress.Load(ctx, e.db, e.cfg.Channel)
+	if err != nil || !ok {
+		return false, err
+	}
+	have, err := gtid.Parse(row.Flavor, row.GTIDSet)
+	if err != nil {
+		return false, err
+	}
+	return have.Contains(after) && row.PendingDDL == "", nil
+}

@@ -1,0 +1,139 @@
+package apply
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/pitcrew/pitcrew/internal/conn"
+	"github.com/pitcrew/pitcrew/internal/schema"
+	"github.com/pitcrew/pitcrew/internal/txn"
+)
+
+// plan maps the positional columns of a binlog row image onto a target
+// table: which image positions are written (generated columns never are)
+// and which identify the row.
+type plan struct {
+	table    string   // quoted `db`.`table`
+	cols     []int    // image positions written by INSERT/UPDATE
+	names    []string // quoted target names of cols
+	key      []int    // image positions in the WHERE clause
+	keyNames []string // quoted target names of key
+	nullSafe bool     // no primary key: match the whole before image with <=>
+}
+
+func newPlan(bt *txn.Table, def *schema.Table) (*plan, error) {
+	p := &plan{table: conn.QuoteName(def.Schema) + "." + conn.QuoteName(def.Name)}
+	n := len(bt.Types)
+	// target column index for each image position
+	target := make([]int, n)
+	switch {
+	case bt.Columns != nil:
+		for i, name := range bt.Columns {
+			if target[i] = def.Index(name); target[i] < 0 {
+				return nil, fmt.Errorf("column %s of %s is not on the target table: add it there or let the stream's DDL create the table", name, bt.QualifiedName())
+			}
+		}
+	case n == len(def.Columns):
+		for i := range target {
+			target[i] = i
+		}
+	default:
+		return nil, fmt.Errorf("%s: the binlog row has %d columns, the target table %d, and the source logs no column names: make the definitions equal or set binlog_row_metadata=FULL on the source", bt.QualifiedName(), n, len(def.Columns))
+	}
+	byTarget := make(map[int]int, n)
+	for i, ti := range target {
+		byTarget[ti] = i
+		if def.Columns[ti].Generated {
+			continue
+		}
+		p.cols = append(p.cols, i)
+		p.names = append(p.names, conn.QuoteName(def.Columns[ti].Name))
+	}
+	for _, ti := range def.PK {
+		i, ok := byTarget[ti]
+		if !ok {
+			p.key = nil
+			break
+		}
+		p.key = append(p.key, i)
+		p.keyNames = append(p.keyNames, conn.QuoteName(def.Columns[ti].Name))
+	}
+	if len(p.key) == 0 {
+		p.nullSafe = true
+		p.key, p.keyNames = p.cols, p.names
+	}
+	return p, nil
+}
+
+// maxParams keeps a multi-row INSERT under the server's placeholder limit
+// and its packet small.
+const maxParams = 20000
+
+// inserts returns multi-row INSERT statements for rows.
+func (p *plan) inserts(rows [][]any) (stmts []string, args [][]any) {
+	per := max(1, maxParams/max(1, len(p.cols)))
+	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", len(p.cols)), ",") + ")"
+	head := "INSERT INTO " + p.table + " (" + strings.Join(p.names, ",") + ") VALUES "
+	for chunk := range slices.Chunk(rows, per) {
+		var b strings.Builder
+		b.WriteString(head)
+		a := make([]any, 0, len(chunk)*len(p.cols))
+		for j, row := range chunk {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(tuple)
+			for _, i := range p.cols {
+				a = append(a, row[i])
+			}
+		}
+		stmts, args = append(stmts, b.String()), append(args, a)
+	}
+	return stmts, args
+}
+
+func (p *plan) where(b *strings.Builder, before []any, args []any) []any {
+	b.WriteString(" WHERE ")
+	for j, i := range p.key {
+		if j > 0 {
+			b.WriteString(" AND ")
+		}
+		b.WriteString(p.keyNames[j])
+		if p.nullSafe {
+			b.WriteString(" <=> ?")
+		} else {
+			b.WriteString(" = ?")
+		}
+		args = append(args, before[i])
+	}
+	if p.nullSafe {
+		b.WriteString(" LIMIT 1")
+	}
+	return args
+}
+
+// update returns the UPDATE for one before/after pair.
+func (p *plan) update(before, after []any) (string, []any) {
+	var b strings.Builder
+	b.WriteString("UPDATE " + p.table + " SET ")
+	args := make([]any, 0, len(p.cols)+len(p.key))
+	for j, i := range p.cols {
+		if j > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(p.names[j])
+		b.WriteString(" = ?")
+		args = append(args, after[i])
+	}
+	args = p.where(&b, before, args)
+	return b.String(), args
+}
+
+// delete returns the DELETE for one before image.
+func (p *plan) delete(before []any) (string, []any) {
+	var b strings.Builder
+	b.WriteString("DELETE FROM " + p.table)
+	args := p.where(&b, before, make([]any, 0, len(p.key)))
+	return b.String(), args
+}

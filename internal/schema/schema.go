@@ -1,0 +1,126 @@
+// Package schema knows table definitions: which columns a table has, which
+// are generated (never written), and its primary key. The applier uses it to
+// map binlog row images, whose columns are positional, onto target columns.
+//
+// This version reads definitions from the target's information_schema. DDL
+// is applied in stream order, so when a row event is applied the target's
+// definition is the one the source had when it logged the event. The tracker
+// is a seam: definitions at a GTID kept in pebble (for sources that log no
+// column names and targets that differ) replace it without changing callers.
+package schema
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"sync"
+)
+
+// Column is one column of a table.
+type Column struct {
+	Name      string
+	Generated bool // VIRTUAL or STORED generated: never written
+}
+
+// Table is a table's definition.
+type Table struct {
+	Schema, Name string
+	Columns      []Column
+	PK           []int // primary key column indexes; nil when the table has none
+}
+
+// Index returns the position of the named column (case-insensitive, as
+// MySQL column names are), or -1.
+func (t *Table) Index(name string) int {
+	for i, c := range t.Columns {
+		if strings.EqualFold(c.Name, name) {
+			return i
+		}
+	}
+	return -1
+}
+
+// Tracker caches table definitions read from a server.
+type Tracker struct {
+	db    *sql.DB
+	mu    sync.Mutex
+	cache map[string]*Table
+}
+
+// NewTracker reads definitions through db.
+func NewTracker(db *sql.DB) *Tracker {
+	return &Tracker{db: db, cache: map[string]*Table{}}
+}
+
+// Invalidate forgets every definition; call it after any DDL.
+func (t *Tracker) Invalidate() {
+	t.mu.Lock()
+	clear(t.cache)
+	t.mu.Unlock()
+}
+
+// ErrNoTable is returned when the table does not exist on the server.
+type ErrNoTable struct{ Schema, Name string }
+
+func (e ErrNoTable) Error() string {
+	return fmt.Sprintf("table %s.%s does not exist on the target: create it there (or start the target from a snapshot that has it)", e.Schema, e.Name)
+}
+
+// Table returns the definition of db.name.
+func (t *Tracker) Table(ctx context.Context, db, name string) (*Table, error) {
+	key := db + "\x00" + name
+	t.mu.Lock()
+	def := t.cache[key]
+	t.mu.Unlock()
+	if def != nil {
+		return def, nil
+	}
+	def, err := t.load(ctx, db, name)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	t.cache[key] = def
+	t.mu.Unlock()
+	return def, nil
+}
+
+func (t *Tracker) load(ctx context.Context, db, name string) (*Table, error) {
+	rows, err := t.db.QueryContext(ctx, `SELECT COLUMN_NAME, IS_GENERATED, COLUMN_KEY
+FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, db, name)
+	if err != nil {
+		return nil, fmt.Errorf("reading definition of %s.%s: %w", db, name, err)
+	}
+	defer rows.Close()
+	def := &Table{Schema: db, Name: name}
+	for rows.Next() {
+		var col, generated, key string
+		if err := rows.Scan(&col, &generated, &key); err != nil {
+			return nil, err
+		}
+		def.Columns = append(def.Columns, Column{Name: col, Generated: generated != "NEVER"})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(def.Columns) == 0 {
+		return nil, ErrNoTable{Schema: db, Name: name}
+	}
+	pk, err := t.db.QueryContext(ctx, `SELECT COLUMN_NAME FROM information_schema.STATISTICS
+WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX`, db, name)
+	if err != nil {
+		return nil, fmt.Errorf("reading primary key of %s.%s: %w", db, name, err)
+	}
+	defer pk.Close()
+	for pk.Next() {
+		var col string
+		if err := pk.Scan(&col); err != nil {
+			return nil, err
+		}
+		if i := def.Index(col); i >= 0 {
+			def.PK = append(def.PK, i)
+		}
+	}
+	return def, pk.Err()
+}

@@ -1,0 +1,111 @@
+package syncer
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"github.com/pitcrew/pitcrew/internal/conn"
+)
+
+// Start points for a channel's first run (no checkpoint yet).
+const (
+	StartNone      = ""          // refuse: the operator must choose
+	StartTarget    = "target"    // the target's own GTID state (restored from a snapshot/dump)
+	StartNow       = "now"       // the source's current position (empty target, history not needed)
+	StartBeginning = "beginning" // everything the source's binlog still holds
+	StartGTID      = "gtid"      // Config.StartGTID
+)
+
+// Config is one channel: a source, a target, and where local state lives.
+type Config struct {
+	Channel  string        // name, [A-Za-z0-9_-]{1,64}; default "main"
+	Source   conn.Endpoint // streamed from as a replica
+	Target   conn.Endpoint // written to
+	ServerID uint32        // our replica server_id on the source; default 4207
+	DataDir  string        // local state (pebble); default ./pitcrew-data
+
+	ProgressSchema string // schema of ours on the target; default _pitcrew
+	ProgressTable  string // default progress
+
+	// First start only; ignored once the channel has a checkpoint.
+	StartFrom string // StartTarget, StartNow, StartBeginning or StartGTID
+	StartGTID string // with StartGTID: the set already applied on the target
+
+	// Batching: consecutive row transactions commit together on the target
+	// while the engine is behind, up to these bounds.
+	BatchTxns int // default 200
+	BatchRows int // default 5000
+
+	// RestartBackoffMax caps the wait between pipeline restarts after the
+	// source or target went away. Default 30s.
+	RestartBackoffMax time.Duration
+
+	Logger *slog.Logger
+}
+
+// Default fills the documented defaults.
+func (c *Config) Default() {
+	if c.Channel == "" {
+		c.Channel = "main"
+	}
+	c.Source.Default()
+	c.Target.Default()
+	if c.ServerID == 0 {
+		c.ServerID = 4207
+	}
+	if c.DataDir == "" {
+		c.DataDir = "pitcrew-data"
+	}
+	if c.ProgressSchema == "" {
+		c.ProgressSchema = "_pitcrew"
+	}
+	if c.ProgressTable == "" {
+		c.ProgressTable = "progress"
+	}
+	if c.BatchTxns == 0 {
+		c.BatchTxns = 200
+	}
+	if c.BatchRows == 0 {
+		c.BatchRows = 5000
+	}
+	if c.RestartBackoffMax == 0 {
+		c.RestartBackoffMax = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+var channelName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// Validate checks what can be checked without connecting.
+func (c *Config) Validate() error {
+	if !channelName.MatchString(c.Channel) {
+		return fmt.Errorf("channel name %q is invalid: use 1-64 letters, digits, '_' or '-'", c.Channel)
+	}
+	if err := c.Source.Validate("source"); err != nil {
+		return err
+	}
+	if err := c.Target.Validate("target"); err != nil {
+		return err
+	}
+	if c.Source.Addr() == c.Target.Addr() {
+		return fmt.Errorf("source and target are the same server (%s): point target at another server", c.Source.Addr())
+	}
+	switch c.StartFrom {
+	case StartNone, StartTarget, StartNow, StartBeginning:
+		if c.StartGTID != "" {
+			return errors.New("--start-gtid given together with --start-from " + c.StartFrom + ": use one of them")
+		}
+	case StartGTID:
+	default:
+		return fmt.Errorf("start_from %q is unknown: use target, now, beginning, or give --start-gtid", c.StartFrom)
+	}
+	if c.BatchTxns < 1 || c.BatchRows < 1 {
+		return errors.New("batch_txns and batch_rows must be at least 1")
+	}
+	return nil
+}

@@ -1,0 +1,213 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/pitcrew/pitcrew/checkpoint"
+	"github.com/pitcrew/pitcrew/internal/apply"
+	"github.com/pitcrew/pitcrew/internal/binlog"
+	"github.com/pitcrew/pitcrew/internal/gtid"
+	"github.com/pitcrew/pitcrew/internal/txn"
+	"golang.org/x/sync/errgroup"
+)
+
+// errDone ends a catch-up pipeline once the goal is covered.
+var errDone = errors.New("caught up")
+
+// queueTxns bounds the transactions between reader and applier.
+const queueTxns = 256
+
+// state is the channel's position, shared with the source poller.
+type state struct {
+	mu         sync.Mutex
+	applied    gtid.Set // covers exactly what the target committed
+	pendingDDL string   // GTID of a DDL that may have run before a crash
+	until      gtid.Set // catch-up goal
+	catchUp    bool
+	source     gtid.Set  // source's executed set at the last poll
+	lastCommit time.Time // source commit time of the last applied transaction
+}
+
+func (st *state) done() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.catchUp && st.applied.Contains(st.until)
+}
+
+func (st *state) advance(to gtid.Set, commit time.Time) {
+	st.mu.Lock()
+	st.applied, st.pendingDDL, st.lastCommit = to, "", commit
+	st.mu.Unlock()
+}
+
+func (st *state) setSource(src gtid.Set) {
+	st.mu.Lock()
+	st.source = src
+	st.mu.Unlock()
+}
+
+// lag: transactions behind the source, seconds behind (0 when caught up),
+// and the source's set.
+func (st *state) lag() (int64, float64, string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	behind := st.applied.Behind(st.source)
+	var secs float64
+	if behind > 0 && !st.lastCommit.IsZero() {
+		secs = max(0, time.Since(st.lastCommit).Seconds())
+	}
+	return behind, secs, st.source.String()
+}
+
+// pipeline is one attempt at streaming and applying.
+type pipeline struct {
+	s      *Syncer
+	ex     *apply.Executor
+	store  *checkpoint.Store
+	flavor string
+	st     *state
+}
+
+func (p *pipeline) run(ctx context.Context) error {
+	cfg := p.s.cfg
+	ch := make(chan *txn.Txn, queueTxns)
+	g, gctx := errgroup.WithContext(ctx)
+	from := p.st.applied
+	g.Go(func() error {
+		return binlog.Stream(gctx, binlog.Config{
+			Source: cfg.Source, Flavor: p.flavor, ServerID: cfg.ServerID,
+			Logger: cfg.Logger.With("component", "binlog"),
+		}, from, ch, p.s.metrics)
+	})
+	g.Go(func() error { return p.applyLoop(gctx, ch) })
+	return g.Wait()
+}
+
+func (p *pipeline) applyLoop(ctx context.Context, ch <-chan *txn.Txn) error {
+	var next *txn.Txn // a transaction taken from ch but not yet applied
+	receive := func() (*txn.Txn, error) {
+		if next != nil {
+			t := next
+			next = nil
+			return t, nil
+		}
+		select {
+		case t := <-ch:
+			return t, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	for {
+		t, err := receive()
+		if err != nil {
+			return err
+		}
+		if p.applied(t) {
+			continue
+		}
+		if t.IsDDL() {
+			err = p.applyDDL(ctx, t)
+		} else {
+			batch := []*txn.Txn{t}
+			rows := t.RowCount()
+		fill:
+			for len(batch) < p.s.cfg.BatchTxns && rows < p.s.cfg.BatchRows {
+				select {
+				case t2 := <-ch:
+					if t2.IsDDL() {
+						next = t2
+						break fill
+					}
+					if !p.applied(t2) {
+						batch = append(batch, t2)
+						rows += t2.RowCount()
+					}
+				default:
+					break fill
+				}
+			}
+			err = p.applyBatch(ctx, batch, rows)
+		}
+		if err != nil {
+			return err
+		}
+		if p.st.done() {
+			return errDone
+		}
+	}
+}
+
+// applied reports whether t is already on the target (the source may resend
+// the transaction at the start position).
+func (p *pipeline) applied(t *txn.Txn) bool {
+	if t.GTID == "" {
+		return false
+	}
+	one, err := gtid.Parse(p.flavor, t.GTID)
+	return err == nil && p.st.applied.Contains(one)
+}
+
+func (p *pipeline) next(from gtid.Set, batch []*txn.Txn) (gtid.Set, error) {
+	to := from
+	for _, t := range batch {
+		if t.GTID == "" {
+			return gtid.Set{}, errors.New("source transaction without GTID: turn GTIDs on at the source (MySQL gtid_mode=ON)")
+		}
+		var err error
+		if to, err = to.Add(t.GTID); err != nil {
+			return gtid.Set{}, err
+		}
+	}
+	return to, nil
+}
+
+func (p *pipeline) applyBatch(ctx context.Context, batch []*txn.Txn, rows int) error {
+	after, err := p.next(p.st.applied, batch)
+	if err != nil {
+		return err
+	}
+	if err := p.ex.ApplyRows(ctx, batch, after); err != nil {
+		return err
+	}
+	p.s.metrics.Rows.Add(float64(rows))
+	return p.committed(after, batch)
+}
+
+func (p *pipeline) applyDDL(ctx context.Context, t *txn.Txn) error {
+	before := p.st.applied
+	after, err := p.next(before, []*txn.Txn{t})
+	if err != nil {
+		return err
+	}
+	mayBeDone := p.st.pendingDDL != "" && p.st.pendingDDL == t.GTID
+	if err := p.ex.ApplyDDL(ctx, t, before, after, mayBeDone); err != nil {
+		return err
+	}
+	return p.committed(after, []*txn.Txn{t})
+}
+
+// committed moves the position after a target commit and records it locally.
+func (p *pipeline) committed(after gtid.Set, batch []*txn.Txn) error {
+	last := batch[len(batch)-1]
+	p.st.advance(after, time.Unix(int64(last.Timestamp), 0))
+	p.s.metrics.Transactions.Add(float64(len(batch)))
+	if err := p.store.SetPosition(p.s.cfg.Channel, checkpoint.Position{Flavor: p.flavor, GTIDSet: after.String()}); err != nil {
+		return fmt.Errorf("recording position locally: %w", err)
+	}
+	rows := 0
+	for _, t := range batch {
+		rows += t.RowCount()
+	}
+	p.s.status.update(func(x *Status) {
+		x.AppliedGTIDSet = after.String()
+		x.TxnsApplied += int64(len(batch))
+		x.RowsApplied += int64(rows)
+	})
+	p.s.refreshLag(p.st)
+	return nil
+}

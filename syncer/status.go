@@ -1,0 +1,52 @@
+package syncer
+
+import (
+	"sync"
+	"time"
+)
+
+// States of a channel.
+const (
+	StateStarting   = "starting"
+	StateStreaming  = "streaming"
+	StateCaughtUp   = "caught-up"
+	StateRetrying   = "retrying"
+	StateFailed     = "failed"
+	StateStopped    = "stopped"
+	StateNotRunning = "not-running"
+)
+
+// Status is a channel's state as /status and `pitcrew status` show it.
+type Status struct {
+	Channel            string    `json:"channel"`
+	State              string    `json:"state"`
+	Flavor             string    `json:"flavor,omitempty"`
+	AppliedGTIDSet     string    `json:"applied_gtid_set"`
+	SourceGTIDSet      string    `json:"source_gtid_set,omitempty"`
+	TransactionsBehind int64     `json:"transactions_behind"`
+	SecondsBehind      float64   `json:"seconds_behind_source"`
+	EventsRead         int64     `json:"events_read"`
+	RowsApplied        int64     `json:"rows_applied"`
+	TxnsApplied        int64     `json:"transactions_applied"`
+	LastError          string    `json:"last_error,omitempty"`
+	StartedAt          time.Time `json:"started_at,omitzero"`
+	UpdatedAt          time.Time `json:"updated_at"`
+}
+
+type statusBox struct {
+	mu sync.Mutex
+	s  Status
+}
+
+func (b *statusBox) get() Status {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.s
+}
+
+func (b *statusBox) update(f func(*Status)) {
+	b.mu.Lock()
+	f(&b.s)
+	b.s.UpdatedAt = time.Now().UTC()
+	b.mu.Unlock()
+}

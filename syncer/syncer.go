@@ -1,0 +1,292 @@
+// Package syncer is the composition root of a channel: it checks the source,
+// reconciles the start position, and runs the pipeline
+//
+//	binlog.Stream --(bounded chan of whole transactions)--> apply loop --> target
+//
+// restarting it from the last applied position whenever the source or the
+// target goes away (capped backoff). It is the only package that knows the
+// whole shape.
+//
+// Invariants: the applied position only moves forward, and only past
+// transactions committed on the target; a restart re-reads everything after
+// it, so a half-received transaction is never applied.
+package syncer
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/pitcrew/pitcrew/checkpoint"
+	"github.com/pitcrew/pitcrew/internal/apply"
+	"github.com/pitcrew/pitcrew/internal/binlog"
+	"github.com/pitcrew/pitcrew/internal/conn"
+	"github.com/pitcrew/pitcrew/internal/gtid"
+)
+
+// Syncer runs one channel.
+type Syncer struct {
+	cfg     Config
+	metrics *Metrics
+	status  statusBox
+}
+
+// New validates cfg (after defaults) and returns a syncer.
+func New(cfg Config, m *Metrics) (*Syncer, error) {
+	cfg.Default()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Syncer{cfg: cfg, metrics: m}
+	s.status.s = Status{Channel: cfg.Channel, State: StateStarting}
+	return s, nil
+}
+
+// Status is a snapshot of the channel's state.
+func (s *Syncer) Status() Status {
+	st := s.status.get()
+	st.EventsRead = s.metrics.events.Load()
+	return st
+}
+
+// RunOptions choose between the service and a one-shot catch-up.
+type RunOptions struct {
+	// CatchUp stops once the target covers Until, or, when Until is empty,
+	// the source's executed GTID state recorded at start.
+	CatchUp bool
+	Until   string
+}
+
+// ErrTimeout wraps the context's deadline for a catch-up that did not finish.
+var ErrTimeout = errors.New("catch-up did not finish in time")
+
+// Run runs the channel until ctx ends (service: returns nil) or, in catch-up
+// mode, until the target covers the goal. Errors that retrying cannot fix
+// are returned; the target is not written before every check has passed.
+func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
+	s.status.update(func(st *Status) { st.StartedAt = time.Now().UTC() })
+	defer func() {
+		s.status.update(func(st *Status) {
+			switch {
+			case err != nil:
+				st.State, st.LastError = StateFailed, err.Error()
+			case st.State != StateCaughtUp:
+				st.State = StateStopped
+			}
+		})
+	}()
+	srcDB, err := conn.Open(s.cfg.Source)
+	if err != nil {
+		return err
+	}
+	defer srcDB.Close()
+	if err := conn.Ping(ctx, srcDB, "source", s.cfg.Source); err != nil {
+		return err
+	}
+	info, err := binlog.Inspect(ctx, srcDB)
+	if err != nil {
+		return conn.Explain(err, "source", s.cfg.Source)
+	}
+	if err := info.CheckSource(); err != nil {
+		return err
+	}
+	if info.ServerID == s.cfg.ServerID {
+		return fmt.Errorf("our server_id %d equals the source's: set server_id in the config to a value no other server or replica uses", s.cfg.ServerID)
+	}
+	flavor := info.Flavor
+	s.status.update(func(st *Status) { st.Flavor = flavor })
+
+	var until gtid.Set
+	if opts.CatchUp {
+		if opts.Until != "" {
+			if until, err = gtid.Parse(flavor, opts.Until); err != nil {
+				return fmt.Errorf("--until: %w", err)
+			}
+		} else if until, err = binlog.Executed(ctx, srcDB, flavor); err != nil {
+			return conn.Explain(err, "source", s.cfg.Source)
+		}
+	}
+
+	progress := checkpoint.Progress{Schema: s.cfg.ProgressSchema, Table: s.cfg.ProgressTable}
+	ex, err := apply.Open(ctx, apply.Config{
+		Target: s.cfg.Target, Channel: s.cfg.Channel, Flavor: flavor, Progress: progress,
+		Logger: s.cfg.Logger.With("component", "apply"),
+	})
+	if err != nil {
+		return err
+	}
+	defer ex.Close()
+	if err := os.MkdirAll(s.cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("creating data dir: %w", err)
+	}
+	store, err := checkpoint.Open(s.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	start, err := s.resolveStart(ctx, srcDB, ex.DB(), store, progress, flavor)
+	if err != nil {
+		return err
+	}
+	// Every check passed: from here on the target may be written.
+	if start.first {
+		if err := progress.Ensure(ctx, ex.DB()); err != nil {
+			return err
+		}
+		if err := progress.Write(ctx, ex.DB(), s.cfg.Channel, flavor, start.set.String()); err != nil {
+			return err
+		}
+		s.cfg.Logger.Info("channel starts", "gtid", start.set.String(), "start_from", s.cfg.StartFrom)
+	}
+	st := &state{applied: start.set, pendingDDL: start.pendingDDL, until: until, catchUp: opts.CatchUp}
+	if err := store.SetPosition(s.cfg.Channel, checkpoint.Position{Flavor: flavor, GTIDSet: st.applied.String()}); err != nil {
+		return err
+	}
+	s.status.update(func(x *Status) { x.AppliedGTIDSet = st.applied.String() })
+
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	defer stopPoll()
+	go s.pollSource(pollCtx, srcDB, flavor, st)
+
+	p := &pipeline{s: s, ex: ex, store: store, flavor: flavor, st: st}
+	return s.supervise(ctx, p)
+}
+
+type start struct {
+	set        gtid.Set
+	pendingDDL string
+	first      bool
+}
+
+// resolveStart reconciles the target's progress row, the local checkpoint
+// and the operator's start options. The target's row wins: it commits with
+// the data.
+func (s *Syncer) resolveStart(ctx context.Context, srcDB, tgtDB *sql.DB, store *checkpoint.Store, progress checkpoint.Progress, flavor string) (start, error) {
+	row, onTarget, err := progress.Load(ctx, tgtDB, s.cfg.Channel)
+	if err != nil {
+		return start{}, err
+	}
+	local, onDisk, err := store.Position(s.cfg.Channel)
+	if err != nil {
+		return start{}, err
+	}
+	if onTarget {
+		if row.Flavor != flavor {
+			return start{}, fmt.Errorf("channel %q on the target was recorded for a %s source, but the source is %s: use another channel name for a different source", s.cfg.Channel, row.Flavor, flavor)
+		}
+		set, err := gtid.Parse(flavor, row.GTIDSet)
+		if err != nil {
+			return start{}, fmt.Errorf("progress row of channel %q on the target: %w", s.cfg.Channel, err)
+		}
+		if onDisk {
+			if l, err := gtid.Parse(local.Flavor, local.GTIDSet); err == nil && !set.Contains(l) {
+				s.cfg.Logger.Warn("local checkpoint is ahead of the target's progress row; the target's row wins", "local", l.String(), "target", set.String())
+			}
+		}
+		if s.cfg.StartFrom != StartNone {
+			s.cfg.Logger.Info("channel has a checkpoint; start options ignored", "gtid", set.String())
+		}
+		return start{set: set, pendingDDL: row.PendingDDL}, nil
+	}
+	if onDisk {
+		return start{}, fmt.Errorf("the target has no progress row for channel %q, but the local checkpoint in %s is at %q: the target was replaced or its %s schema dropped; to start the channel anew, use an empty data dir and choose --start-from", s.cfg.Channel, s.cfg.DataDir, local.GTIDSet, s.cfg.ProgressSchema)
+	}
+	var set gtid.Set
+	switch s.cfg.StartFrom {
+	case StartNone:
+		return start{}, fmt.Errorf("channel %q has no checkpoint yet: choose where to start: --start-from target (target restored from a snapshot or dump of the source), --start-from now (only changes from now on), --start-from beginning (everything the source's binlog still holds), or --start-gtid SET", s.cfg.Channel)
+	case StartGTID:
+		if set, err = gtid.Parse(flavor, s.cfg.StartGTID); err != nil {
+			return start{}, fmt.Errorf("--start-gtid: %w", err)
+		}
+	case StartNow:
+		if set, err = binlog.Executed(ctx, srcDB, flavor); err != nil {
+			return start{}, err
+		}
+	case StartBeginning:
+		set = gtid.Empty(flavor)
+	case StartTarget:
+		if set, err = binlog.Restored(ctx, tgtDB, flavor); err != nil {
+			return start{}, fmt.Errorf("reading the target's GTID state: %w", err)
+		}
+		srcSet, err := binlog.Executed(ctx, srcDB, flavor)
+		if err != nil {
+			return start{}, err
+		}
+		set = set.Domains(srcSet)
+	}
+	return start{set: set, first: true}, nil
+}
+
+// supervise runs the pipeline, restarting it from the applied position
+// after transient failures with capped exponential backoff.
+func (s *Syncer) supervise(ctx context.Context, p *pipeline) error {
+	backoff := 500 * time.Millisecond
+	for {
+		if p.st.done() {
+			s.status.update(func(x *Status) { x.State = StateCaughtUp })
+			return nil
+		}
+		s.status.update(func(x *Status) { x.State = StateStreaming; x.LastError = "" })
+		applied := p.st.applied.String()
+		err := p.run(ctx)
+		switch {
+		case errors.Is(err, errDone):
+			s.status.update(func(x *Status) { x.State = StateCaughtUp })
+			return nil
+		case ctx.Err() != nil:
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("%w: target at %q, goal %q, %d transactions behind", ErrTimeout, p.st.applied.String(), p.st.until.String(), p.st.applied.Behind(p.st.until))
+			}
+			return nil
+		case err == nil:
+			err = errors.New("binlog stream ended")
+		}
+		s.metrics.Errors.Inc()
+		if !conn.Retryable(err) {
+			return err
+		}
+		if p.st.applied.String() != applied {
+			backoff = 500 * time.Millisecond // progress was made: start small again
+		}
+		s.metrics.Reconnects.Inc()
+		s.cfg.Logger.Warn("pipeline stopped; restarting from the applied position", "gtid", p.st.applied.String(), "in", backoff.String(), "error", err)
+		s.status.update(func(x *Status) { x.State = StateRetrying; x.LastError = err.Error() })
+		select {
+		case <-ctx.Done():
+			continue
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, s.cfg.RestartBackoffMax)
+	}
+}
+
+// pollSource keeps the source's executed set and the backlog in the status.
+func (s *Syncer) pollSource(ctx context.Context, db *sql.DB, flavor string, st *state) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		if src, err := binlog.Executed(ctx, db, flavor); err == nil {
+			st.setSource(src)
+			s.refreshLag(st)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Syncer) refreshLag(st *state) {
+	behind, lag, src := st.lag()
+	s.metrics.TxnsBehind.Set(float64(behind))
+	s.metrics.SecondsBehind.Set(lag)
+	s.status.update(func(x *Status) {
+		x.TransactionsBehind, x.SecondsBehind, x.SourceGTIDSet = behind, lag, src
+	})
+}
