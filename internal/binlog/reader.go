@@ -9,7 +9,7 @@ package binlog
 
 import (
 	"context"
-		"fmt"
+	"fmt"
 	"log/slog"
 	"time"
 

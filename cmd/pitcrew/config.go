@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/pitcrew/pitcrew/internal/conn"
+	"github.com/pitcrew/pitcrew/syncer"
+	"gopkg.in/yaml.v3"
+)
+
+// fileConfig is pitcrew.yaml. Every field is documented in README.md
+// ("Configuration"); keep the two in step.
+type fileConfig struct {
+	Channel        string        `yaml:"channel"`         // default main
+	Source         conn.Endpoint `yaml:"source"`          // host 127.0.0.1, port 3306, user root
+	Target         conn.Endpoint `yaml:"target"`          // same defaults
+	ServerID       uint32        `yaml:"server_id"`       // default 4207
+	DataDir        string        `yaml:"data_dir"`        // default ./pitcrew-data
+	HTTPAddr       string        `yaml:"http_addr"`       // default 127.0.0.1:9307; "off" disables
+	ProgressSchema string        `yaml:"progress_schema"` // default _pitcrew
+	ProgressTable  string        `yaml:"progress_table"`  // default progress
+	StartFrom      string        `yaml:"start_from"`      // first start only
+	StartGTID      string        `yaml:"start_gtid"`      // first start only
+	BatchTxns      int           `yaml:"batch_txns"`      // default 200
+	BatchRows      int           `yaml:"batch_rows"`      // default 5000
+	LogLevel       string        `yaml:"log_level"`       // debug|info|warn|error, default info
+}
+
+const defaultHTTPAddr = "127.0.0.1:9307"
+
+// Environment variables that override the file (so passwords need not be
+// written down).
+const (
+	envSourcePassword = "PITCREW_SOURCE_PASSWORD"
+	envTargetPassword = "PITCREW_TARGET_PASSWORD"
+)
+
+// loadConfig reads path; unknown keys are an error naming the key and line.
+func loadConfig(path string) (fileConfig, error) {
+	var fc fileConfig
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fc, fmt.Errorf("config file %s not found: pass --config FILE (README.md, Configuration, shows every key)", path)
+		}
+		return fc, fmt.Errorf("reading config: %w", err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return fc, fmt.Errorf("config %s is not valid YAML: %s", path, strings.ReplaceAll(err.Error(), "\n", " "))
+	}
+	if len(root.Content) > 0 {
+		if err := checkKeys(root.Content[0], reflect.TypeOf(fc), ""); err != nil {
+			return fc, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
+		return fc, fmt.Errorf("config %s: %s", path, strings.ReplaceAll(err.Error(), "\n", " "))
+	}
+	return fc, nil
+}
+
+// checkKeys walks a mapping node against a struct's yaml tags.
+func checkKeys(n *yaml.Node, t reflect.Type, prefix string) error {
+	if n.Kind != yaml.MappingNode {
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+			return nil
+		}
+		return fmt.Errorf("line %d: %s must be a mapping of keys to values", n.Line, strings.TrimSuffix(prefix, ".")+"(top level)")
+	}
+	fields := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if tag := strings.Split(f.Tag.Get("yaml"), ",")[0]; tag != "" && tag != "-" {
+			fields[tag] = f.Type
+		}
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		ft, ok := fields[k.Value]
+		if !ok {
+			return fmt.Errorf("unknown key %q at line %d: remove it or fix its spelling (README.md, Configuration, lists every key)", prefix+k.Value, k.Line)
+		}
+		if ft.Kind() == reflect.Struct {
+			if err := checkKeys(v, ft, prefix+k.Value+"."); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// syncerConfig applies environment overrides and builds the engine config.
+func (fc fileConfig) syncerConfig() syncer.Config {
+	if p, ok := os.LookupEnv(envSourcePassword); ok {
+		fc.Source.Password = p
+	}
+	if p, ok := os.LookupEnv(envTargetPassword); ok {
+		fc.Target.Password = p
+	}
+	return syncer.Config{
+		Channel: fc.Channel, Source: fc.Source, Target: fc.Target, ServerID: fc.ServerID,
+		DataDir: fc.DataDir, ProgressSchema: fc.ProgressSchema, ProgressTable: fc.ProgressTable,
+		StartFrom: fc.StartFrom, StartGTID: fc.StartGTID, BatchTxns: fc.BatchTxns, BatchRows: fc.BatchRows,
+		RestartBackoffMax: 30 * time.Second,
+	}
+}
+
+func (fc fileConfig) httpAddr() string {
+	switch fc.HTTPAddr {
+	case "":
+		return defaultHTTPAddr
+	case "off":
+		return ""
+	}
+	return fc.HTTPAddr
+}

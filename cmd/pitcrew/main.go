@@ -1,0 +1,138 @@
+// Command pitcrew moves a live MySQL/MariaDB database to a new home while it
+// keeps taking writes. This package only binds flags, files and environment
+// to the engine's packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+var version = "dev"
+
+const usage = `pitcrew: stream a live MySQL/MariaDB database into another server, exactly once.
+
+Usage:
+  pitcrew sync     --config FILE [--start-from WHERE | --start-gtid SET]
+      Run as a service until SIGINT/SIGTERM. Serves /metrics, /healthz and
+      /status on http_addr (default 127.0.0.1:9307).
+  pitcrew catchup  --config FILE [--until SET] [--timeout DURATION] [--start-from WHERE | --start-gtid SET]
+      Apply until the target has everything the source had at start (or
+      --until SET), then exit 0. Exit 2 on --timeout, with the gap printed.
+  pitcrew status   [--config FILE | --url URL | --data-dir DIR --channel NAME] [--json]
+      Show a channel's state: from the running service, else from the data dir.
+  pitcrew sandbox  up|down|status|workload|compare [--dir DIR]
+      Throwaway local MariaDB source and target for trying pitcrew out.
+  pitcrew version
+
+First start of a channel (no checkpoint yet) needs one of:
+  --start-from target     the target was restored from a snapshot/dump of the source
+  --start-from now        the target already has the data; stream only new changes
+  --start-from beginning  replay everything the source's binlog still holds
+  --start-gtid SET        the GTID set already applied on the target
+
+Passwords may come from PITCREW_SOURCE_PASSWORD and PITCREW_TARGET_PASSWORD.
+Run 'pitcrew COMMAND --help' for a command's flags; README.md documents the config file.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// exit codes
+const (
+	exitOK      = 0
+	exitError   = 1
+	exitTimeout = 2
+	exitUsage   = 64
+)
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "sync":
+		err = cmdSync(ctx, rest, stderr)
+	case "catchup":
+		err = cmdCatchup(ctx, rest, stderr)
+	case "status":
+		err = cmdStatus(ctx, rest, stdout)
+	case "sandbox":
+		err = cmdSandbox(ctx, rest, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "pitcrew", version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "pitcrew: unknown command %q: run 'pitcrew help' for the list\n", cmd)
+		return exitUsage
+	}
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.Is(err, errUsage):
+		return exitUsage
+	}
+	fmt.Fprintln(stderr, "pitcrew: "+oneLine(err.Error()))
+	if errors.Is(err, errTimeout) {
+		return exitTimeout
+	}
+	return exitError
+}
+
+// errUsage marks flag errors the flag package already printed.
+var errUsage = errors.New("usage")
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: pitcrew %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "pitcrew: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if level == "" {
+		level = "info"
+	}
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log_level %q is unknown: use debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}

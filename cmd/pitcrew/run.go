@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/pitcrew/pitcrew/internal/gtid"
+	"github.com/pitcrew/pitcrew/syncer"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+var errTimeout = errors.New("timeout")
+
+// channelFlags are the flags sync and catchup share.
+type channelFlags struct {
+	config    string
+	startFrom string
+	startGTID string
+}
+
+func (c *channelFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.config, "config", "pitcrew.yaml", "config file (YAML; README.md documents every key)")
+	fs.StringVar(&c.startFrom, "start-from", "", "first start only: target | now | beginning (overrides start_from)")
+	fs.StringVar(&c.startGTID, "start-gtid", "", "first start only: GTID set already applied on the target (overrides start_gtid)")
+}
+
+// build loads the config and applies the flags.
+func (c *channelFlags) build() (fileConfig, syncer.Config, error) {
+	fc, err := loadConfig(c.config)
+	if err != nil {
+		return fc, syncer.Config{}, err
+	}
+	if c.startFrom != "" {
+		fc.StartFrom, fc.StartGTID = c.startFrom, ""
+	}
+	if c.startGTID != "" {
+		if c.startFrom != "" {
+			return fc, syncer.Config{}, errors.New("--start-from and --start-gtid both given: use one")
+		}
+		fc.StartFrom, fc.StartGTID = syncer.StartGTID, c.startGTID
+	}
+	if fc.StartGTID != "" {
+		if fc.StartFrom == "" {
+			fc.StartFrom = syncer.StartGTID
+		}
+		if err := checkGTIDSyntax(fc.StartGTID); err != nil {
+			return fc, syncer.Config{}, fmt.Errorf("--start-gtid: %w", err)
+		}
+	}
+	return fc, fc.syncerConfig(), nil
+}
+
+// checkGTIDSyntax rejects a set that is neither flavour's notation before
+// anything connects.
+func checkGTIDSyntax(s string) error {
+	if _, err := gtid.Parse(gtid.MariaDB, s); err == nil {
+		return nil
+	}
+	if _, err := gtid.Parse(gtid.MySQL, s); err == nil {
+		return nil
+	}
+	return fmt.Errorf("malformed GTID set %q: use MariaDB domain-server-seq[,...] (e.g. 0-1-42) or MySQL uuid[:tag]:N[-M][,...]", s)
+}
+
+func cmdSync(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlags("sync", "sync --config FILE [--start-from WHERE | --start-gtid SET]", stderr)
+	var cf channelFlags
+	cf.register(fs)
+	httpAddr := fs.String("http", "", "listen address for /metrics, /healthz, /status (overrides http_addr; 'off' disables)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	fc, cfg, err := cf.build()
+	if err != nil {
+		return err
+	}
+	if *httpAddr != "" {
+		fc.HTTPAddr = *httpAddr
+	}
+	if cfg.Logger, err = newLogger(stderr, fc.LogLevel); err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s, err := syncer.New(cfg, syncer.NewMetrics(reg, channelName(cfg)))
+	if err != nil {
+		return err
+	}
+	if addr := fc.httpAddr(); addr != "" {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listening on %s for /metrics and /status: %w (set http_addr or --http to a free address, or 'off')", addr, err)
+		}
+		srv := &http.Server{Handler: syncer.Handler(s, reg), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(l) }()
+		defer srv.Close()
+		cfg.Logger.Info("serving /metrics, /healthz, /status", "addr", l.Addr().String())
+	}
+	err = s.Run(ctx, syncer.RunOptions{})
+	if err == nil {
+		cfg.Logger.Info("stopped cleanly", "gtid", s.Status().AppliedGTIDSet)
+	}
+	return err
+}
+
+func channelName(cfg syncer.Config) string {
+	if cfg.Channel == "" {
+		return "main"
+	}
+	return cfg.Channel
+}
+
+func cmdCatchup(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlags("catchup", "catchup --config FILE [--until SET] [--timeout DURATION] [--start-from WHERE | --start-gtid SET]", stderr)
+	var cf channelFlags
+	cf.register(fs)
+	until := fs.String("until", "", "stop once the target covers this GTID set (default: the source's executed set at start)")
+	timeout := fs.Duration("timeout", 0, "give up after this long (e.g. 10m) with exit code 2 and the gap printed; 0 = no limit")
+	verbose := fs.Bool("verbose", false, "log at the config's log_level instead of warnings only")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	fc, cfg, err := cf.build()
+	if err != nil {
+		return err
+	}
+	if *until != "" {
+		if err := checkGTIDSyntax(*until); err != nil {
+			return fmt.Errorf("--until: %w", err)
+		}
+	}
+	level := "warn"
+	if *verbose {
+		level = fc.LogLevel
+	}
+	if cfg.Logger, err = newLogger(stderr, level); err != nil {
+		return err
+	}
+	s, err := syncer.New(cfg, syncer.NewMetrics(prometheus.NewRegistry(), channelName(cfg)))
+	if err != nil {
+		return err
+	}
+	if *timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *timeout)
+		defer cancel()
+	}
+	bar := newProgress(stderr, isTTY(os.Stderr))
+	done := make(chan struct{})
+	go bar.loop(s, done)
+	err = s.Run(ctx, syncer.RunOptions{CatchUp: true, Until: *until})
+	close(done)
+	if err == nil || errors.Is(err, syncer.ErrTimeout) {
+		bar.final(s.Status())
+	} else {
+		bar.clear()
+	}
+	if errors.Is(err, syncer.ErrTimeout) {
+		return fmt.Errorf("%w: %w", errTimeout, err)
+	}
+	if err == nil && ctx.Err() != nil {
+		return errors.New("interrupted before the target caught up; run catchup again to resume")
+	}
+	return err
+}
+
+func isTTY(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
