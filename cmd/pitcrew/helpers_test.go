@@ -1,0 +1,44 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pitcrew/pitcrew/internal/conn"
+)
+
+// writeConfig writes a pitcrew.yaml for src -> tgt with extra YAML lines.
+func writeConfig(t *testing.T, src, tgt conn.Endpoint, extra ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	body := fmt.Sprintf(`channel: test
+source:
+  host: %s
+  port: %d
+  user: %s
+  password: %q
+target:
+  host: %s
+  port: %d
+  user: %s
+data_dir: %s
+http_addr: "off"
+`, src.Host, src.Port, src.User, src.Password, tgt.Host, tgt.Port, tgt.User, filepath.Join(dir, "data"))
+	body += strings.Join(extra, "\n") + "\n"
+	path := filepath.Join(dir, "pitcrew.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// runCLI runs the command in-process and returns exit code and output.
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}

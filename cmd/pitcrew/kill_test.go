@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pitcrew/pitcrew/internal/compare"
+	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/internal/workload"
+)
+
+// buildBinary compiles pitcrew once for subprocess tests.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "pitcrew")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// auditTriggers counts every row change a server makes to the workload's
+// tables into db.counts, one row per (table, operation).
+func auditTriggers(schema, db string) []string {
+	stmts := []string{
+		"CREATE DATABASE " + db,
+		"CREATE TABLE " + db + ".counts (tbl VARCHAR(32) NOT NULL, op CHAR(6) NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (tbl, op))",
+	}
+	for _, tbl := range workload.Tables {
+		for _, op := range []string{"INSERT", "UPDATE", "DELETE"} {
+			stmts = append(stmts, fmt.Sprintf(
+				"CREATE TRIGGER %s.audit_%s_%s AFTER %s ON %s.%s FOR EACH ROW INSERT INTO %s.counts VALUES ('%s', '%s', 1) ON DUPLICATE KEY UPDATE n = n + 1",
+				schema, tbl, op, op, schema, tbl, db, tbl, op))
+		}
+	}
+	return stmts
+}
+
+func auditCounts(t *testing.T, db *sql.DB, audit string) map[string]int64 {
+	t.Helper()
+	rows, err := db.Query("SELECT tbl, op, n FROM " + audit + ".counts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	m := map[string]int64{}
+	for rows.Next() {
+		var tbl, op string
+		var n int64
+		if err := rows.Scan(&tbl, &op, &n); err != nil {
+			t.Fatal(err)
+		}
+		m[tbl+" "+op] = n
+	}
+	return m
+}
+
+// `pitcrew sync` is killed with SIGKILL at random moments while the source
+// takes writes, and restarted each time. Audit triggers on the target count
+// every row change the applier makes; the source's own triggers count what
+// the source made. Equal counts prove that no transaction was applied twice
+// (or skipped), and equal checksums that the data is the same.
+func TestKill9ExactlyOnce(t *testing.T) {
+	testenv.Require(t)
+	bin := buildBinary(t)
+	src := testenv.New(t, testenv.Options{ServerID: 1})
+	tgt := testenv.New(t, testenv.Options{ServerID: 2})
+	srcDB, tgtDB := testenv.MustDB(t, src), testenv.MustDB(t, tgt)
+	// Same tables on both sides; the source's triggers count into
+	// audit_src (replicated like any table), the target's into audit.
+	testenv.Exec(t, srcDB, workload.Schema("shop")...)
+	testenv.Exec(t, tgtDB, workload.Schema("shop")...)
+	testenv.Exec(t, srcDB, auditTriggers("shop", "audit_src")...)
+	testenv.Exec(t, tgtDB, "CREATE DATABASE audit_src",
+		"CREATE TABLE audit_src.counts (tbl VARCHAR(32) NOT NULL, op CHAR(6) NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (tbl, op))")
+	testenv.Exec(t, tgtDB, auditTriggers("shop", "audit")...)
+
+	cfg := writeConfig(t, src.Endpoint(), tgt.Endpoint(), "batch_txns: 20")
+	logPath := filepath.Join(t.TempDir(), "sync.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+
+	// The target holds everything up to here; the workload starts after.
+	var startPos string
+	if err := srcDB.QueryRow("SELECT @@gtid_binlog_pos").Scan(&startPos); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	var werr error
+	written := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(written)
+		gen := workload.New(srcDB, "shop", 9)
+		for i := 0; i < 3000 && ctx.Err() == nil; i++ {
+			if werr = gen.Txn(ctx); werr != nil {
+				return
+			}
+			if i%10 == 0 {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}()
+
+	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	args := []string{"sync", "--config", cfg, "--start-gtid", startPos}
+	kills := 0
+	// Kill at least 12 times, and keep killing while the source takes writes.
+	for kills < 12 || !closed(written) {
+		cmd := exec.Command(bin, args...)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(150+rnd.IntN(900)) * time.Millisecond)
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
+		kills++
+		args = []string{"sync", "--config", cfg} // the checkpoint decides from now on
+	}
+	wg.Wait()
+	if werr != nil {
+		t.Fatalf("workload: %v", werr)
+	}
+	// Let a last run finish the job.
+	out, err := exec.Command(bin, "catchup", "--config", cfg, "--timeout", "2m").CombinedOutput()
+	if err != nil {
+		logs, _ := os.ReadFile(logPath)
+		t.Fatalf("final catchup: %v\n%s\nsync logs:\n%s", err, out, logs)
+	}
+	t.Logf("%d kills; %s", kills, out)
+
+	srcCounts, tgtCounts := auditCounts(t, srcDB, "audit_src"), auditCounts(t, tgtDB, "audit")
+	if fmt.Sprint(srcCounts) != fmt.Sprint(tgtCounts) {
+		t.Errorf("row changes differ:\nsource %v\ntarget %v", srcCounts, tgtCounts)
+	} else {
+		t.Logf("row changes on both sides: %v", srcCounts)
+	}
+	assertTablesEqual(t, srcDB, tgtDB, "shop")
+	assertTablesEqual(t, srcDB, tgtDB, "audit_src")
+}
+
+func assertTablesEqual(t *testing.T, src, tgt *sql.DB, schema string) {
+	t.Helper()
+	tables, err := compare.Schema(context.Background(), src, schema)
+	if err != nil || len(tables) == 0 {
+		t.Fatalf("tables of %s: %v", schema, err)
+	}
+	res, err := compare.Tables(context.Background(), src, tgt, schema, tables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if !r.Equal() {
+			t.Errorf("%s", r)
+		}
+	}
+}
+
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
