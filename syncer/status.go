@@ -28,6 +28,7 @@ type Status struct {
 	EventsRead         int64     `json:"events_read"`
 	RowsApplied        int64     `json:"rows_applied"`
 	TxnsApplied        int64     `json:"transactions_applied"`
+	Reconnects         int64     `json:"reconnects"`
 	LastError          string    `json:"last_error,omitempty"`
 	StartedAt          time.Time `json:"started_at,omitzero"`
 	UpdatedAt          time.Time `json:"updated_at"`

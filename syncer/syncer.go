@@ -255,7 +255,7 @@ func (s *Syncer) supervise(ctx context.Context, p *pipeline) error {
 		}
 		s.metrics.Reconnects.Inc()
 		s.cfg.Logger.Warn("pipeline stopped; restarting from the applied position", "gtid", p.st.applied.String(), "in", backoff.String(), "error", err)
-		s.status.update(func(x *Status) { x.State = StateRetrying; x.LastError = err.Error() })
+		s.status.update(func(x *Status) { x.State = StateRetrying; x.LastError = err.Error(); x.Reconnects++ })
 		select {
 		case <-ctx.Done():
 			continue

@@ -9,11 +9,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 var version = "dev"
@@ -44,6 +47,9 @@ Run 'pitcrew COMMAND --help' for a command's flags; README.md documents the conf
 `
 
 func main() {
+	// The driver prints connection hiccups on its own; ours are logged once
+	// where they are handled.
+	_ = mysql.SetLogger(log.New(io.Discard, "", 0))
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
