@@ -44,6 +44,15 @@ func Parse(flavor, s string) (Set, error) {
 		}
 		return Set{}, fmt.Errorf("malformed MySQL GTID set %q: expected uuid[:tag]:N[-M][,...], e.g. 3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5", s)
 	}
+	if m, ok := set.(*mysql.MariadbGTIDSet); ok {
+		// Sequence 0 is "nothing applied in this domain": the same as no
+		// entry (and 0-0-0 prints as "" in go-mysql).
+		for dom, g := range m.Sets {
+			if g.SequenceNumber == 0 {
+				delete(m.Sets, dom)
+			}
+		}
+	}
 	return Set{flavor: flavor, set: set}, nil
 }
 

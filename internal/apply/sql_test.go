@@ -1,0 +1,106 @@
+package apply
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/pitcrew/pitcrew/internal/schema"
+	"github.com/pitcrew/pitcrew/internal/txn"
+)
+
+func TestPlan(t *testing.T) {
+	def := &schema.Table{Schema: "db", Name: "t", Columns: []schema.Column{
+		{Name: "id"}, {Name: "name"}, {Name: "full", Generated: true}, {Name: "v"},
+	}, PK: []int{0}}
+	cases := []struct {
+		name       string
+		bt         *txn.Table
+		wantInsert string
+		wantUpdate string
+		wantDelete string
+		updateArgs []any
+		err        string
+	}{
+		{
+			name:       "positional columns, generated column skipped, primary key",
+			bt:         &txn.Table{Schema: "db", Name: "t", Types: make([]byte, 4)},
+			wantInsert: "INSERT INTO `db`.`t` (`id`,`name`,`v`) VALUES (?,?,?),(?,?,?)",
+			wantUpdate: "UPDATE `db`.`t` SET `id` = ?,`name` = ?,`v` = ? WHERE `id` = ?",
+			wantDelete: "DELETE FROM `db`.`t` WHERE `id` = ?",
+			updateArgs: []any{1, "b", 9, 1},
+		},
+		{
+			name:       "logged names in another order map by name",
+			bt:         &txn.Table{Schema: "db", Name: "t", Types: make([]byte, 4), Columns: []string{"v", "ID", "name", "full"}},
+			wantInsert: "INSERT INTO `db`.`t` (`v`,`id`,`name`) VALUES (?,?,?),(?,?,?)",
+			wantUpdate: "UPDATE `db`.`t` SET `v` = ?,`id` = ?,`name` = ? WHERE `id` = ?",
+			wantDelete: "DELETE FROM `db`.`t` WHERE `id` = ?",
+			updateArgs: []any{1, "b", "y", "a"}, // image order: v, id, name, full
+		},
+		{
+			name: "column count mismatch without names",
+			bt:   &txn.Table{Schema: "db", Name: "t", Types: make([]byte, 3)},
+			err:  "binlog_row_metadata=FULL",
+		},
+		{
+			name: "logged column missing on target",
+			bt:   &txn.Table{Schema: "db", Name: "t", Types: make([]byte, 1), Columns: []string{"nope"}},
+			err:  "column nope",
+		},
+	}
+	before, after := []any{1, "a", "x", 8}, []any{1, "b", "y", 9}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := newPlan(c.bt, def)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("error %v, want one mentioning %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			stmts, _ := p.inserts([][]any{before, after})
+			if len(stmts) != 1 || stmts[0] != c.wantInsert {
+				t.Errorf("insert %q", stmts)
+			}
+			q, args := p.update(before, after)
+			if q != c.wantUpdate {
+				t.Errorf("update %q", q)
+			}
+			if !reflect.DeepEqual(args, c.updateArgs) {
+				t.Errorf("update args %v, want %v", args, c.updateArgs)
+			}
+			if q, _ := p.delete(before); q != c.wantDelete {
+				t.Errorf("delete %q", q)
+			}
+		})
+	}
+}
+
+func TestPlanWithoutPrimaryKeyMatchesWholeImage(t *testing.T) {
+	def := &schema.Table{Schema: "db", Name: "log", Columns: []schema.Column{{Name: "a"}, {Name: "b"}}}
+	p, err := newPlan(&txn.Table{Types: make([]byte, 2)}, def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, args := p.delete([]any{1, nil})
+	if q != "DELETE FROM `db`.`log` WHERE `a` <=> ? AND `b` <=> ? LIMIT 1" || len(args) != 2 {
+		t.Errorf("delete %q %v", q, args)
+	}
+}
+
+func TestInsertsSplitIntoChunks(t *testing.T) {
+	def := &schema.Table{Schema: "d", Name: "t", Columns: []schema.Column{{Name: "a"}, {Name: "b"}}, PK: []int{0}}
+	p, _ := newPlan(&txn.Table{Types: make([]byte, 2)}, def)
+	rows := make([][]any, maxParams) // 2 params per row: two statements
+	for i := range rows {
+		rows[i] = []any{i, i}
+	}
+	stmts, args := p.inserts(rows)
+	if len(stmts) != 2 || len(args[0])+len(args[1]) != 2*maxParams {
+		t.Fatalf("%d statements, %d+%d args", len(stmts), len(args[0]), len(args[1]))
+	}
+}

@@ -1,0 +1,95 @@
+package gtid
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	cases := []struct {
+		flavor, in, want string
+		ok               bool
+	}{
+		{MariaDB, "", "", true},
+		{MariaDB, "0-1-42", "0-1-42", true},
+		{MariaDB, " 1-2-3,0-1-5 ", "0-1-5,1-2-3", true},
+		{MariaDB, "0-1-x", "", false},
+		{MariaDB, "0-1", "", false},
+		{MariaDB, "0-1-2,", "", false},
+		{MySQL, "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5", "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5", true},
+		{MySQL, "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:tag:1-2", "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:tag:1-2", true},
+		{MySQL, "3e11fa47-71ca-11e1-9e33-c80aa9429562:5-1", "", false},
+		{MySQL, "not-a-uuid:1", "", false},
+		{"postgres", "", "", false},
+	}
+	for _, c := range cases {
+		s, err := Parse(c.flavor, c.in)
+		if (err == nil) != c.ok {
+			t.Errorf("Parse(%s, %q) error = %v, want ok=%v", c.flavor, c.in, err, c.ok)
+			continue
+		}
+		if err != nil {
+			if !strings.Contains(err.Error(), "expected") && c.flavor != "postgres" {
+				t.Errorf("error %q does not say what is expected", err)
+			}
+			continue
+		}
+		if s.String() != c.want {
+			t.Errorf("Parse(%s, %q) = %q, want %q", c.flavor, c.in, s, c.want)
+		}
+	}
+}
+
+func TestContainsAddBehind(t *testing.T) {
+	a := MustParse(MariaDB, "0-1-10,1-2-3")
+	if !a.Contains(MustParse(MariaDB, "0-1-9")) || a.Contains(MustParse(MariaDB, "0-1-11")) {
+		t.Error("MariaDB containment by sequence within a domain")
+	}
+	if a.Contains(MustParse(MariaDB, "2-1-1")) {
+		t.Error("an unknown domain is not contained")
+	}
+	if got := a.Behind(MustParse(MariaDB, "0-1-15,1-2-3,2-7-4")); got != 9 {
+		t.Errorf("Behind = %d, want 5+0+4", got)
+	}
+	b, err := a.Add("0-1-11")
+	if err != nil || b.String() != "0-1-11,1-2-3" || a.String() != "0-1-10,1-2-3" {
+		t.Errorf("Add: %v %q (original %q must not change)", err, b, a)
+	}
+	u := "3e11fa47-71ca-11e1-9e33-c80aa9429562"
+	m := MustParse(MySQL, u+":1-5:7-9")
+	if got := m.Behind(MustParse(MySQL, u+":1-12")); got != 4 {
+		t.Errorf("MySQL Behind = %d, want 4 (6, 10, 11, 12)", got)
+	}
+	m2, _ := m.Add(u + ":6")
+	if m2.String() != u+":1-9" {
+		t.Errorf("MySQL Add = %q", m2)
+	}
+	if !m2.Contains(m) || m.Contains(m2) {
+		t.Error("MySQL containment")
+	}
+	if m.Contains(MustParse(MariaDB, "0-1-1")) {
+		t.Error("sets of different flavours never contain each other")
+	}
+	if got := MustParse(MariaDB, "0-1-10,5-5-5").Domains(MustParse(MariaDB, "0-1-99")); got.String() != "0-1-10" {
+		t.Errorf("Domains = %q", got)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"0-1-2", "0-1-2,1-2-3", "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:tag:1-2", "", "-", ":::"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, fl := range []string{MariaDB, MySQL} {
+			set, err := Parse(fl, s)
+			if err != nil {
+				continue
+			}
+			// What parses must round-trip through its own notation.
+			again, err := Parse(fl, set.String())
+			if err != nil || !again.Equal(set) {
+				t.Fatalf("%s %q -> %q does not round-trip: %v", fl, s, set, err)
+			}
+		}
+	})
+}
