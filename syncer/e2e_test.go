@@ -3,18 +3,26 @@ package syncer_test
 import (
 	"context"
 	"database/sql"
+	"io"
+	"log"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/pitcrew/pitcrew/internal/compare"
 	"github.com/pitcrew/pitcrew/internal/testenv"
 	"github.com/pitcrew/pitcrew/internal/workload"
 	"github.com/pitcrew/pitcrew/syncer"
 	"github.com/prometheus/client_golang/prometheus"
 )
+
+func init() {
+	// The driver prints connection hiccups (expected here: servers restart).
+	_ = mysql.SetLogger(log.New(io.Discard, "", 0))
+}
 
 func testLogger(t *testing.T) *slog.Logger {
 	if os.Getenv("PITCREW_TEST_LOG") != "" {
