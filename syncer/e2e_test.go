@@ -100,3 +100,36 @@ func TestCatchUpRandomWorkload(t *testing.T) {
 	t.Logf("changes made on the source: %v", gen.Changes)
 	assertEqualTables(t, srcDB, tgtDB, "shop")
 }
+
+// A source that logs no column names (binlog_row_metadata=MINIMAL, MariaDB's
+// default is NO_LOG) is mapped by position onto the target's definition,
+// and generated columns are never written.
+func TestCatchUpWithoutColumnNamesAndGeneratedColumns(t *testing.T) {
+	for _, meta := range []string{"MINIMAL", "NO_LOG"} {
+		t.Run(meta, func(t *testing.T) {
+			src := testenv.New(t, testenv.Options{ServerID: 1, RowMetadata: meta})
+			tgt := testenv.New(t, testenv.Options{ServerID: 2})
+			srcDB, tgtDB := testenv.MustDB(t, src), testenv.MustDB(t, tgt)
+			ctx := context.Background()
+			testenv.Exec(t, srcDB, workload.Schema("shop")...)
+			testenv.Exec(t, srcDB,
+				"CREATE TABLE shop.g (id INT PRIMARY KEY, a INT, v INT AS (a * 2) VIRTUAL, p INT AS (a + 1) PERSISTENT, s VARCHAR(8))",
+				"INSERT INTO shop.g (id, a, s) VALUES (1, 10, 'x'), (2, 20, 'y'), (3, NULL, NULL)",
+				"UPDATE shop.g SET a = a + 5 WHERE id < 3",
+				"DELETE FROM shop.g WHERE id = 2",
+				`CREATE TABLE shop.u (id BIGINT UNSIGNED PRIMARY KEY, i INT UNSIGNED, m MEDIUMINT UNSIGNED,
+  s SMALLINT UNSIGNED, t TINYINT UNSIGNED, si BIGINT)`,
+				"INSERT INTO shop.u VALUES (18446744073709551615, 4294967295, 16777215, 65535, 255, -9223372036854775808), (9223372036854775808, 2147483648, 8388608, 32768, 128, -1), (1, 1, 1, 1, 1, 1)",
+				"UPDATE shop.u SET t = 254 WHERE id = 18446744073709551615",
+				"DELETE FROM shop.u WHERE id = 9223372036854775808")
+			if err := workload.New(srcDB, "shop", 4).Run(ctx, 300); err != nil {
+				t.Fatal(err)
+			}
+			s := newSyncer(t, src, tgt, func(c *syncer.Config) { c.StartFrom = syncer.StartBeginning })
+			if err := s.Run(ctx, syncer.RunOptions{CatchUp: true}); err != nil {
+				t.Fatal(err)
+			}
+			assertEqualTables(t, srcDB, tgtDB, "shop")
+		})
+	}
+}

@@ -224,6 +224,9 @@ func (e *Executor) applyRows(ctx context.Context, tx *sql.Tx, gtidStr string, rc
 	if err != nil {
 		return fmt.Errorf("GTID %s: %w", gtidStr, err)
 	}
+	if len(p.unsigned) > 0 {
+		p.fixSigns(rc.Rows, rc.Table.Types)
+	}
 	wrap := func(err error, q string) error {
 		return fmt.Errorf("GTID %s: %s on %s: %w", gtidStr, rc.Kind, rc.Table.QualifiedName(), err)
 	}

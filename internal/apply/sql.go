@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pitcrew/pitcrew/internal/conn"
 	"github.com/pitcrew/pitcrew/internal/schema"
 	"github.com/pitcrew/pitcrew/internal/txn"
@@ -20,6 +21,7 @@ type plan struct {
 	key      []int    // image positions in the WHERE clause
 	keyNames []string // quoted target names of key
 	nullSafe bool     // no primary key: match the whole before image with <=>
+	unsigned []int    // image positions to read as unsigned (source logged no signedness)
 }
 
 func newPlan(bt *txn.Table, def *schema.Table) (*plan, error) {
@@ -49,6 +51,9 @@ func newPlan(bt *txn.Table, def *schema.Table) (*plan, error) {
 		}
 		p.cols = append(p.cols, i)
 		p.names = append(p.names, conn.QuoteName(def.Columns[ti].Name))
+		if !bt.Signedness && def.Columns[ti].Unsigned {
+			p.unsigned = append(p.unsigned, i)
+		}
 	}
 	for _, ti := range def.PK {
 		i, ok := byTarget[ti]
@@ -136,4 +141,31 @@ func (p *plan) delete(before []any) (string, []any) {
 	b.WriteString("DELETE FROM " + p.table)
 	args := p.where(&b, before, make([]any, 0, len(p.key)))
 	return b.String(), args
+}
+
+// fixSigns reinterprets integers decoded as signed in unsigned columns, in
+// place: without signedness metadata, BIGINT UNSIGNED 2^64-1 arrives as -1.
+func (p *plan) fixSigns(rows [][]any, types []byte) {
+	for _, row := range rows {
+		for _, i := range p.unsigned {
+			row[i] = unsigned(row[i], types[i])
+		}
+	}
+}
+
+func unsigned(v any, typ byte) any {
+	switch x := v.(type) {
+	case int8:
+		return uint8(x)
+	case int16:
+		return uint16(x)
+	case int32:
+		if typ == mysql.MYSQL_TYPE_INT24 {
+			return uint32(x) & 0xFFFFFF
+		}
+		return uint32(x)
+	case int64:
+		return uint64(x)
+	}
+	return v
 }

@@ -21,6 +21,7 @@ import (
 type Column struct {
 	Name      string
 	Generated bool // VIRTUAL or STORED generated: never written
+	Unsigned  bool // an UNSIGNED integer column
 }
 
 // Table is a table's definition.
@@ -87,7 +88,7 @@ func (t *Tracker) Table(ctx context.Context, db, name string) (*Table, error) {
 }
 
 func (t *Tracker) load(ctx context.Context, db, name string) (*Table, error) {
-	rows, err := t.db.QueryContext(ctx, `SELECT COLUMN_NAME, IS_GENERATED, COLUMN_KEY
+	rows, err := t.db.QueryContext(ctx, `SELECT COLUMN_NAME, IS_GENERATED, COLUMN_TYPE
 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, db, name)
 	if err != nil {
 		return nil, fmt.Errorf("reading definition of %s.%s: %w", db, name, err)
@@ -95,11 +96,12 @@ FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER 
 	defer rows.Close()
 	def := &Table{Schema: db, Name: name}
 	for rows.Next() {
-		var col, generated, key string
-		if err := rows.Scan(&col, &generated, &key); err != nil {
+		var col, generated, typ string
+		if err := rows.Scan(&col, &generated, &typ); err != nil {
 			return nil, err
 		}
-		def.Columns = append(def.Columns, Column{Name: col, Generated: generated != "NEVER"})
+		def.Columns = append(def.Columns, Column{Name: col, Generated: generated != "NEVER",
+			Unsigned: strings.Contains(strings.ToLower(typ), "unsigned")})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

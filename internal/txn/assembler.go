@@ -193,7 +193,7 @@ func firstWord(q string) string {
 }
 
 func tableOf(e *replication.TableMapEvent) *Table {
-	t := &Table{Schema: string(e.Schema), Name: string(e.Table), Types: e.ColumnType}
+	t := &Table{Schema: string(e.Schema), Name: string(e.Table), Types: e.ColumnType, Signedness: e.SignednessBitmap != nil}
 	if names := e.ColumnNameString(); len(names) == int(e.ColumnCount) {
 		t.Columns = names
 		for _, i := range e.PrimaryKey {

@@ -44,6 +44,10 @@ type Table struct {
 	Types   []byte   // binlog column types, one per column
 	Columns []string // column names, nil when not logged
 	PK      []int    // primary key column indexes, nil when not logged or no PK
+	// Signedness is set when the table map said which integer columns are
+	// unsigned (any binlog_row_metadata but NO_LOG). Without it, unsigned
+	// values above the signed maximum arrive negative.
+	Signedness bool
 }
 
 // QualifiedName is `schema.table` for messages.
