@@ -100,5 +100,5 @@ HAVING COUNT(*) <> ? OR SUM(pad = 'u') <> 1) x`, rowsPerTxn).Scan(&bad); err != 
 	if bad != 0 {
 		t.Errorf("%d transactions are partial on the target", bad)
 	}
-	assertEqualTables(t, srcDB, tgtDB, "big")
+	testenv.AssertTablesEqual(t, srcDB, tgtDB, "big")
 }

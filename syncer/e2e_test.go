@@ -2,7 +2,6 @@ package syncer_test
 
 import (
 	"context"
-	"database/sql"
 	"io"
 	"log"
 	"log/slog"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/pitcrew/pitcrew/internal/compare"
 	"github.com/pitcrew/pitcrew/internal/testenv"
 	"github.com/pitcrew/pitcrew/internal/workload"
 	"github.com/pitcrew/pitcrew/syncer"
@@ -48,25 +46,6 @@ func newSyncer(t *testing.T, src, tgt *testenv.Server, mod func(*syncer.Config))
 	return s
 }
 
-func assertEqualTables(t *testing.T, src, tgt *sql.DB, schema string) {
-	t.Helper()
-	tables, err := compare.Schema(context.Background(), src, schema)
-	if err != nil || len(tables) == 0 {
-		t.Fatalf("listing tables of %s: %v (%d)", schema, err, len(tables))
-	}
-	res, err := compare.Tables(context.Background(), src, tgt, schema, tables)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range res {
-		if !r.Equal() {
-			t.Errorf("%s", r)
-		} else {
-			t.Logf("%s", r)
-		}
-	}
-}
-
 // A randomised workload of a few thousand multi-statement transactions over
 // tables of varied types, created on the source only: the target gets its
 // schema and rows from the stream, and ends equal.
@@ -98,7 +77,7 @@ func TestCatchUpRandomWorkload(t *testing.T) {
 		t.Errorf("status after second catch-up: %+v", st)
 	}
 	t.Logf("changes made on the source: %v", gen.Changes)
-	assertEqualTables(t, srcDB, tgtDB, "shop")
+	testenv.AssertTablesEqual(t, srcDB, tgtDB, "shop")
 }
 
 // A source that logs no column names (binlog_row_metadata=MINIMAL, MariaDB's
@@ -129,7 +108,7 @@ func TestCatchUpWithoutColumnNamesAndGeneratedColumns(t *testing.T) {
 			if err := s.Run(ctx, syncer.RunOptions{CatchUp: true}); err != nil {
 				t.Fatal(err)
 			}
-			assertEqualTables(t, srcDB, tgtDB, "shop")
+			testenv.AssertTablesEqual(t, srcDB, tgtDB, "shop")
 		})
 	}
 }

@@ -67,7 +67,7 @@ func TestRestartSourceAndTarget(t *testing.T) {
 	if st.Reconnects < 1 {
 		t.Errorf("no reconnect recorded across a source restart: %+v", st)
 	}
-	assertEqualTables(t, srcDB, tgtDB, "shop")
+	testenv.AssertTablesEqual(t, srcDB, tgtDB, "shop")
 }
 
 // waitApplied waits until the service has applied everything the source

@@ -36,7 +36,7 @@ func TestStartFromRestoredTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.Exec(t, tgtDB, "DROP DATABASE _pitcrew", "RESET MASTER", "SET GLOBAL gtid_slave_pos = '"+pos+"'")
-	assertEqualTables(t, srcDB, tgtDB, "shop")
+	testenv.AssertTablesEqual(t, srcDB, tgtDB, "shop")
 	// The source moves on after the snapshot.
 	if err := gen.Run(ctx, 300); err != nil {
 		t.Fatal(err)
@@ -48,5 +48,5 @@ func TestStartFromRestoredTarget(t *testing.T) {
 	if st := s.Status(); st.TxnsApplied != 300 {
 		t.Errorf("applied %d transactions, want the 300 after the snapshot", st.TxnsApplied)
 	}
-	assertEqualTables(t, srcDB, tgtDB, "shop")
+	testenv.AssertTablesEqual(t, srcDB, tgtDB, "shop")
 }

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pitcrew/pitcrew/internal/compare"
 	"github.com/pitcrew/pitcrew/internal/testenv"
 	"github.com/pitcrew/pitcrew/internal/workload"
 )
@@ -152,25 +151,8 @@ func TestKill9ExactlyOnce(t *testing.T) {
 	} else {
 		t.Logf("row changes on both sides: %v", srcCounts)
 	}
-	assertTablesEqual(t, srcDB, tgtDB, "shop")
-	assertTablesEqual(t, srcDB, tgtDB, "audit_src")
-}
-
-func assertTablesEqual(t *testing.T, src, tgt *sql.DB, schema string) {
-	t.Helper()
-	tables, err := compare.Schema(context.Background(), src, schema)
-	if err != nil || len(tables) == 0 {
-		t.Fatalf("tables of %s: %v", schema, err)
-	}
-	res, err := compare.Tables(context.Background(), src, tgt, schema, tables)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range res {
-		if !r.Equal() {
-			t.Errorf("%s", r)
-		}
-	}
+	testenv.AssertTablesEqual(t, srcDB, tgtDB, "shop")
+	testenv.AssertTablesEqual(t, srcDB, tgtDB, "audit_src")
 }
 
 func closed(ch <-chan struct{}) bool {

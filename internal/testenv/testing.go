@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"os"
 	"testing"
+
+	"github.com/pitcrew/pitcrew/internal/compare"
 )
 
 // RequireEnv is the environment variable that turns "skip: no MariaDB" into
@@ -63,6 +65,27 @@ func Exec(t testing.TB, db *sql.DB, stmts ...string) {
 	for _, q := range stmts {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// AssertTablesEqual fails the test unless every table of schema has the
+// same row count and CHECKSUM TABLE on src and tgt.
+func AssertTablesEqual(t testing.TB, src, tgt *sql.DB, schema string) {
+	t.Helper()
+	tables, err := compare.Schema(context.Background(), src, schema)
+	if err != nil || len(tables) == 0 {
+		t.Fatalf("listing tables of %s: %v (%d)", schema, err, len(tables))
+	}
+	res, err := compare.Tables(context.Background(), src, tgt, schema, tables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if !r.Equal() {
+			t.Errorf("%s", r)
+		} else {
+			t.Logf("%s", r)
 		}
 	}
 }
