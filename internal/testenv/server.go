@@ -109,6 +109,8 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 
 func (s *Server) dataDir() string { return filepath.Join(s.Dir, "data") }
 
+func (s *Server) tmpDir() string { return filepath.Join(s.Dir, "tmp") }
+
 // Socket is the server's unix socket path.
 func (s *Server) Socket() string { return filepath.Join(s.Dir, "mysqld.sock") }
 
@@ -119,11 +121,14 @@ func (s *Server) PIDFile() string { return filepath.Join(s.Dir, "mysqld.pid") }
 func (s *Server) ErrorLog() string { return filepath.Join(s.Dir, "error.log") }
 
 func (s *Server) initialise(ctx context.Context, install string) error {
-	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(s.tmpDir(), 0o755); err != nil {
 		return err
 	}
+	// A tmpdir of its own: bootstraps running at once in a shared /tmp
+	// collide on their temporary table names.
 	cmd := exec.CommandContext(ctx, install, "--no-defaults", "--datadir="+s.dataDir(),
-		"--auth-root-authentication-method=normal", "--skip-test-db", "--user="+currentUser())
+		"--auth-root-authentication-method=normal", "--skip-test-db", "--user="+currentUser(),
+		"--tmpdir="+s.tmpDir())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("mariadb-install-db in %s: %w\n%s", s.dataDir(), err, out)
@@ -145,6 +150,7 @@ func (s *Server) args() []string {
 	args := []string{
 		"--no-defaults",
 		"--datadir=" + s.dataDir(),
+		"--tmpdir=" + s.tmpDir(),
 		"--user=" + currentUser(),
 		"--port=" + strconv.Itoa(s.Port),
 		"--bind-address=127.0.0.1",
@@ -176,6 +182,9 @@ func (s *Server) args() []string {
 }
 
 func (s *Server) start(ctx context.Context, server string) error {
+	if err := os.MkdirAll(s.tmpDir(), 0o755); err != nil {
+		return err
+	}
 	cmd := exec.Command(server, s.args()...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: !s.Detach, Setsid: s.Detach}
 	if err := cmd.Start(); err != nil {
