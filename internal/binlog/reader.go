@@ -110,9 +110,14 @@ func explainDump(err error, src conn.Endpoint) error {
 	return err
 }
 
+// quiet keeps go-mysql's own log lines out of the way: every failure it
+// logs also comes back to us as an error, which the syncer logs once where it
+// handles it. At debug level everything passes, for diagnosis.
 func quiet(l *slog.Logger) *slog.Logger {
-	// go-mysql logs every (re)connect at info level; keep its warnings only.
-	return slog.New(levelFilter{l.Handler(), slog.LevelWarn})
+	if l.Enabled(context.Background(), slog.LevelDebug) {
+		return l
+	}
+	return slog.New(levelFilter{l.Handler(), slog.LevelError + 1})
 }
 
 type levelFilter struct {
