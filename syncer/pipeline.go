@@ -2,6 +2,7 @@ package syncer
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"github.com/pitcrew/pitcrew/checkpoint"
 	"github.com/pitcrew/pitcrew/internal/apply"
 	"github.com/pitcrew/pitcrew/internal/binlog"
+	"github.com/pitcrew/pitcrew/internal/conn"
 	"github.com/pitcrew/pitcrew/internal/gtid"
 	"github.com/pitcrew/pitcrew/internal/txn"
 	"golang.org/x/sync/errgroup"
@@ -70,6 +72,7 @@ type pipeline struct {
 	store  *checkpoint.Store
 	flavor string
 	st     *state
+	srcDB  *sql.DB // for diagnosing stream errors
 }
 
 func (p *pipeline) run(ctx context.Context) error {
@@ -78,10 +81,17 @@ func (p *pipeline) run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	from := p.st.applied
 	g.Go(func() error {
-		return binlog.Stream(gctx, binlog.Config{
+		err := binlog.Stream(gctx, binlog.Config{
 			Source: cfg.Source, Flavor: p.flavor, ServerID: cfg.ServerID,
 			Logger: cfg.Logger.With("component", "binlog"),
 		}, from, ch, p.s.metrics)
+		if conn.Code(err) == 1236 {
+			// Say exactly what is missing when the source purged it.
+			if gap := binlog.CheckGap(ctx, p.srcDB, p.flavor, from); gap != nil {
+				return gap
+			}
+		}
+		return err
 	})
 	g.Go(func() error { return p.applyLoop(gctx, ch) })
 	return g.Wait()

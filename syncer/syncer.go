@@ -132,6 +132,10 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 	if err != nil {
 		return err
 	}
+	// Before anything is written: does the source still hold what we need?
+	if err := binlog.CheckGap(ctx, srcDB, flavor, start.set); err != nil {
+		return err
+	}
 	// Every check passed: from here on the target may be written.
 	if start.first {
 		if err := progress.Ensure(ctx, ex.DB()); err != nil {
@@ -152,7 +156,7 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 	defer stopPoll()
 	go s.pollSource(pollCtx, srcDB, flavor, st)
 
-	p := &pipeline{s: s, ex: ex, store: store, flavor: flavor, st: st}
+	p := &pipeline{s: s, ex: ex, store: store, flavor: flavor, st: st, srcDB: srcDB}
 	return s.supervise(ctx, p)
 }
 

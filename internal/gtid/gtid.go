@@ -10,6 +10,7 @@ package gtid
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -201,4 +202,82 @@ func (s Set) Domains(ref Set) Set {
 		}
 	}
 	return out
+}
+
+// Gap describes the transactions in purged that have lacks: what a server
+// no longer holds in its binlogs but a replica at have still needs. It
+// returns "" and 0 when nothing is missing. MariaDB gaps are per-domain
+// sequence ranges ("domain 5: seq 3-4"); MySQL gaps are a GTID set.
+func Gap(have, purged Set) (string, int64) {
+	var parts []string
+	var n int64
+	switch p := purged.set.(type) {
+	case *mysql.MariadbGTIDSet:
+		h, _ := have.set.(*mysql.MariadbGTIDSet)
+		doms := make([]uint32, 0, len(p.Sets))
+		for d := range p.Sets {
+			doms = append(doms, d)
+		}
+		slices.Sort(doms)
+		for _, d := range doms {
+			var seq uint64
+			if h != nil {
+				if g, ok := h.Sets[d]; ok {
+					seq = g.SequenceNumber
+				}
+			}
+			if last := p.Sets[d].SequenceNumber; seq < last {
+				parts = append(parts, fmt.Sprintf("domain %d: seq %d-%d", d, seq+1, last))
+				n += int64(last - seq)
+			}
+		}
+	case *mysql.MysqlGTIDSet:
+		h, _ := have.set.(*mysql.MysqlGTIDSet)
+		out := mysql.NewMysqlGTIDSet()
+		for sid, tags := range *p {
+			for tag, ivs := range tags {
+				var hv mysql.IntervalSlice
+				if h != nil {
+					hv = (*h)[sid][tag]
+				}
+				if rest := subtract(ivs, hv); len(rest) > 0 {
+					if out[sid] == nil {
+						out[sid] = map[mysql.Tag]mysql.IntervalSlice{}
+					}
+					out[sid][tag] = rest
+					n += missing(rest, nil)
+				}
+			}
+		}
+		if n > 0 {
+			parts = append(parts, out.String())
+		}
+	}
+	return strings.Join(parts, ", "), n
+}
+
+// subtract returns want minus have (both normalized).
+func subtract(want, have mysql.IntervalSlice) mysql.IntervalSlice {
+	var out mysql.IntervalSlice
+	for _, w := range want {
+		cur := []mysql.Interval{w}
+		for _, h := range have {
+			var next []mysql.Interval
+			for _, c := range cur {
+				if h.Stop <= c.Start || h.Start >= c.Stop {
+					next = append(next, c)
+					continue
+				}
+				if c.Start < h.Start {
+					next = append(next, mysql.Interval{Start: c.Start, Stop: h.Start})
+				}
+				if h.Stop < c.Stop {
+					next = append(next, mysql.Interval{Start: h.Stop, Stop: c.Stop})
+				}
+			}
+			cur = next
+		}
+		out = append(out, cur...)
+	}
+	return out.Normalize()
 }

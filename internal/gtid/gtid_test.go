@@ -93,3 +93,25 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestGap(t *testing.T) {
+	u := "3e11fa47-71ca-11e1-9e33-c80aa9429562"
+	cases := []struct {
+		flavor, have, purged, want string
+		n                          int64
+	}{
+		{MariaDB, "5-5-2", "5-5-4", "domain 5: seq 3-4", 2},
+		{MariaDB, "5-5-4", "5-5-4", "", 0},
+		{MariaDB, "5-5-9", "5-5-4", "", 0},
+		{MariaDB, "", "0-1-3,5-5-4", "domain 0: seq 1-3, domain 5: seq 1-4", 7},
+		{MySQL, u + ":1-5", u + ":1-9", u + ":6-9", 4},
+		{MySQL, u + ":1-3:7-20", u + ":1-9", u + ":4-6", 3},
+		{MySQL, u + ":1-20", u + ":1-9", "", 0},
+	}
+	for _, c := range cases {
+		got, n := Gap(MustParse(c.flavor, c.have), MustParse(c.flavor, c.purged))
+		if got != c.want || n != c.n {
+			t.Errorf("Gap(%q, %q) = %q, %d; want %q, %d", c.have, c.purged, got, n, c.want, c.n)
+		}
+	}
+}

@@ -1,0 +1,75 @@
+package binlog
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/pitcrew/pitcrew/internal/gtid"
+)
+
+// Purged returns the transactions the server no longer has in its binlogs:
+// MySQL @@gtid_purged; MariaDB the GTID position at the start of its oldest
+// binlog file (everything up to it is gone).
+func Purged(ctx context.Context, db *sql.DB, flavor string) (gtid.Set, error) {
+	if flavor == gtid.MySQL {
+		return queryGTID(ctx, db, flavor, "SELECT @@GLOBAL.gtid_purged")
+	}
+	rows, err := db.QueryContext(ctx, "SHOW BINARY LOGS")
+	if err != nil {
+		return gtid.Set{}, fmt.Errorf("SHOW BINARY LOGS (needs BINLOG MONITOR / REPLICATION CLIENT): %w", err)
+	}
+	var oldest string
+	if rows.Next() {
+		cols, _ := rows.Columns()
+		vals := make([]any, len(cols))
+		var name string
+		vals[0] = &name
+		for i := 1; i < len(vals); i++ {
+			vals[i] = new(sql.RawBytes)
+		}
+		if err := rows.Scan(vals...); err != nil {
+			rows.Close()
+			return gtid.Set{}, err
+		}
+		oldest = name
+	}
+	rows.Close()
+	if oldest == "" {
+		return gtid.Empty(flavor), nil
+	}
+	var pos sql.NullString
+	if err := db.QueryRowContext(ctx, "SELECT BINLOG_GTID_POS(?, 4)", oldest).Scan(&pos); err != nil {
+		return gtid.Set{}, fmt.Errorf("GTID position of the oldest binlog %s: %w", oldest, err)
+	}
+	return gtid.Parse(flavor, pos.String)
+}
+
+// GapError says the source purged transactions a replica still needs.
+type GapError struct {
+	Missing string // gtid.Gap's description
+	Count   int64
+	Purged  string // the source's purged set / oldest position
+	Have    string // what the target has
+}
+
+func (e *GapError) Error() string {
+	return fmt.Sprintf("the source has purged binlogs the target still needs: missing %s (%d transactions; target at %q, source purged up to %q). "+
+		"Remedies: re-seed the target from a new snapshot or dump and start with --start-from target (or --start-from-dump FILE); "+
+		"start from a newer snapshot; raise the source's binlog retention (expire_logs_days / binlog_expire_logs_seconds, on RDS "+
+		"CALL mysql.rds_set_configuration('binlog retention hours', 168)) so it does not happen again",
+		e.Missing, e.Count, e.Have, e.Purged)
+}
+
+// CheckGap returns a *GapError when the source no longer holds transactions
+// that a replica at have needs, or nil.
+func CheckGap(ctx context.Context, db *sql.DB, flavor string, have gtid.Set) error {
+	purged, err := Purged(ctx, db, flavor)
+	if err != nil {
+		return err
+	}
+	if missing, n := gtid.Gap(have, purged); n > 0 {
+		return &GapError{Missing: missing, Count: n, Purged: purged.String(), Have: have.String()}
+	}
+	return nil
+}

@@ -1,0 +1,99 @@
+package syncer_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pitcrew/pitcrew/internal/binlog"
+	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/internal/workload"
+	"github.com/pitcrew/pitcrew/syncer"
+)
+
+// The story's error 1236: pitcrew is stopped, the source takes writes and
+// purges its binlogs past the channel's checkpoint. The next start refuses,
+// naming exactly the missing transactions, and writes nothing.
+func TestPurgedBinlogsRefusedWithMissingSet(t *testing.T) {
+	src := testenv.New(t, testenv.Options{ServerID: 5})
+	tgt := testenv.New(t, testenv.Options{ServerID: 6})
+	srcDB, tgtDB := testenv.MustDB(t, src), testenv.MustDB(t, tgt)
+	ctx := context.Background()
+	testenv.Exec(t, srcDB, workload.Schema("shop")...)
+	gen := workload.New(srcDB, "shop", 8)
+	if err := gen.Run(ctx, 50); err != nil {
+		t.Fatal(err)
+	}
+	dataDir := t.TempDir()
+	run := func() error {
+		s := newSyncer(t, src, tgt, func(c *syncer.Config) { c.StartFrom = syncer.StartBeginning; c.DataDir = dataDir })
+		return s.Run(ctx, syncer.RunOptions{CatchUp: true})
+	}
+	if err := run(); err != nil {
+		t.Fatal(err)
+	}
+	var applied string
+	if err := tgtDB.QueryRow("SELECT gtid_set FROM _pitcrew.progress").Scan(&applied); err != nil {
+		t.Fatal(err)
+	}
+	// Stopped; the source writes 20 transactions and purges them.
+	if err := gen.Run(ctx, 20); err != nil {
+		t.Fatal(err)
+	}
+	var last string
+	testenv.Exec(t, srcDB, "FLUSH BINARY LOGS")
+	if err := srcDB.QueryRow("SELECT @@gtid_binlog_pos").Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	var newest string
+	rows, err := srcDB.Query("SHOW BINARY LOGS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var size any
+		if err := rows.Scan(&newest, &size); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows.Close()
+	// MariaDB keeps a file until InnoDB's binlog checkpoint has passed it:
+	// purge until the oldest file is the newest.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		testenv.Exec(t, srcDB, "PURGE BINARY LOGS TO '"+newest+"'")
+		var oldest string
+		var size any
+		if err := srcDB.QueryRow("SHOW BINARY LOGS").Scan(&oldest, &size); err != nil {
+			t.Fatal(err)
+		}
+		if oldest == newest {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the source still holds %s after 20s of purging", oldest)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	err = run()
+	var gap *binlog.GapError
+	if !errors.As(err, &gap) {
+		t.Fatalf("want a GapError, got %v", err)
+	}
+	// applied is 5-5-N: the missing range is N+1 .. the last purged seq.
+	n := strings.TrimPrefix(applied, "5-5-")
+	lastSeq := strings.TrimPrefix(last, "5-5-")
+	if gap.Count != 20 || !strings.Contains(err.Error(), "domain 5: seq ") || !strings.Contains(gap.Missing, "-"+lastSeq) {
+		t.Errorf("gap %+v (applied %s, last %s, n %s)", gap, applied, last, n)
+	}
+	if !strings.Contains(err.Error(), "rds_set_configuration") || !strings.Contains(err.Error(), "--start-from target") {
+		t.Errorf("no remedies in %q", err)
+	}
+	var after string
+	if err := tgtDB.QueryRow("SELECT gtid_set FROM _pitcrew.progress").Scan(&after); err != nil || after != applied {
+		t.Errorf("the refused start moved the target: %q -> %q (%v)", applied, after, err)
+	}
+}
