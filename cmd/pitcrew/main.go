@@ -30,6 +30,9 @@ Usage:
   pitcrew catchup  --config FILE [--until SET] [--timeout DURATION] [--start-from WHERE | --start-gtid SET]
       Apply until the target has everything the source had at start (or
       --until SET), then exit 0. Exit 2 on --timeout, with the gap printed.
+  pitcrew preflight --config FILE [--json]
+      Check source and target before a migration: PASS/WARN/FAIL lines, each
+      with its fix; exit 1 on any FAIL.
   pitcrew status   [--config FILE | --url URL | --data-dir DIR --channel NAME] [--json]
       Show a channel's state: from the running service, else from the data dir.
   pitcrew sandbox  up|down|status|workload|compare [--dir DIR]
@@ -76,6 +79,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdCatchup(ctx, rest, stderr)
 	case "status":
 		err = cmdStatus(ctx, rest, stdout)
+	case "preflight":
+		err = cmdPreflight(ctx, rest, stdout)
 	case "sandbox":
 		err = cmdSandbox(ctx, rest, stdout, stderr)
 	case "version", "--version":

@@ -1,0 +1,269 @@
+package preflight
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// rdsFix is the exact call that keeps binlogs on RDS for a week.
+const rdsFix = "CALL mysql.rds_set_configuration('binlog retention hours', 168);"
+
+// Retention returns the source's binlog retention: hours, and whether it is
+// RDS's setting. hours < 0 means "purge as soon as possible" (RDS NULL);
+// 0 means never purged by age.
+func Retention(ctx context.Context, db *sql.DB, vars map[string]string) (hours float64, rds bool, err error) {
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'mysql' AND ROUTINE_NAME = 'rds_show_configuration'").Scan(&n); err == nil && n > 0 {
+		rows, err := db.QueryContext(ctx, "CALL mysql.rds_show_configuration")
+		if err != nil {
+			return 0, true, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var name string
+			var value, desc sql.NullString
+			if err := rows.Scan(&name, &value, &desc); err != nil {
+				return 0, true, err
+			}
+			if name == "binlog retention hours" {
+				if !value.Valid {
+					return -1, true, nil
+				}
+				h, err := strconv.ParseFloat(value.String, 64)
+				return h, true, err
+			}
+		}
+		return -1, true, rows.Err()
+	}
+	if v, ok := vars["binlog_expire_logs_seconds"]; ok {
+		if s, _ := strconv.ParseFloat(v, 64); s > 0 {
+			return s / 3600, false, nil
+		}
+	}
+	if d, _ := strconv.ParseFloat(vars["expire_logs_days"], 64); d > 0 {
+		return d * 24, false, nil
+	}
+	return 0, false, nil
+}
+
+func checkRetention(ctx context.Context, r *report, s *server) {
+	hours, rds, err := Retention(ctx, s.db, s.vars)
+	switch {
+	case err != nil:
+		r.add(s.side, "binlog retention", Warn, "cannot read it: "+err.Error(), "check it by hand")
+	case rds && hours < 0:
+		r.add(s.side, "binlog retention", Fail, "RDS 'binlog retention hours' is NULL: binlogs are purged as soon as possible, before a replica built from a snapshot can catch up (error 1236)", rdsFix)
+	case hours == 0:
+		r.add(s.side, "binlog retention", Pass, "binlogs are not purged by age", "")
+	case hours < 24:
+		fix := "raise expire_logs_days / binlog_expire_logs_seconds to cover snapshot restore plus catch-up (e.g. 7 days)"
+		if rds {
+			fix = rdsFix
+		}
+		r.add(s.side, "binlog retention", Warn, fmt.Sprintf("%.1f hours: a snapshot restore plus catch-up may take longer", hours), fix)
+	default:
+		r.add(s.side, "binlog retention", Pass, fmt.Sprintf("%.0f hours", hours), "")
+	}
+}
+
+func checkServerID(ctx context.Context, r *report, s *server, ours uint32) {
+	if s.info.ServerID == ours {
+		r.add(s.side, "server_id", Fail, fmt.Sprintf("the source's server_id is %d, the same as pitcrew's", ours), "set server_id in pitcrew's config to a value no server or replica uses")
+		return
+	}
+	q := "SHOW REPLICAS"
+	if s.mariadb() {
+		q = "SHOW SLAVE HOSTS"
+	}
+	rows, err := s.db.QueryContext(ctx, q)
+	if err == nil {
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]sql.NullString, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if rows.Scan(ptrs...) == nil && len(vals) > 0 && vals[0].String == strconv.FormatUint(uint64(ours), 10) {
+				r.add(s.side, "server_id", Fail, fmt.Sprintf("a replica with server_id %d is connected to the source", ours),
+					"set server_id in pitcrew's config to an unused value (two replicas with one id kick each other off)")
+				return
+			}
+		}
+	}
+	r.add(s.side, "server_id", Pass, fmt.Sprintf("source %d, pitcrew %d", s.info.ServerID, ours), "")
+}
+
+// grants returns the current user's privileges, upper-cased, from SHOW GRANTS.
+func grants(ctx context.Context, db *sql.DB) (string, error) {
+	rows, err := db.QueryContext(ctx, "SHOW GRANTS")
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var all strings.Builder
+	for rows.Next() {
+		var g string
+		if err := rows.Scan(&g); err != nil {
+			return "", err
+		}
+		// Only global grants (ON *.*) matter for replication.
+		if strings.Contains(g, " ON *.* ") {
+			all.WriteString(strings.ToUpper(g) + "\n")
+		}
+	}
+	return all.String(), rows.Err()
+}
+
+func missingPrivileges(g string, need [][]string) []string {
+	if strings.Contains(g, "ALL PRIVILEGES") {
+		return nil
+	}
+	var missing []string
+	for _, alternatives := range need {
+		found := false
+		for _, p := range alternatives {
+			if strings.Contains(g, p) {
+				found = true
+			}
+		}
+		if !found {
+			missing = append(missing, strings.Join(alternatives, " or "))
+		}
+	}
+	return missing
+}
+
+func checkSourceGrants(ctx context.Context, r *report, s *server) {
+	g, err := grants(ctx, s.db)
+	if err != nil {
+		r.add(s.side, "privileges", Warn, "SHOW GRANTS failed: "+err.Error(), "check the user's privileges by hand")
+		return
+	}
+	need := [][]string{{"REPLICATION SLAVE"}, {"REPLICATION CLIENT", "BINLOG MONITOR"}, {"SELECT"}}
+	if m := missingPrivileges(g, need); len(m) > 0 {
+		r.add(s.side, "privileges", Fail, "the user lacks "+strings.Join(m, ", "),
+			"GRANT REPLICATION SLAVE, "+map[bool]string{true: "BINLOG MONITOR", false: "REPLICATION CLIENT"}[s.mariadb()]+", SELECT ON *.* TO the user")
+		return
+	}
+	r.add(s.side, "privileges", Pass, "replication and SELECT", "")
+}
+
+func checkTargetGrants(ctx context.Context, r *report, s *server) {
+	g, err := grants(ctx, s.db)
+	if err != nil {
+		r.add(s.side, "privileges", Warn, "SHOW GRANTS failed: "+err.Error(), "check the user's privileges by hand")
+		return
+	}
+	var need [][]string
+	for _, p := range []string{"SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "INDEX"} {
+		need = append(need, []string{p})
+	}
+	if m := missingPrivileges(g, need); len(m) > 0 {
+		r.add(s.side, "privileges", Fail, "the user lacks "+strings.Join(m, ", "), "GRANT "+strings.Join(m, ", ")+" ON *.* TO the user (it creates _pitcrew and applies DDL)")
+		return
+	}
+	r.add(s.side, "privileges", Pass, "DML and DDL", "")
+}
+
+const userTables = `FROM information_schema.TABLES t WHERE t.TABLE_TYPE = 'BASE TABLE'
+ AND t.TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys', '_pitcrew')`
+
+func list(ctx context.Context, db *sql.DB, q string) ([]string, error) {
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+func short(names []string) string {
+	if len(names) > 10 {
+		return strings.Join(names[:10], ", ") + fmt.Sprintf(" and %d more", len(names)-10)
+	}
+	return strings.Join(names, ", ")
+}
+
+func checkTables(ctx context.Context, r *report, s *server) {
+	noPK, err := list(ctx, s.db, "SELECT CONCAT(t.TABLE_SCHEMA, '.', t.TABLE_NAME) "+userTables+
+		" AND NOT EXISTS (SELECT 1 FROM information_schema.TABLE_CONSTRAINTS c WHERE c.TABLE_SCHEMA = t.TABLE_SCHEMA AND c.TABLE_NAME = t.TABLE_NAME AND c.CONSTRAINT_TYPE = 'PRIMARY KEY') ORDER BY 1")
+	switch {
+	case err != nil:
+		r.add(s.side, "primary keys", Warn, "cannot list tables: "+err.Error(), "")
+	case len(noPK) > 0:
+		r.add(s.side, "primary keys", Warn, fmt.Sprintf("%d tables without a primary key (%s): each UPDATE/DELETE on them scans the target table", len(noPK), short(noPK)),
+			"add a primary key (or accept slow apply on these tables)")
+	default:
+		r.add(s.side, "primary keys", Pass, "every table has one", "")
+	}
+	other, err := list(ctx, s.db, "SELECT CONCAT(t.TABLE_SCHEMA, '.', t.TABLE_NAME, ' (', t.ENGINE, ')') "+userTables+" AND t.ENGINE <> 'InnoDB' ORDER BY 1")
+	switch {
+	case err != nil:
+		r.add(s.side, "engines", Warn, "cannot list tables: "+err.Error(), "")
+	case len(other) > 0:
+		r.add(s.side, "engines", Warn, fmt.Sprintf("%d non-InnoDB tables (%s): not transactional, so a crash on the source can log changes that a rollback does not undo", len(other), short(other)),
+			"ALTER TABLE ... ENGINE=InnoDB")
+	default:
+		r.add(s.side, "engines", Pass, "all InnoDB", "")
+	}
+}
+
+func checkClock(ctx context.Context, r *report, s *server, cfg Config) {
+	var ts float64
+	before := cfg.Now()
+	if err := s.db.QueryRowContext(ctx, "SELECT UNIX_TIMESTAMP(NOW(6))").Scan(&ts); err != nil {
+		r.add(s.side, "clock", Warn, "cannot read the server's clock: "+err.Error(), "")
+		return
+	}
+	local := before.Add(cfg.Now().Sub(before) / 2)
+	skew := time.Duration((ts - float64(local.UnixNano())/1e9) * float64(time.Second))
+	if math.Abs(float64(skew)) > float64(cfg.MaxClockSkew) {
+		r.add(s.side, "clock", Warn, fmt.Sprintf("%s off from this host's clock: lag figures will be off by as much", skew.Round(time.Millisecond)), "run NTP/chrony on both hosts")
+		return
+	}
+	r.add(s.side, "clock", Pass, fmt.Sprintf("within %s of this host", cfg.MaxClockSkew), "")
+}
+
+func checkParity(r *report, src, tgt *server) {
+	for _, v := range []string{"time_zone", "sql_mode", "character_set_server", "collation_server"} {
+		a, b := src.vars[v], tgt.vars[v]
+		if v == "time_zone" && a == "SYSTEM" && b == "SYSTEM" {
+			a, b = src.vars["system_time_zone"], tgt.vars["system_time_zone"]
+		}
+		if a == b {
+			r.add("both", v, Pass, a, "")
+			continue
+		}
+		r.add("both", v, Warn, fmt.Sprintf("source %q, target %q: pitcrew applies row values exactly either way, but the application will see the difference after the switch", a, b),
+			fmt.Sprintf("SET GLOBAL %s on the target to the source's value (and in its config)", v))
+	}
+}
+
+func checkPacket(ctx context.Context, r *report, src, tgt *server) {
+	sp, _ := strconv.ParseInt(src.vars["max_allowed_packet"], 10, 64)
+	tp, _ := strconv.ParseInt(tgt.vars["max_allowed_packet"], 10, 64)
+	var biggest sql.NullInt64
+	_ = src.db.QueryRowContext(ctx, "SELECT MAX(t.AVG_ROW_LENGTH) "+userTables).Scan(&biggest)
+	need := max(sp, 4*biggest.Int64)
+	if tp < need {
+		r.add("both", "max_allowed_packet", Fail, fmt.Sprintf("target %d < %d (source %d, largest average row %d bytes): big rows or batches will fail on the target", tp, need, sp, biggest.Int64),
+			fmt.Sprintf("SET GLOBAL max_allowed_packet=%d on the target (and in its config)", need))
+		return
+	}
+	r.add("both", "max_allowed_packet", Pass, fmt.Sprintf("target %d >= %d", tp, need), "")
+}
