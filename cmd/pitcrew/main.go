@@ -44,6 +44,7 @@ First start of a channel (no checkpoint yet) needs one of:
   --start-from now        the target already has the data; stream only new changes
   --start-from beginning  replay everything the source's binlog still holds
   --start-gtid SET        the GTID set already applied on the target
+  --start-from-dump FILE  the target was loaded from this dump (its recorded GTID position)
 
 Passwords may come from PITCREW_SOURCE_PASSWORD and PITCREW_TARGET_PASSWORD.
 Run 'pitcrew COMMAND --help' for a command's flags; README.md documents the config file.

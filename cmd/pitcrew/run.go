@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/pitcrew/pitcrew/internal/dumpfile"
 	"github.com/pitcrew/pitcrew/internal/gtid"
 	"github.com/pitcrew/pitcrew/syncer"
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,12 +25,14 @@ type channelFlags struct {
 	config    string
 	startFrom string
 	startGTID string
+	startDump string
 }
 
 func (c *channelFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.config, "config", "pitcrew.yaml", "config file (YAML; README.md documents every key)")
 	fs.StringVar(&c.startFrom, "start-from", "", "first start only: target | now | beginning (overrides start_from)")
 	fs.StringVar(&c.startGTID, "start-gtid", "", "first start only: GTID set already applied on the target (overrides start_gtid)")
+	fs.StringVar(&c.startDump, "start-from-dump", "", "first start only: the dump the target was loaded from (mariadb-dump --gtid --master-data=2 or mysqldump --set-gtid-purged=ON; .gz is fine); the stream starts at its recorded GTID position")
 }
 
 // build loads the config and applies the flags.
@@ -41,11 +44,24 @@ func (c *channelFlags) build() (fileConfig, syncer.Config, error) {
 	if c.startFrom != "" {
 		fc.StartFrom, fc.StartGTID = c.startFrom, ""
 	}
-	if c.startGTID != "" {
-		if c.startFrom != "" {
-			return fc, syncer.Config{}, errors.New("--start-from and --start-gtid both given: use one")
+	given := 0
+	for _, f := range []string{c.startFrom, c.startGTID, c.startDump} {
+		if f != "" {
+			given++
 		}
+	}
+	if given > 1 {
+		return fc, syncer.Config{}, errors.New("--start-from, --start-gtid and --start-from-dump choose the same thing: give one")
+	}
+	if c.startGTID != "" {
 		fc.StartFrom, fc.StartGTID = syncer.StartGTID, c.startGTID
+	}
+	if c.startDump != "" {
+		_, set, err := dumpfile.Position(c.startDump)
+		if err != nil {
+			return fc, syncer.Config{}, err
+		}
+		fc.StartFrom, fc.StartGTID = syncer.StartGTID, set.String()
 	}
 	if fc.StartGTID != "" {
 		if fc.StartFrom == "" {
