@@ -39,6 +39,11 @@ type Config struct {
 	BatchTxns int // default 200
 	BatchRows int // default 5000
 
+	// RetentionMargin: warn when the estimated catch-up time comes closer
+	// than this to the moment the source may purge the oldest binlog the
+	// channel still needs. Default 1h.
+	RetentionMargin time.Duration
+
 	// RestartBackoffMax caps the wait between pipeline restarts after the
 	// source or target went away. Default 30s.
 	RestartBackoffMax time.Duration
@@ -70,6 +75,9 @@ func (c *Config) Default() {
 	}
 	if c.BatchRows == 0 {
 		c.BatchRows = 5000
+	}
+	if c.RetentionMargin == 0 {
+		c.RetentionMargin = time.Hour
 	}
 	if c.RestartBackoffMax == 0 {
 		c.RestartBackoffMax = 30 * time.Second

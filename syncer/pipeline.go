@@ -32,6 +32,7 @@ type state struct {
 	catchUp    bool
 	source     gtid.Set  // source's executed set at the last poll
 	lastCommit time.Time // source commit time of the last applied transaction
+	txns       int64     // transactions applied by this run
 }
 
 func (st *state) done() bool {
@@ -40,9 +41,10 @@ func (st *state) done() bool {
 	return st.catchUp && st.applied.Contains(st.until)
 }
 
-func (st *state) advance(to gtid.Set, commit time.Time) {
+func (st *state) advance(to gtid.Set, commit time.Time, txns int) {
 	st.mu.Lock()
 	st.applied, st.pendingDDL, st.lastCommit = to, "", commit
+	st.txns += int64(txns)
 	st.mu.Unlock()
 }
 
@@ -63,6 +65,13 @@ func (st *state) lag() (int64, float64, string) {
 		secs = max(0, time.Since(st.lastCommit).Seconds())
 	}
 	return behind, secs, st.source.String()
+}
+
+// progress returns transactions applied so far and the last commit time.
+func (st *state) progress() (int64, time.Time) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.txns, st.lastCommit
 }
 
 // pipeline is one attempt at streaming and applying.
@@ -204,7 +213,7 @@ func (p *pipeline) applyDDL(ctx context.Context, t *txn.Txn) error {
 // committed moves the position after a target commit and records it locally.
 func (p *pipeline) committed(after gtid.Set, batch []*txn.Txn) error {
 	last := batch[len(batch)-1]
-	p.st.advance(after, time.Unix(int64(last.Timestamp), 0))
+	p.st.advance(after, time.Unix(int64(last.Timestamp), 0), len(batch))
 	p.s.metrics.Transactions.Add(float64(len(batch)))
 	if err := p.store.SetPosition(p.s.cfg.Channel, checkpoint.Position{Flavor: p.flavor, GTIDSet: after.String()}); err != nil {
 		return fmt.Errorf("recording position locally: %w", err)

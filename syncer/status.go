@@ -29,6 +29,13 @@ type Status struct {
 	RowsApplied        int64     `json:"rows_applied"`
 	TxnsApplied        int64     `json:"transactions_applied"`
 	Reconnects         int64     `json:"reconnects"`
+	// Retention guard: seconds until the oldest binlog still needed may be
+	// purged (-1: never), estimated seconds to catch up (-1: unknown), and
+	// a warning when the first comes too close to the second.
+	BinlogExpiresIn  float64 `json:"binlog_expires_in_seconds"`
+	CatchUpIn        float64 `json:"catch_up_in_seconds"`
+	RetentionWarning string  `json:"retention_warning,omitempty"`
+
 	LastError          string    `json:"last_error,omitempty"`
 	StartedAt          time.Time `json:"started_at,omitzero"`
 	UpdatedAt          time.Time `json:"updated_at"`

@@ -17,6 +17,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"time"
 
@@ -269,21 +270,83 @@ func (s *Syncer) supervise(ctx context.Context, p *pipeline) error {
 	}
 }
 
-// pollSource keeps the source's executed set and the backlog in the status.
+// pollSource keeps the source's executed set, the backlog and the retention
+// guard's estimate in the status.
 func (s *Syncer) pollSource(ctx context.Context, db *sql.DB, flavor string, st *state) {
-	t := time.NewTicker(2 * time.Second)
+	const every = 2 * time.Second
+	t := time.NewTicker(every)
 	defer t.Stop()
-	for {
+	g := guard{margin: s.cfg.RetentionMargin, hours: math.NaN()}
+	for i := 0; ; i++ {
 		if src, err := binlog.Executed(ctx, db, flavor); err == nil {
 			st.setSource(src)
 			s.refreshLag(st)
 		}
+		if i%15 == 0 { // the setting rarely changes: read it every 30s
+			if h, _, err := binlog.Retention(ctx, db); err == nil {
+				g.hours = h
+			}
+		}
+		s.checkRetention(&g, st)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// guard is the retention guard's memory between polls.
+type guard struct {
+	margin   time.Duration
+	hours    float64 // retention; NaN until read
+	rate     float64 // applied transactions per second, smoothed
+	lastTxns int64
+	lastAt   time.Time
+	warnedAt time.Time
+}
+
+func (s *Syncer) checkRetention(g *guard, st *state) {
+	txns, lastCommit := st.progress()
+	now := time.Now()
+	if !g.lastAt.IsZero() {
+		inst := float64(txns-g.lastTxns) / now.Sub(g.lastAt).Seconds()
+		g.rate = 0.5*g.rate + 0.5*inst
+	}
+	g.lastTxns, g.lastAt = txns, now
+	if math.IsNaN(g.hours) {
+		return
+	}
+	behind, _, _ := st.lag()
+	var age time.Duration
+	if !lastCommit.IsZero() {
+		age = now.Sub(lastCommit)
+	}
+	v := assessRetention(retentionInput{RetentionHours: g.hours, Behind: behind, Rate: g.rate, OldestAge: age, Margin: g.margin})
+	risk := 0.0
+	if v.AtRisk {
+		risk = 1
+		if g.warnedAt.IsZero() || now.Sub(g.warnedAt) > 10*time.Minute {
+			s.cfg.Logger.Warn(v.Message, "component", "retention")
+			g.warnedAt = now
+		}
+	} else {
+		g.warnedAt = time.Time{}
+	}
+	s.metrics.AtRisk.Set(risk)
+	s.metrics.ExpiresIn.Set(seconds(v.ExpiresIn))
+	s.status.update(func(x *Status) {
+		x.RetentionWarning = v.Message
+		x.BinlogExpiresIn, x.CatchUpIn = seconds(v.ExpiresIn), seconds(v.CatchUpIn)
+	})
+}
+
+// seconds renders a duration for /status; negative means never/unknown.
+func seconds(d time.Duration) float64 {
+	if d < 0 {
+		return -1
+	}
+	return d.Seconds()
 }
 
 func (s *Syncer) refreshLag(st *state) {

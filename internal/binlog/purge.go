@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 
 	"github.com/pitcrew/pitcrew/internal/gtid"
 )
@@ -73,3 +74,44 @@ func CheckGap(ctx context.Context, db *sql.DB, flavor string, have gtid.Set) err
 	}
 	return nil
 }
+
+// Retention returns the server's binlog retention: hours, and whether it is
+// RDS's setting. hours < 0 means "purge as soon as possible" (RDS NULL);
+// 0 means never purged by age.
+func Retention(ctx context.Context, db *sql.DB) (hours float64, rds bool, err error) {
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'mysql' AND ROUTINE_NAME = 'rds_show_configuration'").Scan(&n); err == nil && n > 0 {
+		rows, err := db.QueryContext(ctx, "CALL mysql.rds_show_configuration")
+		if err != nil {
+			return 0, true, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var name string
+			var value, desc sql.NullString
+			if err := rows.Scan(&name, &value, &desc); err != nil {
+				return 0, true, err
+			}
+			if name == "binlog retention hours" {
+				if !value.Valid {
+					return -1, true, nil
+				}
+				h, err := strconv.ParseFloat(value.String, 64)
+				return h, true, err
+			}
+		}
+		return -1, true, rows.Err()
+	}
+	// MariaDB 10.6+ and MySQL 8 have binlog_expire_logs_seconds; older
+	// servers only expire_logs_days. Unknown variables are errors: skip them.
+	var secs sql.NullFloat64
+	if err := db.QueryRowContext(ctx, "SELECT @@GLOBAL.binlog_expire_logs_seconds").Scan(&secs); err == nil && secs.Float64 > 0 {
+		return secs.Float64 / 3600, false, nil
+	}
+	var days sql.NullFloat64
+	if err := db.QueryRowContext(ctx, "SELECT @@GLOBAL.expire_logs_days").Scan(&days); err == nil && days.Float64 > 0 {
+		return days.Float64 * 24, false, nil
+	}
+	return 0, false, nil
+}
+

@@ -8,51 +8,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pitcrew/pitcrew/internal/binlog"
 )
 
 // rdsFix is the exact call that keeps binlogs on RDS for a week.
 const rdsFix = "CALL mysql.rds_set_configuration('binlog retention hours', 168);"
 
-// Retention returns the source's binlog retention: hours, and whether it is
-// RDS's setting. hours < 0 means "purge as soon as possible" (RDS NULL);
-// 0 means never purged by age.
-func Retention(ctx context.Context, db *sql.DB, vars map[string]string) (hours float64, rds bool, err error) {
-	var n int
-	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'mysql' AND ROUTINE_NAME = 'rds_show_configuration'").Scan(&n); err == nil && n > 0 {
-		rows, err := db.QueryContext(ctx, "CALL mysql.rds_show_configuration")
-		if err != nil {
-			return 0, true, err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var name string
-			var value, desc sql.NullString
-			if err := rows.Scan(&name, &value, &desc); err != nil {
-				return 0, true, err
-			}
-			if name == "binlog retention hours" {
-				if !value.Valid {
-					return -1, true, nil
-				}
-				h, err := strconv.ParseFloat(value.String, 64)
-				return h, true, err
-			}
-		}
-		return -1, true, rows.Err()
-	}
-	if v, ok := vars["binlog_expire_logs_seconds"]; ok {
-		if s, _ := strconv.ParseFloat(v, 64); s > 0 {
-			return s / 3600, false, nil
-		}
-	}
-	if d, _ := strconv.ParseFloat(vars["expire_logs_days"], 64); d > 0 {
-		return d * 24, false, nil
-	}
-	return 0, false, nil
-}
-
 func checkRetention(ctx context.Context, r *report, s *server) {
-	hours, rds, err := Retention(ctx, s.db, s.vars)
+	hours, rds, err := binlog.Retention(ctx, s.db)
 	switch {
 	case err != nil:
 		r.add(s.side, "binlog retention", Warn, "cannot read it: "+err.Error(), "check it by hand")
