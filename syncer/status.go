@@ -18,17 +18,17 @@ const (
 
 // Status is a channel's state as /status and `pitcrew status` show it.
 type Status struct {
-	Channel            string    `json:"channel"`
-	State              string    `json:"state"`
-	Flavor             string    `json:"flavor,omitempty"`
-	AppliedGTIDSet     string    `json:"applied_gtid_set"`
-	SourceGTIDSet      string    `json:"source_gtid_set,omitempty"`
-	TransactionsBehind int64     `json:"transactions_behind"`
-	SecondsBehind      float64   `json:"seconds_behind_source"`
-	EventsRead         int64     `json:"events_read"`
-	RowsApplied        int64     `json:"rows_applied"`
-	TxnsApplied        int64     `json:"transactions_applied"`
-	Reconnects         int64     `json:"reconnects"`
+	Channel            string  `json:"channel"`
+	State              string  `json:"state"`
+	Flavor             string  `json:"flavor,omitempty"`
+	AppliedGTIDSet     string  `json:"applied_gtid_set"`
+	SourceGTIDSet      string  `json:"source_gtid_set,omitempty"`
+	TransactionsBehind int64   `json:"transactions_behind"`
+	SecondsBehind      float64 `json:"seconds_behind_source"`
+	EventsRead         int64   `json:"events_read"`
+	RowsApplied        int64   `json:"rows_applied"`
+	TxnsApplied        int64   `json:"transactions_applied"`
+	Reconnects         int64   `json:"reconnects"`
 	// Retention guard: seconds until the oldest binlog still needed may be
 	// purged (-1: never), estimated seconds to catch up (-1: unknown), and
 	// a warning when the first comes too close to the second.
@@ -36,9 +36,9 @@ type Status struct {
 	CatchUpIn        float64 `json:"catch_up_in_seconds"`
 	RetentionWarning string  `json:"retention_warning,omitempty"`
 
-	LastError          string    `json:"last_error,omitempty"`
-	StartedAt          time.Time `json:"started_at,omitzero"`
-	UpdatedAt          time.Time `json:"updated_at"`
+	LastError string    `json:"last_error,omitempty"`
+	StartedAt time.Time `json:"started_at,omitzero"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 type statusBox struct {

@@ -114,4 +114,3 @@ func Retention(ctx context.Context, db *sql.DB) (hours float64, rds bool, err er
 	}
 	return 0, false, nil
 }
-
