@@ -25,7 +25,10 @@ type Position struct {
 	Flavor  string    `json:"flavor"`
 	GTIDSet string    `json:"gtid_set"`
 	Updated time.Time `json:"updated"`
+	NextSeq uint64    `json:"next_seq,omitempty"` // relay end only: the next entry number
 }
+
+func (p Position) nextSeq() uint64 { return max(1, p.NextSeq) }
 
 // Store is the pebble database under the data dir. One process at a time
 // may open it (pebble locks the directory).

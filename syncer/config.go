@@ -39,6 +39,14 @@ type Config struct {
 	BatchTxns int // default 200
 	BatchRows int // default 5000
 
+	// NoRelay turns the local relay off: by default the reader spools the
+	// source's binlog into the data dir ahead of the applier, so a source
+	// that purges its binlogs cannot take from us what was already read.
+	NoRelay bool
+	// RelayQuota bounds the spool in bytes; reading pauses at the quota
+	// until the applier frees space. Default 4 GiB.
+	RelayQuota int64
+
 	// RetentionMargin: warn when the estimated catch-up time comes closer
 	// than this to the moment the source may purge the oldest binlog the
 	// channel still needs. Default 1h.
@@ -75,6 +83,9 @@ func (c *Config) Default() {
 	}
 	if c.BatchRows == 0 {
 		c.BatchRows = 5000
+	}
+	if c.RelayQuota == 0 {
+		c.RelayQuota = 4 << 30
 	}
 	if c.RetentionMargin == 0 {
 		c.RetentionMargin = time.Hour

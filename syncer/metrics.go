@@ -17,6 +17,7 @@ type Metrics struct {
 	SecondsBehind prometheus.Gauge
 	TxnsBehind    prometheus.Gauge
 	AtRisk        prometheus.Gauge
+	RelayBytes    prometheus.Gauge
 	ExpiresIn     prometheus.Gauge
 
 	events atomic.Int64 // mirror of Events for /status
@@ -44,6 +45,7 @@ func NewMetrics(reg prometheus.Registerer, channel string) *Metrics {
 		Errors:        counter("pitcrew_errors_total", "Errors that stopped or restarted the pipeline."),
 		SecondsBehind: gauge("pitcrew_seconds_behind_source", "Age of the last applied source transaction while behind; 0 when caught up."),
 		TxnsBehind:    gauge("pitcrew_transactions_behind", "Source transactions not yet applied (at the last poll of the source)."),
+		RelayBytes:    gauge("pitcrew_relay_bytes", "Bytes of source binlog spooled locally ahead of the applier."),
 		AtRisk:        gauge("pitcrew_binlog_retention_at_risk", "1 when the source may purge a binlog the channel needs before it catches up."),
 		ExpiresIn:     gauge("pitcrew_binlog_expires_in_seconds", "Estimated seconds until the oldest binlog still needed may be purged; -1 never."),
 	}

@@ -35,6 +35,24 @@ type state struct {
 	txns       int64     // transactions applied by this run
 }
 
+func (st *state) pending() string {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.pendingDDL
+}
+
+func (st *state) setPending(g string) {
+	st.mu.Lock()
+	st.pendingDDL = g
+	st.mu.Unlock()
+}
+
+func (st *state) snapshot() gtid.Set {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.applied
+}
+
 func (st *state) done() bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -81,19 +99,31 @@ type pipeline struct {
 	store  *checkpoint.Store
 	flavor string
 	st     *state
-	srcDB  *sql.DB // for diagnosing stream errors
+	srcDB  *sql.DB           // for diagnosing stream errors
+	relay  *checkpoint.Relay // nil when the relay is off
 }
 
+// run is one attempt. Without the relay: stream -> apply. With it:
+// stream -> spool (pebble) and, independently, relay -> replay -> apply.
 func (p *pipeline) run(ctx context.Context) error {
 	cfg := p.s.cfg
-	ch := make(chan *txn.Txn, queueTxns)
+	from, err := p.readFrom()
+	if err != nil {
+		return err
+	}
+	fetched := make(chan *txn.Txn, queueTxns)
+	toApply := fetched
 	g, gctx := errgroup.WithContext(ctx)
-	from := p.st.applied
+	if p.relay != nil {
+		toApply = make(chan *txn.Txn, queueTxns)
+		g.Go(func() error { return p.spool(gctx, from, fetched) })
+		g.Go(func() error { return p.replay(gctx, toApply) })
+	}
 	g.Go(func() error {
 		err := binlog.Stream(gctx, binlog.Config{
-			Source: cfg.Source, Flavor: p.flavor, ServerID: cfg.ServerID,
+			Source: cfg.Source, Flavor: p.flavor, ServerID: cfg.ServerID, KeepRaw: p.relay != nil,
 			Logger: cfg.Logger.With("component", "binlog"),
-		}, from, ch, p.s.metrics)
+		}, from, fetched, p.s.metrics)
 		if conn.Code(err) == 1236 {
 			// Say exactly what is missing when the source purged it.
 			if gap := binlog.CheckGap(ctx, p.srcDB, p.flavor, from); gap != nil {
@@ -102,7 +132,7 @@ func (p *pipeline) run(ctx context.Context) error {
 		}
 		return err
 	})
-	g.Go(func() error { return p.applyLoop(gctx, ch) })
+	g.Go(func() error { return p.applyLoop(gctx, toApply) })
 	return g.Wait()
 }
 
@@ -127,6 +157,9 @@ func (p *pipeline) applyLoop(ctx context.Context, ch <-chan *txn.Txn) error {
 			return err
 		}
 		if p.applied(t) {
+			if err := p.release(t); err != nil {
+				return err
+			}
 			continue
 		}
 		if t.IsDDL() {
@@ -203,11 +236,31 @@ func (p *pipeline) applyDDL(ctx context.Context, t *txn.Txn) error {
 	if err != nil {
 		return err
 	}
-	mayBeDone := p.st.pendingDDL != "" && p.st.pendingDDL == t.GTID
+	mayBeDone := p.st.pending() == t.GTID
+	// From here until it is recorded the DDL may have run: a retry after
+	// any failure (even a cancelled context mid-statement) must accept
+	// "already exists" for it.
+	p.st.setPending(t.GTID)
 	if err := p.ex.ApplyDDL(ctx, t, before, after, mayBeDone); err != nil {
 		return err
 	}
 	return p.committed(after, []*txn.Txn{t})
+}
+
+// release frees the relay entries up to t: they are on the target. Entries
+// skipped as already applied (after a restart) are released too, or a full
+// spool of them would stop reading for good.
+func (p *pipeline) release(t *txn.Txn) error {
+	if p.relay == nil || t.RelaySeq == 0 {
+		return nil
+	}
+	if err := p.relay.Release(t.RelaySeq); err != nil {
+		return fmt.Errorf("releasing relay entries: %w", err)
+	}
+	size := p.relay.Size()
+	p.s.metrics.RelayBytes.Set(float64(size))
+	p.s.status.update(func(x *Status) { x.RelayBytes = size })
+	return nil
 }
 
 // committed moves the position after a target commit and records it locally.
@@ -217,6 +270,9 @@ func (p *pipeline) committed(after gtid.Set, batch []*txn.Txn) error {
 	p.s.metrics.Transactions.Add(float64(len(batch)))
 	if err := p.store.SetPosition(p.s.cfg.Channel, checkpoint.Position{Flavor: p.flavor, GTIDSet: after.String()}); err != nil {
 		return fmt.Errorf("recording position locally: %w", err)
+	}
+	if err := p.release(last); err != nil {
+		return err
 	}
 	rows := 0
 	for _, t := range batch {

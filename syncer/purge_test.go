@@ -2,6 +2,7 @@ package syncer_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"strings"
 	"testing"
@@ -42,43 +43,8 @@ func TestPurgedBinlogsRefusedWithMissingSet(t *testing.T) {
 	if err := gen.Run(ctx, 20); err != nil {
 		t.Fatal(err)
 	}
-	var last string
-	testenv.Exec(t, srcDB, "FLUSH BINARY LOGS")
-	if err := srcDB.QueryRow("SELECT @@gtid_binlog_pos").Scan(&last); err != nil {
-		t.Fatal(err)
-	}
-	var newest string
-	rows, err := srcDB.Query("SHOW BINARY LOGS")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var size any
-		if err := rows.Scan(&newest, &size); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rows.Close()
-	// MariaDB keeps a file until InnoDB's binlog checkpoint has passed it:
-	// purge until the oldest file is the newest.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		testenv.Exec(t, srcDB, "PURGE BINARY LOGS TO '"+newest+"'")
-		var oldest string
-		var size any
-		if err := srcDB.QueryRow("SHOW BINARY LOGS").Scan(&oldest, &size); err != nil {
-			t.Fatal(err)
-		}
-		if oldest == newest {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the source still holds %s after 20s of purging", oldest)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-
-	err = run()
+	last := purgeAll(t, srcDB)
+	err := run()
 	var gap *binlog.GapError
 	if !errors.As(err, &gap) {
 		t.Fatalf("want a GapError, got %v", err)
@@ -95,5 +61,45 @@ func TestPurgedBinlogsRefusedWithMissingSet(t *testing.T) {
 	var after string
 	if err := tgtDB.QueryRow("SELECT gtid_set FROM _pitcrew.progress").Scan(&after); err != nil || after != applied {
 		t.Errorf("the refused start moved the target: %q -> %q (%v)", applied, after, err)
+	}
+}
+
+// purgeAll rotates the source's binlog and purges every older file, and
+// returns the source's GTID position.
+func purgeAll(t *testing.T, db *sql.DB) string {
+	t.Helper()
+	var last, newest string
+	testenv.Exec(t, db, "FLUSH BINARY LOGS")
+	if err := db.QueryRow("SELECT @@gtid_binlog_pos").Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Query("SHOW BINARY LOGS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var size any
+		if err := rows.Scan(&newest, &size); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows.Close()
+	// MariaDB keeps a file until InnoDB's binlog checkpoint has passed it:
+	// purge until the oldest file is the newest.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		testenv.Exec(t, db, "PURGE BINARY LOGS TO '"+newest+"'")
+		var oldest string
+		var size any
+		if err := db.QueryRow("SHOW BINARY LOGS").Scan(&oldest, &size); err != nil {
+			t.Fatal(err)
+		}
+		if oldest == newest {
+			return last
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the source still holds %s after 20s of purging", oldest)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

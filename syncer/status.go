@@ -36,6 +36,14 @@ type Status struct {
 	CatchUpIn        float64 `json:"catch_up_in_seconds"`
 	RetentionWarning string  `json:"retention_warning,omitempty"`
 
+	// Relay: bytes spooled ahead of the applier, and its state (off,
+	// reading, or paused at the quota).
+	RelayBytes int64  `json:"relay_bytes"`
+	RelayState string `json:"relay_state"`
+	// ReadGTIDSet is what the relay holds or the target applied: the source
+	// may purge everything in it without harm.
+	ReadGTIDSet string `json:"read_gtid_set,omitempty"`
+
 	LastError string    `json:"last_error,omitempty"`
 	StartedAt time.Time `json:"started_at,omitzero"`
 	UpdatedAt time.Time `json:"updated_at"`

@@ -133,8 +133,21 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	// Before anything is written: does the source still hold what we need?
-	if err := binlog.CheckGap(ctx, srcDB, flavor, start.set); err != nil {
+	var relay *checkpoint.Relay
+	if !s.cfg.NoRelay {
+		if relay, err = store.Relay(s.cfg.Channel, s.cfg.RelayQuota); err != nil {
+			return err
+		}
+	}
+	st := &state{applied: start.set, pendingDDL: start.pendingDDL, until: until, catchUp: opts.CatchUp}
+	p := &pipeline{s: s, ex: ex, store: store, flavor: flavor, st: st, srcDB: srcDB, relay: relay}
+	// Before anything is written: does the source still hold what we need
+	// (after what the relay already holds)?
+	from, err := p.readFrom()
+	if err != nil {
+		return err
+	}
+	if err := binlog.CheckGap(ctx, srcDB, flavor, from); err != nil {
 		return err
 	}
 	// Every check passed: from here on the target may be written.
@@ -147,17 +160,21 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 		}
 		s.cfg.Logger.Info("channel starts", "gtid", start.set.String(), "start_from", s.cfg.StartFrom)
 	}
-	st := &state{applied: start.set, pendingDDL: start.pendingDDL, until: until, catchUp: opts.CatchUp}
 	if err := store.SetPosition(s.cfg.Channel, checkpoint.Position{Flavor: flavor, GTIDSet: st.applied.String()}); err != nil {
 		return err
 	}
-	s.status.update(func(x *Status) { x.AppliedGTIDSet = st.applied.String() })
+	s.status.update(func(x *Status) {
+		x.AppliedGTIDSet = st.applied.String()
+		x.RelayState = RelayOff
+		if relay != nil {
+			x.RelayState, x.RelayBytes = RelayReading, relay.Size()
+		}
+	})
 
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	defer stopPoll()
 	go s.pollSource(pollCtx, srcDB, flavor, st)
 
-	p := &pipeline{s: s, ex: ex, store: store, flavor: flavor, st: st, srcDB: srcDB}
 	return s.supervise(ctx, p)
 }
 
@@ -237,7 +254,7 @@ func (s *Syncer) supervise(ctx context.Context, p *pipeline) error {
 			return nil
 		}
 		s.status.update(func(x *Status) { x.State = StateStreaming; x.LastError = "" })
-		applied := p.st.applied.String()
+		applied := p.st.snapshot().String()
 		err := p.run(ctx)
 		switch {
 		case errors.Is(err, errDone):
@@ -252,7 +269,7 @@ func (s *Syncer) supervise(ctx context.Context, p *pipeline) error {
 			err = errors.New("binlog stream ended")
 		}
 		s.metrics.Errors.Inc()
-		if !conn.Retryable(err) {
+		if !conn.Retryable(err) && !errors.Is(err, errRelayRefetch) {
 			return err
 		}
 		if p.st.applied.String() != applied {

@@ -18,20 +18,22 @@ import (
 // fileConfig is pitcrew.yaml. Every field is documented in README.md
 // ("Configuration"); keep the two in step.
 type fileConfig struct {
-	Channel        string        `yaml:"channel"`          // default main
-	Source         conn.Endpoint `yaml:"source"`           // host 127.0.0.1, port 3306, user root
-	Target         conn.Endpoint `yaml:"target"`           // same defaults
-	ServerID       uint32        `yaml:"server_id"`        // default 4207
-	DataDir        string        `yaml:"data_dir"`         // default ./pitcrew-data
-	HTTPAddr       string        `yaml:"http_addr"`        // default 127.0.0.1:9307; "off" disables
-	ProgressSchema string        `yaml:"progress_schema"`  // default _pitcrew
-	ProgressTable  string        `yaml:"progress_table"`   // default progress
-	StartFrom      string        `yaml:"start_from"`       // first start only
-	StartGTID      string        `yaml:"start_gtid"`       // first start only
-	BatchTxns      int           `yaml:"batch_txns"`       // default 200
-	BatchRows      int           `yaml:"batch_rows"`       // default 5000
-	RetentionWarn  time.Duration `yaml:"retention_margin"` // default 1h
-	LogLevel       string        `yaml:"log_level"`        // debug|info|warn|error, default info
+	Channel        string        `yaml:"channel"`           // default main
+	Source         conn.Endpoint `yaml:"source"`            // host 127.0.0.1, port 3306, user root
+	Target         conn.Endpoint `yaml:"target"`            // same defaults
+	ServerID       uint32        `yaml:"server_id"`         // default 4207
+	DataDir        string        `yaml:"data_dir"`          // default ./pitcrew-data
+	HTTPAddr       string        `yaml:"http_addr"`         // default 127.0.0.1:9307; "off" disables
+	ProgressSchema string        `yaml:"progress_schema"`   // default _pitcrew
+	ProgressTable  string        `yaml:"progress_table"`    // default progress
+	StartFrom      string        `yaml:"start_from"`        // first start only
+	StartGTID      string        `yaml:"start_gtid"`        // first start only
+	BatchTxns      int           `yaml:"batch_txns"`        // default 200
+	BatchRows      int           `yaml:"batch_rows"`        // default 5000
+	RetentionWarn  time.Duration `yaml:"retention_margin"`  // default 1h
+	Relay          *bool         `yaml:"relay"`             // default true
+	RelayQuota     int64         `yaml:"relay_quota_bytes"` // default 4 GiB
+	LogLevel       string        `yaml:"log_level"`         // debug|info|warn|error, default info
 }
 
 const defaultHTTPAddr = "127.0.0.1:9307"
@@ -113,6 +115,8 @@ func (fc fileConfig) syncerConfig() syncer.Config {
 		DataDir: fc.DataDir, ProgressSchema: fc.ProgressSchema, ProgressTable: fc.ProgressTable,
 		StartFrom: fc.StartFrom, StartGTID: fc.StartGTID, BatchTxns: fc.BatchTxns, BatchRows: fc.BatchRows,
 		RetentionMargin:   fc.RetentionWarn,
+		NoRelay:           fc.Relay != nil && !*fc.Relay,
+		RelayQuota:        fc.RelayQuota,
 		RestartBackoffMax: 30 * time.Second,
 	}
 }

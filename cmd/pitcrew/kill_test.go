@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -70,6 +71,15 @@ func auditCounts(t *testing.T, db *sql.DB, audit string) map[string]int64 {
 // the source made. Equal counts prove that no transaction was applied twice
 // (or skipped), and equal checksums that the data is the same.
 func TestKill9ExactlyOnce(t *testing.T) {
+	t.Run("relay off", func(t *testing.T) { kill9(t, "", "relay: false", "batch_txns: 20") })
+	// A relay so small that it is full most of the time: reading pauses,
+	// the applier frees space, and kills land with a full spool.
+	t.Run("relay at quota", func(t *testing.T) {
+		kill9(t, "relay reached its quota", "relay_quota_bytes: 4096", "batch_txns: 5")
+	})
+}
+
+func kill9(t *testing.T, wantLog string, extra ...string) {
 	testenv.Require(t)
 	bin := buildBinary(t)
 	src := testenv.New(t, testenv.Options{ServerID: 1})
@@ -84,7 +94,7 @@ func TestKill9ExactlyOnce(t *testing.T) {
 		"CREATE TABLE audit_src.counts (tbl VARCHAR(32) NOT NULL, op CHAR(6) NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (tbl, op))")
 	testenv.Exec(t, tgtDB, auditTriggers("shop", "audit")...)
 
-	cfg := writeConfig(t, src.Endpoint(), tgt.Endpoint(), "batch_txns: 20")
+	cfg := writeConfig(t, src.Endpoint(), tgt.Endpoint(), extra...)
 	logPath := filepath.Join(t.TempDir(), "sync.log")
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -145,6 +155,9 @@ func TestKill9ExactlyOnce(t *testing.T) {
 	}
 	t.Logf("%d kills; %s", kills, out)
 
+	if logs, _ := os.ReadFile(logPath); !strings.Contains(string(logs), wantLog) {
+		t.Errorf("the sync logs never say %q:\n%.3000s", wantLog, logs)
+	}
 	srcCounts, tgtCounts := auditCounts(t, srcDB, "audit_src"), auditCounts(t, tgtDB, "audit")
 	if fmt.Sprint(srcCounts) != fmt.Sprint(tgtCounts) {
 		t.Errorf("row changes differ:\nsource %v\ntarget %v", srcCounts, tgtCounts)

@@ -27,7 +27,9 @@ type Config struct {
 	// Heartbeat is how often the source sends a heartbeat when idle; the
 	// stream is considered dead after three missed heartbeats. Default 5s.
 	Heartbeat time.Duration
-	Logger    *slog.Logger
+	// KeepRaw attaches each transaction's raw events, for the relay spool.
+	KeepRaw bool
+	Logger  *slog.Logger
 }
 
 // Default fills the documented defaults.
@@ -73,6 +75,9 @@ func Stream(ctx context.Context, cfg Config, from gtid.Set, out chan<- *txn.Txn,
 		return fmt.Errorf("starting binlog stream from %q: %w", from.String(), explainDump(err, cfg.Source))
 	}
 	asm := txn.NewAssembler(cfg.Flavor)
+	if cfg.KeepRaw {
+		asm.KeepRaw()
+	}
 	for {
 		ev, err := streamer.GetEvent(ctx)
 		if err != nil {

@@ -1,6 +1,7 @@
 package txn
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -10,16 +11,22 @@ import (
 // Assembler is the event -> transaction state machine. Not safe for
 // concurrent use; one per stream.
 type Assembler struct {
-	flavor string
-	tables map[uint64]*Table // table id -> table, valid until the next rotate
-	cur    *Txn              // transaction being received, nil between transactions
-	inTrx  bool              // BEGIN seen for cur
+	flavor  string
+	keepRaw bool              // attach each transaction's raw events (for the relay)
+	format  []byte            // raw format description event the stream started with
+	tables  map[uint64]*Table // table id -> table, valid until the next rotate
+	cur     *Txn              // transaction being received, nil between transactions
+	inTrx   bool              // BEGIN seen for cur
 }
 
 // NewAssembler returns an assembler for "mysql" or "mariadb" streams.
 func NewAssembler(flavor string) *Assembler {
 	return &Assembler{flavor: flavor, tables: map[uint64]*Table{}}
 }
+
+// KeepRaw makes every transaction carry its raw events and the stream's
+// format description event, so it can be spooled and decoded again.
+func (a *Assembler) KeepRaw() { a.keepRaw = true }
 
 // Reset drops a partly received transaction; call it when the stream breaks.
 func (a *Assembler) Reset() {
@@ -33,6 +40,23 @@ func (a *Assembler) Pending() bool { return a.cur != nil }
 // nil. Events outside a GTID transaction (rotate, format description, GTID
 // lists, heartbeats) are consumed silently: they change nothing on a target.
 func (a *Assembler) Feed(ev *replication.BinlogEvent) (*Txn, error) {
+	if !a.keepRaw {
+		return a.feed(ev)
+	}
+	if ev.Header.EventType == replication.FORMAT_DESCRIPTION_EVENT {
+		a.format = ev.RawData
+	}
+	t, err := a.feed(ev)
+	// The event belongs to the transaction it completed, or to the one in
+	// progress (which it may just have begun).
+	if owner := cmp.Or(t, a.cur); owner != nil && err == nil {
+		owner.Raw = append(owner.Raw, ev.RawData)
+		owner.Format = a.format
+	}
+	return t, err
+}
+
+func (a *Assembler) feed(ev *replication.BinlogEvent) (*Txn, error) {
 	if a.cur != nil {
 		a.cur.Bytes += int(ev.Header.EventSize)
 	}
@@ -53,7 +77,7 @@ func (a *Assembler) Feed(ev *replication.BinlogEvent) (*Txn, error) {
 	case *replication.TransactionPayloadEvent:
 		var done *Txn
 		for _, inner := range e.Events {
-			t, err := a.Feed(inner)
+			t, err := a.feed(inner)
 			if err != nil {
 				return nil, err
 			}

@@ -92,6 +92,14 @@ type Txn struct {
 	Events    []Event
 	Timestamp uint32 // source commit time, unix seconds
 	Bytes     int    // size of the binlog events it came from
+
+	// With Assembler.KeepRaw: the raw events and the format description
+	// event needed to decode them again (binlog.DecodeRaw).
+	Raw    [][]byte
+	Format []byte
+	// RelaySeq is the transaction's place in the local relay; 0 when it did
+	// not come through the relay.
+	RelaySeq uint64
 }
 
 // RowCount is the number of row images changed (update pairs count once).

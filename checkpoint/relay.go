@@ -1,0 +1,373 @@
+package checkpoint
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Relay is the local relay spool of one channel: whole source transactions,
+// as the raw binlog events they came in, read ahead of the applier so the
+// source may purge its binlogs without losing what we still need.
+//
+// Entries are numbered 1, 2, 3... in stream order. The end record (the GTID
+// set covering everything applied or spooled) is written in the same pebble
+// batch as the entry it covers, so after a crash the spool and its end never
+// disagree. Each entry carries a CRC32C; a mismatch is ErrRelayCorrupt.
+// Entries are deleted once the applier committed them (Release).
+//
+// Append blocks while the spool is at its byte quota; one goroutine appends
+// and one reads.
+type Relay struct {
+	db     *pebble.DB
+	prefix string
+	quota  int64
+
+	mu      sync.Mutex
+	size    int64  // bytes of entries held
+	first   uint64 // lowest held entry (== next when empty)
+	next    uint64 // the number the next entry gets
+	end     Position
+	hasEnd  bool
+	formats map[uint32]bool // format descriptions already stored
+	changed chan struct{}   // closed and replaced on every append and release
+}
+
+// RelayEntry is one spooled transaction.
+type RelayEntry struct {
+	Seq    uint64
+	GTID   string
+	Format []byte   // format description event the events decode under
+	Events [][]byte // raw binlog events, GTID event first
+	Size   int      // bytes in the spool
+}
+
+// ErrRelayCorrupt marks an entry whose checksum or framing is wrong.
+var ErrRelayCorrupt = errors.New("relay entry is corrupt")
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func (r *Relay) entryKey(seq uint64) []byte { return fmt.Appendf(nil, "%se/%016x", r.prefix, seq) }
+func (r *Relay) formatKey(id uint32) []byte { return fmt.Appendf(nil, "%sf/%08x", r.prefix, id) }
+func (r *Relay) endKey() []byte             { return []byte(r.prefix + "end") }
+
+// Relay opens the channel's spool with a byte quota (<= 0: no limit).
+func (s *Store) Relay(channel string, quota int64) (*Relay, error) {
+	r := &Relay{db: s.db, prefix: "relay/" + channel + "/", quota: quota, formats: map[uint32]bool{}, changed: make(chan struct{})}
+	if v, closer, err := s.db.Get(r.endKey()); err == nil {
+		err = json.Unmarshal(v, &r.end)
+		closer.Close()
+		if err != nil {
+			return nil, fmt.Errorf("relay end of channel %q: %w", channel, err)
+		}
+		r.hasEnd = true
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return nil, err
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: r.entryKey(0), UpperBound: r.entryKey(1<<63 - 1)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	r.first, r.next = 1, 1
+	for ok := it.First(); ok; ok = it.Next() {
+		seq, err := r.seqOf(it.Key())
+		if err != nil {
+			return nil, err
+		}
+		if r.size == 0 {
+			r.first = seq
+		}
+		r.size += int64(len(it.Value()))
+		r.next = seq + 1
+	}
+	if r.size == 0 && r.hasEnd {
+		r.first, r.next = r.end.nextSeq(), r.end.nextSeq()
+	}
+	return r, it.Error()
+}
+
+func (r *Relay) seqOf(key []byte) (uint64, error) {
+	var seq uint64
+	_, err := fmt.Sscanf(string(key[len(r.prefix)+2:]), "%x", &seq)
+	return seq, err
+}
+
+// End returns the GTID set covering everything applied or spooled, and the
+// position Append continues from; ok is false for a spool never written.
+func (r *Relay) End() (Position, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.end, r.hasEnd
+}
+
+// Bounds returns the lowest held entry and the next number; equal when empty.
+func (r *Relay) Bounds() (first, next uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.first, r.next
+}
+
+// Size is the bytes the spool holds.
+func (r *Relay) Size() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.size
+}
+
+// Full reports whether an entry of n bytes would have to wait for space.
+func (r *Relay) Full(n int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.full(n)
+}
+
+func (r *Relay) full(n int) bool {
+	// An empty spool takes any entry: one transaction larger than the
+	// quota must not stop the channel.
+	return r.quota > 0 && r.size > 0 && r.size+int64(n) > r.quota
+}
+
+func (r *Relay) notify() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// Changed returns a channel closed at the next append or release.
+func (r *Relay) Changed() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.changed
+}
+
+func encodeEntry(gtid string, formatID uint32, events [][]byte) []byte {
+	b := make([]byte, 4, 64)
+	b = binary.AppendUvarint(b, uint64(formatID))
+	b = binary.AppendUvarint(b, uint64(len(gtid)))
+	b = append(b, gtid...)
+	b = binary.AppendUvarint(b, uint64(len(events)))
+	for _, e := range events {
+		b = binary.AppendUvarint(b, uint64(len(e)))
+		b = append(b, e...)
+	}
+	binary.LittleEndian.PutUint32(b, crc32.Checksum(b[4:], castagnoli))
+	return b
+}
+
+// EntrySize is the bytes an entry takes in the spool.
+func EntrySize(gtid string, events [][]byte) int {
+	n := 4 + 5 + 10 + len(gtid) + 10
+	for _, e := range events {
+		n += 10 + len(e)
+	}
+	return n
+}
+
+// Append spools a transaction and moves the end to end (the GTID set
+// covering it), waiting while the spool is at its quota. paused is called
+// once when it has to wait.
+func (r *Relay) Append(ctx context.Context, gtid string, format []byte, events [][]byte, end Position, paused func()) (uint64, error) {
+	val := encodeEntry(gtid, crc32.Checksum(format, castagnoli), events)
+	for waited := false; ; waited = true {
+		r.mu.Lock()
+		if !r.full(len(val)) {
+			break
+		}
+		ch := r.changed
+		r.mu.Unlock()
+		if !waited && paused != nil {
+			paused()
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	defer r.mu.Unlock()
+	seq := r.next
+	end.NextSeq = seq + 1
+	b := r.db.NewBatch()
+	defer b.Close()
+	fid := crc32.Checksum(format, castagnoli)
+	if !r.formats[fid] {
+		if err := b.Set(r.formatKey(fid), format, nil); err != nil {
+			return 0, err
+		}
+	}
+	endVal, err := json.Marshal(end)
+	if err != nil {
+		return 0, err
+	}
+	if err := b.Set(r.entryKey(seq), val, nil); err != nil {
+		return 0, err
+	}
+	if err := b.Set(r.endKey(), endVal, nil); err != nil {
+		return 0, err
+	}
+	// No fsync: a process crash keeps what the OS has; a lost tail after a
+	// power cut is read again from the source, as the end moves back with it.
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return 0, err
+	}
+	r.formats[fid] = true
+	if r.size == 0 {
+		r.first = seq
+	}
+	r.next, r.size, r.end, r.hasEnd = seq+1, r.size+int64(len(val)), end, true
+	r.notify()
+	return seq, nil
+}
+
+// Read returns entry seq, verified.
+func (r *Relay) Read(seq uint64) (RelayEntry, error) {
+	v, closer, err := r.db.Get(r.entryKey(seq))
+	if err != nil {
+		return RelayEntry{}, fmt.Errorf("relay entry %d: %w", seq, err)
+	}
+	defer closer.Close()
+	e, fid, err := decodeEntry(v)
+	if err != nil {
+		return RelayEntry{}, fmt.Errorf("relay entry %d: %w", seq, err)
+	}
+	e.Seq = seq
+	f, fcloser, err := r.db.Get(r.formatKey(fid))
+	if err != nil {
+		return RelayEntry{}, fmt.Errorf("relay entry %d: format description %08x: %w (%w)", seq, fid, ErrRelayCorrupt, err)
+	}
+	defer fcloser.Close()
+	if crc32.Checksum(f, castagnoli) != fid {
+		return RelayEntry{}, fmt.Errorf("relay entry %d: format description %08x: %w", seq, fid, ErrRelayCorrupt)
+	}
+	e.Format = bytes.Clone(f)
+	return e, nil
+}
+
+func decodeEntry(v []byte) (RelayEntry, uint32, error) {
+	if len(v) < 4 || binary.LittleEndian.Uint32(v) != crc32.Checksum(v[4:], castagnoli) {
+		return RelayEntry{}, 0, fmt.Errorf("%w: checksum mismatch", ErrRelayCorrupt)
+	}
+	e := RelayEntry{Size: len(v)}
+	rest := v[4:]
+	next := func() (uint64, bool) {
+		n, k := binary.Uvarint(rest)
+		if k <= 0 {
+			return 0, false
+		}
+		rest = rest[k:]
+		return n, true
+	}
+	bad := fmt.Errorf("%w: framing", ErrRelayCorrupt)
+	fid, ok := next()
+	if !ok {
+		return e, 0, bad
+	}
+	n, ok := next()
+	if !ok || uint64(len(rest)) < n {
+		return e, 0, bad
+	}
+	e.GTID, rest = string(rest[:n]), rest[n:]
+	count, ok := next()
+	if !ok {
+		return e, 0, bad
+	}
+	for range count {
+		n, ok := next()
+		if !ok || uint64(len(rest)) < n {
+			return e, 0, bad
+		}
+		e.Events = append(e.Events, bytes.Clone(rest[:n]))
+		rest = rest[n:]
+	}
+	return e, uint32(fid), nil
+}
+
+// Release deletes the entries up to and including seq: the applier has
+// committed them.
+func (r *Relay) Release(seq uint64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if seq < r.first {
+		return nil
+	}
+	lo, hi := r.entryKey(r.first), r.entryKey(seq+1)
+	it, err := r.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	var freed int64
+	for ok := it.First(); ok; ok = it.Next() {
+		freed += int64(len(it.Value()))
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	if err := r.db.DeleteRange(lo, hi, pebble.NoSync); err != nil {
+		return err
+	}
+	r.size -= freed
+	r.first = min(seq+1, r.next)
+	r.notify()
+	return nil
+}
+
+// Truncate drops entries from seq on and moves the end back to end: what
+// they held is read from the source again.
+func (r *Relay) Truncate(seq uint64, end Position) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	end.NextSeq = seq
+	endVal, err := json.Marshal(end)
+	if err != nil {
+		return err
+	}
+	b := r.db.NewBatch()
+	defer b.Close()
+	if err := b.DeleteRange(r.entryKey(seq), r.entryKey(1<<63-1), nil); err != nil {
+		return err
+	}
+	if err := b.Set(r.endKey(), endVal, nil); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return err
+	}
+	// Recount what is left.
+	it, err := r.db.NewIter(&pebble.IterOptions{LowerBound: r.entryKey(0), UpperBound: r.entryKey(seq)})
+	if err != nil {
+		return err
+	}
+	r.size = 0
+	for ok := it.First(); ok; ok = it.Next() {
+		r.size += int64(len(it.Value()))
+	}
+	r.next, r.end, r.hasEnd = seq, end, true
+	r.first = min(r.first, seq)
+	r.notify()
+	return it.Close()
+}
+
+// GTIDs returns the GTIDs of entries [from, to), for rebuilding an end.
+func (r *Relay) GTIDs(from, to uint64) ([]string, error) {
+	it, err := r.db.NewIter(&pebble.IterOptions{LowerBound: r.entryKey(from), UpperBound: r.entryKey(to)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []string
+	for ok := it.First(); ok; ok = it.Next() {
+		e, _, err := decodeEntry(it.Value())
+		if err != nil {
+			return out, err
+		}
+		out = append(out, e.GTID)
+	}
+	return out, it.Error()
+}

@@ -1,0 +1,137 @@
+package syncer_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/pitcrew/pitcrew/internal/gtid"
+	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/internal/workload"
+	"github.com/pitcrew/pitcrew/syncer"
+)
+
+// The target is stalled (a table lock); the relay reads the source's binlog
+// ahead of it; the source then purges every binlog the target still needs
+// and pitcrew is restarted. Apply resumes from the relay, reading resumes
+// at the relay's end, and the target ends equal to the source.
+func TestRelayOutlivesPurge(t *testing.T) {
+	src := testenv.New(t, testenv.Options{ServerID: 1})
+	tgt := testenv.New(t, testenv.Options{ServerID: 2})
+	srcDB, tgtDB := testenv.MustDB(t, src), testenv.MustDB(t, tgt)
+	testenv.Exec(t, srcDB, workload.Schema("shop")...)
+	gen := workload.New(srcDB, "shop", 12)
+	if err := gen.Run(context.Background(), 100); err != nil {
+		t.Fatal(err)
+	}
+	dataDir := filepath.Join(t.TempDir(), "data")
+	start := func() (*syncer.Syncer, context.CancelFunc, chan error) {
+		s := newSyncer(t, src, tgt, func(c *syncer.Config) { c.StartFrom = syncer.StartBeginning; c.DataDir = dataDir })
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx, syncer.RunOptions{}) }()
+		return s, cancel, done
+	}
+	s, stop, done := start()
+	waitApplied(t, s, srcDB, 30*time.Second)
+
+	// Stall the target: the applier waits on the table lock.
+	lock, err := tgtDB.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if _, err := lock.ExecContext(context.Background(), "LOCK TABLES shop.accounts WRITE, shop.events WRITE, shop.counters WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	if err := gen.Run(context.Background(), 500); err != nil {
+		t.Fatal(err)
+	}
+	var want string
+	if err := srcDB.QueryRow("SELECT @@gtid_binlog_pos").Scan(&want); err != nil {
+		t.Fatal(err)
+	}
+	goal := gtid.MustParse(gtid.MariaDB, want)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st := s.Status()
+		if read, err := gtid.Parse(gtid.MariaDB, st.ReadGTIDSet); err == nil && read.Contains(goal) {
+			if gtid.MustParse(gtid.MariaDB, st.AppliedGTIDSet).Contains(goal) || st.RelayBytes == 0 {
+				t.Fatalf("the target was not behind while stalled: %+v", st)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the relay did not read ahead: %+v", s.Status())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	purgeAll(t, srcDB)
+
+	// Restarted with the source's binlogs gone: everything comes from the relay.
+	s, stop, done = start()
+	if _, err := lock.ExecContext(context.Background(), "UNLOCK TABLES"); err != nil {
+		t.Fatal(err)
+	}
+	waitApplied(t, s, srcDB, 60*time.Second)
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	testenv.AssertTablesEqual(t, srcDB, tgtDB, "shop")
+}
+
+// A relay entry rots on disk between runs: it is detected by its checksum,
+// dropped with everything after it, and read from the source again.
+func TestRelayCorruptEntryIsFetchedAgain(t *testing.T) {
+	src := testenv.New(t, testenv.Options{ServerID: 1})
+	tgt := testenv.New(t, testenv.Options{ServerID: 2})
+	srcDB, tgtDB := testenv.MustDB(t, src), testenv.MustDB(t, tgt)
+	testenv.Exec(t, srcDB, workload.Schema("shop")...)
+	if err := workload.New(srcDB, "shop", 13).Run(context.Background(), 400); err != nil {
+		t.Fatal(err)
+	}
+	dataDir := filepath.Join(t.TempDir(), "data")
+	run := func(until string) *syncer.Syncer {
+		s := newSyncer(t, src, tgt, func(c *syncer.Config) {
+			c.StartFrom = syncer.StartBeginning
+			c.DataDir = dataDir
+			c.BatchTxns = 1 // apply slowly, so the relay reads ahead
+		})
+		if err := s.Run(context.Background(), syncer.RunOptions{CatchUp: true, Until: until}); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	run("1-1-20")
+	db, err := pebble.Open(dataDir, &pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte("relay/main/e/"), UpperBound: []byte("relay/main/e0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !it.First() {
+		t.Fatal("the relay holds nothing beyond the goal: it did not read ahead")
+	}
+	key, val := append([]byte(nil), it.Key()...), append([]byte(nil), it.Value()...)
+	it.Close()
+	val[len(val)/2] ^= 0x55
+	if err := db.Set(key, val, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s := run("")
+	if st := s.Status(); st.Reconnects < 1 {
+		t.Errorf("the corrupt entry did not make the channel read again: %+v", st)
+	}
+	testenv.AssertTablesEqual(t, srcDB, tgtDB, "shop")
+}
