@@ -23,6 +23,10 @@ type Progress struct {
 	Table  string // default progress
 }
 
+// InternalMarker starts the DDL pitcrew runs for itself: a stream that
+// carries it (a chain, or the reverse direction) never applies it.
+const InternalMarker = "/* pitcrew internal */ "
+
 // ProgressRow is one channel's record on the target.
 type ProgressRow struct {
 	Flavor     string
@@ -35,8 +39,8 @@ func (p Progress) name() string { return conn.QuoteName(p.Schema) + "." + conn.Q
 // Ensure creates the schema and table if missing.
 func (p Progress) Ensure(ctx context.Context, db *sql.DB) error {
 	stmts := []string{
-		"CREATE DATABASE IF NOT EXISTS " + conn.QuoteName(p.Schema),
-		"CREATE TABLE IF NOT EXISTS " + p.name() + ` (
+		InternalMarker + "CREATE DATABASE IF NOT EXISTS " + conn.QuoteName(p.Schema),
+		InternalMarker + "CREATE TABLE IF NOT EXISTS " + p.name() + ` (
   channel     VARBINARY(64) NOT NULL PRIMARY KEY,
   flavor      VARBINARY(16) NOT NULL,
   gtid_set    LONGBLOB NOT NULL COMMENT 'executed GTID set of everything applied',

@@ -26,6 +26,11 @@ type Position struct {
 	GTIDSet string    `json:"gtid_set"`
 	Updated time.Time `json:"updated"`
 	NextSeq uint64    `json:"next_seq,omitempty"` // relay end only: the next entry number
+	// Written is the position last written to the target's progress row.
+	// GTIDSet may be ahead of it by transactions that changed nothing on
+	// the target (echoes, filtered events), which are never written there.
+	// When the target's row still says Written, GTIDSet is where to resume.
+	Written string `json:"written,omitempty"`
 }
 
 func (p Position) nextSeq() uint64 { return max(1, p.NextSeq) }

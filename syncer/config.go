@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/pitcrew/pitcrew/conflict"
 	"github.com/pitcrew/pitcrew/internal/conn"
 )
 
@@ -55,6 +56,13 @@ type Config struct {
 	// RestartBackoffMax caps the wait between pipeline restarts after the
 	// source or target went away. Default 30s.
 	RestartBackoffMax time.Duration
+
+	// Bidirectional mode. Echo names the channels whose applied
+	// transactions this channel drops when it reads them from its source
+	// (conflict.Topology computes them). Conflicts, when set, turns row
+	// conflicts from errors into policy decisions recorded in the ledger.
+	Echo      []string
+	Conflicts *conflict.Rules
 
 	Logger *slog.Logger
 }
@@ -122,6 +130,11 @@ func (c *Config) Validate() error {
 	case StartGTID:
 	default:
 		return fmt.Errorf("start_from %q is unknown: use target, now, beginning, or give --start-gtid", c.StartFrom)
+	}
+	if c.Conflicts != nil {
+		if err := c.Conflicts.Validate(); err != nil {
+			return err
+		}
 	}
 	if c.BatchTxns < 1 || c.BatchRows < 1 {
 		return errors.New("batch_txns and batch_rows must be at least 1")

@@ -18,6 +18,7 @@ type Metrics struct {
 	TxnsBehind    prometheus.Gauge
 	AtRisk        prometheus.Gauge
 	RelayBytes    prometheus.Gauge
+	Conflicts     *prometheus.CounterVec
 	ExpiresIn     prometheus.Gauge
 
 	events atomic.Int64 // mirror of Events for /status
@@ -36,7 +37,11 @@ func NewMetrics(reg prometheus.Registerer, channel string) *Metrics {
 		reg.MustRegister(g)
 		return g
 	}
+	conflicts := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pitcrew_conflicts_total",
+		Help: "Row conflicts in bidirectional mode, by policy and outcome.", ConstLabels: l}, []string{"policy", "outcome"})
+	reg.MustRegister(conflicts)
 	return &Metrics{
+		Conflicts:     conflicts,
 		Events:        counter("pitcrew_binlog_events_total", "Binlog events read from the source."),
 		BytesRead:     counter("pitcrew_binlog_read_bytes_total", "Bytes of binlog events read from the source."),
 		Rows:          counter("pitcrew_rows_applied_total", "Row changes applied to the target."),

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
+	"github.com/pitcrew/pitcrew/conflict"
 	"github.com/pitcrew/pitcrew/internal/apply"
 	"github.com/pitcrew/pitcrew/internal/binlog"
 	"github.com/pitcrew/pitcrew/internal/conn"
@@ -101,6 +102,10 @@ type pipeline struct {
 	st     *state
 	srcDB  *sql.DB           // for diagnosing stream errors
 	relay  *checkpoint.Relay // nil when the relay is off
+	loop   *conflict.Loop    // drops echoes and our own bookkeeping
+	// written is the position last written to the target's progress row;
+	// the applied position may be ahead of it by empty transactions.
+	written string
 }
 
 // run is one attempt. Without the relay: stream -> apply. With it:
@@ -146,6 +151,7 @@ func (p *pipeline) applyLoop(ctx context.Context, ch <-chan *txn.Txn) error {
 		}
 		select {
 		case t := <-ch:
+			p.filter(t)
 			return t, nil
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -171,6 +177,7 @@ func (p *pipeline) applyLoop(ctx context.Context, ch <-chan *txn.Txn) error {
 			for len(batch) < p.s.cfg.BatchTxns && rows < p.s.cfg.BatchRows {
 				select {
 				case t2 := <-ch:
+					p.filter(t2)
 					if t2.IsDDL() {
 						next = t2
 						break fill
@@ -191,6 +198,14 @@ func (p *pipeline) applyLoop(ctx context.Context, ch <-chan *txn.Txn) error {
 		if p.st.done() {
 			return errDone
 		}
+	}
+}
+
+// filter drops, in place, what must not be applied: another channel's
+// bookkeeping, and echoes (which keep their GTID, so the position moves).
+func (p *pipeline) filter(t *txn.Txn) {
+	if p.loop.Filter(t) {
+		p.s.status.update(func(x *Status) { x.Echoes++ })
 	}
 }
 
@@ -223,11 +238,28 @@ func (p *pipeline) applyBatch(ctx context.Context, batch []*txn.Txn, rows int) e
 	if err != nil {
 		return err
 	}
+	if !hasEvents(batch) {
+		// Nothing to change (echoes, filtered bookkeeping): do not write
+		// the target at all. A progress-only write would itself come back
+		// as an echo from the other node, and again, forever. Replaying
+		// empty transactions after a crash changes nothing, so the
+		// position only moves locally (see checkpoint.Position.Written).
+		return p.committed(after, batch, false)
+	}
 	if err := p.ex.ApplyRows(ctx, batch, after); err != nil {
 		return err
 	}
 	p.s.metrics.Rows.Add(float64(rows))
-	return p.committed(after, batch)
+	return p.committed(after, batch, true)
+}
+
+func hasEvents(batch []*txn.Txn) bool {
+	for _, t := range batch {
+		if len(t.Events) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *pipeline) applyDDL(ctx context.Context, t *txn.Txn) error {
@@ -244,7 +276,7 @@ func (p *pipeline) applyDDL(ctx context.Context, t *txn.Txn) error {
 	if err := p.ex.ApplyDDL(ctx, t, before, after, mayBeDone); err != nil {
 		return err
 	}
-	return p.committed(after, []*txn.Txn{t})
+	return p.committed(after, []*txn.Txn{t}, true)
 }
 
 // release frees the relay entries up to t: they are on the target. Entries
@@ -264,11 +296,14 @@ func (p *pipeline) release(t *txn.Txn) error {
 }
 
 // committed moves the position after a target commit and records it locally.
-func (p *pipeline) committed(after gtid.Set, batch []*txn.Txn) error {
+func (p *pipeline) committed(after gtid.Set, batch []*txn.Txn, written bool) error {
 	last := batch[len(batch)-1]
 	p.st.advance(after, time.Unix(int64(last.Timestamp), 0), len(batch))
 	p.s.metrics.Transactions.Add(float64(len(batch)))
-	if err := p.store.SetPosition(p.s.cfg.Channel, checkpoint.Position{Flavor: p.flavor, GTIDSet: after.String()}); err != nil {
+	if written {
+		p.written = after.String()
+	}
+	if err := p.store.SetPosition(p.s.cfg.Channel, checkpoint.Position{Flavor: p.flavor, GTIDSet: after.String(), Written: p.written}); err != nil {
 		return fmt.Errorf("recording position locally: %w", err)
 	}
 	if err := p.release(last); err != nil {

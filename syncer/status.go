@@ -29,6 +29,8 @@ type Status struct {
 	RowsApplied        int64   `json:"rows_applied"`
 	TxnsApplied        int64   `json:"transactions_applied"`
 	Reconnects         int64   `json:"reconnects"`
+	Conflicts          int64   `json:"conflicts"`
+	Echoes             int64   `json:"echoes_dropped"`
 	// Retention guard: seconds until the oldest binlog still needed may be
 	// purged (-1: never), estimated seconds to catch up (-1: unknown), and
 	// a warning when the first comes too close to the second.

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
+	"github.com/pitcrew/pitcrew/conflict"
 	"github.com/pitcrew/pitcrew/internal/apply"
 	"github.com/pitcrew/pitcrew/internal/binlog"
 	"github.com/pitcrew/pitcrew/internal/conn"
@@ -112,10 +113,17 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 	}
 
 	progress := checkpoint.Progress{Schema: s.cfg.ProgressSchema, Table: s.cfg.ProgressTable}
-	ex, err := apply.Open(ctx, apply.Config{
+	acfg := apply.Config{
 		Target: s.cfg.Target, Channel: s.cfg.Channel, Flavor: flavor, Progress: progress,
-		Logger: s.cfg.Logger.With("component", "apply"),
-	})
+		DDLPrefix: conflict.OriginMarker(s.cfg.Channel),
+		Logger:    s.cfg.Logger.With("component", "apply"),
+	}
+	var ledger *conflict.Ledger
+	if s.cfg.Conflicts != nil {
+		ledger = &conflict.Ledger{Schema: s.cfg.ProgressSchema}
+		acfg.Resolver = &resolver{channel: s.cfg.Channel, rules: *s.cfg.Conflicts, ledger: *ledger, s: s}
+	}
+	ex, err := apply.Open(ctx, acfg)
 	if err != nil {
 		return err
 	}
@@ -140,7 +148,8 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 		}
 	}
 	st := &state{applied: start.set, pendingDDL: start.pendingDDL, until: until, catchUp: opts.CatchUp}
-	p := &pipeline{s: s, ex: ex, store: store, flavor: flavor, st: st, srcDB: srcDB, relay: relay}
+	p := &pipeline{s: s, ex: ex, store: store, flavor: flavor, st: st, srcDB: srcDB, relay: relay,
+		loop: conflict.NewLoop(s.cfg.ProgressSchema, s.cfg.ProgressTable, s.cfg.Echo)}
 	// Before anything is written: does the source still hold what we need
 	// (after what the relay already holds)?
 	from, err := p.readFrom()
@@ -151,6 +160,11 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 		return err
 	}
 	// Every check passed: from here on the target may be written.
+	if ledger != nil {
+		if err := ledger.Ensure(ctx, ex.DB()); err != nil {
+			return err
+		}
+	}
 	if start.first {
 		if err := progress.Ensure(ctx, ex.DB()); err != nil {
 			return err
@@ -160,9 +174,13 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 		}
 		s.cfg.Logger.Info("channel starts", "gtid", start.set.String(), "start_from", s.cfg.StartFrom)
 	}
-	if err := store.SetPosition(s.cfg.Channel, checkpoint.Position{Flavor: flavor, GTIDSet: st.applied.String()}); err != nil {
+	if start.first {
+		start.written = start.set.String()
+	}
+	if err := store.SetPosition(s.cfg.Channel, checkpoint.Position{Flavor: flavor, GTIDSet: st.applied.String(), Written: start.written}); err != nil {
 		return err
 	}
+	p.written = start.written
 	s.status.update(func(x *Status) {
 		x.AppliedGTIDSet = st.applied.String()
 		x.RelayState = RelayOff
@@ -182,6 +200,7 @@ type start struct {
 	set        gtid.Set
 	pendingDDL string
 	first      bool
+	written    string // the target's progress row
 }
 
 // resolveStart reconciles the target's progress row, the local checkpoint
@@ -206,13 +225,17 @@ func (s *Syncer) resolveStart(ctx context.Context, srcDB, tgtDB *sql.DB, store *
 		}
 		if onDisk {
 			if l, err := gtid.Parse(local.Flavor, local.GTIDSet); err == nil && !set.Contains(l) {
+				if local.Written == row.GTIDSet && l.Contains(set) {
+					// Ahead only by transactions that changed nothing here.
+					return start{set: l, pendingDDL: row.PendingDDL, written: row.GTIDSet}, nil
+				}
 				s.cfg.Logger.Warn("local checkpoint is ahead of the target's progress row; the target's row wins", "local", l.String(), "target", set.String())
 			}
 		}
 		if s.cfg.StartFrom != StartNone {
 			s.cfg.Logger.Info("channel has a checkpoint; start options ignored", "gtid", set.String())
 		}
-		return start{set: set, pendingDDL: row.PendingDDL}, nil
+		return start{set: set, pendingDDL: row.PendingDDL, written: row.GTIDSet}, nil
 	}
 	if onDisk {
 		return start{}, fmt.Errorf("the target has no progress row for channel %q, but the local checkpoint in %s is at %q: the target was replaced or its %s schema dropped; to start the channel anew, use an empty data dir and choose --start-from", s.cfg.Channel, s.cfg.DataDir, local.GTIDSet, s.cfg.ProgressSchema)

@@ -32,6 +32,12 @@ type Config struct {
 	Channel  string
 	Flavor   string // of the source's GTIDs
 	Progress checkpoint.Progress
+	// Resolver turns conflicts into decisions (bidirectional mode). Nil:
+	// a row that does not match is a divergence and stops the channel.
+	Resolver Resolver
+	// DDLPrefix is prepended to every applied DDL: a comment that names
+	// the channel, so the DDL is recognised when it comes back.
+	DDLPrefix string
 	// Retries bounds the attempts at one batch after transient errors (lost
 	// connection, deadlock). Default 10, with backoff capped at 5s.
 	Retries int
@@ -172,7 +178,7 @@ func (e *Executor) execDDL(ctx context.Context, q *txn.Query) error {
 			return err
 		}
 	}
-	_, err = c.ExecContext(ctx, q.Text)
+	_, err = c.ExecContext(ctx, e.cfg.DDLPrefix+q.Text)
 	return err
 }
 
@@ -222,13 +228,27 @@ func (e *Executor) applyRows(ctx context.Context, tx *sql.Tx, gtidStr string, rc
 	}
 	p, err := newPlan(rc.Table, def)
 	if err != nil {
-		return fmt.Errorf("GTID %s: %w", gtidStr, err)
+		// The target's definition may have changed under us (DDL run on
+		// the target itself, as in bidirectional mode): read it again once.
+		e.schema.Forget(rc.Table.Schema, rc.Table.Name)
+		if def, err = e.schema.Table(ctx, rc.Table.Schema, rc.Table.Name); err == nil {
+			p, err = newPlan(rc.Table, def)
+		}
+		if err != nil {
+			return fmt.Errorf("GTID %s: %w", gtidStr, err)
+		}
 	}
 	if len(p.unsigned) > 0 {
 		p.fixSigns(rc.Rows, rc.Table.Types)
 	}
 	wrap := func(err error, q string) error {
 		return fmt.Errorf("GTID %s: %s on %s: %w", gtidStr, rc.Kind, rc.Table.QualifiedName(), err)
+	}
+	if e.cfg.Resolver != nil {
+		if err := e.applyResolving(ctx, tx, gtidStr, rc, p); err != nil {
+			return wrap(err, "")
+		}
+		return nil
 	}
 	switch rc.Kind {
 	case txn.Insert:

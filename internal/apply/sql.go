@@ -15,13 +15,14 @@ import (
 // table: which image positions are written (generated columns never are)
 // and which identify the row.
 type plan struct {
-	table    string   // quoted `db`.`table`
-	cols     []int    // image positions written by INSERT/UPDATE
-	names    []string // quoted target names of cols
-	key      []int    // image positions in the WHERE clause
-	keyNames []string // quoted target names of key
-	nullSafe bool     // no primary key: match the whole before image with <=>
-	unsigned []int    // image positions to read as unsigned (source logged no signedness)
+	table       string   // quoted `db`.`table`
+	cols        []int    // image positions written by INSERT/UPDATE
+	names       []string // quoted target names of cols
+	targetNames []string // the same, unquoted
+	key         []int    // image positions in the WHERE clause
+	keyNames    []string // quoted target names of key
+	nullSafe    bool     // no primary key: match the whole before image with <=>
+	unsigned    []int    // image positions to read as unsigned (source logged no signedness)
 }
 
 func newPlan(bt *txn.Table, def *schema.Table) (*plan, error) {
@@ -51,6 +52,7 @@ func newPlan(bt *txn.Table, def *schema.Table) (*plan, error) {
 		}
 		p.cols = append(p.cols, i)
 		p.names = append(p.names, conn.QuoteName(def.Columns[ti].Name))
+		p.targetNames = append(p.targetNames, def.Columns[ti].Name)
 		if !bt.Signedness && def.Columns[ti].Unsigned {
 			p.unsigned = append(p.unsigned, i)
 		}

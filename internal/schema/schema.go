@@ -61,6 +61,13 @@ func (t *Tracker) Invalidate() {
 	t.mu.Unlock()
 }
 
+// Forget drops one table's definition.
+func (t *Tracker) Forget(db, name string) {
+	t.mu.Lock()
+	delete(t.cache, db+"\x00"+name)
+	t.mu.Unlock()
+}
+
 // ErrNoTable is returned when the table does not exist on the server.
 type ErrNoTable struct{ Schema, Name string }
 

@@ -1,0 +1,185 @@
+package conflict
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/pitcrew/pitcrew/checkpoint"
+	"github.com/pitcrew/pitcrew/internal/conn"
+)
+
+// Ledger is the conflicts table on a target node, in pitcrew's schema.
+// Every conflict is written in the same target transaction that resolves
+// it, so the ledger never misses or invents a resolution.
+type Ledger struct {
+	Schema string // default _pitcrew
+}
+
+// Entry is one conflict.
+type Entry struct {
+	ID       int64          `json:"id"`
+	Channel  string         `json:"channel"`
+	GTID     string         `json:"gtid"`
+	Table    string         `json:"table"`
+	Op       string         `json:"op"`
+	Reason   string         `json:"reason"`
+	Key      map[string]any `json:"key"`
+	Source   map[string]any `json:"source_image"` // the incoming after image (before image for deletes)
+	Target   map[string]any `json:"target_image"` // the target row at the time; nil when it had none
+	Policy   string         `json:"policy"`
+	Outcome  string         `json:"outcome"` // applied, kept-target, parked, resolved-source, resolved-target
+	Created  time.Time      `json:"created"`
+	Resolved *time.Time     `json:"resolved,omitempty"`
+}
+
+func (l Ledger) name() string { return conn.QuoteName(l.Schema) + ".`conflicts`" }
+
+// Ensure creates the table.
+func (l Ledger) Ensure(ctx context.Context, db *sql.DB) error {
+	for _, q := range []string{
+		checkpoint.InternalMarker + "CREATE DATABASE IF NOT EXISTS " + conn.QuoteName(l.Schema),
+		checkpoint.InternalMarker + "CREATE TABLE IF NOT EXISTS " + l.name() + ` (
+  id           BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  channel      VARBINARY(64) NOT NULL,
+  gtid         VARBINARY(128) NOT NULL,
+  tbl          VARBINARY(200) NOT NULL,
+  op           VARBINARY(8) NOT NULL,
+  reason       VARBINARY(200) NOT NULL,
+  row_key      LONGBLOB NOT NULL,
+  source_image LONGBLOB NULL,
+  target_image LONGBLOB NULL,
+  policy       VARBINARY(16) NOT NULL,
+  outcome      VARBINARY(20) NOT NULL,
+  created_at   TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+  resolved_at  TIMESTAMP(6) NULL,
+  KEY (outcome)
+) ENGINE=InnoDB COMMENT='pitcrew: every replication conflict and how it was resolved'`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("creating the conflict ledger: %w", err)
+		}
+	}
+	return nil
+}
+
+// Image turns aligned names and values into a JSON-friendly map: bytes
+// that are not UTF-8 become "base64:...".
+func Image(names []string, vals []any) map[string]any {
+	if vals == nil {
+		return nil
+	}
+	m := make(map[string]any, len(names))
+	for i, n := range names {
+		if i < len(vals) {
+			m[n] = jsonValue(vals[i])
+		}
+	}
+	return m
+}
+
+func jsonValue(v any) any {
+	switch x := v.(type) {
+	case []byte:
+		if utf8.Valid(x) {
+			return string(x)
+		}
+		return "base64:" + base64.StdEncoding.EncodeToString(x)
+	case string:
+		if utf8.ValidString(x) {
+			return x
+		}
+		return "base64:" + base64.StdEncoding.EncodeToString([]byte(x))
+	}
+	return v
+}
+
+// Record writes e inside the caller's transaction.
+func (l Ledger) Record(ctx context.Context, ex checkpoint.Execer, e Entry) error {
+	key, _ := json.Marshal(e.Key)
+	src, _ := json.Marshal(e.Source)
+	tgt, _ := json.Marshal(e.Target)
+	_, err := ex.ExecContext(ctx, "INSERT INTO "+l.name()+
+		" (channel, gtid, tbl, op, reason, row_key, source_image, target_image, policy, outcome) VALUES (?,?,?,?,?,?,?,?,?,?)",
+		e.Channel, e.GTID, e.Table, e.Op, e.Reason, key, src, tgt, e.Policy, e.Outcome)
+	if err != nil {
+		return fmt.Errorf("recording a conflict on %s in the ledger: %w", e.Table, err)
+	}
+	return nil
+}
+
+const columns = "id, channel, gtid, tbl, op, reason, row_key, source_image, target_image, policy, outcome, created_at, resolved_at"
+
+// List returns the ledger's entries, oldest first; outcome "" lists all.
+func (l Ledger) List(ctx context.Context, db *sql.DB, outcome string) ([]Entry, error) {
+	q := "SELECT " + columns + " FROM " + l.name()
+	var args []any
+	if outcome != "" {
+		q += " WHERE outcome = ?"
+		args = append(args, outcome)
+	}
+	rows, err := db.QueryContext(ctx, q+" ORDER BY id", args...)
+	if conn.Code(err) == 1146 || conn.Code(err) == 1049 {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Entry
+	for rows.Next() {
+		e, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// ErrNoEntry: the ledger has no conflict with that id.
+var ErrNoEntry = errors.New("no such conflict in the ledger")
+
+// Get returns one entry.
+func (l Ledger) Get(ctx context.Context, db *sql.DB, id int64) (Entry, error) {
+	rows, err := db.QueryContext(ctx, "SELECT "+columns+" FROM "+l.name()+" WHERE id = ?", id)
+	if err != nil {
+		return Entry{}, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return Entry{}, fmt.Errorf("conflict %d: %w", id, ErrNoEntry)
+	}
+	return scan(rows)
+}
+
+// MarkResolved sets a parked entry's outcome.
+func (l Ledger) MarkResolved(ctx context.Context, ex checkpoint.Execer, id int64, outcome string) error {
+	_, err := ex.ExecContext(ctx, "UPDATE "+l.name()+" SET outcome = ?, resolved_at = CURRENT_TIMESTAMP(6) WHERE id = ?", outcome, id)
+	return err
+}
+
+func scan(rows *sql.Rows) (Entry, error) {
+	var e Entry
+	var key, src, tgt []byte
+	var created []byte
+	var res []byte
+	if err := rows.Scan(&e.ID, &e.Channel, &e.GTID, &e.Table, &e.Op, &e.Reason, &key, &src, &tgt, &e.Policy, &e.Outcome, &created, &res); err != nil {
+		return e, err
+	}
+	_ = json.Unmarshal(key, &e.Key)
+	_ = json.Unmarshal(src, &e.Source)
+	_ = json.Unmarshal(tgt, &e.Target)
+	e.Created, _ = time.Parse("2006-01-02 15:04:05.999999", string(created))
+	if len(res) > 0 {
+		if t, err := time.Parse("2006-01-02 15:04:05.999999", string(res)); err == nil {
+			e.Resolved = &t
+		}
+	}
+	return e, nil
+}

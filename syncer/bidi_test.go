@@ -1,0 +1,225 @@
+package syncer_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pitcrew/pitcrew/conflict"
+	"github.com/pitcrew/pitcrew/internal/conn"
+	"github.com/pitcrew/pitcrew/internal/gtid"
+	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/syncer"
+)
+
+// pair runs both directions between two nodes in-process.
+type pair struct {
+	a, b     *testenv.Server
+	adb, bdb *sql.DB
+	ab, ba   *syncer.Syncer
+	stop     []context.CancelFunc
+	done     []chan error
+}
+
+func newPair(t *testing.T) *pair {
+	p := &pair{a: testenv.New(t, testenv.Options{ServerID: 1}), b: testenv.New(t, testenv.Options{ServerID: 2})}
+	p.adb, p.bdb = testenv.MustDB(t, p.a), testenv.MustDB(t, p.b)
+	for i, o := range conflict.Plan([]string{"a", "b"}) {
+		db := []*sql.DB{p.adb, p.bdb}[i]
+		testenv.Exec(t, db, o.Statements()...)
+	}
+	return p
+}
+
+func (p *pair) start(t *testing.T, from, to *testenv.Server, name string, echo []string, rules *conflict.Rules, mod func(*syncer.Config)) *syncer.Syncer {
+	s := newSyncer(t, from, to, func(c *syncer.Config) {
+		c.Channel = name
+		c.Echo = echo
+		c.Conflicts = rules
+		c.ServerID = 4000 + from.ServerID
+		c.DataDir = filepath.Join(t.TempDir(), name)
+		c.StartFrom = syncer.StartBeginning
+		if mod != nil {
+			mod(c)
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, syncer.RunOptions{}) }()
+	p.stop = append(p.stop, cancel)
+	p.done = append(p.done, done)
+	t.Cleanup(cancel)
+	return s
+}
+
+func (p *pair) stopAll(t *testing.T) {
+	for i, c := range p.stop {
+		c()
+		if err := <-p.done[i]; err != nil {
+			t.Errorf("channel stop: %v", err)
+		}
+	}
+}
+
+func executed(t *testing.T, db *sql.DB) string {
+	var s string
+	if err := db.QueryRow("SELECT @@gtid_binlog_pos").Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// inSync waits until each channel has applied everything its source executed.
+func inSync(t *testing.T, timeout time.Duration, chans ...struct {
+	s  *syncer.Syncer
+	db *sql.DB
+}) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok := true
+		for _, c := range chans {
+			st := c.s.Status()
+			if st.State == syncer.StateFailed {
+				t.Fatalf("channel %s failed: %s", st.Channel, st.LastError)
+			}
+			have, _ := gtid.Parse(gtid.MariaDB, st.AppliedGTIDSet)
+			if !have.Contains(gtid.MustParse(gtid.MariaDB, executed(t, c.db))) {
+				ok = false
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, c := range chans {
+				t.Logf("%+v", c.s.Status())
+			}
+			t.Fatalf("not in sync after %s", timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func ch(s *syncer.Syncer, db *sql.DB) struct {
+	s  *syncer.Syncer
+	db *sql.DB
+} {
+	return struct {
+		s  *syncer.Syncer
+		db *sql.DB
+	}{s, db}
+}
+
+// Writers on both nodes at once: auto-increment inserts, updates of the same
+// rows from both sides, update-vs-delete races, upserts of the same keys,
+// and a DDL on one side. After quiescence both nodes are equal, the
+// conflicts are in the ledgers, and nothing echoes (executed sets stay flat).
+func TestBidiConcurrentWritersConverge(t *testing.T) {
+	p := newPair(t)
+	testenv.Exec(t, p.adb, "CREATE DATABASE app",
+		"CREATE TABLE app.acc (id BIGINT AUTO_INCREMENT PRIMARY KEY, owner VARCHAR(20) NOT NULL, balance INT NOT NULL, ts DATETIME(6) NOT NULL)",
+		"CREATE TABLE app.kv (k VARCHAR(10) PRIMARY KEY, v INT NOT NULL, ts DATETIME(6) NOT NULL)")
+	rules := &conflict.Rules{Default: conflict.SourceWins, Tables: map[string]conflict.Rule{
+		"app.acc": {Policy: conflict.LatestWins, Column: "ts"},
+		"app.kv":  {Policy: conflict.LatestWins, Column: "ts"},
+	}}
+	chans, err := conflict.Mesh([]string{"a", "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ab = p.start(t, p.a, p.b, chans[0].Name, chans[0].Echo, rules, nil)
+	// b->a starts at the beginning of B's binlog: everything there so far
+	// was applied by a->b, so all of it is an echo.
+	p.ba = p.start(t, p.b, p.a, chans[1].Name, chans[1].Echo, rules, nil)
+	inSync(t, 30*time.Second, ch(p.ab, p.adb), ch(p.ba, p.bdb))
+	if st := p.ba.Status(); st.Echoes == 0 || st.RowsApplied != 0 {
+		t.Errorf("b->a applied %d rows and dropped %d echoes of a->b's work", st.RowsApplied, st.Echoes)
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for i, db := range []*sql.DB{p.adb, p.bdb} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- writer(db, uint64(i), 400, i == 1)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	inSync(t, 60*time.Second, ch(p.ab, p.adb), ch(p.ba, p.bdb))
+	// Flat: no transaction keeps bouncing between the nodes.
+	ea, eb := executed(t, p.adb), executed(t, p.bdb)
+	time.Sleep(3 * time.Second)
+	if executed(t, p.adb) != ea || executed(t, p.bdb) != eb {
+		t.Errorf("executed sets still moving: %s -> %s, %s -> %s", ea, executed(t, p.adb), eb, executed(t, p.bdb))
+	}
+	testenv.AssertTablesEqual(t, p.adb, p.bdb, "app")
+	total := 0
+	for _, db := range []*sql.DB{p.adb, p.bdb} {
+		entries, err := conflict.Ledger{Schema: "_pitcrew"}.List(context.Background(), db, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += len(entries)
+	}
+	sa, sb := p.ab.Status(), p.ba.Status()
+	if total == 0 || int64(total) > sa.Conflicts+sb.Conflicts {
+		t.Errorf("%d ledger entries, %d+%d counted conflicts", total, sa.Conflicts, sb.Conflicts)
+	}
+	t.Logf("conflicts in the ledgers: %d; echoes dropped: %d + %d", total, sa.Echoes, sb.Echoes)
+	p.stopAll(t)
+}
+
+// writer makes a node's share of contested changes.
+func writer(db *sql.DB, seed uint64, n int, ddl bool) error {
+	r := rand.New(rand.NewPCG(seed, 99))
+	for i := 0; i < n; i++ {
+		if ddl && i == n/2 {
+			if _, err := db.Exec("ALTER TABLE app.kv ADD COLUMN note VARCHAR(10) NULL"); err != nil {
+				return err
+			}
+		}
+		var q string
+		var args []any
+		switch op := r.IntN(10); {
+		case op < 3:
+			q, args = "INSERT INTO app.acc (owner, balance, ts) VALUES (?, ?, NOW(6))", []any{fmt.Sprintf("w%d", seed), r.IntN(1000)}
+		case op < 6:
+			q, args = "UPDATE app.acc SET balance = balance + ?, ts = NOW(6) WHERE id = ?", []any{1 + r.IntN(9), 1 + r.IntN(60)}
+		case op < 7:
+			q, args = "DELETE FROM app.acc WHERE id = ?", []any{1 + r.IntN(60)}
+		default:
+			q, args = "INSERT INTO app.kv (k, v, ts) VALUES (?, ?, NOW(6)) ON DUPLICATE KEY UPDATE v = v + VALUES(v), ts = NOW(6)", []any{fmt.Sprintf("k%d", r.IntN(15)), 1 + r.IntN(5)}
+		}
+		if err := execRetry(db, q, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// execRetry retries deadlocks and lock waits, as an application would.
+func execRetry(db *sql.DB, q string, args ...any) error {
+	for attempt := 0; ; attempt++ {
+		_, err := db.Exec(q, args...)
+		if err == nil {
+			return nil
+		}
+		if c := conn.Code(err); (c != 1213 && c != 1205) || attempt > 20 {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+	}
+}
