@@ -1,12 +1,15 @@
 package conflict
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -40,8 +43,13 @@ type Entry struct {
 
 func (l Ledger) name() string { return conn.QuoteName(l.Schema) + ".`conflicts`" }
 
-// Ensure creates the table.
+// Ensure creates the table when it is missing (CREATE ... IF NOT EXISTS
+// would still write a binlog event at every start).
 func (l Ledger) Ensure(ctx context.Context, db *sql.DB) error {
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'conflicts'", l.Schema).Scan(&n); err == nil && n > 0 {
+		return nil
+	}
 	for _, q := range []string{
 		checkpoint.InternalMarker + "CREATE DATABASE IF NOT EXISTS " + conn.QuoteName(l.Schema),
 		checkpoint.InternalMarker + "CREATE TABLE IF NOT EXISTS " + l.name() + ` (
@@ -172,9 +180,15 @@ func scan(rows *sql.Rows) (Entry, error) {
 	if err := rows.Scan(&e.ID, &e.Channel, &e.GTID, &e.Table, &e.Op, &e.Reason, &key, &src, &tgt, &e.Policy, &e.Outcome, &created, &res); err != nil {
 		return e, err
 	}
-	_ = json.Unmarshal(key, &e.Key)
-	_ = json.Unmarshal(src, &e.Source)
-	_ = json.Unmarshal(tgt, &e.Target)
+	// json.Number keeps BIGINTs exact (a float64 would round them).
+	for _, j := range []struct {
+		b []byte
+		m *map[string]any
+	}{{key, &e.Key}, {src, &e.Source}, {tgt, &e.Target}} {
+		d := json.NewDecoder(bytes.NewReader(j.b))
+		d.UseNumber()
+		_ = d.Decode(j.m)
+	}
 	e.Created, _ = time.Parse("2006-01-02 15:04:05.999999", string(created))
 	if len(res) > 0 {
 		if t, err := time.Parse("2006-01-02 15:04:05.999999", string(res)); err == nil {
@@ -182,4 +196,89 @@ func scan(rows *sql.Rows) (Entry, error) {
 		}
 	}
 	return e, nil
+}
+
+// Resolve settles a parked conflict. take "source" writes the source's
+// image on this node (which replicates onwards like any write), "target"
+// keeps the row; either way the entry is marked resolved. db must use the
+// applier's session (binary strings, UTC).
+func (l Ledger) Resolve(ctx context.Context, db *sql.DB, id int64, take string) error {
+	e, err := l.Get(ctx, db, id)
+	if err != nil {
+		return err
+	}
+	if e.Outcome != Parked.String() {
+		return fmt.Errorf("conflict %d was %s by policy %s: only parked conflicts wait for a decision", id, e.Outcome, e.Policy)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck
+	switch take {
+	case "target":
+	case "source":
+		if err := writeImage(ctx, tx, e); err != nil {
+			return fmt.Errorf("conflict %d: writing the source's row: %w", id, err)
+		}
+	default:
+		return fmt.Errorf("--take %q: use source or target", take)
+	}
+	if err := l.MarkResolved(ctx, tx, id, "resolved-"+take); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func writeImage(ctx context.Context, tx *sql.Tx, e Entry) error {
+	schema, table, ok := strings.Cut(e.Table, ".")
+	if !ok {
+		return fmt.Errorf("table %q has no schema", e.Table)
+	}
+	name := conn.QuoteName(schema) + "." + conn.QuoteName(table)
+	if e.Op == "delete" {
+		var where []string
+		var args []any
+		for _, k := range sortedKeys(e.Key) {
+			where = append(where, conn.QuoteName(k)+" = ?")
+			args = append(args, sqlValue(e.Key[k]))
+		}
+		_, err := tx.ExecContext(ctx, "DELETE FROM "+name+" WHERE "+strings.Join(where, " AND "), args...)
+		return err
+	}
+	var cols, ph, upd []string
+	var args []any
+	for _, c := range sortedKeys(e.Source) {
+		q := conn.QuoteName(c)
+		cols, ph, upd = append(cols, q), append(ph, "?"), append(upd, q+" = VALUES("+q+")")
+		args = append(args, sqlValue(e.Source[c]))
+	}
+	_, err := tx.ExecContext(ctx, "INSERT INTO "+name+" ("+strings.Join(cols, ",")+") VALUES ("+strings.Join(ph, ",")+
+		") ON DUPLICATE KEY UPDATE "+strings.Join(upd, ","), args...)
+	return err
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// sqlValue undoes Image's encoding.
+func sqlValue(v any) any {
+	switch x := v.(type) {
+	case string:
+		if b, ok := strings.CutPrefix(x, "base64:"); ok {
+			if raw, err := base64.StdEncoding.DecodeString(b); err == nil {
+				return raw
+			}
+		}
+		return x
+	case json.Number:
+		return x.String()
+	}
+	return v
 }

@@ -27,12 +27,14 @@ type pair struct {
 }
 
 func newPair(t *testing.T) *pair {
-	p := &pair{a: testenv.New(t, testenv.Options{ServerID: 1}), b: testenv.New(t, testenv.Options{ServerID: 2})}
-	p.adb, p.bdb = testenv.MustDB(t, p.a), testenv.MustDB(t, p.b)
+	var srv [2]*testenv.Server
 	for i, o := range conflict.Plan([]string{"a", "b"}) {
-		db := []*sql.DB{p.adb, p.bdb}[i]
-		testenv.Exec(t, db, o.Statements()...)
+		// In the server's options: SET GLOBAL reaches only new sessions.
+		srv[i] = testenv.New(t, testenv.Options{ServerID: uint32(i + 1), Extra: []string{
+			fmt.Sprintf("--auto-increment-increment=%d", o.Increment), fmt.Sprintf("--auto-increment-offset=%d", o.Offset)}})
 	}
+	p := &pair{a: srv[0], b: srv[1]}
+	p.adb, p.bdb = testenv.MustDB(t, p.a), testenv.MustDB(t, p.b)
 	return p
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pitcrew/pitcrew/conflict"
 	"github.com/pitcrew/pitcrew/internal/conn"
 	"github.com/pitcrew/pitcrew/syncer"
 	"gopkg.in/yaml.v3"
@@ -34,6 +35,25 @@ type fileConfig struct {
 	Relay          *bool         `yaml:"relay"`             // default true
 	RelayQuota     int64         `yaml:"relay_quota_bytes"` // default 4 GiB
 	LogLevel       string        `yaml:"log_level"`         // debug|info|warn|error, default info
+
+	// Bidirectional mode (`pitcrew bidi ...`): nodes instead of source and
+	// target, conflict policies, and per-channel first-start options.
+	Nodes     []nodeConfig             `yaml:"nodes"`
+	Conflicts *conflict.Rules          `yaml:"conflicts"`
+	Channels  map[string]channelConfig `yaml:"channels"`
+}
+
+// nodeConfig is one node of a bidirectional set.
+type nodeConfig struct {
+	Name          string `yaml:"name"`
+	conn.Endpoint `yaml:",inline"`
+}
+
+// channelConfig overrides the first-start options for one channel
+// ("a-b" is from node a to node b).
+type channelConfig struct {
+	StartFrom string `yaml:"start_from"`
+	StartGTID string `yaml:"start_gtid"`
 }
 
 const defaultHTTPAddr = "127.0.0.1:9307"
@@ -81,21 +101,60 @@ func checkKeys(n *yaml.Node, t reflect.Type, prefix string) error {
 		return fmt.Errorf("line %d: %s must be a mapping of keys to values", n.Line, strings.TrimSuffix(prefix, ".")+"(top level)")
 	}
 	fields := map[string]reflect.Type{}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if tag := strings.Split(f.Tag.Get("yaml"), ",")[0]; tag != "" && tag != "-" {
-			fields[tag] = f.Type
-		}
-	}
+	yamlFields(t, fields)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		ft, ok := fields[k.Value]
 		if !ok {
 			return fmt.Errorf("unknown key %q at line %d: remove it or fix its spelling (README.md, Configuration, lists every key)", prefix+k.Value, k.Line)
 		}
-		if ft.Kind() == reflect.Struct {
-			if err := checkKeys(v, ft, prefix+k.Value+"."); err != nil {
-				return err
+		if err := checkValue(v, ft, prefix+k.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// yamlFields collects a struct's keys, with inline structs' keys.
+func yamlFields(t reflect.Type, fields map[string]reflect.Type) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := strings.Split(f.Tag.Get("yaml"), ",")
+		if strings.Contains(f.Tag.Get("yaml"), ",inline") {
+			yamlFields(f.Type, fields)
+			continue
+		}
+		if tag[0] != "" && tag[0] != "-" {
+			fields[tag[0]] = f.Type
+		}
+	}
+}
+
+// checkValue descends into structs, lists of structs and maps of structs.
+func checkValue(v *yaml.Node, t reflect.Type, name string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if t == reflect.TypeOf(time.Duration(0)) {
+			return nil
+		}
+		return checkKeys(v, t, name+".")
+	case reflect.Slice:
+		if v.Kind == yaml.SequenceNode {
+			for i, item := range v.Content {
+				if err := checkValue(item, t.Elem(), fmt.Sprintf("%s[%d]", name, i)); err != nil {
+					return err
+				}
+			}
+		}
+	case reflect.Map:
+		if v.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(v.Content); i += 2 {
+				if err := checkValue(v.Content[i+1], t.Elem(), name+"."+v.Content[i].Value); err != nil {
+					return err
+				}
 			}
 		}
 	}

@@ -35,6 +35,12 @@ Usage:
       with its fix; exit 1 on any FAIL.
   pitcrew status   [--config FILE | --url URL | --data-dir DIR --channel NAME] [--json]
       Show a channel's state: from the running service, else from the data dir.
+  pitcrew bidi     plan|check|sync|status --config FILE [--force]
+      Bidirectional (master-master) mode over the config's nodes: plan and
+      check auto-increment offsets, run every direction loop-free with
+      conflict policies, and tell when the nodes are in sync.
+  pitcrew conflicts list|show ID|resolve ID --take source|target --config FILE [--node NAME]
+      The conflict ledger of each node.
   pitcrew sandbox  up|down|status|workload|compare [--dir DIR]
       Throwaway local MariaDB source and target for trying pitcrew out.
   pitcrew version
@@ -82,6 +88,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdStatus(ctx, rest, stdout)
 	case "preflight":
 		err = cmdPreflight(ctx, rest, stdout)
+	case "bidi":
+		err = cmdBidi(ctx, rest, stdout, stderr)
+	case "conflicts":
+		err = cmdConflicts(ctx, rest, stdout, stderr)
 	case "sandbox":
 		err = cmdSandbox(ctx, rest, stdout, stderr)
 	case "version", "--version":

@@ -115,7 +115,7 @@ func cmdSync(ctx context.Context, args []string, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("listening on %s for /metrics and /status: %w (set http_addr or --http to a free address, or 'off')", addr, err)
 		}
-		srv := &http.Server{Handler: syncer.Handler(s, reg), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Handler: syncer.Handler(reg, s), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(l) }()
 		defer srv.Close()
 		cfg.Logger.Info("serving /metrics, /healthz, /status", "addr", l.Addr().String())

@@ -1,0 +1,378 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/pitcrew/pitcrew/checkpoint"
+	"github.com/pitcrew/pitcrew/conflict"
+	"github.com/pitcrew/pitcrew/internal/apply"
+	"github.com/pitcrew/pitcrew/internal/binlog"
+	"github.com/pitcrew/pitcrew/internal/conn"
+	"github.com/pitcrew/pitcrew/internal/gtid"
+	"github.com/pitcrew/pitcrew/syncer"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+const bidiUsage = "bidi plan|check|sync|status --config FILE [--force] [--start-from WHERE] [--json]"
+
+// bidiSet is a loaded bidirectional config.
+type bidiSet struct {
+	fc       fileConfig
+	nodes    map[string]conn.Endpoint
+	names    []string
+	channels []conflict.Channel
+}
+
+func loadBidi(path string) (*bidiSet, error) {
+	fc, err := loadConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(fc.Nodes) == 0 {
+		return nil, fmt.Errorf("config %s has no nodes: list them under nodes: (name, host, port, user, password) for bidirectional mode", path)
+	}
+	if fc.Source != (conn.Endpoint{}) || fc.Target != (conn.Endpoint{}) {
+		return nil, fmt.Errorf("config %s has both nodes and source/target: use nodes only for bidirectional mode", path)
+	}
+	b := &bidiSet{fc: fc, nodes: map[string]conn.Endpoint{}}
+	for _, n := range fc.Nodes {
+		e := n.Endpoint
+		if p, ok := os.LookupEnv("PITCREW_NODE_" + strings.ToUpper(n.Name) + "_PASSWORD"); ok {
+			e.Password = p
+		}
+		e.Default()
+		b.nodes[n.Name] = e
+		b.names = append(b.names, n.Name)
+	}
+	if b.channels, err = conflict.Mesh(b.names); err != nil {
+		return nil, err
+	}
+	for name := range fc.Channels {
+		if !slicesContainsChannel(b.channels, name) {
+			return nil, fmt.Errorf("config %s: channels: %q is not a channel of these nodes (channels are named from-to, e.g. %s)", path, name, b.channels[0].Name)
+		}
+	}
+	return b, nil
+}
+
+func slicesContainsChannel(chs []conflict.Channel, name string) bool {
+	for _, c := range chs {
+		if c.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *bidiSet) open(ctx context.Context) (map[string]*sql.DB, error) {
+	dbs := map[string]*sql.DB{}
+	for _, n := range b.names {
+		db, err := conn.Open(b.nodes[n], conn.Options{Init: apply.Session})
+		if err == nil {
+			err = conn.Ping(ctx, db, "node "+n, b.nodes[n])
+		}
+		if err != nil {
+			closeAll(dbs)
+			return nil, err
+		}
+		dbs[n] = db
+	}
+	return dbs, nil
+}
+
+func closeAll(dbs map[string]*sql.DB) {
+	for _, db := range dbs {
+		db.Close()
+	}
+}
+
+// syncerConfigs builds one engine config per channel.
+func (b *bidiSet) syncerConfigs(startFrom string) []syncer.Config {
+	base := b.fc.syncerConfig()
+	base.Default()
+	rules := b.fc.Conflicts
+	if rules == nil {
+		rules = &conflict.Rules{Default: conflict.SourceWins}
+	}
+	var out []syncer.Config
+	for i, ch := range b.channels {
+		c := base
+		c.Channel, c.Source, c.Target = ch.Name, b.nodes[ch.Source], b.nodes[ch.Target]
+		c.ServerID = base.ServerID + uint32(i)
+		c.DataDir = filepath.Join(base.DataDir, ch.Name)
+		c.Echo, c.Conflicts = ch.Echo, rules
+		if o, ok := b.fc.Channels[ch.Name]; ok {
+			c.StartFrom, c.StartGTID = o.StartFrom, o.StartGTID
+			if o.StartGTID != "" && o.StartFrom == "" {
+				c.StartFrom = syncer.StartGTID
+			}
+		}
+		if startFrom != "" {
+			c.StartFrom, c.StartGTID = startFrom, ""
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func cmdBidi(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "Usage: pitcrew "+bidiUsage)
+		return errUsage
+	}
+	sub := args[0]
+	fs := newFlags("bidi "+sub, bidiUsage, stderr)
+	config := fs.String("config", "pitcrew.yaml", "config file with nodes: (README.md, Bidirectional mode)")
+	force := fs.Bool("force", false, "sync: start even when auto-increment offsets are unsafe")
+	startFrom := fs.String("start-from", "", "sync, first start only: target | now | beginning for every channel (channels: in the config sets them one by one)")
+	httpAddr := fs.String("http", "", "sync: listen address for /metrics, /healthz, /status (overrides http_addr)")
+	asJSON := fs.Bool("json", false, "status: print JSON")
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	b, err := loadBidi(*config)
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "plan":
+		for _, o := range conflict.Plan(b.names) {
+			fmt.Fprintf(stdout, "node %s:\n  %s\n  on RDS: %s\n", o.Node, strings.Join(o.Statements(), "\n  "), o.RDS())
+		}
+		fmt.Fprintln(stdout, "Set these in each server's config file too, so they survive a restart.")
+		return nil
+	case "check":
+		problems, err := b.check(ctx, stdout)
+		if err != nil {
+			return err
+		}
+		if len(problems) > 0 {
+			return fmt.Errorf("auto-increment offsets are unsafe: %s; run 'pitcrew bidi plan' for the settings", conflict.Join(problems))
+		}
+		return nil
+	case "sync":
+		return b.sync(ctx, *force, *startFrom, *httpAddr, stderr)
+	case "status":
+		return b.status(ctx, stdout, *asJSON)
+	}
+	fmt.Fprintf(stderr, "pitcrew bidi: unknown subcommand %q\nUsage: pitcrew %s\n", sub, bidiUsage)
+	return errUsage
+}
+
+// check prints the nodes' offsets, colliding counters and risky tables, and
+// returns the problems that make a reverse channel unsafe.
+func (b *bidiSet) check(ctx context.Context, w io.Writer) ([]string, error) {
+	dbs, err := b.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(dbs)
+	var settings []conflict.Offsets
+	offsets := map[string]conflict.Offsets{}
+	for _, n := range b.names {
+		o, err := conflict.ReadOffsets(ctx, dbs[n], n)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %w", n, err)
+		}
+		settings = append(settings, o)
+		offsets[n] = o
+		fmt.Fprintf(w, "node %-10s auto_increment_increment=%d auto_increment_offset=%d\n", n, o.Increment, o.Offset)
+	}
+	problems := conflict.Problems(settings)
+	collisions, err := conflict.Collisions(ctx, dbs, offsets)
+	if err != nil {
+		return nil, err
+	}
+	problems = append(problems, collisions...)
+	for _, p := range problems {
+		fmt.Fprintln(w, "UNSAFE", p)
+	}
+	for _, n := range b.names {
+		risks, err := conflict.Risks(ctx, dbs[n])
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range risks {
+			fmt.Fprintf(w, "RISK   node %s: %s has a primary key not generated by AUTO_INCREMENT: writes of one key on two nodes conflict\n", n, r)
+		}
+	}
+	if len(problems) == 0 {
+		fmt.Fprintln(w, "SAFE   auto-increment offsets keep the nodes' inserts apart")
+	}
+	return problems, nil
+}
+
+func (b *bidiSet) sync(ctx context.Context, force bool, startFrom, httpAddr string, stderr io.Writer) error {
+	log, err := newLogger(stderr, b.fc.LogLevel)
+	if err != nil {
+		return err
+	}
+	problems, err := b.check(ctx, io.Discard)
+	if err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		if !force {
+			return fmt.Errorf("refusing to run both directions: %s; fix with 'pitcrew bidi plan', or pass --force", conflict.Join(problems))
+		}
+		log.Warn("auto-increment offsets are unsafe; running anyway (--force)", "problems", conflict.Join(problems))
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var syncers []*syncer.Syncer
+	for _, c := range b.syncerConfigs(startFrom) {
+		c.Logger = log.With("channel", c.Channel)
+		s, err := syncer.New(c, syncer.NewMetrics(reg, c.Channel))
+		if err != nil {
+			return fmt.Errorf("channel %s: %w", c.Channel, err)
+		}
+		syncers = append(syncers, s)
+	}
+	if httpAddr != "" {
+		b.fc.HTTPAddr = httpAddr
+	}
+	if addr := b.fc.httpAddr(); addr != "" {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listening on %s for /metrics and /status: %w (set http_addr or --http to a free address, or 'off')", addr, err)
+		}
+		srv := &http.Server{Handler: syncer.Handler(reg, syncers...), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(l) }()
+		defer srv.Close()
+	}
+	if err := syncer.RunGroup(ctx, syncers); err != nil {
+		return err
+	}
+	log.Info("stopped cleanly")
+	return nil
+}
+
+// channelState is one direction in `bidi status`.
+type channelState struct {
+	Channel  string `json:"channel"`
+	Applied  string `json:"applied_gtid_set"`
+	Source   string `json:"source_gtid_set"`
+	Behind   int64  `json:"transactions_behind"`
+	CaughtUp bool   `json:"caught_up"`
+}
+
+// status reads both directions from the nodes themselves: a channel is
+// caught up when the target's progress row covers the source's executed
+// set; the pair is in sync when every channel is.
+func (b *bidiSet) status(ctx context.Context, w io.Writer, asJSON bool) error {
+	dbs, err := b.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeAll(dbs)
+	cfg := b.fc.syncerConfig()
+	cfg.Default()
+	prog := checkpoint.Progress{Schema: cfg.ProgressSchema, Table: cfg.ProgressTable}
+	live := map[string]syncer.Status{}
+	if addr := b.fc.httpAddr(); addr != "" {
+		for _, st := range liveStatuses(ctx, "http://"+addr) {
+			live[st.Channel] = st
+		}
+	}
+	var states []channelState
+	inSync := true
+	for _, ch := range b.channels {
+		info, err := binlog.Inspect(ctx, dbs[ch.Source])
+		if err != nil {
+			return err
+		}
+		src, err := binlog.Executed(ctx, dbs[ch.Source], info.Flavor)
+		if err != nil {
+			return err
+		}
+		st := channelState{Channel: ch.Name, Source: src.String()}
+		row, ok, err := prog.Load(ctx, dbs[ch.Target], ch.Name)
+		if err != nil {
+			return err
+		}
+		applied := gtid.Empty(info.Flavor)
+		if ok {
+			st.Applied = row.GTIDSet
+			if applied, err = gtid.Parse(info.Flavor, row.GTIDSet); err != nil {
+				return err
+			}
+		}
+		// Echoes are never written to the target's progress row: the
+		// running service, or else the local checkpoint, knows how far the
+		// channel really got.
+		if l, ok := live[ch.Name]; ok {
+			if set, err := gtid.Parse(info.Flavor, l.AppliedGTIDSet); err == nil && set.Contains(applied) {
+				applied, st.Applied = set, set.String()
+			}
+		} else if local, ok := localPosition(filepath.Join(cfg.DataDir, ch.Name), ch.Name); ok && local.Written == row.GTIDSet {
+			if l, err := gtid.Parse(info.Flavor, local.GTIDSet); err == nil && l.Contains(applied) {
+				applied, st.Applied = l, l.String()
+			}
+		}
+		st.Behind = applied.Behind(src)
+		st.CaughtUp = ok && st.Behind == 0
+		inSync = inSync && st.CaughtUp
+		states = append(states, st)
+	}
+	if asJSON {
+		return json.NewEncoder(w).Encode(map[string]any{"in_sync": inSync, "channels": states})
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHANNEL\tBEHIND\tCAUGHT UP\tAPPLIED\tSOURCE")
+	for _, s := range states {
+		fmt.Fprintf(tw, "%s\t%d\t%v\t%s\t%s\n", s.Channel, s.Behind, s.CaughtUp, s.Applied, s.Source)
+	}
+	tw.Flush()
+	if inSync {
+		fmt.Fprintln(w, "in sync: every direction has applied everything its source executed; safe to move the application")
+	} else {
+		fmt.Fprintln(w, "NOT in sync: wait until every direction has caught up before moving the application")
+	}
+	return nil
+}
+
+// localPosition reads a channel's pebble checkpoint when no process holds it.
+func localPosition(dir, channel string) (checkpoint.Position, bool) {
+	if _, err := os.Stat(dir); err != nil {
+		return checkpoint.Position{}, false
+	}
+	store, err := checkpoint.Open(dir)
+	if err != nil {
+		return checkpoint.Position{}, false
+	}
+	defer store.Close()
+	p, ok, err := store.Position(channel)
+	return p, ok && err == nil
+}
+
+// liveStatuses asks a running `bidi sync` for its channels' statuses.
+func liveStatuses(ctx context.Context, url string) []syncer.Status {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/status", nil)
+	if err != nil {
+		return nil
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var all []syncer.Status
+	if json.NewDecoder(resp.Body).Decode(&all) != nil {
+		return nil
+	}
+	return all
+}
