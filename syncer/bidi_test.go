@@ -225,3 +225,85 @@ func execRetry(db *sql.DB, q string, args ...any) error {
 		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
 	}
 }
+
+// The story's switch: A->B runs under load; B->A starts; the writers move
+// from A to B mid-load; A->B is stopped once drained. Every writer's
+// sequence numbers are on both nodes exactly once.
+func TestBidiSwitchOver(t *testing.T) {
+	p := newPair(t)
+	testenv.Exec(t, p.adb, "CREATE DATABASE app",
+		"CREATE TABLE app.log (writer INT NOT NULL, seq INT NOT NULL, id BIGINT AUTO_INCREMENT UNIQUE, PRIMARY KEY (writer, seq))")
+	chans, _ := conflict.Mesh([]string{"a", "b"})
+	rules := &conflict.Rules{Default: conflict.Park} // nothing may conflict here: park would show it
+	p.ab = p.start(t, p.a, p.b, chans[0].Name, chans[0].Echo, rules, nil)
+	inSync(t, 30*time.Second, ch(p.ab, p.adb))
+
+	const writers, perWriter = 3, 300
+	var target sync.Map // writer -> *sql.DB it writes to now
+	for w := 0; w < writers; w++ {
+		target.Store(w, p.adb)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seq := 1; seq <= perWriter; seq++ {
+				db, _ := target.Load(w)
+				if err := execRetry(db.(*sql.DB), "INSERT INTO app.log (writer, seq) VALUES (?, ?)", w, seq); err != nil {
+					errs <- err
+					return
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	// The reverse direction starts at B's current position.
+	p.ba = p.start(t, p.b, p.a, chans[1].Name, chans[1].Echo, rules, func(c *syncer.Config) { c.StartFrom = syncer.StartNow })
+	time.Sleep(200 * time.Millisecond)
+	for w := 0; w < writers; w++ { // the application moves, one writer at a time
+		target.Store(w, p.bdb)
+		time.Sleep(50 * time.Millisecond)
+	}
+	// A takes no writes now: once A->B has drained it, stop it.
+	inSync(t, 30*time.Second, ch(p.ab, p.adb))
+	p.stop[0]()
+	if err := <-p.done[0]; err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	inSync(t, 30*time.Second, ch(p.ba, p.bdb))
+	for _, db := range []*sql.DB{p.adb, p.bdb} {
+		rows, err := db.Query("SELECT writer, COUNT(*), COUNT(DISTINCT seq), MIN(seq), MAX(seq) FROM app.log GROUP BY writer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for rows.Next() {
+			var w, c, d, lo, hi int
+			if err := rows.Scan(&w, &c, &d, &lo, &hi); err != nil {
+				t.Fatal(err)
+			}
+			if c != perWriter || d != perWriter || lo != 1 || hi != perWriter {
+				t.Errorf("writer %d: %d rows, %d distinct, %d..%d; want 1..%d once each", w, c, d, lo, hi, perWriter)
+			}
+			n++
+		}
+		rows.Close()
+		if n != writers {
+			t.Errorf("%d writers on a node, want %d", n, writers)
+		}
+	}
+	if n := p.ab.Status().Conflicts + p.ba.Status().Conflicts; n != 0 {
+		t.Errorf("%d conflicts in a clean switch-over", n)
+	}
+	testenv.AssertTablesEqual(t, p.adb, p.bdb, "app")
+	p.stop[1]()
+	<-p.done[1]
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,7 +33,6 @@ func writeBidiConfig(t *testing.T, a, b conn.Endpoint, extra ...string) string {
     port: %d
     user: root
 data_dir: %s
-http_addr: "off"
 `, a.Host, a.Port, b.Host, b.Port, filepath.Join(dir, "data")) + strings.Join(extra, "\n") + "\n"
 	path := filepath.Join(dir, "bidi.yaml")
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
@@ -48,7 +48,7 @@ func TestBidiPlanCheckRefuse(t *testing.T) {
 	b := testenv.New(t, testenv.Options{ServerID: 2})
 	adb, bdb := testenv.MustDB(t, a), testenv.MustDB(t, b)
 	testenv.Exec(t, adb, "CREATE DATABASE app", "CREATE TABLE app.tags (name VARCHAR(20) PRIMARY KEY)", "CREATE TABLE app.ids (id INT AUTO_INCREMENT PRIMARY KEY)")
-	cfg := writeBidiConfig(t, a.Endpoint(), b.Endpoint())
+	cfg := writeBidiConfig(t, a.Endpoint(), b.Endpoint(), `http_addr: "off"`)
 
 	code, out, _ := runCLI("bidi", "check", "--config", cfg)
 	if code != exitError || !strings.Contains(out, "UNSAFE") || !strings.Contains(out, "RISK   node a: app.tags") {
@@ -93,7 +93,7 @@ func TestBidiKill9(t *testing.T) {
 			testenv.Exec(t, db, fmt.Sprintf("CREATE TRIGGER app.audit_%s AFTER %s ON app.acc FOR EACH ROW INSERT INTO audit.counts_%s VALUES ('%s', 1) ON DUPLICATE KEY UPDATE n = n + 1", op, op, node, op))
 		}
 	}
-	cfg := writeBidiConfig(t, a.Endpoint(), b.Endpoint(), "batch_txns: 10", "relay_quota_bytes: 8192")
+	cfg := writeBidiConfig(t, a.Endpoint(), b.Endpoint(), "batch_txns: 10", "relay_quota_bytes: 8192", "http_addr: "+freeAddr(t))
 	// Both nodes hold the same (empty) data: every direction starts now.
 	logPath := filepath.Join(t.TempDir(), "bidi.log")
 	logf, _ := os.Create(logPath)
@@ -264,4 +264,126 @@ func execRetry(db *sql.DB, q string, args ...any) (sql.Result, error) {
 		}
 		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
 	}
+}
+
+// A parked conflict waits in the ledger for a person: the same row updated
+// on both nodes while the channels were stopped. `conflicts list` shows
+// both sides' entries, `resolve --take source` writes the source's row (and
+// replicates it), `--take target` keeps the row; then the nodes are equal.
+func TestConflictsParkAndResolve(t *testing.T) {
+	testenv.Require(t)
+	bin := buildBinary(t)
+	a := testenv.New(t, testenv.Options{ServerID: 1, Extra: []string{"--auto-increment-increment=2", "--auto-increment-offset=1"}})
+	b := testenv.New(t, testenv.Options{ServerID: 2, Extra: []string{"--auto-increment-increment=2", "--auto-increment-offset=2"}})
+	adb, bdb := testenv.MustDB(t, a), testenv.MustDB(t, b)
+	for _, db := range []*sql.DB{adb, bdb} {
+		testenv.Exec(t, db, "CREATE DATABASE app", "CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(10) NOT NULL)")
+	}
+	// bidi status asks the running service (echoes never reach a target's
+	// progress row; the service knows how far each direction got).
+	cfg := writeBidiConfig(t, a.Endpoint(), b.Endpoint(), "conflicts:", "  default: park", "http_addr: "+freeAddr(t))
+	inSync := func() bool {
+		code, out, _ := runCLI("bidi", "status", "--config", cfg, "--json")
+		return code == 0 && strings.Contains(out, `"in_sync":true`)
+	}
+	parked := func(db *sql.DB) int {
+		var n int
+		db.QueryRow("SELECT COUNT(*) FROM _pitcrew.conflicts WHERE outcome = 'parked'").Scan(&n)
+		return n
+	}
+	run := func(until func() bool) {
+		t.Helper()
+		cmd := exec.Command(bin, "bidi", "sync", "--config", cfg, "--start-from", "now")
+		var logs strings.Builder
+		cmd.Stdout, cmd.Stderr = &logs, &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for !until() {
+			if time.Now().After(deadline) {
+				_ = cmd.Process.Kill()
+				_, st, stErr := runCLI("bidi", "status", "--config", cfg)
+				t.Fatalf("condition not reached (a %q, b %q, parked %d/%d); status:\n%s%s\nlogs:\n%s", rowValue(adb), rowValue(bdb), parked(adb), parked(bdb), st, stErr, logs.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("bidi sync: %v\n%s", err, logs.String())
+		}
+	}
+	// Equal nodes to start from; the first run records each channel's start.
+	testenv.Exec(t, adb, "INSERT INTO app.t VALUES (1, 'one')")
+	testenv.Exec(t, bdb, "INSERT INTO app.t VALUES (1, 'one')")
+	run(inSync)
+	// Both nodes change the row while nothing replicates.
+	testenv.Exec(t, adb, "UPDATE app.t SET v = 'from-a' WHERE id = 1")
+	testenv.Exec(t, bdb, "UPDATE app.t SET v = 'from-b' WHERE id = 1")
+	run(func() bool { return parked(adb) == 1 && parked(bdb) == 1 && inSync() })
+	if rowValue(adb) != "from-a" || rowValue(bdb) != "from-b" {
+		t.Fatalf("park must keep each node's row: a %q, b %q", rowValue(adb), rowValue(bdb))
+	}
+	code, out, _ := runCLI("conflicts", "list", "--config", cfg, "--outcome", "parked", "--json")
+	var list []struct {
+		Node string `json:"node"`
+		ID   int64  `json:"id"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 2 {
+		t.Fatalf("conflicts list: exit %d\n%s", code, out)
+	}
+	var onB int64
+	for _, e := range list {
+		if e.Node == "b" {
+			onB = e.ID
+		}
+	}
+	if code, out, _ = runCLI("conflicts", "show", fmt.Sprint(onB), "--config", cfg, "--node", "b"); code != 0 || !strings.Contains(out, `"v": "from-a"`) {
+		t.Fatalf("conflicts show: exit %d\n%s", code, out)
+	}
+	// On b, take what a sent; the write replicates back to a.
+	if code, out, errOut := runCLI("conflicts", "resolve", fmt.Sprint(onB), "--config", cfg, "--node", "b", "--take", "source"); code != 0 {
+		t.Fatalf("resolve: exit %d %s%s", code, out, errOut)
+	}
+	if code, _, errOut := runCLI("conflicts", "resolve", fmt.Sprint(onB), "--config", cfg, "--node", "b", "--take", "source"); code == 0 || !strings.Contains(errOut, "only parked conflicts") {
+		t.Errorf("resolving twice: exit %d %s", code, errOut)
+	}
+	run(inSync)
+	// What is still parked on a (its own entry, and b's resolution write
+	// arriving against a's row) is settled by keeping a's row.
+	rows, err := adb.Query("SELECT id FROM _pitcrew.conflicts WHERE outcome = 'parked'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		rows.Scan(&id)
+		ids = append(ids, id)
+	}
+	rows.Close()
+	for _, id := range ids {
+		if code, out, errOut := runCLI("conflicts", "resolve", fmt.Sprint(id), "--config", cfg, "--node", "a", "--take", "target"); code != 0 {
+			t.Fatalf("resolve on a: exit %d %s%s", code, out, errOut)
+		}
+	}
+	if rowValue(adb) != "from-a" || rowValue(bdb) != "from-a" || parked(adb)+parked(bdb) != 0 {
+		t.Errorf("after resolving: a %q, b %q, parked %d", rowValue(adb), rowValue(bdb), parked(adb)+parked(bdb))
+	}
+	testenv.AssertTablesEqual(t, adb, bdb, "app")
+}
+
+func rowValue(db *sql.DB) string {
+	var v string
+	db.QueryRow("SELECT v FROM app.t WHERE id = 1").Scan(&v)
+	return v
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
