@@ -87,6 +87,7 @@ func Run(ctx context.Context, cfg Config) []Result {
 	if tgt != nil {
 		defer tgt.db.Close()
 		checkTargetGrants(ctx, r, tgt)
+		checkTriggers(ctx, r, tgt)
 	}
 	for _, s := range []*server{src, tgt} {
 		if s != nil {
