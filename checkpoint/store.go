@@ -96,3 +96,33 @@ func (quietLogger) Errorf(string, ...any) {}
 func (quietLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf(format, args...))
 }
+
+func skipKey(channel, gtid string) []byte { return []byte("channel/" + channel + "/skip/" + gtid) }
+
+// AddSkip records that the operator wants the transaction with this GTID
+// not applied (`pitcrew skip`). It is used once.
+func (s *Store) AddSkip(channel, gtid string) error {
+	return s.db.Set(skipKey(channel, gtid), []byte("pending"), pebble.Sync)
+}
+
+// MarkSkipped records that a skip was used.
+func (s *Store) MarkSkipped(channel, gtid string) error {
+	return s.db.Set(skipKey(channel, gtid), []byte("done "+time.Now().UTC().Format(time.RFC3339)), pebble.Sync)
+}
+
+// Skips returns the channel's pending skips.
+func (s *Store) Skips(channel string) ([]string, error) {
+	prefix := skipKey(channel, "")
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: append(append([]byte{}, prefix...), 0xff)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []string
+	for ok := it.First(); ok; ok = it.Next() {
+		if string(it.Value()) == "pending" {
+			out = append(out, string(it.Key()[len(prefix):]))
+		}
+	}
+	return out, it.Error()
+}

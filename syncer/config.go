@@ -9,6 +9,7 @@ import (
 
 	"github.com/pitcrew/pitcrew/conflict"
 	"github.com/pitcrew/pitcrew/internal/conn"
+	"github.com/pitcrew/pitcrew/internal/route"
 )
 
 // Start points for a channel's first run (no checkpoint yet).
@@ -63,6 +64,9 @@ type Config struct {
 	// conflicts from errors into policy decisions recorded in the ledger.
 	Echo      []string
 	Conflicts *conflict.Rules
+
+	// Route filters and renames databases and tables (default: all, as is).
+	Route route.Rules
 
 	Logger *slog.Logger
 }
@@ -130,6 +134,9 @@ func (c *Config) Validate() error {
 	case StartGTID:
 	default:
 		return fmt.Errorf("start_from %q is unknown: use target, now, beginning, or give --start-gtid", c.StartFrom)
+	}
+	if err := c.Route.Validate(); err != nil {
+		return err
 	}
 	if c.Conflicts != nil {
 		if err := c.Conflicts.Validate(); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/pitcrew/pitcrew/internal/binlog"
 	"github.com/pitcrew/pitcrew/internal/conn"
 	"github.com/pitcrew/pitcrew/internal/gtid"
+	"github.com/pitcrew/pitcrew/internal/route"
 	"github.com/pitcrew/pitcrew/internal/txn"
 	"golang.org/x/sync/errgroup"
 )
@@ -103,6 +104,8 @@ type pipeline struct {
 	srcDB  *sql.DB           // for diagnosing stream errors
 	relay  *checkpoint.Relay // nil when the relay is off
 	loop   *conflict.Loop    // drops echoes and our own bookkeeping
+	router *route.Router     // filters and renames
+	skips  *skipSet          // GTIDs the operator chose to skip
 	// written is the position last written to the target's progress row;
 	// the applied position may be ahead of it by empty transactions.
 	written string
@@ -142,32 +145,27 @@ func (p *pipeline) run(ctx context.Context) error {
 }
 
 func (p *pipeline) applyLoop(ctx context.Context, ch <-chan *txn.Txn) error {
-	var next *txn.Txn // a transaction taken from ch but not yet applied
-	receive := func() (*txn.Txn, error) {
-		if next != nil {
-			t := next
-			next = nil
-			return t, nil
-		}
-		select {
-		case t := <-ch:
-			p.filter(t)
-			return t, nil
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
+	var next *txn.Txn // taken from ch and filtered, not yet applied
 	for {
-		t, err := receive()
-		if err != nil {
-			return err
-		}
-		if p.applied(t) {
-			if err := p.release(t); err != nil {
+		t := next
+		next = nil
+		if t == nil {
+			select {
+			case t = <-ch:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			if p.applied(t) {
+				if err := p.release(t); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := p.filter(t); err != nil {
 				return err
 			}
-			continue
 		}
+		var err error
 		if t.IsDDL() {
 			err = p.applyDDL(ctx, t)
 		} else {
@@ -177,15 +175,18 @@ func (p *pipeline) applyLoop(ctx context.Context, ch <-chan *txn.Txn) error {
 			for len(batch) < p.s.cfg.BatchTxns && rows < p.s.cfg.BatchRows {
 				select {
 				case t2 := <-ch:
-					p.filter(t2)
+					if p.applied(t2) {
+						continue // released with the batch
+					}
+					if err := p.filter(t2); err != nil {
+						return err
+					}
 					if t2.IsDDL() {
 						next = t2
 						break fill
 					}
-					if !p.applied(t2) {
-						batch = append(batch, t2)
-						rows += t2.RowCount()
-					}
+					batch = append(batch, t2)
+					rows += t2.RowCount()
 				default:
 					break fill
 				}
@@ -201,12 +202,25 @@ func (p *pipeline) applyLoop(ctx context.Context, ch <-chan *txn.Txn) error {
 	}
 }
 
-// filter drops, in place, what must not be applied: another channel's
-// bookkeeping, and echoes (which keep their GTID, so the position moves).
-func (p *pipeline) filter(t *txn.Txn) {
+// filter decides, in place, what of t reaches the target: nothing when the
+// operator skipped it; not another channel's bookkeeping; nothing of an
+// echo; and only the routed tables, under their target names. Emptied
+// transactions keep their GTID, so the position moves past them.
+func (p *pipeline) filter(t *txn.Txn) error {
+	if p.skips.take(t.GTID) {
+		t.Events = nil
+		p.s.cfg.Logger.Warn("transaction skipped by the operator (pitcrew skip)", "component", "route", "gtid", t.GTID)
+		p.s.status.update(func(x *Status) { x.Skipped = append(x.Skipped, t.GTID) })
+		if err := p.store.MarkSkipped(p.s.cfg.Channel, t.GTID); err != nil {
+			return err
+		}
+		return nil
+	}
 	if p.loop.Filter(t) {
 		p.s.status.update(func(x *Status) { x.Echoes++ })
+		return nil
 	}
+	return p.router.Route(t)
 }
 
 // applied reports whether t is already on the target (the source may resend

@@ -18,19 +18,20 @@ const (
 
 // Status is a channel's state as /status and `pitcrew status` show it.
 type Status struct {
-	Channel            string  `json:"channel"`
-	State              string  `json:"state"`
-	Flavor             string  `json:"flavor,omitempty"`
-	AppliedGTIDSet     string  `json:"applied_gtid_set"`
-	SourceGTIDSet      string  `json:"source_gtid_set,omitempty"`
-	TransactionsBehind int64   `json:"transactions_behind"`
-	SecondsBehind      float64 `json:"seconds_behind_source"`
-	EventsRead         int64   `json:"events_read"`
-	RowsApplied        int64   `json:"rows_applied"`
-	TxnsApplied        int64   `json:"transactions_applied"`
-	Reconnects         int64   `json:"reconnects"`
-	Conflicts          int64   `json:"conflicts"`
-	Echoes             int64   `json:"echoes_dropped"`
+	Channel            string   `json:"channel"`
+	State              string   `json:"state"`
+	Flavor             string   `json:"flavor,omitempty"`
+	AppliedGTIDSet     string   `json:"applied_gtid_set"`
+	SourceGTIDSet      string   `json:"source_gtid_set,omitempty"`
+	TransactionsBehind int64    `json:"transactions_behind"`
+	SecondsBehind      float64  `json:"seconds_behind_source"`
+	EventsRead         int64    `json:"events_read"`
+	RowsApplied        int64    `json:"rows_applied"`
+	TxnsApplied        int64    `json:"transactions_applied"`
+	Reconnects         int64    `json:"reconnects"`
+	Conflicts          int64    `json:"conflicts"`
+	Echoes             int64    `json:"echoes_dropped"`
+	Skipped            []string `json:"skipped_gtids,omitempty"`
 	// Retention guard: seconds until the oldest binlog still needed may be
 	// purged (-1: never), estimated seconds to catch up (-1: unknown), and
 	// a warning when the first comes too close to the second.

@@ -27,6 +27,7 @@ import (
 	"github.com/pitcrew/pitcrew/internal/binlog"
 	"github.com/pitcrew/pitcrew/internal/conn"
 	"github.com/pitcrew/pitcrew/internal/gtid"
+	"github.com/pitcrew/pitcrew/internal/route"
 )
 
 // Syncer runs one channel.
@@ -149,7 +150,12 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 	}
 	st := &state{applied: start.set, pendingDDL: start.pendingDDL, until: until, catchUp: opts.CatchUp}
 	p := &pipeline{s: s, ex: ex, store: store, flavor: flavor, st: st, srcDB: srcDB, relay: relay,
-		loop: conflict.NewLoop(s.cfg.ProgressSchema, s.cfg.ProgressTable, s.cfg.Echo)}
+		loop: conflict.NewLoop(s.cfg.ProgressSchema, s.cfg.ProgressTable, s.cfg.Echo), router: route.New(s.cfg.Route)}
+	skips, err := store.Skips(s.cfg.Channel)
+	if err != nil {
+		return err
+	}
+	p.skips = newSkipSet(skips)
 	// Before anything is written: does the source still hold what we need
 	// (after what the relay already holds)?
 	from, err := p.readFrom()

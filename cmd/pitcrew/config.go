@@ -12,6 +12,7 @@ import (
 
 	"github.com/pitcrew/pitcrew/conflict"
 	"github.com/pitcrew/pitcrew/internal/conn"
+	"github.com/pitcrew/pitcrew/internal/route"
 	"github.com/pitcrew/pitcrew/syncer"
 	"gopkg.in/yaml.v3"
 )
@@ -35,6 +36,9 @@ type fileConfig struct {
 	Relay          *bool         `yaml:"relay"`             // default true
 	RelayQuota     int64         `yaml:"relay_quota_bytes"` // default 4 GiB
 	LogLevel       string        `yaml:"log_level"`         // debug|info|warn|error, default info
+
+	// Route filters and renames databases and tables.
+	Route route.Rules `yaml:"route"`
 
 	// Bidirectional mode (`pitcrew bidi ...`): nodes instead of source and
 	// target, conflict policies, and per-channel first-start options.
@@ -176,6 +180,7 @@ func (fc fileConfig) syncerConfig() syncer.Config {
 		RetentionMargin:   fc.RetentionWarn,
 		NoRelay:           fc.Relay != nil && !*fc.Relay,
 		RelayQuota:        fc.RelayQuota,
+		Route:             fc.Route,
 		RestartBackoffMax: 30 * time.Second,
 	}
 }

@@ -35,6 +35,9 @@ Usage:
       with its fix; exit 1 on any FAIL.
   pitcrew status   [--config FILE | --url URL | --data-dir DIR --channel NAME] [--json]
       Show a channel's state: from the running service, else from the data dir.
+  pitcrew skip     --config FILE --gtid GTID
+      Do not apply one source transaction (a DDL pitcrew refused, say); read
+      at the next start, used once, logged and shown in /status.
   pitcrew bidi     plan|check|sync|status --config FILE [--force]
       Bidirectional (master-master) mode over the config's nodes: plan and
       check auto-increment offsets, run every direction loop-free with
@@ -88,6 +91,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdStatus(ctx, rest, stdout)
 	case "preflight":
 		err = cmdPreflight(ctx, rest, stdout)
+	case "skip":
+		err = cmdSkip(rest, stdout, stderr)
 	case "bidi":
 		err = cmdBidi(ctx, rest, stdout, stderr)
 	case "conflicts":

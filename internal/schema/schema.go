@@ -28,7 +28,8 @@ type Column struct {
 type Table struct {
 	Schema, Name string
 	Columns      []Column
-	PK           []int // primary key column indexes; nil when the table has none
+	PK           []int  // identifying key column indexes; nil when the table has none
+	Key          string // its index name: PRIMARY, or a unique NOT NULL key
 }
 
 // Index returns the position of the named column (case-insensitive, as
@@ -116,20 +117,42 @@ FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER 
 	if len(def.Columns) == 0 {
 		return nil, ErrNoTable{Schema: db, Name: name}
 	}
-	pk, err := t.db.QueryContext(ctx, `SELECT COLUMN_NAME FROM information_schema.STATISTICS
-WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX`, db, name)
+	// The key that identifies a row: the primary key, else the first unique
+	// key whose columns are all NOT NULL (as good as a primary key).
+	keys, err := t.db.QueryContext(ctx, `SELECT s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE
+FROM information_schema.STATISTICS s JOIN information_schema.COLUMNS c
+  ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME
+WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.NON_UNIQUE = 0
+ORDER BY s.INDEX_NAME <> 'PRIMARY', s.INDEX_NAME, s.SEQ_IN_INDEX`, db, name)
 	if err != nil {
-		return nil, fmt.Errorf("reading primary key of %s.%s: %w", db, name, err)
+		return nil, fmt.Errorf("reading the keys of %s.%s: %w", db, name, err)
 	}
-	defer pk.Close()
-	for pk.Next() {
-		var col string
-		if err := pk.Scan(&col); err != nil {
+	defer keys.Close()
+	var cur string
+	var cols []int
+	usable := true
+	for keys.Next() {
+		var idx, col, nullable string
+		if err := keys.Scan(&idx, &col, &nullable); err != nil {
 			return nil, err
 		}
-		if i := def.Index(col); i >= 0 {
-			def.PK = append(def.PK, i)
+		if idx != cur {
+			if cur != "" && usable && len(cols) > 0 {
+				break
+			}
+			cur, cols, usable = idx, nil, true
 		}
+		i := def.Index(col)
+		if i < 0 || nullable == "YES" {
+			usable = false
+		}
+		cols = append(cols, i)
 	}
-	return def, pk.Err()
+	if err := keys.Err(); err != nil {
+		return nil, err
+	}
+	if usable && len(cols) > 0 {
+		def.PK, def.Key = cols, cur
+	}
+	return def, nil
 }
