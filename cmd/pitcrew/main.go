@@ -35,6 +35,9 @@ Usage:
       with its fix; exit 1 on any FAIL.
   pitcrew status   [--config FILE | --url URL | --data-dir DIR --channel NAME] [--json]
       Show a channel's state: from the running service, else from the data dir.
+  pitcrew binlog decode [--flavor F] [--json] FILE...   (or --from-server --config FILE [--from SET] [--to SET])
+      Print transactions as the engine sees them: GTID, tables, typed row
+      images, DDL.
   pitcrew skip     --config FILE --gtid GTID
       Do not apply one source transaction (a DDL pitcrew refused, say); read
       at the next start, used once, logged and shown in /status.
@@ -91,6 +94,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdStatus(ctx, rest, stdout)
 	case "preflight":
 		err = cmdPreflight(ctx, rest, stdout)
+	case "binlog":
+		err = cmdBinlog(ctx, rest, stdout, stderr)
 	case "skip":
 		err = cmdSkip(rest, stdout, stderr)
 	case "bidi":

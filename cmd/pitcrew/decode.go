@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/pitcrew/pitcrew/internal/binlog"
+	"github.com/pitcrew/pitcrew/internal/conn"
+	"github.com/pitcrew/pitcrew/internal/gtid"
+	"github.com/pitcrew/pitcrew/internal/txn"
+)
+
+const decodeUsage = "binlog decode [--flavor mysql|mariadb] [--json] FILE...  |  binlog decode --from-server --config FILE [--from SET] [--to SET] [--json]"
+
+// decodedTxn is a transaction as `pitcrew binlog decode` prints it.
+type decodedTxn struct {
+	GTID   string         `json:"gtid"`
+	Time   string         `json:"time"`
+	Events []decodedEvent `json:"events"`
+}
+
+type decodedEvent struct {
+	Table     string       `json:"table,omitempty"`
+	Kind      string       `json:"kind,omitempty"`
+	Columns   []string     `json:"columns,omitempty"`
+	Rows      [][]typedVal `json:"rows,omitempty"`
+	Partial   bool         `json:"partial,omitempty"`
+	Query     string       `json:"query,omitempty"`
+	Schema    string       `json:"schema,omitempty"`
+	Statement bool         `json:"statement_format,omitempty"`
+}
+
+// typedVal shows a value with the Go type the decoder produced.
+type typedVal struct {
+	Type  string `json:"type"`
+	Value any    `json:"value"`
+}
+
+func typed(v any) typedVal {
+	switch x := v.(type) {
+	case nil:
+		return typedVal{"null", nil}
+	case []byte:
+		return typedVal{"bytes", "0x" + hex.EncodeToString(x)}
+	case string:
+		if !utf8.ValidString(x) {
+			return typedVal{"string", "0x" + hex.EncodeToString([]byte(x))}
+		}
+		return typedVal{"string", x}
+	}
+	return typedVal{fmt.Sprintf("%T", v), v}
+}
+
+func describe(t *txn.Txn) decodedTxn {
+	d := decodedTxn{GTID: t.GTID, Time: time.Unix(int64(t.Timestamp), 0).UTC().Format(time.RFC3339)}
+	for _, e := range t.Events {
+		if q := e.Query; q != nil {
+			d.Events = append(d.Events, decodedEvent{Query: q.Text, Schema: q.Schema, Statement: q.Statement})
+			continue
+		}
+		r := e.Rows
+		de := decodedEvent{Table: r.Table.QualifiedName(), Kind: r.Kind.String(), Columns: r.Table.Columns, Partial: r.Partial()}
+		for _, row := range r.Rows {
+			var vals []typedVal
+			for _, v := range row {
+				vals = append(vals, typed(v))
+			}
+			de.Rows = append(de.Rows, vals)
+		}
+		d.Events = append(d.Events, de)
+	}
+	return d
+}
+
+func printTxn(w io.Writer, t *txn.Txn, asJSON bool) error {
+	d := describe(t)
+	if asJSON {
+		return json.NewEncoder(w).Encode(d)
+	}
+	g := d.GTID
+	if g == "" {
+		g = "(anonymous)"
+	}
+	fmt.Fprintf(w, "GTID %s at %s\n", g, d.Time)
+	for _, e := range d.Events {
+		if e.Query != "" {
+			kind := "DDL"
+			if e.Statement {
+				kind = "STATEMENT (refused by the applier)"
+			}
+			fmt.Fprintf(w, "  %s [%s] %s\n", kind, e.Schema, e.Query)
+			continue
+		}
+		partial := ""
+		if e.Partial {
+			partial = " (partial image)"
+		}
+		fmt.Fprintf(w, "  %s %s%s columns %v\n", strings.ToUpper(e.Kind), e.Table, partial, e.Columns)
+		for i, row := range e.Rows {
+			label := "row"
+			if e.Kind == "update" {
+				label = map[bool]string{true: "before", false: "after"}[i%2 == 0]
+			}
+			var parts []string
+			for _, v := range row {
+				parts = append(parts, fmt.Sprintf("%s(%v)", v.Type, v.Value))
+			}
+			fmt.Fprintf(w, "    %s: %s\n", label, strings.Join(parts, ", "))
+		}
+	}
+	return nil
+}
+
+func cmdBinlog(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "decode" {
+		fmt.Fprintln(stderr, "Usage: pitcrew "+decodeUsage)
+		return errUsage
+	}
+	fs := newFlags("binlog decode", decodeUsage, stderr)
+	flavor := fs.String("flavor", gtid.MySQL, "files: mysql or mariadb")
+	asJSON := fs.Bool("json", false, "one JSON object per transaction")
+	fromServer := fs.Bool("from-server", false, "read from the config's source as a replica instead of files")
+	config := fs.String("config", "pitcrew.yaml", "--from-server: config with the source")
+	from := fs.String("from", "", "--from-server: start after this GTID set (default: the oldest binlog)")
+	to := fs.String("to", "", "--from-server: stop once this GTID set is read (default: the source's position now)")
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, errUsage) {
+			return err
+		}
+		return errUsage
+	}
+	if !*fromServer {
+		if fs.NArg() == 0 {
+			return errors.New("no binlog file given: pitcrew binlog decode FILE... (or --from-server)")
+		}
+		for _, f := range fs.Args() {
+			txns, err := binlog.DecodeFile(f, *flavor)
+			for _, t := range txns {
+				if err := printTxn(stdout, t, *asJSON); err != nil {
+					return err
+				}
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	fc, err := loadConfig(*config)
+	if err != nil {
+		return err
+	}
+	cfg := fc.syncerConfig()
+	cfg.Default()
+	db, err := conn.Open(cfg.Source)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := conn.Ping(ctx, db, "source", cfg.Source); err != nil {
+		return err
+	}
+	info, err := binlog.Inspect(ctx, db)
+	if err != nil {
+		return err
+	}
+	start, err := gtid.Parse(info.Flavor, *from)
+	if err != nil {
+		return fmt.Errorf("--from: %w", err)
+	}
+	var stop gtid.Set
+	if *to != "" {
+		if stop, err = gtid.Parse(info.Flavor, *to); err != nil {
+			return fmt.Errorf("--to: %w", err)
+		}
+	} else if stop, err = binlog.Executed(ctx, db, info.Flavor); err != nil {
+		return err
+	}
+	if start.Contains(stop) {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := make(chan *txn.Txn, 64)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- binlog.Stream(ctx, binlog.Config{Source: cfg.Source, Flavor: info.Flavor, ServerID: cfg.ServerID + 1000}, start, ch, nil)
+	}()
+	seen := start
+	for {
+		select {
+		case t := <-ch:
+			if err := printTxn(stdout, t, *asJSON); err != nil {
+				return err
+			}
+			if t.GTID != "" {
+				if seen, err = seen.Add(t.GTID); err != nil {
+					return err
+				}
+			}
+			if seen.Contains(stop) {
+				return nil
+			}
+		case err := <-errc:
+			return err
+		}
+	}
+}
