@@ -150,3 +150,44 @@ func TestStatementFormatEventStops(t *testing.T) {
 		t.Fatalf("want a statement-format error with the fix, got %v", err)
 	}
 }
+
+// DDL runs on the target under the source session's context: its
+// character set (a literal's bytes mean what they meant there) and its
+// sql_mode (ANSI_QUOTES makes "q" a name, not a string).
+func TestDDLSourceSessionContext(t *testing.T) {
+	src := testenv.New(t, testenv.Options{ServerID: 1})
+	tgt := testenv.New(t, testenv.Options{ServerID: 2})
+	srcDB, tgtDB := testenv.MustDB(t, src), testenv.MustDB(t, tgt)
+	c, err := srcDB.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, q := range []string{
+		"CREATE DATABASE app",
+		"SET NAMES latin1",
+		"SET SESSION sql_mode = 'ANSI_QUOTES'",
+		`CREATE TABLE "app"."q" ("a" VARCHAR(5) CHARACTER SET utf8mb4 DEFAULT 'é', "b" INT)`,
+		`INSERT INTO "app"."q" ("b") VALUES (1)`,
+	} {
+		if _, err := c.ExecContext(context.Background(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s := newSyncer(t, src, tgt, func(c *syncer.Config) { c.StartFrom = syncer.StartBeginning })
+	if err := s.Run(context.Background(), syncer.RunOptions{CatchUp: true}); err != nil {
+		t.Fatal(err)
+	}
+	q := "SELECT HEX(COLUMN_DEFAULT) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 'q' AND COLUMN_NAME = 'a'"
+	var want, got string
+	if err := srcDB.QueryRow(q).Scan(&want); err != nil {
+		t.Fatal(err)
+	}
+	if err := tgtDB.QueryRow(q).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("column default: source %s, target %s", want, got)
+	}
+	testenv.AssertTablesEqual(t, srcDB, tgtDB, "app")
+}

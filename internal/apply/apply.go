@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
@@ -170,8 +171,12 @@ func (e *Executor) execDDL(ctx context.Context, q *txn.Query) error {
 		_ = c.Raw(func(any) error { return driver.ErrBadConn })
 		c.Close()
 	}()
-	if _, err := c.ExecContext(ctx, "SET NAMES utf8mb4"); err != nil {
-		return err
+	// The source session's context, as mysqlbinlog replays it: the text's
+	// character set, its sql_mode (ANSI_QUOTES, zero dates...), its zone.
+	for _, q := range sessionOf(q.Session) {
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("source session context %q: %w", q, err)
+		}
 	}
 	if q.Schema != "" {
 		if _, err := c.ExecContext(ctx, "USE "+conn.QuoteName(q.Schema)); err != nil && conn.Code(err) != 1049 {
@@ -341,4 +346,20 @@ func (e *Executor) committed(ctx context.Context, after gtid.Set) (bool, error) 
 		return false, err
 	}
 	return have.Contains(after) && row.PendingDDL == "", nil
+}
+
+func sessionOf(s txn.Session) []string {
+	var out []string
+	if s.HasCharset {
+		out = append(out, fmt.Sprintf("SET @@session.character_set_client = %d, @@session.collation_connection = %d, @@session.collation_server = %d", s.Charset[0], s.Charset[1], s.Charset[2]))
+	} else {
+		out = append(out, "SET NAMES utf8mb4")
+	}
+	if s.HasSQLMode {
+		out = append(out, fmt.Sprintf("SET @@session.sql_mode = %d", s.SQLMode))
+	}
+	if s.TimeZone != "" {
+		out = append(out, "SET @@session.time_zone = '"+strings.ReplaceAll(s.TimeZone, "'", "''")+"'")
+	}
+	return out
 }

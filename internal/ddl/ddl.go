@@ -13,6 +13,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
+	"github.com/pingcap/tidb/pkg/parser/mysql"
 	_ "github.com/pingcap/tidb/pkg/parser/test_driver" // value expressions in DDL (defaults)
 )
 
@@ -56,10 +57,12 @@ var otherRe = regexp.MustCompile(`(?is)^\s*(?:/\*.*?\*/\s*)*(?:` +
 	`|GRANT\b|REVOKE\b|SET\s+PASSWORD\b|SET\s+DEFAULT\s+ROLE\b|RENAME\s+USER\b|FLUSH\b|ANALYZE\b|OPTIMIZE\b|REPAIR\b|CHECK\b|INSTALL\b|UNINSTALL\b)`)
 
 // Analyze parses one statement run with defaultSchema as the session's
-// database.
-func Analyze(defaultSchema, text string) (Info, error) {
+// database, under the source session's sql_mode (ANSI_QUOTES and
+// PIPES_AS_CONCAT change how it parses).
+func Analyze(defaultSchema, text string, sqlMode uint64) (Info, error) {
 	info := Info{schema: defaultSchema}
 	p := parser.New()
+	p.SetSQLMode(mysql.SQLMode(sqlMode & 0x7)) // REAL_AS_FLOAT, PIPES_AS_CONCAT, ANSI_QUOTES: same bits in MySQL, MariaDB and TiDB
 	stmts, _, err := p.Parse(text, "", "")
 	if err == nil && len(stmts) == 1 {
 		info.stmt = stmts[0]

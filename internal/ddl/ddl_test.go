@@ -31,7 +31,7 @@ func TestAnalyze(t *testing.T) {
 		{"GRANT SELECT ON *.* TO 'x'@'%'", nil, nil, false, true},
 	}
 	for _, c := range cases {
-		info, err := Analyze("app", c.sql)
+		info, err := Analyze("app", c.sql, 0)
 		if err != nil {
 			t.Errorf("%s: %v", c.sql, err)
 			continue
@@ -40,13 +40,13 @@ func TestAnalyze(t *testing.T) {
 			t.Errorf("%s: %+v", c.sql, info)
 		}
 	}
-	if _, err := Analyze("app", "ALTER TABLE t FROBNICATE"); !errors.Is(err, ErrUnparsed) {
+	if _, err := Analyze("app", "ALTER TABLE t FROBNICATE", 0); !errors.Is(err, ErrUnparsed) {
 		t.Errorf("nonsense DDL: %v", err)
 	}
 }
 
 func TestRename(t *testing.T) {
-	info, err := Analyze("shop", "ALTER TABLE orders ADD COLUMN note VARCHAR(10) DEFAULT 'x'")
+	info, err := Analyze("shop", "ALTER TABLE orders ADD COLUMN note VARCHAR(10) DEFAULT 'x'", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,12 +62,19 @@ func TestRename(t *testing.T) {
 	if err != nil || !strings.Contains(got, "`shop_v2`.`orders_v2`") || !strings.Contains(got, "'x'") {
 		t.Errorf("%q %v", got, err)
 	}
-	info, _ = Analyze("", "CREATE DATABASE shop")
+	info, _ = Analyze("", "CREATE DATABASE shop", 0)
 	if got, _ := info.Rename(func(r Ref) Ref { return r }, func(s string) string { return s + "_v2" }); !strings.Contains(got, "`shop_v2`") {
 		t.Errorf("database rename: %q", got)
 	}
-	info, _ = Analyze("app", "CREATE TABLE m (g INT AS (1) PERSISTENT)")
+	info, _ = Analyze("app", "CREATE TABLE m (g INT AS (1) PERSISTENT)", 0)
 	if _, err := info.Rename(func(r Ref) Ref { return r }, func(s string) string { return s }); err == nil {
 		t.Error("a statement parsed only approximately must not be rebuilt")
+	}
+}
+
+func TestAnalyzeANSIQuotes(t *testing.T) {
+	info, err := Analyze("app", `CREATE TABLE "q" ("a" INT)`, 4)
+	if err != nil || len(info.Tables) != 1 || info.Tables[0].Table != "q" {
+		t.Fatalf("%+v %v", info, err)
 	}
 }

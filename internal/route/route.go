@@ -167,7 +167,7 @@ func (r *Router) Route(t *txn.Txn) error {
 
 // query decides a DDL statement: drop it, apply it (renamed), or refuse.
 func (r *Router) query(q *txn.Query) (bool, error) {
-	info, err := ddl.Analyze(q.Schema, q.Text)
+	info, err := ddl.Analyze(q.Schema, q.Text, q.Session.SQLMode)
 	if err != nil {
 		return false, err
 	}

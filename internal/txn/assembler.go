@@ -188,7 +188,7 @@ func (a *Assembler) query(e *replication.QueryEvent) (*Txn, error) {
 	// In ROW format a query inside BEGIN..COMMIT is statement-format DML
 	// (binlog_format=MIXED/STATEMENT or a session override): kept, and
 	// refused by the applier, never applied as text.
-	a.cur.Events = append(a.cur.Events, Event{Query: &Query{Schema: string(e.Schema), Text: q, Statement: !standalone}})
+	a.cur.Events = append(a.cur.Events, Event{Query: &Query{Schema: string(e.Schema), Text: q, Statement: !standalone, Session: parseStatusVars(e.StatusVars)}})
 	if standalone {
 		return a.commit()
 	}

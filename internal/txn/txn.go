@@ -78,6 +78,7 @@ type Query struct {
 	Schema    string // default database of the source session
 	Text      string
 	Statement bool
+	Session   Session // sql_mode, character sets, time zone of the source session
 }
 
 // Event is one step of a transaction: exactly one of Rows and Query is set.
