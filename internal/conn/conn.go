@@ -211,3 +211,21 @@ func (c *initConnector) Connect(ctx context.Context) (driverConn, error) {
 	}
 	return dc, nil
 }
+
+// Strings runs a query that returns one string column and collects it.
+func Strings(ctx context.Context, db *sql.DB, q string, args ...any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}

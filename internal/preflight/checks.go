@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pitcrew/pitcrew/internal/binlog"
+	"github.com/pitcrew/pitcrew/internal/conn"
 )
 
 // rdsFix is the exact call that keeps binlogs on RDS for a week.
@@ -140,20 +141,7 @@ const userTables = `FROM information_schema.TABLES t WHERE t.TABLE_TYPE = 'BASE 
  AND t.TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys', '_pitcrew')`
 
 func list(ctx context.Context, db *sql.DB, q string) ([]string, error) {
-	rows, err := db.QueryContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return conn.Strings(ctx, db, q)
 }
 
 func short(names []string) string {
