@@ -55,7 +55,7 @@ func (l *Loop) Filter(t *txn.Txn) bool {
 	}
 	t.Events = kept
 	if echo {
-		t.Events = nil
+		t.Events, t.Echo = nil, true
 	}
 	return echo
 }

@@ -252,12 +252,13 @@ func (p *pipeline) applyBatch(ctx context.Context, batch []*txn.Txn, rows int) e
 	if err != nil {
 		return err
 	}
-	if !hasEvents(batch) {
-		// Nothing to change (echoes, filtered bookkeeping): do not write
-		// the target at all. A progress-only write would itself come back
-		// as an echo from the other node, and again, forever. Replaying
-		// empty transactions after a crash changes nothing, so the
-		// position only moves locally (see checkpoint.Position.Written).
+	if onlyEchoes(batch) {
+		// Echoes: do not write the target at all. A progress-only write
+		// would itself come back as an echo from the other node, and
+		// again, forever. Replaying echoes after a crash changes nothing,
+		// so the position only moves locally (checkpoint.Position.Written).
+		// Other empty transactions (filtered, skipped) are written: the
+		// target's progress row then says how far the channel got.
 		return p.committed(after, batch, false)
 	}
 	if err := p.ex.ApplyRows(ctx, batch, after); err != nil {
@@ -267,13 +268,13 @@ func (p *pipeline) applyBatch(ctx context.Context, batch []*txn.Txn, rows int) e
 	return p.committed(after, batch, true)
 }
 
-func hasEvents(batch []*txn.Txn) bool {
+func onlyEchoes(batch []*txn.Txn) bool {
 	for _, t := range batch {
-		if len(t.Events) > 0 {
-			return true
+		if !t.Echo {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 func (p *pipeline) applyDDL(ctx context.Context, t *txn.Txn) error {

@@ -28,7 +28,11 @@ target:
 data_dir: %s
 http_addr: "off"
 `, src.Host, src.Port, src.User, src.Password, tgt.Host, tgt.Port, tgt.User, filepath.Join(dir, "data"))
-	body += strings.Join(extra, "\n") + "\n"
+	extras := strings.Join(extra, "\n")
+	if strings.Contains(extras, "http_addr:") {
+		body = strings.Replace(body, "http_addr: \"off\"\n", "", 1)
+	}
+	body += extras + "\n"
 	path := filepath.Join(dir, "pitcrew.yaml")
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)

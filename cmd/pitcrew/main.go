@@ -35,6 +35,10 @@ Usage:
       with its fix; exit 1 on any FAIL.
   pitcrew status   [--config FILE | --url URL | --data-dir DIR --channel NAME] [--json]
       Show a channel's state: from the running service, else from the data dir.
+  pitcrew verify   --config FILE [--tables PATTERNS] [--repair] [--json]
+      Prove the copy: chunked checksums computed in each database, values
+      compared (not bytes), differing rows by key; --repair rewrites them.
+      Exit 0 only when equal.
   pitcrew binlog decode [--flavor F] [--json] FILE...   (or --from-server --config FILE [--from SET] [--to SET])
       Print transactions as the engine sees them: GTID, tables, typed row
       images, DDL.
@@ -94,6 +98,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdStatus(ctx, rest, stdout)
 	case "preflight":
 		err = cmdPreflight(ctx, rest, stdout)
+	case "verify":
+		err = cmdVerify(ctx, rest, stdout, stderr)
 	case "binlog":
 		err = cmdBinlog(ctx, rest, stdout, stderr)
 	case "skip":

@@ -101,6 +101,9 @@ type Txn struct {
 	// RelaySeq is the transaction's place in the local relay; 0 when it did
 	// not come through the relay.
 	RelaySeq uint64
+	// Echo marks a transaction emptied because it came back from the node
+	// it was applied to (bidirectional mode).
+	Echo bool
 }
 
 // RowCount is the number of row images changed (update pairs count once).

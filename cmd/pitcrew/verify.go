@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/pitcrew/pitcrew/checkpoint"
+	"github.com/pitcrew/pitcrew/internal/apply"
+	"github.com/pitcrew/pitcrew/internal/binlog"
+	"github.com/pitcrew/pitcrew/internal/conn"
+	"github.com/pitcrew/pitcrew/internal/ddl"
+	"github.com/pitcrew/pitcrew/internal/gtid"
+	"github.com/pitcrew/pitcrew/internal/route"
+	"github.com/pitcrew/pitcrew/internal/verify"
+)
+
+func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("verify", "verify --config FILE [--tables PATTERNS] [--chunk N] [--repair] [--no-wait] [--json]", stderr)
+	config := fs.String("config", "pitcrew.yaml", "config file (source, target, route, channel)")
+	tables := fs.String("tables", "", "comma-separated schema.table patterns (globs) to verify; default: every replicated table")
+	chunk := fs.Int("chunk", 1000, "rows per checksum chunk")
+	doRepair := fs.Bool("repair", false, "rewrite differing rows on the target from the source (recorded in _pitcrew.repairs), then verify again")
+	noWait := fs.Bool("no-wait", false, "do not wait for the channel to apply past a differing chunk before reporting it")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	fc, err := loadConfig(*config)
+	if err != nil {
+		return err
+	}
+	cfg := fc.syncerConfig()
+	cfg.Default()
+	if err := cfg.Route.Validate(); err != nil {
+		return err
+	}
+	src, err := conn.Open(cfg.Source, conn.Options{Init: apply.Session})
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	tgt, err := conn.Open(cfg.Target, conn.Options{Init: apply.Session, Interpolate: true})
+	if err != nil {
+		return err
+	}
+	defer tgt.Close()
+	if err := conn.Ping(ctx, src, "source", cfg.Source); err != nil {
+		return err
+	}
+	if err := conn.Ping(ctx, tgt, "target", cfg.Target); err != nil {
+		return err
+	}
+	info, err := binlog.Inspect(ctx, src)
+	if err != nil {
+		return err
+	}
+	list, err := verifyTables(ctx, src, route.New(cfg.Route), *tables, cfg.ProgressSchema)
+	if err != nil {
+		return err
+	}
+	if len(list) == 0 {
+		return errors.New("no table to verify: check --tables and the route rules")
+	}
+	vc := verify.Config{Source: src, Target: tgt, Tables: list, ChunkRows: *chunk, Repair: *doRepair,
+		Progress: func(table string, rows int64) {
+			if !*asJSON {
+				fmt.Fprintf(stderr, "\rverify: %s: %d rows checked\033[K", table, rows)
+			}
+		}}
+	if !*noWait {
+		prog := checkpoint.Progress{Schema: cfg.ProgressSchema, Table: cfg.ProgressTable}
+		vc.SourcePosition = func(ctx context.Context) (gtid.Set, error) { return binlog.Executed(ctx, src, info.Flavor) }
+		vc.Applied = func(ctx context.Context) (gtid.Set, error) {
+			if st, err := statusFromURL(ctx, "http://"+fc.httpAddr()); err == nil && st.AppliedGTIDSet != "" {
+				return gtid.Parse(info.Flavor, st.AppliedGTIDSet)
+			}
+			row, ok, err := prog.Load(ctx, tgt, cfg.Channel)
+			if err != nil || !ok {
+				return gtid.Empty(info.Flavor), err
+			}
+			return gtid.Parse(info.Flavor, row.GTIDSet)
+		}
+	}
+	if *doRepair {
+		if err := verify.EnsureRepairs(ctx, tgt, checkpoint.InternalMarker); err != nil {
+			return fmt.Errorf("creating _pitcrew.repairs on the target: %w", err)
+		}
+	}
+	rep, err := verify.Run(ctx, vc)
+	if err != nil {
+		return err
+	}
+	if *doRepair && !rep.Equal {
+		// Prove the repair: the same tables again, without repairing.
+		vc.Repair = false
+		again, err := verify.Run(ctx, vc)
+		if err != nil {
+			return err
+		}
+		for i := range again.Tables {
+			again.Tables[i].Repaired = rep.Tables[i].Repaired
+		}
+		rep = again
+	}
+	if !*asJSON {
+		fmt.Fprint(stderr, "\r\033[K")
+	}
+	printReport(stdout, rep, *asJSON)
+	if !rep.Equal {
+		return errors.New("source and target differ (see the report): re-run with --repair to rewrite the rows from the source")
+	}
+	return nil
+}
+
+func printReport(w io.Writer, rep verify.Report, asJSON bool) {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rep)
+		return
+	}
+	for _, t := range rep.Tables {
+		verdict := "EQUAL"
+		if len(t.Diffs) > 0 || t.Note != "" {
+			verdict = fmt.Sprintf("%d rows DIFFER", len(t.Diffs))
+		}
+		if t.Repaired > 0 {
+			verdict += fmt.Sprintf(" (%d repaired)", t.Repaired)
+		}
+		fmt.Fprintf(w, "%-40s %10d rows %6d chunks  %s %s\n", t.Table, t.Rows, t.Chunks, verdict, t.Note)
+		for i, d := range t.Diffs {
+			if i == 20 {
+				fmt.Fprintf(w, "    ... and %d more (--json lists them all)\n", len(t.Diffs)-20)
+				break
+			}
+			fmt.Fprintf(w, "    %s %v\n", d.Kind, d.Key)
+		}
+	}
+	if rep.Equal {
+		fmt.Fprintln(w, "source and target are equal")
+	}
+}
+
+// verifyTables lists the source's replicated tables with their target names.
+func verifyTables(ctx context.Context, src *sql.DB, r *route.Router, patterns, ours string) ([]verify.Table, error) {
+	names, err := conn.Strings(ctx, src, `SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) FROM information_schema.TABLES
+WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys', ?)
+ORDER BY 1`, ours)
+	if err != nil {
+		return nil, err
+	}
+	var want []string
+	for _, p := range strings.Split(patterns, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			if !strings.Contains(p, ".") {
+				p += ".*"
+			}
+			want = append(want, p)
+		}
+	}
+	var out []verify.Table
+	for _, n := range names {
+		schema, table, _ := strings.Cut(n, ".")
+		if !r.Included(schema, table) {
+			continue
+		}
+		if len(want) > 0 && !slices.ContainsFunc(want, func(p string) bool { ok, _ := path.Match(p, n); return ok }) {
+			continue
+		}
+		to := r.Table(ddl.Ref{Schema: schema, Table: table})
+		out = append(out, verify.Table{SourceSchema: schema, SourceName: table, TargetSchema: to.Schema, TargetName: to.Table})
+	}
+	return out, nil
+}
