@@ -126,3 +126,51 @@ func (s *Store) Skips(channel string) ([]string, error) {
 	}
 	return out, it.Error()
 }
+
+// LoadState is a full load's progress (pitcrew load), so a crashed load
+// resumes instead of starting over.
+type LoadState struct {
+	Flavor   string `json:"flavor"`
+	Position string `json:"position"` // snapshot of the first run: the stream starts here
+	Until    string `json:"until"`    // snapshot of the latest run: apply idempotently until here
+	// Chunks holds each table's planned key ranges (JSON-encoded bounds)
+	// and which are copied.
+	Tables map[string]*LoadTable `json:"tables"`
+	Done   bool                  `json:"done"`
+}
+
+// LoadTable is one table's plan.
+type LoadTable struct {
+	Created bool              `json:"created"`
+	Bounds  []json.RawMessage `json:"bounds"` // upper bounds of chunks; the last chunk is open
+	Planned bool              `json:"planned"`
+	Copied  map[int]bool      `json:"copied"`
+}
+
+func loadKey(channel string) []byte { return []byte("channel/" + channel + "/load") }
+
+// Load returns the channel's load state, if any.
+func (s *Store) Load(channel string) (*LoadState, bool, error) {
+	v, closer, err := s.db.Get(loadKey(channel))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer closer.Close()
+	var st LoadState
+	if err := json.Unmarshal(v, &st); err != nil {
+		return nil, false, fmt.Errorf("load state of channel %q is corrupt: %w", channel, err)
+	}
+	return &st, true, nil
+}
+
+// SetLoad records the load state durably.
+func (s *Store) SetLoad(channel string, st *LoadState) error {
+	v, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return s.db.Set(loadKey(channel), v, pebble.Sync)
+}

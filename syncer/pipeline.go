@@ -35,6 +35,15 @@ type state struct {
 	source     gtid.Set  // source's executed set at the last poll
 	lastCommit time.Time // source commit time of the last applied transaction
 	txns       int64     // transactions applied by this run
+	until2     gtid.Set  // after a resumed load: idempotent apply until here
+}
+
+// idempotent reports whether changes may meet rows already in their final
+// state (the window after a resumed full load).
+func (st *state) idempotent() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return !st.until2.IsEmpty() && !st.applied.Contains(st.until2)
 }
 
 func (st *state) pending() string {
@@ -261,6 +270,7 @@ func (p *pipeline) applyBatch(ctx context.Context, batch []*txn.Txn, rows int) e
 		// target's progress row then says how far the channel got.
 		return p.committed(after, batch, false)
 	}
+	p.ex.SetIdempotent(p.st.idempotent())
 	if err := p.ex.ApplyRows(ctx, batch, after); err != nil {
 		return err
 	}
@@ -283,7 +293,8 @@ func (p *pipeline) applyDDL(ctx context.Context, t *txn.Txn) error {
 	if err != nil {
 		return err
 	}
-	mayBeDone := p.st.pending() == t.GTID
+	// Inside a resumed load's idempotent window the DDL may be there already.
+	mayBeDone := p.st.pending() == t.GTID || p.st.idempotent()
 	// From here until it is recorded the DDL may have run: a retry after
 	// any failure (even a cancelled context mid-statement) must accept
 	// "already exists" for it.

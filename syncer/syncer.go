@@ -149,6 +149,14 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 		}
 	}
 	st := &state{applied: start.set, pendingDDL: start.pendingDDL, until: until, catchUp: opts.CatchUp}
+	// After a resumed load, apply idempotently until its latest snapshot.
+	if ls, ok, err := store.Load(s.cfg.Channel); err != nil {
+		return err
+	} else if ok && ls.Done && ls.Until != "" {
+		if st.until2, err = gtid.Parse(flavor, ls.Until); err != nil {
+			return fmt.Errorf("load state: %w", err)
+		}
+	}
 	p := &pipeline{s: s, ex: ex, store: store, flavor: flavor, st: st, srcDB: srcDB, relay: relay,
 		loop: conflict.NewLoop(s.cfg.ProgressSchema, s.cfg.ProgressTable, s.cfg.Echo), router: route.New(s.cfg.Route)}
 	skips, err := store.Skips(s.cfg.Channel)
@@ -247,6 +255,18 @@ func (s *Syncer) resolveStart(ctx context.Context, srcDB, tgtDB *sql.DB, store *
 		return start{}, fmt.Errorf("the target has no progress row for channel %q, but the local checkpoint in %s is at %q: the target was replaced or its %s schema dropped; to start the channel anew, use an empty data dir and choose --start-from", s.cfg.Channel, s.cfg.DataDir, local.GTIDSet, s.cfg.ProgressSchema)
 	}
 	var set gtid.Set
+	if s.cfg.StartFrom == StartNone {
+		// A completed `pitcrew load` hands off to the stream.
+		if ls, ok, err := store.Load(s.cfg.Channel); err != nil {
+			return start{}, err
+		} else if ok && ls.Done {
+			if set, err = gtid.Parse(flavor, ls.Position); err != nil {
+				return start{}, fmt.Errorf("load state: %w", err)
+			}
+			s.cfg.Logger.Info("starting after the full load", "gtid", set.String(), "idempotent_until", ls.Until)
+			return start{set: set, first: true}, nil
+		}
+	}
 	switch s.cfg.StartFrom {
 	case StartNone:
 		return start{}, fmt.Errorf("channel %q has no checkpoint yet: choose where to start: --start-from target (target restored from a snapshot or dump of the source), --start-from now (only changes from now on), --start-from beginning (everything the source's binlog still holds), or --start-gtid SET", s.cfg.Channel)

@@ -35,6 +35,10 @@ Usage:
       with its fix; exit 1 on any FAIL.
   pitcrew status   [--config FILE | --url URL | --data-dir DIR --channel NAME] [--json]
       Show a channel's state: from the running service, else from the data dir.
+  pitcrew load     --config FILE [--workers N] [--chunk ROWS] [--tables PATTERNS]
+      Full load: copy the tables from one consistent snapshot whose GTID
+      position is recorded; resumes after a crash; the channel's first
+      start then streams from exactly that position.
   pitcrew verify   --config FILE [--tables PATTERNS] [--repair] [--json]
       Prove the copy: chunked checksums computed in each database, values
       compared (not bytes), differing rows by key; --repair rewrites them.
@@ -98,6 +102,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdStatus(ctx, rest, stdout)
 	case "preflight":
 		err = cmdPreflight(ctx, rest, stdout)
+	case "load":
+		err = cmdLoad(ctx, rest, stdout, stderr)
 	case "verify":
 		err = cmdVerify(ctx, rest, stdout, stderr)
 	case "binlog":

@@ -91,12 +91,21 @@ func cmdSync(ctx context.Context, args []string, stderr io.Writer) error {
 	var cf channelFlags
 	cf.register(fs)
 	httpAddr := fs.String("http", "", "listen address for /metrics, /healthz, /status (overrides http_addr; 'off' disables)")
+	initialLoad := fs.Bool("initial-load", false, "first run a full load (pitcrew load) of the replicated tables, then stream from its snapshot")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	fc, cfg, err := cf.build()
 	if err != nil {
 		return err
+	}
+	if *initialLoad {
+		if cfg.StartFrom != syncer.StartNone {
+			return errors.New("--initial-load decides where the stream starts: drop --start-from/--start-gtid")
+		}
+		if _, err := runLoad(ctx, cfg, 4, 10000, "", stderr); err != nil {
+			return err
+		}
 	}
 	if *httpAddr != "" {
 		fc.HTTPAddr = *httpAddr

@@ -71,7 +71,15 @@ type Executor struct {
 	cfg    Config
 	db     *sql.DB
 	schema *schema.Tracker
+	// idempotent: rows may already be in the state a change leads to (the
+	// window after a resumed full load, whose later chunks were copied from
+	// a newer snapshot). INSERT becomes REPLACE, UPDATE becomes REPLACE of
+	// the after image, DELETE may find nothing. Set by the syncer.
+	idempotent bool
 }
+
+// SetIdempotent switches the idempotent window on or off.
+func (e *Executor) SetIdempotent(on bool) { e.idempotent = on }
 
 // Open connects to the target; it writes nothing.
 func Open(ctx context.Context, cfg Config) (*Executor, error) {
@@ -249,6 +257,12 @@ func (e *Executor) applyRows(ctx context.Context, tx *sql.Tx, gtidStr string, rc
 	wrap := func(err error, q string) error {
 		return fmt.Errorf("GTID %s: %s on %s: %w", gtidStr, rc.Kind, rc.Table.QualifiedName(), err)
 	}
+	if e.idempotent {
+		if err := applyIdempotent(ctx, tx, rc, p); err != nil {
+			return wrap(err, "")
+		}
+		return nil
+	}
 	if e.cfg.Resolver != nil {
 		if err := e.applyResolving(ctx, tx, gtidStr, rc, p); err != nil {
 			return wrap(err, "")
@@ -362,4 +376,42 @@ func sessionOf(s txn.Session) []string {
 		out = append(out, "SET @@session.time_zone = '"+strings.ReplaceAll(s.TimeZone, "'", "''")+"'")
 	}
 	return out
+}
+
+// applyIdempotent makes each row what the change leads to, whatever it was.
+func applyIdempotent(ctx context.Context, tx *sql.Tx, rc *txn.RowChange, p *plan) error {
+	exec := func(q string, args []any) error {
+		_, err := tx.ExecContext(ctx, q, args...)
+		return err
+	}
+	switch rc.Kind {
+	case txn.Insert:
+		stmts, args := p.inserts(rc.Rows)
+		for i, q := range stmts {
+			if err := exec("REPLACE"+strings.TrimPrefix(q, "INSERT"), args[i]); err != nil {
+				return err
+			}
+		}
+	case txn.Update:
+		for i := 0; i+1 < len(rc.Rows); i += 2 {
+			before, after := rc.Rows[i], rc.Rows[i+1]
+			if q, a := p.delete(before); !p.sameKey(before, after) {
+				if err := exec(q, a); err != nil {
+					return err
+				}
+			}
+			q, a := p.insertOne(after)
+			if err := exec("REPLACE"+strings.TrimPrefix(q, "INSERT"), a); err != nil {
+				return err
+			}
+		}
+	case txn.Delete:
+		for _, before := range rc.Rows {
+			q, a := p.delete(before)
+			if err := exec(q, a); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

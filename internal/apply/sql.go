@@ -171,3 +171,13 @@ func unsigned(v any, typ byte) any {
 	}
 	return v
 }
+
+// sameKey reports whether two images identify the same row.
+func (p *plan) sameKey(a, b []any) bool {
+	for _, i := range p.key {
+		if fmt.Sprint(a[i]) != fmt.Sprint(b[i]) {
+			return false
+		}
+	}
+	return true
+}
