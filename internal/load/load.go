@@ -348,4 +348,3 @@ func (r *runner) copyChunk(ctx context.Context, c *sql.Conn, ch chunk) error {
 	r.st.Tables[ch.table.key()].Copied[ch.index] = true
 	return r.cfg.Store.SetLoad(r.cfg.Channel, r.st)
 }
-
