@@ -39,6 +39,9 @@ Usage:
       Full load: copy the tables from one consistent snapshot whose GTID
       position is recorded; resumes after a crash; the channel's first
       start then streams from exactly that position.
+  pitcrew bench load [--rows N] [--threads N] [--rounds N]
+      Time pitcrew load against mydumper+myloader and mariadb-dump | mariadb
+      on throwaway servers (same machine, same settings, one run).
   pitcrew verify   --config FILE [--tables PATTERNS] [--repair] [--json]
       Prove the copy: chunked checksums computed in each database, values
       compared (not bytes), differing rows by key; --repair rewrites them.
@@ -102,6 +105,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdStatus(ctx, rest, stdout)
 	case "preflight":
 		err = cmdPreflight(ctx, rest, stdout)
+	case "bench":
+		err = cmdBench(ctx, rest, stdout, stderr)
 	case "load":
 		err = cmdLoad(ctx, rest, stdout, stderr)
 	case "verify":
