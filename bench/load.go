@@ -173,6 +173,8 @@ func pitcrewLoad(ctx context.Context, src, tgt *testenv.Server, tables []string,
 	return err
 }
 
+// mydumper dumps and loads with the same thread count; -e makes myloader
+// write the binlog like the other contenders (its default is not to).
 func mydumper(ctx context.Context, src, tgt *testenv.Server, cfg LoadConfig) (string, error) {
 	if _, err := exec.LookPath("mydumper"); err != nil {
 		return "", fmt.Errorf("mydumper not installed (apt-get install mydumper)")
@@ -186,7 +188,7 @@ func mydumper(ctx context.Context, src, tgt *testenv.Server, cfg LoadConfig) (st
 	}
 	dump := time.Since(d0)
 	l0 := time.Now()
-	if b, err := exec.CommandContext(ctx, "myloader", "-h", "127.0.0.1", "-P", fmt.Sprint(tgt.Port), "-u", "root", "-B", schema, "-t", t, "-d", out).CombinedOutput(); err != nil {
+	if b, err := exec.CommandContext(ctx, "myloader", "-h", "127.0.0.1", "-P", fmt.Sprint(tgt.Port), "-u", "root", "-B", schema, "-t", t, "-e", "-d", out).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("myloader: %v: %s", err, strings.TrimSpace(string(b)))
 	}
 	return fmt.Sprintf("dump %.2fs + load %.2fs", dump.Seconds(), time.Since(l0).Seconds()), nil
