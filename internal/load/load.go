@@ -286,9 +286,9 @@ func (r *runner) copyChunk(ctx context.Context, c *sql.Conn, ch chunk) error {
 	sel := make([]string, len(cols))
 	names := make([]string, len(cols))
 	for i, col := range cols {
-		names[i] = conn.QuoteName(col.name)
+		names[i] = conn.QuoteName(col.Name)
 		sel[i] = names[i]
-		if col.dataType == "float" {
+		if col.DataType == "float" {
 			sel[i] += " * 1e0" // FLOAT prints 6 digits; this prints every bit
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/pitcrew/pitcrew/internal/apply"
 	"github.com/pitcrew/pitcrew/internal/conn"
 	"github.com/pitcrew/pitcrew/internal/gtid"
+	"github.com/pitcrew/pitcrew/internal/schema"
 )
 
 // snapshots are the workers' source connections, all in one consistent
@@ -117,45 +118,14 @@ func snapshotPosition(ctx context.Context, c *sql.Conn, flavor string) (gtid.Set
 	return gtid.Parse(flavor, g.String)
 }
 
-type col struct{ name, dataType string }
-
 // columns lists a source table's written columns and its key.
-func columns(ctx context.Context, c *sql.Conn, t Table) ([]col, []string, error) {
-	rows, err := c.QueryContext(ctx, `SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS
-WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND IS_GENERATED = 'NEVER' ORDER BY ORDINAL_POSITION`, t.SourceSchema, t.SourceName)
+func columns(ctx context.Context, c *sql.Conn, t Table) ([]schema.Typed, []string, error) {
+	cols, err := schema.WrittenColumns(ctx, c, t.SourceSchema, t.SourceName)
 	if err != nil {
 		return nil, nil, err
 	}
-	var cols []col
-	for rows.Next() {
-		var x col
-		if err := rows.Scan(&x.name, &x.dataType); err != nil {
-			rows.Close()
-			return nil, nil, err
-		}
-		cols = append(cols, x)
-	}
-	rows.Close()
-	krows, err := c.QueryContext(ctx, `SELECT s.COLUMN_NAME FROM information_schema.STATISTICS s
-WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.INDEX_NAME = (
-  SELECT s2.INDEX_NAME FROM information_schema.STATISTICS s2
-  WHERE s2.TABLE_SCHEMA = s.TABLE_SCHEMA AND s2.TABLE_NAME = s.TABLE_NAME AND s2.NON_UNIQUE = 0
-  GROUP BY s2.INDEX_NAME HAVING SUM(s2.NULLABLE = 'YES') = 0
-  ORDER BY s2.INDEX_NAME <> 'PRIMARY', s2.INDEX_NAME LIMIT 1)
-ORDER BY s.SEQ_IN_INDEX`, t.SourceSchema, t.SourceName)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer krows.Close()
-	var key []string
-	for krows.Next() {
-		var k string
-		if err := krows.Scan(&k); err != nil {
-			return nil, nil, err
-		}
-		key = append(key, k)
-	}
-	return cols, key, krows.Err()
+	key, err := schema.KeyColumns(ctx, c, t.SourceSchema, t.SourceName)
+	return cols, key, err
 }
 
 func rangeWhere(key []string, lo, hi []any) (string, []any) {

@@ -28,8 +28,7 @@ type Column struct {
 type Table struct {
 	Schema, Name string
 	Columns      []Column
-	PK           []int  // identifying key column indexes; nil when the table has none
-	Key          string // its index name: PRIMARY, or a unique NOT NULL key
+	PK           []int // identifying key column indexes (primary key, else a unique NOT NULL key); nil when none
 }
 
 // Index returns the position of the named column (case-insensitive, as
@@ -117,42 +116,14 @@ FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER 
 	if len(def.Columns) == 0 {
 		return nil, ErrNoTable{Schema: db, Name: name}
 	}
-	// The key that identifies a row: the primary key, else the first unique
-	// key whose columns are all NOT NULL (as good as a primary key).
-	keys, err := t.db.QueryContext(ctx, `SELECT s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE
-FROM information_schema.STATISTICS s JOIN information_schema.COLUMNS c
-  ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME
-WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.NON_UNIQUE = 0
-ORDER BY s.INDEX_NAME <> 'PRIMARY', s.INDEX_NAME, s.SEQ_IN_INDEX`, db, name)
+	key, err := KeyColumns(ctx, t.db, db, name)
 	if err != nil {
 		return nil, fmt.Errorf("reading the keys of %s.%s: %w", db, name, err)
 	}
-	defer keys.Close()
-	var cur string
-	var cols []int
-	usable := true
-	for keys.Next() {
-		var idx, col, nullable string
-		if err := keys.Scan(&idx, &col, &nullable); err != nil {
-			return nil, err
+	for _, k := range key {
+		if i := def.Index(k); i >= 0 {
+			def.PK = append(def.PK, i)
 		}
-		if idx != cur {
-			if cur != "" && usable && len(cols) > 0 {
-				break
-			}
-			cur, cols, usable = idx, nil, true
-		}
-		i := def.Index(col)
-		if i < 0 || nullable == "YES" {
-			usable = false
-		}
-		cols = append(cols, i)
-	}
-	if err := keys.Err(); err != nil {
-		return nil, err
-	}
-	if usable && len(cols) > 0 {
-		def.PK, def.Key = cols, cur
 	}
 	return def, nil
 }

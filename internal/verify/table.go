@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/pitcrew/pitcrew/internal/conn"
+	"github.com/pitcrew/pitcrew/internal/schema"
 )
 
 // column is one compared column.
@@ -89,36 +90,18 @@ func (t table) rangeWhere(lo, hi []any) (string, []any) {
 
 // describe reads a source table's columns and key; target names come from
 // the caller (routing).
-func describe(ctx context.Context, db *sql.DB, schema, name string) (table, error) {
-	t := table{srcSchema: schema, srcName: name}
-	rows, err := db.QueryContext(ctx, `SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS
-WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND IS_GENERATED = 'NEVER' ORDER BY ORDINAL_POSITION`, schema, name)
+func describe(ctx context.Context, db *sql.DB, schemaName, name string) (table, error) {
+	t := table{srcSchema: schemaName, srcName: name}
+	cols, err := schema.WrittenColumns(ctx, db, schemaName, name)
 	if err != nil {
 		return t, err
 	}
-	for rows.Next() {
-		var c column
-		if err := rows.Scan(&c.name, &c.dataType); err != nil {
-			rows.Close()
-			return t, err
-		}
-		t.cols = append(t.cols, c)
+	if len(cols) == 0 {
+		return t, fmt.Errorf("table %s.%s not found on the source", schemaName, name)
 	}
-	rows.Close()
-	if len(t.cols) == 0 {
-		return t, fmt.Errorf("table %s.%s not found on the source", schema, name)
+	for _, c := range cols {
+		t.cols = append(t.cols, column{name: c.Name, dataType: c.DataType})
 	}
-	key, err := conn.Strings(ctx, db, `SELECT s.COLUMN_NAME FROM information_schema.STATISTICS s
-WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.INDEX_NAME = (
-  SELECT s2.INDEX_NAME FROM information_schema.STATISTICS s2
-  WHERE s2.TABLE_SCHEMA = s.TABLE_SCHEMA AND s2.TABLE_NAME = s.TABLE_NAME AND s2.NON_UNIQUE = 0
-  GROUP BY s2.INDEX_NAME
-  HAVING SUM(s2.NULLABLE = 'YES') = 0
-  ORDER BY s2.INDEX_NAME <> 'PRIMARY', s2.INDEX_NAME LIMIT 1)
-ORDER BY s.SEQ_IN_INDEX`, schema, name)
-	if err != nil {
-		return t, err
-	}
-	t.key = key
-	return t, nil
+	t.key, err = schema.KeyColumns(ctx, db, schemaName, name)
+	return t, err
 }
