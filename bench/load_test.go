@@ -28,3 +28,19 @@ func TestLoadSmoke(t *testing.T) {
 		}
 	}
 }
+
+func TestCatchupSmoke(t *testing.T) {
+	testenv.Require(t)
+	res, err := Catchup(context.Background(), CatchupConfig{Txns: 200, Tables: 2, Rows: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 3 {
+		t.Fatalf("%d results", len(res))
+	}
+	for _, r := range res {
+		if !r.Equal || r.TxnsPerS <= 0 {
+			t.Errorf("%+v", r)
+		}
+	}
+}
