@@ -303,6 +303,13 @@ func (s *Syncer) supervise(ctx context.Context, p *pipeline) error {
 			return nil
 		}
 		s.status.update(func(x *Status) { x.State = StateStreaming; x.LastError = "" })
+		// The target's progress row is the truth after any failure: a batch
+		// whose COMMIT reply was lost may have landed.
+		if set, ok, err := p.ex.Committed(ctx); err == nil && ok && set.Contains(p.st.snapshot()) && !p.st.snapshot().Contains(set) {
+			s.cfg.Logger.Info("the target is ahead of the in-memory position; continuing from the target", "gtid", set.String())
+			p.st.advance(set, time.Time{}, 0)
+			p.written = set.String()
+		}
 		applied := p.st.snapshot().String()
 		err := p.run(ctx)
 		switch {

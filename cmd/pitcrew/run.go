@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/pitcrew/pitcrew/internal/dumpfile"
@@ -150,8 +151,20 @@ func cmdCatchup(ctx context.Context, args []string, stderr io.Writer) error {
 	until := fs.String("until", "", "stop once the target covers this GTID set (default: the source's executed set at start)")
 	timeout := fs.Duration("timeout", 0, "give up after this long (e.g. 10m) with exit code 2 and the gap printed; 0 = no limit")
 	verbose := fs.Bool("verbose", false, "log at the config's log_level instead of warnings only")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the run to this file")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	fc, cfg, err := cf.build()
 	if err != nil {

@@ -84,7 +84,7 @@ func (e *Executor) SetIdempotent(on bool) { e.idempotent = on }
 // Open connects to the target; it writes nothing.
 func Open(ctx context.Context, cfg Config) (*Executor, error) {
 	cfg.Default()
-	db, err := conn.Open(cfg.Target, conn.Options{Init: Session, FoundRows: true, Interpolate: true})
+	db, err := conn.Open(cfg.Target, conn.Options{Init: Session, FoundRows: true, Interpolate: true, Multi: true})
 	if err != nil {
 		return nil, err
 	}
@@ -93,6 +93,17 @@ func Open(ctx context.Context, cfg Config) (*Executor, error) {
 		return nil, err
 	}
 	return &Executor{cfg: cfg, db: db, schema: schema.NewTracker(db)}, nil
+}
+
+// Committed returns the position the target's progress row records for
+// the channel (the truth after any failure), and whether there is one.
+func (e *Executor) Committed(ctx context.Context) (gtid.Set, bool, error) {
+	row, ok, err := e.cfg.Progress.Load(ctx, e.db, e.cfg.Channel)
+	if err != nil || !ok {
+		return gtid.Set{}, false, err
+	}
+	set, err := gtid.Parse(row.Flavor, row.GTIDSet)
+	return set, err == nil, err
 }
 
 // DB is the target pool (for reading state).
@@ -114,22 +125,47 @@ func (e *Executor) ApplyRows(ctx context.Context, batch []*txn.Txn, after gtid.S
 		}
 	}
 	return e.retry(ctx, after, func() error {
-		tx, err := e.db.BeginTx(ctx, nil)
+		c, err := e.db.Conn(ctx)
 		if err != nil {
 			return err
 		}
-		defer tx.Rollback() //nolint:errcheck // no-op after Commit
+		defer c.Close()
+		if _, err := c.ExecContext(ctx, "BEGIN"); err != nil {
+			return err
+		}
+		committed := false
+		defer func() {
+			if !committed {
+				// A broken connection fails here too; the driver then
+				// discards it instead of returning it to the pool.
+				rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_, _ = c.ExecContext(rctx, "ROLLBACK")
+				cancel()
+			}
+		}()
+		b := &stmts{c: c}
 		for _, t := range batch {
 			for _, ev := range t.Events {
-				if err := e.applyRows(ctx, tx, t.GTID, ev.Rows); err != nil {
+				if err := e.applyRows(ctx, c, b, t.GTID, ev.Rows); err != nil {
 					return err
 				}
 			}
 		}
-		if err := e.cfg.Progress.Write(ctx, tx, e.cfg.Channel, e.cfg.Flavor, after.String()); err != nil {
+		if err := b.flush(ctx); err != nil {
+			return fmt.Errorf("GTIDs %s..%s: %w", batch[0].GTID, batch[len(batch)-1].GTID, err)
+		}
+		if err := e.cfg.Progress.Write(ctx, c, e.cfg.Channel, e.cfg.Flavor, after.String()); err != nil {
 			return err
 		}
-		return tx.Commit()
+		// COMMIT is not cancelled with ctx: a COMMIT cut off half-way would
+		// leave the caller unsure whether the batch landed.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if _, err := c.ExecContext(cctx, "COMMIT"); err != nil {
+			return err
+		}
+		committed = true
+		return nil
 	})
 }
 
@@ -231,7 +267,7 @@ func refuse(t *txn.Txn) error {
 	return nil
 }
 
-func (e *Executor) applyRows(ctx context.Context, tx *sql.Tx, gtidStr string, rc *txn.RowChange) error {
+func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, gtidStr string, rc *txn.RowChange) error {
 	def, err := e.schema.Table(ctx, rc.Table.Schema, rc.Table.Name)
 	if err != nil {
 		return fmt.Errorf("GTID %s: %w", gtidStr, err)
@@ -257,6 +293,12 @@ func (e *Executor) applyRows(ctx context.Context, tx *sql.Tx, gtidStr string, rc
 	wrap := func(err error, q string) error {
 		return fmt.Errorf("GTID %s: %s on %s: %w", gtidStr, rc.Kind, rc.Table.QualifiedName(), err)
 	}
+	if e.idempotent || e.cfg.Resolver != nil {
+		// Statement by statement: these paths read the target as they go.
+		if err := b.flush(ctx); err != nil {
+			return err
+		}
+	}
 	if e.idempotent {
 		if err := applyIdempotent(ctx, tx, rc, p); err != nil {
 			return wrap(err, "")
@@ -269,26 +311,27 @@ func (e *Executor) applyRows(ctx context.Context, tx *sql.Tx, gtidStr string, rc
 		}
 		return nil
 	}
+	what := fmt.Sprintf("GTID %s: %s on %s", gtidStr, rc.Kind, rc.Table.QualifiedName())
 	switch rc.Kind {
 	case txn.Insert:
-		stmts, args := p.inserts(rc.Rows)
-		for i, q := range stmts {
-			if _, err := tx.ExecContext(ctx, q, args[i]...); err != nil {
-				return wrap(err, q)
+		qs, args := p.inserts(rc.Rows)
+		for i, q := range qs {
+			if err := b.add(ctx, q, args[i], -1, what); err != nil {
+				return err
 			}
 		}
 	case txn.Update:
 		for i := 0; i+1 < len(rc.Rows); i += 2 {
 			q, args := p.update(rc.Rows[i], rc.Rows[i+1])
-			if err := execOne(ctx, tx, q, args); err != nil {
-				return wrap(err, q)
+			if err := b.add(ctx, q, args, 1, what); err != nil {
+				return err
 			}
 		}
 	case txn.Delete:
 		for _, row := range rc.Rows {
 			q, args := p.delete(row)
-			if err := execOne(ctx, tx, q, args); err != nil {
-				return wrap(err, q)
+			if err := b.add(ctx, q, args, 1, what); err != nil {
+				return err
 			}
 		}
 	}
@@ -305,21 +348,6 @@ func checkImages(rc *txn.RowChange, def *schema.Table) error {
 			}
 			return fmt.Errorf("%s logged without a full row image: set binlog_row_image=FULL on the source", rc.Table.QualifiedName())
 		}
-	}
-	return nil
-}
-
-func execOne(ctx context.Context, tx *sql.Tx, q string, args []any) error {
-	res, err := tx.ExecContext(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n != 1 {
-		return fmt.Errorf("%w: the row to change is missing on the target (%d rows matched)", ErrDiverged, n)
 	}
 	return nil
 }
@@ -379,7 +407,7 @@ func sessionOf(s txn.Session) []string {
 }
 
 // applyIdempotent makes each row what the change leads to, whatever it was.
-func applyIdempotent(ctx context.Context, tx *sql.Tx, rc *txn.RowChange, p *plan) error {
+func applyIdempotent(ctx context.Context, tx dbtx, rc *txn.RowChange, p *plan) error {
 	exec := func(q string, args []any) error {
 		_, err := tx.ExecContext(ctx, q, args...)
 		return err

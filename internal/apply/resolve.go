@@ -2,7 +2,6 @@ package apply
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 
@@ -46,7 +45,7 @@ type Resolver interface {
 }
 
 // applyResolving applies one rows event with conflict detection.
-func (e *Executor) applyResolving(ctx context.Context, tx *sql.Tx, gtidStr string, rc *txn.RowChange, p *plan) error {
+func (e *Executor) applyResolving(ctx context.Context, tx dbtx, gtidStr string, rc *txn.RowChange, p *plan) error {
 	detect := e.cfg.Resolver.Column(rc.Table.Schema, rc.Table.Name)
 	base := Conflict{GTID: gtidStr, Schema: rc.Table.Schema, Table: rc.Table.Name, Kind: rc.Kind, Columns: p.targetNames, Key: p.keyTargetNames()}
 	switch rc.Kind {
@@ -116,7 +115,7 @@ func (e *Executor) applyResolving(ctx context.Context, tx *sql.Tx, gtidStr strin
 
 // conflict reads the target's row by keyRow's key, asks the resolver, acts,
 // and records the conflict.
-func (e *Executor) conflict(ctx context.Context, tx *sql.Tx, p *plan, c Conflict, keyRow, before, after []any) error {
+func (e *Executor) conflict(ctx context.Context, tx dbtx, p *plan, c Conflict, keyRow, before, after []any) error {
 	cur, err := p.current(ctx, tx, keyRow)
 	if err != nil {
 		return fmt.Errorf("GTID %s: reading the conflicting row of %s.%s: %w", c.GTID, c.Schema, c.Table, err)
@@ -147,7 +146,7 @@ func (e *Executor) conflict(ctx context.Context, tx *sql.Tx, p *plan, c Conflict
 	return e.cfg.Resolver.Record(ctx, tx, c, res, policy)
 }
 
-func affected(ctx context.Context, tx *sql.Tx, q string, args []any) (int64, error) {
+func affected(ctx context.Context, tx dbtx, q string, args []any) (int64, error) {
 	res, err := tx.ExecContext(ctx, q, args...)
 	if err != nil {
 		return 0, err
@@ -208,7 +207,7 @@ func (p *plan) match(q string, args []any, before []any, detect string) (string,
 func (p *plan) deleteByKey(keyRow []any) (string, []any) { return p.delete(keyRow) }
 
 // current reads the target row with keyRow's key, locked, or nil.
-func (p *plan) current(ctx context.Context, tx *sql.Tx, keyRow []any) ([]any, error) {
+func (p *plan) current(ctx context.Context, tx dbtx, keyRow []any) ([]any, error) {
 	var b strings.Builder
 	b.WriteString("SELECT " + strings.Join(p.names, ",") + " FROM " + p.table)
 	args := p.where(&b, keyRow, nil)

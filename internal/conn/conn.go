@@ -61,6 +61,7 @@ type Options struct {
 	Init        []string // statements every new connection runs first (session variables)
 	FoundRows   bool     // UPDATE reports matched rows, not changed rows
 	Interpolate bool     // build statements client-side: one round trip per statement
+	Multi       bool     // allow several statements in one query
 }
 
 // Open returns a pool; the pool is not pinged.
@@ -79,6 +80,7 @@ func Open(e Endpoint, opts ...Options) (*sql.DB, error) {
 	cfg.MaxAllowedPacket = 0 // ask the server
 	cfg.ClientFoundRows = o.FoundRows
 	cfg.InterpolateParams = o.Interpolate
+	cfg.MultiStatements = o.Multi
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, err
