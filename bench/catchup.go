@@ -48,32 +48,17 @@ type CatchupResult struct {
 // from the same dump; every contender's result is checked with CHECKSUM
 // TABLE.
 func Catchup(ctx context.Context, cfg CatchupConfig) ([]CatchupResult, error) {
-	if cfg.Txns <= 0 {
-		cfg.Txns = 20000
+	setDefault(&cfg.Txns, 20000)
+	setDefault(&cfg.Tables, 4)
+	setDefault(&cfg.Rows, 10000)
+	setDefault(&cfg.Threads, 4)
+	setDefault(&cfg.Rounds, 1)
+	cfg.Log = logTo(cfg.Log)
+	cleanup, err := scratch(&cfg.Dir)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Tables <= 0 {
-		cfg.Tables = 4
-	}
-	if cfg.Rows <= 0 {
-		cfg.Rows = 10000
-	}
-	if cfg.Threads <= 0 {
-		cfg.Threads = 4
-	}
-	if cfg.Rounds <= 0 {
-		cfg.Rounds = 1
-	}
-	if cfg.Log == nil {
-		cfg.Log = io.Discard
-	}
-	if cfg.Dir == "" {
-		d, err := os.MkdirTemp("", "pitcrew-bench-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(d)
-		cfg.Dir = d
-	}
+	defer cleanup()
 	extra := []string{"--innodb-buffer-pool-size=512M"}
 	if cfg.Durable {
 		extra = append(extra, "--innodb-flush-log-at-trx-commit=1", "--sync-binlog=1")

@@ -47,29 +47,16 @@ const schema = "sbtest"
 // Load times `pitcrew load`, mydumper+myloader and mariadb-dump | mariadb
 // loading the same sysbench-shaped tables into the same target.
 func Load(ctx context.Context, cfg LoadConfig) ([]LoadResult, error) {
-	if cfg.Rows <= 0 {
-		cfg.Rows = 800000
+	setDefault(&cfg.Rows, 800000)
+	setDefault(&cfg.Tables, 8)
+	setDefault(&cfg.Threads, 4)
+	setDefault(&cfg.Rounds, 1)
+	cfg.Log = logTo(cfg.Log)
+	cleanup, err := scratch(&cfg.Dir)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Tables <= 0 {
-		cfg.Tables = 8
-	}
-	if cfg.Threads <= 0 {
-		cfg.Threads = 4
-	}
-	if cfg.Rounds <= 0 {
-		cfg.Rounds = 1
-	}
-	if cfg.Log == nil {
-		cfg.Log = io.Discard
-	}
-	if cfg.Dir == "" {
-		d, err := os.MkdirTemp("", "pitcrew-bench-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(d)
-		cfg.Dir = d
-	}
+	defer cleanup()
 	src, err := testenv.Start(ctx, testenv.Options{Dir: filepath.Join(cfg.Dir, "src"), ServerID: 1, Extra: []string{"--innodb-buffer-pool-size=512M"}})
 	if err != nil {
 		return nil, err
