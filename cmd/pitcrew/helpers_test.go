@@ -2,7 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"time"
+
 	"fmt"
+	"github.com/pitcrew/pitcrew/internal/workload"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,4 +49,25 @@ func runCLI(args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
 	code = run(args, &out, &errb)
 	return code, out.String(), errb.String()
+}
+
+// writeInBackground runs gen's transactions until the returned stop is
+// called; stop returns the first error the writes met.
+func writeInBackground(gen *workload.Generator, pause time.Duration) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		for ctx.Err() == nil {
+			if err := gen.Txn(ctx); err != nil && ctx.Err() == nil {
+				done <- err
+				return
+			}
+			time.Sleep(pause)
+		}
+		done <- nil
+	}()
+	return func() error {
+		cancel()
+		return <-done
+	}
 }

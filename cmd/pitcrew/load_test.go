@@ -47,18 +47,7 @@ func TestLoadKillResumeAndStream(t *testing.T) {
 	cfg := writeConfig(t, src.Endpoint(), tgt.Endpoint())
 
 	// Writes go on during the whole load.
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		for ctx.Err() == nil {
-			if err := gen.Txn(ctx); err != nil && ctx.Err() == nil {
-				done <- err
-				return
-			}
-			time.Sleep(3 * time.Millisecond)
-		}
-		done <- nil
-	}()
+	stopWrites := writeInBackground(gen, 3*time.Millisecond)
 
 	first := exec.Command(bin, "load", "--config", cfg, "--chunk", "20000")
 	var firstOut bytes.Buffer
@@ -98,8 +87,7 @@ func TestLoadKillResumeAndStream(t *testing.T) {
 	if code, _, stderr := runCLI("catchup", "--config", cfg, "--timeout", "2m"); code != 0 {
 		t.Fatalf("catchup: %s", stderr)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stopWrites(); err != nil {
 		t.Fatal(err)
 	}
 	if code, _, stderr := runCLI("catchup", "--config", cfg, "--timeout", "2m"); code != 0 {

@@ -106,22 +106,10 @@ func TestVerifyOnlineNoFalseDifferences(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = sync.Process.Signal(syscall.SIGTERM); _ = sync.Wait() }()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		for ctx.Err() == nil {
-			if err := gen.Txn(ctx); err != nil && ctx.Err() == nil {
-				done <- err
-				return
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-		done <- nil
-	}()
+	stopWrites := writeInBackground(gen, 2*time.Millisecond)
 	time.Sleep(time.Second)
 	code, out, stderr := runCLI("verify", "--config", cfg, "--chunk", "50")
-	cancel()
-	if err := <-done; err != nil {
+	if err := stopWrites(); err != nil {
 		t.Fatal(err)
 	}
 	if code != 0 {
