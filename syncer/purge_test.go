@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pitcrew/pitcrew/internal/binlog"
+	"github.com/pitcrew/pitcrew/internal/conn"
 	"github.com/pitcrew/pitcrew/internal/testenv"
 	"github.com/pitcrew/pitcrew/internal/workload"
 	"github.com/pitcrew/pitcrew/syncer"
@@ -101,5 +102,50 @@ func purgeAll(t *testing.T, db *sql.DB) string {
 			t.Fatalf("the source still holds %s after 20s of purging", oldest)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// The source purges what the channel needs while the channel is cut off
+// from it; when the network comes back the server answers 1236, and the
+// channel stops with the same exact message as the check before streaming.
+func TestPurgeWhileDisconnectedTranslates1236(t *testing.T) {
+	src := testenv.New(t, testenv.Options{ServerID: 5})
+	tgt := testenv.New(t, testenv.Options{ServerID: 6})
+	srcDB := testenv.MustDB(t, src)
+	proxy, err := testenv.NewProxy(src.Endpoint().Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	testenv.Exec(t, srcDB, workload.Schema("shop")...)
+	gen := workload.New(srcDB, "shop", 9)
+	if err := gen.Run(context.Background(), 20); err != nil {
+		t.Fatal(err)
+	}
+	s := newSyncer(t, src, tgt, func(c *syncer.Config) {
+		c.Source = conn.Endpoint{Host: "127.0.0.1", Port: proxy.Port(), User: "root"}
+		c.StartFrom = syncer.StartBeginning
+		c.RestartBackoffMax = 200 * time.Millisecond
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, syncer.RunOptions{}) }()
+	waitApplied(t, s, srcDB, 30*time.Second)
+
+	proxy.Pause()
+	if err := gen.Run(context.Background(), 20); err != nil {
+		t.Fatal(err)
+	}
+	purgeAll(t, srcDB)
+	proxy.Resume()
+	select {
+	case err := <-done:
+		var gap *binlog.GapError
+		if !errors.As(err, &gap) || gap.Count != 20 {
+			t.Fatalf("want a GapError for 20 transactions, got %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the channel did not stop: %+v", s.Status())
 	}
 }

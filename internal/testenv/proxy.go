@@ -15,6 +15,22 @@ type Proxy struct {
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
 	closed bool
+	paused bool // refuse connections (closed at once), as a network outage would
+}
+
+// Pause cuts every connection and refuses new ones until Resume.
+func (p *Proxy) Pause() {
+	p.mu.Lock()
+	p.paused = true
+	p.mu.Unlock()
+	p.Cut()
+}
+
+// Resume accepts connections again.
+func (p *Proxy) Resume() {
+	p.mu.Lock()
+	p.paused = false
+	p.mu.Unlock()
 }
 
 // NewProxy listens on a free loopback port and forwards to target.
@@ -36,6 +52,13 @@ func (p *Proxy) accept() {
 		c, err := p.l.Accept()
 		if err != nil {
 			return
+		}
+		p.mu.Lock()
+		paused := p.paused
+		p.mu.Unlock()
+		if paused {
+			c.Close()
+			continue
 		}
 		up, err := net.Dial("tcp", p.target)
 		if err != nil {
