@@ -101,7 +101,6 @@ func closeAll(dbs map[string]*sql.DB) {
 // syncerConfigs builds one engine config per channel.
 func (b *bidiSet) syncerConfigs(startFrom string) []syncer.Config {
 	base := b.fc.syncerConfig()
-	base.Default()
 	rules := b.fc.Conflicts
 	if rules == nil {
 		rules = &conflict.Rules{Default: conflict.SourceWins}
@@ -278,7 +277,6 @@ func (b *bidiSet) status(ctx context.Context, w io.Writer, asJSON bool) error {
 	}
 	defer closeAll(dbs)
 	cfg := b.fc.syncerConfig()
-	cfg.Default()
 	prog := checkpoint.Progress{Schema: cfg.ProgressSchema, Table: cfg.ProgressTable}
 	live := map[string]syncer.Status{}
 	if addr := b.fc.httpAddr(); addr != "" {

@@ -165,7 +165,8 @@ func checkValue(v *yaml.Node, t reflect.Type, name string) error {
 	return nil
 }
 
-// syncerConfig applies environment overrides and builds the engine config.
+// syncerConfig applies environment overrides and builds the engine config,
+// with its documented defaults filled in.
 func (fc fileConfig) syncerConfig() syncer.Config {
 	if p, ok := os.LookupEnv(envSourcePassword); ok {
 		fc.Source.Password = p
@@ -173,7 +174,7 @@ func (fc fileConfig) syncerConfig() syncer.Config {
 	if p, ok := os.LookupEnv(envTargetPassword); ok {
 		fc.Target.Password = p
 	}
-	return syncer.Config{
+	cfg := syncer.Config{
 		Channel: fc.Channel, Source: fc.Source, Target: fc.Target, ServerID: fc.ServerID,
 		DataDir: fc.DataDir, ProgressSchema: fc.ProgressSchema, ProgressTable: fc.ProgressTable,
 		StartFrom: fc.StartFrom, StartGTID: fc.StartGTID, BatchTxns: fc.BatchTxns, BatchRows: fc.BatchRows,
@@ -183,6 +184,8 @@ func (fc fileConfig) syncerConfig() syncer.Config {
 		Route:             fc.Route,
 		RestartBackoffMax: 30 * time.Second,
 	}
+	cfg.Default()
+	return cfg
 }
 
 func (fc fileConfig) httpAddr() string {

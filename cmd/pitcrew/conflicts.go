@@ -57,7 +57,6 @@ func cmdConflicts(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	defer closeAll(dbs)
 	cfg := b.fc.syncerConfig()
-	cfg.Default()
 	ledger := conflict.Ledger{Schema: cfg.ProgressSchema}
 	switch sub {
 	case "list":

@@ -158,7 +158,6 @@ func cmdBinlog(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	cfg := fc.syncerConfig()
-	cfg.Default()
 	db, err := conn.Open(cfg.Source)
 	if err != nil {
 		return err

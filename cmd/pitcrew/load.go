@@ -45,7 +45,6 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // runLoad loads (or resumes loading) the replicated tables and records the
 // hand-off in the data dir, where the channel's first start finds it.
 func runLoad(ctx context.Context, cfg syncer.Config, workers, chunk int, patterns string, stderr io.Writer) (load.Result, error) {
-	cfg.Default()
 	if err := cfg.Validate(); err != nil {
 		return load.Result{}, err
 	}
@@ -65,7 +64,7 @@ func runLoad(ctx context.Context, cfg syncer.Config, workers, chunk int, pattern
 		return load.Result{}, err
 	}
 	router := route.New(cfg.Route)
-	list, err := verifyTables(ctx, src, router, patterns, cfg.ProgressSchema)
+	list, err := replicatedTables(ctx, src, router, patterns, cfg.ProgressSchema)
 	if err != nil {
 		return load.Result{}, err
 	}

@@ -24,7 +24,6 @@ func cmdPreflight(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	cfg := fc.syncerConfig()
-	cfg.Default()
 	rs := preflight.Run(ctx, preflight.Config{Source: cfg.Source, Target: cfg.Target, ServerID: cfg.ServerID})
 	if *asJSON {
 		enc := json.NewEncoder(stdout)

@@ -116,7 +116,7 @@ func cmdSync(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s, err := syncer.New(cfg, syncer.NewMetrics(reg, channelName(cfg)))
+	s, err := syncer.New(cfg, syncer.NewMetrics(reg, cfg.Channel))
 	if err != nil {
 		return err
 	}
@@ -135,13 +135,6 @@ func cmdSync(ctx context.Context, args []string, stderr io.Writer) error {
 		cfg.Logger.Info("stopped cleanly", "gtid", s.Status().AppliedGTIDSet)
 	}
 	return err
-}
-
-func channelName(cfg syncer.Config) string {
-	if cfg.Channel == "" {
-		return "main"
-	}
-	return cfg.Channel
 }
 
 func cmdCatchup(ctx context.Context, args []string, stderr io.Writer) error {
@@ -182,7 +175,7 @@ func cmdCatchup(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.Logger, err = newLogger(stderr, level); err != nil {
 		return err
 	}
-	s, err := syncer.New(cfg, syncer.NewMetrics(prometheus.NewRegistry(), channelName(cfg)))
+	s, err := syncer.New(cfg, syncer.NewMetrics(prometheus.NewRegistry(), cfg.Channel))
 	if err != nil {
 		return err
 	}

@@ -26,7 +26,6 @@ func cmdSkip(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg := fc.syncerConfig()
-	cfg.Default()
 	store, err := checkpoint.Open(cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("%w: stop pitcrew for this channel first (the skip is read at start)", err)

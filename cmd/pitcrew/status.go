@@ -37,7 +37,6 @@ func cmdStatus(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		cfg := fc.syncerConfig()
-		cfg.Default()
 		if *url == "" && fc.httpAddr() != "" {
 			*url = "http://" + fc.httpAddr()
 		}

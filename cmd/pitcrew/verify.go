@@ -37,7 +37,6 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	cfg := fc.syncerConfig()
-	cfg.Default()
 	if err := cfg.Route.Validate(); err != nil {
 		return err
 	}
@@ -61,7 +60,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	list, err := verifyTables(ctx, src, route.New(cfg.Route), *tables, cfg.ProgressSchema)
+	list, err := replicatedTables(ctx, src, route.New(cfg.Route), *tables, cfg.ProgressSchema)
 	if err != nil {
 		return err
 	}
@@ -148,8 +147,8 @@ func printReport(w io.Writer, rep verify.Report, asJSON bool) {
 	}
 }
 
-// verifyTables lists the source's replicated tables with their target names.
-func verifyTables(ctx context.Context, src *sql.DB, r *route.Router, patterns, ours string) ([]verify.Table, error) {
+// replicatedTables lists the source's replicated tables with their target names.
+func replicatedTables(ctx context.Context, src *sql.DB, r *route.Router, patterns, ours string) ([]verify.Table, error) {
 	names, err := conn.Strings(ctx, src, `SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) FROM information_schema.TABLES
 WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys', ?)
 ORDER BY 1`, ours)

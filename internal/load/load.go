@@ -26,6 +26,7 @@ import (
 	"github.com/pitcrew/pitcrew/internal/conn"
 	"github.com/pitcrew/pitcrew/internal/ddl"
 	"github.com/pitcrew/pitcrew/internal/gtid"
+	"github.com/pitcrew/pitcrew/internal/schema"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -292,7 +293,7 @@ func (r *runner) copyChunk(ctx context.Context, c *sql.Conn, ch chunk) error {
 			sel[i] += " * 1e0" // FLOAT prints 6 digits; this prints every bit
 		}
 	}
-	where, args := rangeWhere(key, ch.lo, ch.hi)
+	where, args := schema.KeyRange(key, ch.lo, ch.hi)
 	rows, err := c.QueryContext(ctx, "SELECT "+strings.Join(sel, ",")+" FROM "+conn.QuoteName(ch.table.SourceSchema)+"."+conn.QuoteName(ch.table.SourceName)+" WHERE "+where, args...)
 	if err != nil {
 		return err

@@ -128,32 +128,6 @@ func columns(ctx context.Context, c *sql.Conn, t Table) ([]schema.Typed, []strin
 	return cols, key, err
 }
 
-func rangeWhere(key []string, lo, hi []any) (string, []any) {
-	if len(key) == 0 {
-		return "1", nil
-	}
-	q := make([]string, len(key))
-	for i, k := range key {
-		q[i] = conn.QuoteName(k)
-	}
-	list := "(" + strings.Join(q, ",") + ")"
-	ph := "(" + strings.TrimSuffix(strings.Repeat("?,", len(key)), ",") + ")"
-	var conds []string
-	var args []any
-	if lo != nil {
-		conds = append(conds, list+" > "+ph)
-		args = append(args, lo...)
-	}
-	if hi != nil {
-		conds = append(conds, list+" <= "+ph)
-		args = append(args, hi...)
-	}
-	if len(conds) == 0 {
-		return "1", nil
-	}
-	return strings.Join(conds, " AND "), args
-}
-
 // plan walks the key in the snapshot and returns every chunk's upper bound
 // (the last chunk is open). Bounds are stored as JSON strings.
 func plan(ctx context.Context, c *sql.Conn, t Table, chunkRows int) ([]json.RawMessage, error) {
@@ -164,15 +138,11 @@ func plan(ctx context.Context, c *sql.Conn, t Table, chunkRows int) ([]json.RawM
 	if len(key) == 0 {
 		return nil, nil // one chunk: the whole table
 	}
-	q := make([]string, len(key))
-	for i, k := range key {
-		q[i] = conn.QuoteName(k)
-	}
-	list := strings.Join(q, ",")
+	list := schema.KeyList(key)
 	var bounds []json.RawMessage
 	var lo []any
 	for {
-		where, args := rangeWhere(key, lo, nil)
+		where, args := schema.KeyRange(key, lo, nil)
 		vals := make([]sql.NullString, len(key))
 		ptrs := make([]any, len(vals))
 		for i := range vals {

@@ -3,6 +3,9 @@ package schema
 import (
 	"context"
 	"database/sql"
+	"strings"
+
+	"github.com/pitcrew/pitcrew/internal/conn"
 )
 
 // Queryer is a *sql.DB, *sql.Conn or *sql.Tx.
@@ -58,4 +61,37 @@ ORDER BY s.SEQ_IN_INDEX`, db, table)
 		key = append(key, k)
 	}
 	return key, rows.Err()
+}
+
+// KeyList is the key columns quoted and comma-separated.
+func KeyList(key []string) string {
+	q := make([]string, len(key))
+	for i, k := range key {
+		q[i] = conn.QuoteName(k)
+	}
+	return strings.Join(q, ", ")
+}
+
+// KeyRange is "(key) > (lo) AND (key) <= (hi)" with its arguments; a nil
+// bound is open, and a table without a key is one range ("1").
+func KeyRange(key []string, lo, hi []any) (string, []any) {
+	if len(key) == 0 {
+		return "1", nil
+	}
+	list := "(" + KeyList(key) + ")"
+	ph := "(" + strings.TrimSuffix(strings.Repeat("?,", len(key)), ",") + ")"
+	var conds []string
+	var args []any
+	if lo != nil {
+		conds = append(conds, list+" > "+ph)
+		args = append(args, lo...)
+	}
+	if hi != nil {
+		conds = append(conds, list+" <= "+ph)
+		args = append(args, hi...)
+	}
+	if len(conds) == 0 {
+		return "1", nil
+	}
+	return strings.Join(conds, " AND "), args
 }

@@ -61,32 +61,9 @@ func (t table) rowExpr() string {
 	return "CRC32(CONCAT_WS(_utf8mb4'\\x1f', " + strings.Join(parts, ", ") + "))"
 }
 
-func (t table) keyList() string {
-	q := make([]string, len(t.key))
-	for i, k := range t.key {
-		q[i] = conn.QuoteName(k)
-	}
-	return strings.Join(q, ", ")
-}
+func (t table) keyList() string { return schema.KeyList(t.key) }
 
-// rangeWhere is "(key) > (lo) AND (key) <= (hi)"; nil bounds are open.
-func (t table) rangeWhere(lo, hi []any) (string, []any) {
-	var conds []string
-	var args []any
-	ph := "(" + strings.TrimSuffix(strings.Repeat("?,", len(t.key)), ",") + ")"
-	if lo != nil {
-		conds = append(conds, "("+t.keyList()+") > "+ph)
-		args = append(args, lo...)
-	}
-	if hi != nil {
-		conds = append(conds, "("+t.keyList()+") <= "+ph)
-		args = append(args, hi...)
-	}
-	if len(conds) == 0 {
-		return "1", nil
-	}
-	return strings.Join(conds, " AND "), args
-}
+func (t table) rangeWhere(lo, hi []any) (string, []any) { return schema.KeyRange(t.key, lo, hi) }
 
 // describe reads a source table's columns and key; target names come from
 // the caller (routing).
