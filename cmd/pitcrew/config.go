@@ -72,28 +72,36 @@ const (
 // loadConfig reads path; unknown keys are an error naming the key and line.
 func loadConfig(path string) (fileConfig, error) {
 	var fc fileConfig
+	err := loadYAML(path, "config", &fc, "--config FILE", "README.md, Configuration")
+	return fc, err
+}
+
+// loadYAML decodes a YAML file strictly into out: unknown keys, at any
+// depth, are an error naming the key and its line. what names the file in
+// errors; hint says how to pass it; doc where every key is documented.
+func loadYAML(path, what string, out any, hint, doc string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return fc, fmt.Errorf("config file %s not found: pass --config FILE (README.md, Configuration, shows every key)", path)
+			return fmt.Errorf("%s file %s not found: pass %s (%s shows every key)", what, path, hint, doc)
 		}
-		return fc, fmt.Errorf("reading config: %w", err)
+		return fmt.Errorf("reading %s: %w", what, err)
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
-		return fc, fmt.Errorf("config %s is not valid YAML: %s", path, strings.ReplaceAll(err.Error(), "\n", " "))
+		return fmt.Errorf("%s %s is not valid YAML: %s", what, path, strings.ReplaceAll(err.Error(), "\n", " "))
 	}
 	if len(root.Content) > 0 {
-		if err := checkKeys(root.Content[0], reflect.TypeOf(fc), ""); err != nil {
-			return fc, fmt.Errorf("config %s: %w", path, err)
+		if err := checkKeys(root.Content[0], reflect.TypeOf(out).Elem(), ""); err != nil {
+			return fmt.Errorf("%s %s: %w (%s lists every key)", what, path, err, doc)
 		}
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
-	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
-		return fc, fmt.Errorf("config %s: %s", path, strings.ReplaceAll(err.Error(), "\n", " "))
+	if err := dec.Decode(out); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s %s: %s", what, path, strings.ReplaceAll(err.Error(), "\n", " "))
 	}
-	return fc, nil
+	return nil
 }
 
 // checkKeys walks a mapping node against a struct's yaml tags.
@@ -110,7 +118,7 @@ func checkKeys(n *yaml.Node, t reflect.Type, prefix string) error {
 		k, v := n.Content[i], n.Content[i+1]
 		ft, ok := fields[k.Value]
 		if !ok {
-			return fmt.Errorf("unknown key %q at line %d: remove it or fix its spelling (README.md, Configuration, lists every key)", prefix+k.Value, k.Line)
+			return fmt.Errorf("unknown key %q at line %d: remove it or fix its spelling", prefix+k.Value, k.Line)
 		}
 		if err := checkValue(v, ft, prefix+k.Value); err != nil {
 			return err

@@ -58,6 +58,10 @@ Usage:
       conflict policies, and tell when the nodes are in sync.
   pitcrew conflicts list|show ID|resolve ID --take source|target --config FILE [--node NAME]
       The conflict ledger of each node.
+  pitcrew migrate  plan|apply|resume|status|rollback|confirm --plan FILE
+      The whole move (AWS account to account, or server to server) as a
+      resumable runbook: snapshot, KMS share, restore, peering, forward
+      channel, guarded cut-over, DNS, take-down. 'plan' needs no credentials.
   pitcrew sandbox  up|down|status|workload|compare [--dir DIR]
       Throwaway local MariaDB source and target for trying pitcrew out.
   pitcrew version
@@ -121,6 +125,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdConflicts(ctx, rest, stdout, stderr)
 	case "sandbox":
 		err = cmdSandbox(ctx, rest, stdout, stderr)
+	case "migrate":
+		err = cmdMigrate(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "pitcrew", version)
 	case "help", "-h", "--help":

@@ -236,3 +236,13 @@ func checkTriggers(ctx context.Context, r *report, s *server) {
 		r.add(s.side, "triggers", Pass, "none", "")
 	}
 }
+
+// HasGlobalPrivilege tells whether the connected user holds any of the
+// alternatives ON *.* (ALL PRIVILEGES counts).
+func HasGlobalPrivilege(ctx context.Context, db *sql.DB, alternatives ...string) (bool, error) {
+	g, err := grants(ctx, db)
+	if err != nil {
+		return false, fmt.Errorf("SHOW GRANTS: %w", err)
+	}
+	return len(missingPrivileges(g, [][]string{alternatives})) == 0, nil
+}

@@ -1,0 +1,324 @@
+package infra
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/pitcrew/pitcrew/checkpoint"
+)
+
+// Action is one thing a step will do, as the preview shows it: an AWS call
+// with its parameters, a SQL statement, or a local action (a channel, a
+// wait, the hook).
+type Action struct {
+	Where string // "source account 111111111111 (eu-west-1)", "source database", "pitcrew"
+	What  string // "rds:CreateDBSnapshot DBInstanceIdentifier=shop DBSnapshotIdentifier=..."
+}
+
+// step is one entry of the runbook.
+type step struct {
+	id    string
+	title string
+	// skip returns why the step is not part of this plan ("" = it is).
+	skip func(p *Plan) string
+	// actions is the preview: it needs no credentials and no network;
+	// values only known at run time are written <like this>.
+	actions func(p *Plan) []Action
+	run     func(ctx context.Context, r *run) error
+}
+
+// Steps is the runbook's order; ids are stable (they key the journal).
+var steps = []step{
+	stepSourcePrep, stepShareKey, stepSnapshot, stepTargetCopy, stepRestore, stepNetwork,
+	stepForward, stepCutover, stepDNS, stepTakeDown,
+}
+
+// StepIDs lists the steps in order.
+func StepIDs() []string {
+	ids := make([]string, len(steps))
+	for i, s := range steps {
+		ids[i] = s.id
+	}
+	return ids
+}
+
+func stepIndex(id string) int {
+	for i, s := range steps {
+		if s.id == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// Runner runs a plan. Only Plan is required.
+type Runner struct {
+	Plan *Plan
+	Out  io.Writer    // progress lines for the operator; default discard
+	Log  *slog.Logger // default discard
+	// AWS loads the credentials chain with extra options (tests add their
+	// request interceptor and a deny-all HTTP client here).
+	AWS []func(*config.LoadOptions) error
+	// AWSClientOptions are applied to every service client (tests shorten
+	// retry backoff here).
+	Retryer func() aws.Retryer
+	Now     func() time.Time
+}
+
+func (rn *Runner) defaults() {
+	if rn.Out == nil {
+		rn.Out = io.Discard
+	}
+	if rn.Log == nil {
+		rn.Log = slog.New(slog.DiscardHandler)
+	}
+	if rn.Now == nil {
+		rn.Now = time.Now
+	}
+}
+
+// Preview writes every step with the calls and statements it will make.
+func (rn *Runner) Preview(w io.Writer) error {
+	rn.defaults()
+	p := rn.Plan
+	fmt.Fprintf(w, "migration %s: %d steps (journal in %s)\n", p.Name, len(steps), p.DataDir)
+	for i, s := range steps {
+		if why := s.skip(p); why != "" {
+			fmt.Fprintf(w, "\n%2d. %-11s SKIPPED: %s\n", i+1, s.id, why)
+			continue
+		}
+		fmt.Fprintf(w, "\n%2d. %-11s %s\n", i+1, s.id, s.title)
+		for _, a := range s.actions(p) {
+			fmt.Fprintf(w, "      [%s] %s\n", a.Where, a.What)
+		}
+	}
+	return nil
+}
+
+// StepStatus is a step with its journal record.
+type StepStatus struct {
+	checkpoint.Step
+	Title string `json:"title"`
+}
+
+// Status reads the journal.
+func (rn *Runner) Status() ([]StepStatus, error) {
+	rn.defaults()
+	store, err := rn.openJournal()
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	var out []StepStatus
+	for _, s := range steps {
+		rec, err := store.Step(rn.Plan.Name, s.id)
+		if err != nil {
+			return nil, err
+		}
+		if rec.State == checkpoint.StepPending {
+			if why := s.skip(rn.Plan); why != "" {
+				rec.State, rec.Note = checkpoint.StepSkipped, why
+			}
+		}
+		out = append(out, StepStatus{Step: rec, Title: s.title})
+	}
+	return out, nil
+}
+
+func (rn *Runner) openJournal() (*checkpoint.Store, error) {
+	dir := filepath.Join(rn.Plan.DataDir, "journal")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the journal dir %s: %w", dir, err)
+	}
+	return checkpoint.Open(dir)
+}
+
+// ErrPlanChanged is returned when the plan differs from the one the journal
+// was started with.
+var ErrPlanChanged = errors.New("the plan changed since this migration started")
+
+// Apply runs every step not yet done, in order, through the step named by
+// through (empty: all). A failed step stops the run with its error; run
+// Apply again (resume) to retry it: finished steps are not repeated.
+func (rn *Runner) Apply(ctx context.Context, through string, acceptChange bool) error {
+	rn.defaults()
+	last := len(steps) - 1
+	if through != "" {
+		if last = stepIndex(through); last < 0 {
+			return fmt.Errorf("--through %q is not a step: use one of %s", through, strings.Join(StepIDs(), ", "))
+		}
+	}
+	r, err := rn.start(ctx, acceptChange)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	for i := 0; i <= last; i++ {
+		if err := r.do(ctx, i); err != nil {
+			return err
+		}
+	}
+	if last < len(steps)-1 {
+		fmt.Fprintf(rn.Out, "stopped after %s as asked (--through); run 'pitcrew migrate resume' to go on\n", steps[last].id)
+	} else {
+		fmt.Fprintf(rn.Out, "migration %s complete\n", rn.Plan.Name)
+	}
+	return nil
+}
+
+// start opens the journal, checks the plan digest and restarts the
+// channels the journal says are running.
+func (rn *Runner) start(ctx context.Context, acceptChange bool) (*run, error) {
+	if err := rn.Plan.Validate(); err != nil {
+		return nil, err
+	}
+	store, err := rn.openJournal()
+	if err != nil {
+		return nil, err
+	}
+	r := &run{rn: rn, p: rn.Plan, store: store, out: rn.Out, log: rn.Log}
+	digest := rn.Plan.Digest()
+	old, ok, err := store.PlanDigest(rn.Plan.Name)
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	if ok && old != digest && !acceptChange {
+		r.close()
+		return nil, fmt.Errorf("%w (journal %s, plan %s): check the change is intended, then pass --accept-plan-change", ErrPlanChanged, old, digest)
+	}
+	if err := store.SetPlanDigest(rn.Plan.Name, digest); err != nil {
+		r.close()
+		return nil, err
+	}
+	if err := r.resumeChannels(ctx); err != nil {
+		r.close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// run is one invocation's state: the journal, AWS clients (made on first
+// use), and the channels it runs.
+type run struct {
+	rn    *Runner
+	p     *Plan
+	store *checkpoint.Store
+	out   io.Writer
+	log   *slog.Logger
+	cur   *checkpoint.Step
+	aws   *clients
+	chans channels
+}
+
+func (r *run) close() {
+	r.chans.stopAll()
+	r.store.Close()
+}
+
+// do runs step i unless the journal says it is done (or it is skipped).
+func (r *run) do(ctx context.Context, i int) error {
+	s := steps[i]
+	rec, err := r.store.Step(r.p.Name, s.id)
+	if err != nil {
+		return err
+	}
+	if rec.State == checkpoint.StepDone || rec.State == checkpoint.StepSkipped {
+		return nil
+	}
+	if why := s.skip(r.p); why != "" {
+		rec.State, rec.Note, rec.Finished = checkpoint.StepSkipped, why, r.rn.Now().UTC()
+		fmt.Fprintf(r.out, "%2d/%d %-11s skipped: %s\n", i+1, len(steps), s.id, why)
+		return r.store.SetStep(r.p.Name, rec)
+	}
+	rec.State, rec.Attempts, rec.Error = checkpoint.StepRunning, rec.Attempts+1, ""
+	if rec.Started.IsZero() {
+		rec.Started = r.rn.Now().UTC()
+	}
+	if rec.Outputs == nil {
+		rec.Outputs = map[string]string{}
+	}
+	if err := r.store.SetStep(r.p.Name, rec); err != nil {
+		return err
+	}
+	resumed := ""
+	if rec.Attempts > 1 {
+		resumed = fmt.Sprintf(" (attempt %d, resuming)", rec.Attempts)
+	}
+	fmt.Fprintf(r.out, "%2d/%d %-11s %s%s\n", i+1, len(steps), s.id, s.title, resumed)
+	r.cur = &rec
+	err = s.run(ctx, r)
+	r.cur = nil
+	if err != nil {
+		rec.State, rec.Error = checkpoint.StepFailed, err.Error()
+		if serr := r.store.SetStep(r.p.Name, rec); serr != nil {
+			return errors.Join(err, serr)
+		}
+		return fmt.Errorf("step %s: %w", s.id, err)
+	}
+	rec.State, rec.Finished = checkpoint.StepDone, r.rn.Now().UTC()
+	fmt.Fprintf(r.out, "      done\n")
+	return r.store.SetStep(r.p.Name, rec)
+}
+
+// output returns a value the current step journaled earlier.
+func (r *run) output(key string) string { return r.cur.Outputs[key] }
+
+// record journals a value of the current step before the caller goes on.
+func (r *run) record(key, value string) error {
+	r.cur.Outputs[key] = value
+	return r.store.SetStep(r.p.Name, *r.cur)
+}
+
+// outputOf reads a value another step journaled.
+func (r *run) outputOf(stepID, key string) (string, error) {
+	rec, err := r.store.Step(r.p.Name, stepID)
+	if err != nil {
+		return "", err
+	}
+	v, ok := rec.Outputs[key]
+	if !ok {
+		return "", fmt.Errorf("the journal has no %s from step %s: run that step first ('pitcrew migrate resume')", key, stepID)
+	}
+	return v, nil
+}
+
+// say prints one progress line for the operator.
+func (r *run) say(format string, a ...any) {
+	fmt.Fprintf(r.out, "      "+format+"\n", a...)
+}
+
+// stepDone tells whether a step finished.
+func (r *run) stepDone(id string) (bool, error) {
+	rec, err := r.store.Step(r.p.Name, id)
+	return rec.State == checkpoint.StepDone, err
+}
+
+// poll calls check every poll interval until it returns true, an error,
+// or the timeout passes (then the error names what was awaited).
+func (r *run) poll(ctx context.Context, what string, check func(ctx context.Context) (bool, error)) error {
+	deadline := r.rn.Now().Add(r.p.Options.Timeout)
+	for {
+		ok, err := check(ctx)
+		if err != nil || ok {
+			return err
+		}
+		if r.rn.Now().After(deadline) {
+			return fmt.Errorf("gave up waiting for %s after %s (options.timeout); resume when it is ready", what, r.p.Options.Timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(r.p.Options.PollInterval):
+		}
+	}
+}
