@@ -278,6 +278,9 @@ func (p *Plan) Validate() error {
 	if o.BinlogRetentionHours < 1 || o.BinlogRetentionHours > 2160 {
 		bad("options.binlog_retention_hours %d: use 1-2160 (RDS's limit)", o.BinlogRetentionHours)
 	}
+	if o.KeyDeletionDays < 7 || o.KeyDeletionDays > 30 {
+		bad("options.key_deletion_days %d: KMS allows 7-30", o.KeyDeletionDays)
+	}
 	switch o.StartFrom {
 	case "target", "now", "beginning", "gtid", "":
 	default:

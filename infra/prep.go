@@ -206,19 +206,23 @@ func (r *run) gtidOn(ctx context.Context, db *sql.DB, group string, have map[str
 	if err := db.QueryRowContext(ctx, "SELECT @@GLOBAL.gtid_mode").Scan(&cur); err != nil {
 		return fmt.Errorf("reading @@GLOBAL.gtid_mode: %w", err)
 	}
-	start := 0
-	for i, m := range gtidModes {
-		if strings.EqualFold(m, cur) {
-			start = i
-		}
-	}
-	for _, m := range gtidModes[start+1:] {
+	for _, m := range gtidRungs(cur) {
 		have["gtid-mode"] = "" // each rung is a change
 		if err := r.setParam(ctx, db, group, have, "gtid-mode", m, "gtid_mode"); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// gtidRungs are the gtid_mode values to set, in order, from cur to ON.
+func gtidRungs(cur string) []string {
+	for i, m := range gtidModes {
+		if strings.EqualFold(m, cur) {
+			return gtidModes[i+1:]
+		}
+	}
+	return gtidModes[1:]
 }
 
 // endpoint is how pitcrew reaches a side's database: the plan's

@@ -14,7 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
-	"github.com/pitcrew/pitcrew/internal/binlog"
 )
 
 var stepTakeDown = step{
@@ -272,15 +271,4 @@ func (r *run) requests(ctx context.Context, from, to time.Time) (float64, error)
 		}
 	}
 	return sum, nil
-}
-
-// executed reads a side's executed GTID set.
-func (r *run) executed(ctx context.Context, side string) (string, error) {
-	db, flavor, err := r.open(ctx, side)
-	if err != nil {
-		return "", err
-	}
-	defer db.Close()
-	set, err := binlog.Executed(ctx, db, flavor)
-	return set.String(), err
 }
