@@ -113,10 +113,76 @@ func TestMigrateAcrossAccounts(t *testing.T) {
 	calls := strings.NewReplacer("="+strconv.Itoa(src.Port)+"&", "=<source port>&", "="+strconv.Itoa(tgt.Port)+"&", "=<target port>&").
 		Replace(awstest.Golden(m.Calls(), "GetMetricData"))
 	golden(t, "across-accounts.golden", calls)
-	journal, err := os.ReadFile(filepath.Join(p.DataDir, "journal", "MANIFEST-000001"))
-	if err == nil && strings.Contains(string(journal), "secret-") {
-		t.Error("a secret reached the journal")
+	assertNoSecrets(t, p.DataDir, out.String())
+}
+
+// assertNoSecrets scans every file under dir and the output for the
+// model's secret keys.
+func assertNoSecrets(t *testing.T, dir, output string) {
+	t.Helper()
+	if strings.Contains(output, "secret-") {
+		t.Error("a secret reached the output")
 	}
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(b), "secret-") {
+			t.Errorf("a secret reached %s", path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Rollback after traffic moved: DNS goes back to the old load balancer,
+// the writes come back to the source, and the source has every write
+// exactly once.
+func TestMigrateRollbackAfterDNS(t *testing.T) {
+	src := testenv.New(t, testenv.Options{ServerID: 1, Extra: []string{"--auto-increment-increment=2", "--auto-increment-offset=1"}})
+	tgt := testenv.New(t, testenv.Options{ServerID: 2, Extra: []string{"--auto-increment-increment=2", "--auto-increment-offset=2"}})
+	srcDB, tgtDB := testenv.MustDB(t, src), testenv.MustDB(t, tgt)
+	fakeRDSProcedures(t, srcDB)
+	fakeRDSProcedures(t, tgtDB)
+	appSchema(t, srcDB, tgtDB)
+	m := newModel(t)
+	p := newPlan(t, src.Port, tgt.Port)
+	dir := t.TempDir()
+	p.Options.Hook = hookScript(t, dir)
+	w := startWriter(t, dir, src.Port, tgt.Port)
+	defer w.finish()
+	out := &syncBuffer{}
+	if err := runner(p, m, out).Apply(t.Context(), "dns", false); err != nil {
+		t.Fatalf("apply through dns: %v\n%s", err, out)
+	}
+	recs := m.Account(srcAcct, "").Records["ZSHOP"]
+	if recs["shop.example.com. A pitcrew-new"].Weight != 100 {
+		t.Fatalf("traffic not on the new load balancer before the rollback: %+v", recs)
+	}
+	if err := runner(p, m, out).Rollback(t.Context()); err != nil {
+		t.Fatalf("rollback: %v\n%s", err, out)
+	}
+	recs = m.Account(srcAcct, "").Records["ZSHOP"]
+	if recs["shop.example.com. A pitcrew-new"].Weight != 0 || recs["shop.example.com. A pitcrew-old"].Weight != 100 {
+		t.Errorf("DNS after the rollback: %+v, want all on the old load balancer", recs)
+	}
+	var lastOnTarget int64
+	if err := tgtDB.QueryRow("SELECT COALESCE(MAX(seq), 0) FROM app.events WHERE node = 'target'").Scan(&lastOnTarget); err != nil {
+		t.Fatal(err)
+	}
+	waitRows(t, srcDB, "node = 'source' AND seq > "+strconv.FormatInt(lastOnTarget, 10), 10)
+	w.finish()
+	assertExactlyOnce(t, srcDB, "old database after the rollback", w.acked)
+	if _, err := runner(p, m, out).RollbackPreview(); err != nil {
+		t.Errorf("rollback preview after a rollback: %v", err)
+	}
+	assertNoSecrets(t, p.DataDir, out.String())
 }
 
 func golden(t *testing.T, name, got string) {
