@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/pitcrew/pitcrew/internal/compare"
@@ -26,7 +28,9 @@ type CatchupConfig struct {
 	Durable bool // innodb_flush_log_at_trx_commit=1 and sync_binlog=1 on every server (default: 2 and 0)
 	Threads int  // native parallel replica threads; default 4
 	Rounds  int  // interleaved rounds; default 1
-	Dir     string
+	// CPUProfile, when set, writes a CPU profile of pitcrew's last run.
+	CPUProfile string
+	Dir        string
 	Log     io.Writer
 }
 
@@ -38,6 +42,10 @@ type CatchupResult struct {
 	TxnsPerS  float64 `json:"txns_per_sec"`
 	RowsPerS  float64 `json:"rows_per_sec"`
 	Equal     bool    `json:"checksums_equal"`
+	// CPU seconds during the run: the target server's, and this process's
+	// (pitcrew's own work; near zero for the native replica).
+	ServerCPU  float64 `json:"target_server_cpu_seconds"`
+	PitcrewCPU float64 `json:"pitcrew_cpu_seconds"`
 	Note      string  `json:"note,omitempty"`
 }
 
@@ -105,7 +113,7 @@ func Catchup(ctx context.Context, cfg CatchupConfig) ([]CatchupResult, error) {
 			return native(ctx, db, src, before, after, cfg.Threads)
 		}},
 		{"pitcrew (defaults)", func(tgt *testenv.Server, db *sql.DB) error {
-			return pitcrewCatchup(ctx, src, tgt, before, after, cfg.Dir)
+			return pitcrewCatchup(ctx, src, tgt, before, after, cfg.Dir, cfg.CPUProfile)
 		}},
 	}
 	var out []CatchupResult
@@ -126,9 +134,11 @@ func Catchup(ctx context.Context, cfg CatchupConfig) ([]CatchupResult, error) {
 				r.Note = err.Error()
 			} else {
 				warm(ctx, db, tables)
+				cpu0, self0 := tgt.CPU(), selfCPU()
 				start := time.Now()
 				err := c.run(tgt, db)
 				r.Seconds = time.Since(start).Seconds()
+				r.ServerCPU, r.PitcrewCPU = (tgt.CPU() - cpu0).Seconds(), (selfCPU() - self0).Seconds()
 				if err != nil {
 					r.Note = err.Error()
 				} else {
@@ -141,7 +151,7 @@ func Catchup(ctx context.Context, cfg CatchupConfig) ([]CatchupResult, error) {
 					}
 				}
 			}
-			fmt.Fprintf(cfg.Log, "round %d: %-32s %7.2fs %8.0f tx/s equal=%v %s\n", round, c.name, r.Seconds, r.TxnsPerS, r.Equal, r.Note)
+			fmt.Fprintf(cfg.Log, "round %d: %-32s %7.2fs %8.0f tx/s equal=%v cpu: server %.2fs pitcrew %.2fs %s\n", round, c.name, r.Seconds, r.TxnsPerS, r.Equal, r.ServerCPU, r.PitcrewCPU, r.Note)
 			out = append(out, r)
 			db.Close()
 			tgt.Kill()
@@ -229,7 +239,18 @@ func native(ctx context.Context, db *sql.DB, src *testenv.Server, before, after 
 	return err
 }
 
-func pitcrewCatchup(ctx context.Context, src, tgt *testenv.Server, before, after, dir string) error {
+func pitcrewCatchup(ctx context.Context, src, tgt *testenv.Server, before, after, dir, profile string) error {
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	d, err := os.MkdirTemp(dir, "pitcrew-")
 	if err != nil {
 		return err
@@ -241,4 +262,13 @@ func pitcrewCatchup(ctx context.Context, src, tgt *testenv.Server, before, after
 		return err
 	}
 	return s.Run(ctx, syncer.RunOptions{CatchUp: true, Until: after})
+}
+
+// selfCPU is this process's CPU time (user + system).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -38,6 +38,13 @@ type Relay struct {
 	hasEnd  bool
 	formats map[uint32]bool // format descriptions already stored
 	changed chan struct{}   // closed and replaced on every append and release
+
+	// The reader's side (one goroutine): an iterator that serves entries
+	// in order (a Get per entry re-reads index blocks), reopened when it
+	// reaches what it could see, and the format descriptions it read.
+	it       *pebble.Iterator
+	itNext   uint64
+	fmtCache map[uint32][]byte
 }
 
 // RelayEntry is one spooled transaction.
@@ -61,6 +68,7 @@ func (r *Relay) endKey() []byte             { return []byte(r.prefix + "end") }
 // Relay opens the channel's spool with a byte quota (<= 0: no limit).
 func (s *Store) Relay(channel string, quota int64) (*Relay, error) {
 	r := &Relay{db: s.db, prefix: "relay/" + channel + "/", quota: quota, formats: map[uint32]bool{}, changed: make(chan struct{})}
+	s.relays = append(s.relays, r)
 	if v, closer, err := s.db.Get(r.endKey()); err == nil {
 		err = json.Unmarshal(v, &r.end)
 		closer.Close()
@@ -228,16 +236,19 @@ func (r *Relay) Append(ctx context.Context, gtid string, format []byte, events [
 
 // Read returns entry seq, verified.
 func (r *Relay) Read(seq uint64) (RelayEntry, error) {
-	v, closer, err := r.db.Get(r.entryKey(seq))
+	v, err := r.entry(seq)
 	if err != nil {
 		return RelayEntry{}, fmt.Errorf("relay entry %d: %w", seq, err)
 	}
-	defer closer.Close()
 	e, fid, err := decodeEntry(v)
 	if err != nil {
 		return RelayEntry{}, fmt.Errorf("relay entry %d: %w", seq, err)
 	}
 	e.Seq = seq
+	if f, ok := r.fmtCache[fid]; ok {
+		e.Format = f
+		return e, nil
+	}
 	f, fcloser, err := r.db.Get(r.formatKey(fid))
 	if err != nil {
 		return RelayEntry{}, fmt.Errorf("relay entry %d: format description %08x: %w (%w)", seq, fid, ErrRelayCorrupt, err)
@@ -247,7 +258,49 @@ func (r *Relay) Read(seq uint64) (RelayEntry, error) {
 		return RelayEntry{}, fmt.Errorf("relay entry %d: format description %08x: %w", seq, fid, ErrRelayCorrupt)
 	}
 	e.Format = bytes.Clone(f)
+	if r.fmtCache == nil {
+		r.fmtCache = map[uint32][]byte{}
+	}
+	r.fmtCache[fid] = e.Format
 	return e, nil
+}
+
+// entry returns the stored bytes of entry seq (valid until the next call).
+func (r *Relay) entry(seq uint64) ([]byte, error) {
+	want := r.entryKey(seq)
+	for attempt := 0; attempt < 2; attempt++ {
+		if r.it == nil || seq != r.itNext || attempt > 0 {
+			if r.it != nil {
+				r.it.Close()
+			}
+			it, err := r.db.NewIter(&pebble.IterOptions{LowerBound: want, UpperBound: r.entryKey(^uint64(0))})
+			if err != nil {
+				r.it = nil
+				return nil, err
+			}
+			r.it = it
+			r.it.First()
+		} else {
+			r.it.Next()
+		}
+		if r.it.Valid() && bytes.Equal(r.it.Key(), want) {
+			r.itNext = seq + 1
+			return r.it.Value(), nil
+		}
+		// Appended after the iterator was opened: open a new one.
+	}
+	if err := r.it.Error(); err != nil {
+		return nil, err
+	}
+	return nil, pebble.ErrNotFound
+}
+
+// StopReading releases the reader's iterator (before the store closes).
+func (r *Relay) StopReading() {
+	if r.it != nil {
+		r.it.Close()
+		r.it = nil
+	}
 }
 
 func decodeEntry(v []byte) (RelayEntry, uint32, error) {
@@ -321,6 +374,7 @@ func (r *Relay) Release(seq uint64) error {
 // Truncate drops entries from seq on and moves the end back to end: what
 // they held is read from the source again.
 func (r *Relay) Truncate(seq uint64, end Position) error {
+	r.StopReading() // its snapshot holds entries about to be replaced
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	end.NextSeq = seq

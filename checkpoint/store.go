@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/sstable"
 )
 
 // Position is a channel's applied GTID set as stored locally.
@@ -38,12 +39,24 @@ func (p Position) nextSeq() uint64 { return max(1, p.NextSeq) }
 // Store is the pebble database under the data dir. One process at a time
 // may open it (pebble locks the directory).
 type Store struct {
-	db *pebble.DB
+	db     *pebble.DB
+	relays []*Relay // their readers' iterators close before the db does
 }
 
 // Open opens (creating if needed) the store in dir.
 func Open(dir string) (*Store, error) {
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	opts := &pebble.Options{
+		Logger: quietLogger{},
+		// The relay's entries mostly live and die in the memtable (spooled,
+		// applied, released within seconds): a larger one spares flushing
+		// and compacting them.
+		MemTableSize: 32 << 20,
+	}
+	for i := range opts.Levels {
+		// Binlog events compress poorly against their CPU cost here.
+		opts.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.NoCompression }
+	}
+	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("opening checkpoint store %s: %w (is another pitcrew using this data dir?)", dir, err)
 	}
@@ -51,7 +64,12 @@ func Open(dir string) (*Store, error) {
 }
 
 // Close flushes and closes the store.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	for _, r := range s.relays {
+		r.StopReading()
+	}
+	return s.db.Close()
+}
 
 func positionKey(channel string) []byte { return []byte("channel/" + channel + "/position") }
 

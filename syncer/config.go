@@ -38,8 +38,14 @@ type Config struct {
 
 	// Batching: consecutive row transactions commit together on the target
 	// while the engine is behind, up to these bounds.
-	BatchTxns int // default 200
-	BatchRows int // default 5000
+	BatchTxns int // default 1000
+	BatchRows int // default 20000
+	// NoCompact turns off folding a batch's changes into one net change
+	// per key (see internal/apply, compactor).
+	NoCompact bool
+	// QueueBytes bounds the bytes of transactions queued between stages
+	// (each queue is also bounded to 1024 transactions). Default 64 MiB.
+	QueueBytes int64
 
 	// NoRelay turns the local relay off: by default the reader spools the
 	// source's binlog into the data dir ahead of the applier, so a source
@@ -91,10 +97,13 @@ func (c *Config) Default() {
 		c.ProgressTable = "progress"
 	}
 	if c.BatchTxns == 0 {
-		c.BatchTxns = 200
+		c.BatchTxns = 1000
 	}
 	if c.BatchRows == 0 {
-		c.BatchRows = 5000
+		c.BatchRows = 20000
+	}
+	if c.QueueBytes == 0 {
+		c.QueueBytes = 64 << 20
 	}
 	if c.RelayQuota == 0 {
 		c.RelayQuota = 4 << 30

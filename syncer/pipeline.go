@@ -22,8 +22,9 @@ import (
 // errDone ends a catch-up pipeline once the goal is covered.
 var errDone = errors.New("caught up")
 
-// queueTxns bounds the transactions between reader and applier.
-const queueTxns = 256
+// queueTxns bounds the transactions between reader and applier by count;
+// Config.QueueBytes bounds them by bytes.
+const queueTxns = 1024
 
 // state is the channel's position, shared with the source poller.
 type state struct {
@@ -118,6 +119,18 @@ type pipeline struct {
 	// written is the position last written to the target's progress row;
 	// the applied position may be ahead of it by empty transactions.
 	written string
+	// fetched bounds what the stream read and the spool (or, without the
+	// relay, the applier) has not freed; queued what replay decoded and
+	// the applier has not freed.
+	fetched, queued *gate
+}
+
+// applyGate is the gate the applier frees.
+func (p *pipeline) applyGate() *gate {
+	if p.relay != nil {
+		return p.queued
+	}
+	return p.fetched
 }
 
 // run is one attempt. Without the relay: stream -> apply. With it:
@@ -128,6 +141,7 @@ func (p *pipeline) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	p.fetched, p.queued = newGate(cfg.QueueBytes), newGate(cfg.QueueBytes)
 	fetched := make(chan *txn.Txn, queueTxns)
 	toApply := fetched
 	g, gctx := errgroup.WithContext(ctx)
@@ -138,7 +152,7 @@ func (p *pipeline) run(ctx context.Context) error {
 	}
 	g.Go(func() error {
 		err := binlog.Stream(gctx, binlog.Config{
-			Source: cfg.Source, Flavor: p.flavor, ServerID: cfg.ServerID, KeepRaw: p.relay != nil,
+			Source: cfg.Source, Flavor: p.flavor, ServerID: cfg.ServerID, KeepRaw: p.relay != nil, Admit: p.fetched.admit,
 			Logger: cfg.Logger.With("component", "binlog"),
 		}, from, fetched, p.s.metrics)
 		if conn.Code(err) == 1236 {
@@ -165,6 +179,7 @@ func (p *pipeline) applyLoop(ctx context.Context, ch <-chan *txn.Txn) error {
 				return ctx.Err()
 			}
 			if p.applied(t) {
+				p.applyGate().free(t)
 				if err := p.release(t); err != nil {
 					return err
 				}
@@ -177,6 +192,7 @@ func (p *pipeline) applyLoop(ctx context.Context, ch <-chan *txn.Txn) error {
 		var err error
 		if t.IsDDL() {
 			err = p.applyDDL(ctx, t)
+			p.applyGate().free(t)
 		} else {
 			batch := []*txn.Txn{t}
 			rows := t.RowCount()
@@ -185,6 +201,7 @@ func (p *pipeline) applyLoop(ctx context.Context, ch <-chan *txn.Txn) error {
 				select {
 				case t2 := <-ch:
 					if p.applied(t2) {
+						p.applyGate().free(t2)
 						continue // released with the batch
 					}
 					if err := p.filter(t2); err != nil {
@@ -201,6 +218,7 @@ func (p *pipeline) applyLoop(ctx context.Context, ch <-chan *txn.Txn) error {
 				}
 			}
 			err = p.applyBatch(ctx, batch, rows)
+			p.applyGate().free(batch...)
 		}
 		if err != nil {
 			return err

@@ -79,6 +79,7 @@ func (p *pipeline) spool(ctx context.Context, from gtid.Set, fetched <-chan *txn
 		if _, err := p.relay.Append(ctx, t.GTID, t.Format, t.Raw, checkpoint.Position{Flavor: p.flavor, GTIDSet: next.String()}, paused); err != nil {
 			return fmt.Errorf("spooling GTID %s: %w", t.GTID, err)
 		}
+		p.fetched.free(t)
 		end = next
 		size := p.relay.Size()
 		p.s.metrics.RelayBytes.Set(float64(size))
@@ -89,6 +90,7 @@ func (p *pipeline) spool(ctx context.Context, from gtid.Set, fetched <-chan *txn
 // replay decodes relay entries in order and hands them to the applier.
 func (p *pipeline) replay(ctx context.Context, out chan<- *txn.Txn) error {
 	dec := binlog.NewDecoder(p.flavor)
+	defer p.relay.StopReading()
 	cursor, _ := p.relay.Bounds()
 	for {
 		changed := p.relay.Changed()
@@ -114,6 +116,9 @@ func (p *pipeline) replay(ctx context.Context, out chan<- *txn.Txn) error {
 			return err
 		}
 		t.RelaySeq = cursor
+		if err := p.queued.admit(ctx, t); err != nil {
+			return err
+		}
 		select {
 		case out <- t:
 		case <-ctx.Done():

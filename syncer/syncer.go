@@ -116,8 +116,8 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 	progress := checkpoint.Progress{Schema: s.cfg.ProgressSchema, Table: s.cfg.ProgressTable}
 	acfg := apply.Config{
 		Target: s.cfg.Target, Channel: s.cfg.Channel, Flavor: flavor, Progress: progress,
-		DDLPrefix: conflict.OriginMarker(s.cfg.Channel),
-		Logger:    s.cfg.Logger.With("component", "apply"),
+		DDLPrefix: conflict.OriginMarker(s.cfg.Channel), NoCompact: s.cfg.NoCompact,
+		Logger: s.cfg.Logger.With("component", "apply"),
 	}
 	var ledger *conflict.Ledger
 	if s.cfg.Conflicts != nil {

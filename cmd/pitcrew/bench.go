@@ -49,10 +49,11 @@ func benchCatchup(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	threads := fs.Int("threads", 4, "native parallel replica threads")
 	rounds := fs.Int("rounds", 1, "interleaved rounds")
 	asJSON := fs.Bool("json", false, "print results as JSON")
+	profile := fs.String("cpuprofile", "", "write a CPU profile of pitcrew's (last) run to this file")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	res, err := bench.Catchup(ctx, bench.CatchupConfig{Txns: *txns, Tables: *tables, Rows: *rows, Durable: *durable, Threads: *threads, Rounds: *rounds, Log: stderr})
+	res, err := bench.Catchup(ctx, bench.CatchupConfig{Txns: *txns, Tables: *tables, Rows: *rows, Durable: *durable, Threads: *threads, Rounds: *rounds, CPUProfile: *profile, Log: stderr})
 	if err != nil {
 		return err
 	}

@@ -30,8 +30,10 @@ type fileConfig struct {
 	ProgressTable  string        `yaml:"progress_table"`    // default progress
 	StartFrom      string        `yaml:"start_from"`        // first start only
 	StartGTID      string        `yaml:"start_gtid"`        // first start only
-	BatchTxns      int           `yaml:"batch_txns"`        // default 200
-	BatchRows      int           `yaml:"batch_rows"`        // default 5000
+	BatchTxns      int           `yaml:"batch_txns"`        // default 1000
+	BatchRows      int           `yaml:"batch_rows"`        // default 20000
+	Compact        *bool         `yaml:"compact"`           // default true
+	QueueBytes     int64         `yaml:"queue_bytes"`       // default 64 MiB
 	RetentionWarn  time.Duration `yaml:"retention_margin"`  // default 1h
 	Relay          *bool         `yaml:"relay"`             // default true
 	RelayQuota     int64         `yaml:"relay_quota_bytes"` // default 4 GiB
@@ -189,6 +191,8 @@ func (fc fileConfig) syncerConfig() syncer.Config {
 		RetentionMargin:   fc.RetentionWarn,
 		NoRelay:           fc.Relay != nil && !*fc.Relay,
 		RelayQuota:        fc.RelayQuota,
+		NoCompact:         fc.Compact != nil && !*fc.Compact,
+		QueueBytes:        fc.QueueBytes,
 		Route:             fc.Route,
 		RestartBackoffMax: 30 * time.Second,
 	}

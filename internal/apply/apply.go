@@ -39,6 +39,9 @@ type Config struct {
 	// DDLPrefix is prepended to every applied DDL: a comment that names
 	// the channel, so the DDL is recognised when it comes back.
 	DDLPrefix string
+	// NoCompact turns off folding a batch's row changes into net changes
+	// per key written with set statements (see compactor).
+	NoCompact bool
 	// Retries bounds the attempts at one batch after transient errors (lost
 	// connection, deadlock). Default 10, with backoff capped at 5s.
 	Retries int
@@ -144,11 +147,20 @@ func (e *Executor) ApplyRows(ctx context.Context, batch []*txn.Txn, after gtid.S
 			}
 		}()
 		b := &stmts{c: c}
+		var cb *compactor
+		if !e.cfg.NoCompact && !e.idempotent && e.cfg.Resolver == nil {
+			cb = newCompactor()
+		}
 		for _, t := range batch {
 			for _, ev := range t.Events {
-				if err := e.applyRows(ctx, c, b, t.GTID, ev.Rows); err != nil {
+				if err := e.applyRows(ctx, c, b, cb, t.GTID, ev.Rows); err != nil {
 					return err
 				}
+			}
+		}
+		if cb != nil {
+			if err := cb.flush(ctx, b); err != nil {
+				return fmt.Errorf("GTIDs %s..%s: %w", batch[0].GTID, batch[len(batch)-1].GTID, err)
 			}
 		}
 		if err := b.flush(ctx); err != nil {
@@ -267,7 +279,7 @@ func refuse(t *txn.Txn) error {
 	return nil
 }
 
-func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, gtidStr string, rc *txn.RowChange) error {
+func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, cb *compactor, gtidStr string, rc *txn.RowChange) error {
 	def, err := e.schema.Table(ctx, rc.Table.Schema, rc.Table.Name)
 	if err != nil {
 		return fmt.Errorf("GTID %s: %w", gtidStr, err)
@@ -312,6 +324,15 @@ func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, gtidStr str
 		return nil
 	}
 	what := fmt.Sprintf("GTID %s: %s on %s", gtidStr, rc.Kind, rc.Table.QualifiedName())
+	if cb != nil && compactable(p, def) {
+		if cb.add(p, rc, rc.Table.QualifiedName()) {
+			return nil
+		}
+		// An update of a key: what came before goes first, then row by row.
+		if err := cb.flushTable(ctx, b, p.table); err != nil {
+			return err
+		}
+	}
 	switch rc.Kind {
 	case txn.Insert:
 		qs, args := p.inserts(rc.Rows)

@@ -29,6 +29,9 @@ type Config struct {
 	Heartbeat time.Duration
 	// KeepRaw attaches each transaction's raw events, for the relay spool.
 	KeepRaw bool
+	// Admit, when set, is called before each transaction is sent on; it
+	// may block (the caller's queue is full by bytes).
+	Admit func(context.Context, *txn.Txn) error
 	Logger  *slog.Logger
 }
 
@@ -53,7 +56,17 @@ type Stats interface {
 // returned error is classified with conn.Retryable.
 func Stream(ctx context.Context, cfg Config, from gtid.Set, out chan<- *txn.Txn, stats Stats) error {
 	cfg.Default()
+	var rowsDecode func(*replication.RowsEvent, []byte) error
+	if cfg.KeepRaw {
+		// The relay spools raw events and decodes them when it replays
+		// them: here only the framing matters, not the row images.
+		rowsDecode = func(e *replication.RowsEvent, data []byte) error {
+			_, err := e.DecodeHeader(data)
+			return err
+		}
+	}
 	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
+		RowsEventDecodeFunc:     rowsDecode,
 		ServerID:                cfg.ServerID,
 		Flavor:                  cfg.Flavor,
 		Host:                    cfg.Source.Host,
@@ -95,6 +108,11 @@ func Stream(ctx context.Context, cfg Config, from gtid.Set, out chan<- *txn.Txn,
 		}
 		if t == nil {
 			continue
+		}
+		if cfg.Admit != nil {
+			if err := cfg.Admit(ctx, t); err != nil {
+				return err
+			}
 		}
 		select {
 		case out <- t:

@@ -22,6 +22,7 @@ type Column struct {
 	Name      string
 	Generated bool // VIRTUAL or STORED generated: never written
 	Unsigned  bool // an UNSIGNED integer column
+	Integer   bool // TINYINT..BIGINT: its values compare as numbers, no collation
 }
 
 // Table is a table's definition.
@@ -29,6 +30,8 @@ type Table struct {
 	Schema, Name string
 	Columns      []Column
 	PK           []int // identifying key column indexes (primary key, else a unique NOT NULL key); nil when none
+	UniqueKeys   int   // unique indexes, the primary key included
+	Triggers     bool  // the table has triggers on this server
 }
 
 // Index returns the position of the named column (case-insensitive, as
@@ -107,8 +110,9 @@ FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER 
 		if err := rows.Scan(&col, &generated, &typ); err != nil {
 			return nil, err
 		}
+		lt := strings.ToLower(typ)
 		def.Columns = append(def.Columns, Column{Name: col, Generated: generated != "NEVER",
-			Unsigned: strings.Contains(strings.ToLower(typ), "unsigned")})
+			Unsigned: strings.Contains(lt, "unsigned"), Integer: isInteger(lt)})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -125,5 +129,22 @@ FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER 
 			def.PK = append(def.PK, i)
 		}
 	}
+	var triggers int
+	err = t.db.QueryRowContext(ctx, `SELECT
+  (SELECT COUNT(DISTINCT INDEX_NAME) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0),
+  (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?)`, db, name, db, name).Scan(&def.UniqueKeys, &triggers)
+	if err != nil {
+		return nil, fmt.Errorf("reading the indexes and triggers of %s.%s: %w", db, name, err)
+	}
+	def.Triggers = triggers > 0
 	return def, nil
+}
+
+func isInteger(columnType string) bool {
+	for _, p := range []string{"tinyint", "smallint", "mediumint", "int", "bigint"} {
+		if columnType == p || strings.HasPrefix(columnType, p+"(") || strings.HasPrefix(columnType, p+" ") {
+			return true
+		}
+	}
+	return false
 }
