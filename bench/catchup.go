@@ -8,21 +8,27 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime/pprof"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/pitcrew/pitcrew/internal/compare"
+	"github.com/pitcrew/pitcrew/internal/conn"
 	"github.com/pitcrew/pitcrew/internal/testenv"
 	"github.com/pitcrew/pitcrew/syncer"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 )
 
 // CatchupConfig sizes the catch-up comparison.
 type CatchupConfig struct {
-	Txns    int  // backlog transactions (sysbench oltp_write_only shape: 4 row changes each); default 20,000
+	// Workload shapes the backlog: WriteOnly (default), InsertOnly or
+	// UpdateIndex (the hot-key case: one table, one indexed update each).
+	Workload string
+	Txns    int  // backlog transactions; default 20,000
 	Tables  int  // default 4
 	Rows    int  // rows per table before the backlog; default 10,000
 	Durable bool // innodb_flush_log_at_trx_commit=1 and sync_binlog=1 on every server (default: 2 and 0)
@@ -34,8 +40,24 @@ type CatchupConfig struct {
 	Log     io.Writer
 }
 
+// Workloads of a catch-up backlog (sysbench's oltp_* shapes).
+const (
+	WriteOnly   = "write_only"   // oltp_write_only: indexed update, non-indexed update, delete, insert
+	InsertOnly  = "insert_only"  // four single-row inserts of new rows per transaction
+	UpdateIndex = "update_index" // oltp_update_index: one indexed update; few rows, so hot keys
+)
+
+// rowsPerTxn is how many row changes a backlog transaction makes.
+func rowsPerTxn(workload string) int {
+	if workload == UpdateIndex {
+		return 1
+	}
+	return 4
+}
+
 // CatchupResult is one contender's run.
 type CatchupResult struct {
+	Workload  string  `json:"workload"`
 	Contender string  `json:"contender"`
 	Round     int     `json:"round"`
 	Seconds   float64 `json:"seconds"`
@@ -46,6 +68,8 @@ type CatchupResult struct {
 	// (pitcrew's own work; near zero for the native replica).
 	ServerCPU  float64 `json:"target_server_cpu_seconds"`
 	PitcrewCPU float64 `json:"pitcrew_cpu_seconds"`
+	// Series is (seconds, transactions applied) every 100 ms of the run.
+	Series [][2]float64 `json:"series,omitempty"`
 	Note      string  `json:"note,omitempty"`
 }
 
@@ -61,42 +85,32 @@ func Catchup(ctx context.Context, cfg CatchupConfig) ([]CatchupResult, error) {
 	setDefault(&cfg.Rows, 10000)
 	setDefault(&cfg.Threads, 4)
 	setDefault(&cfg.Rounds, 1)
+	if cfg.Workload == "" {
+		cfg.Workload = WriteOnly
+	}
+	if cfg.Workload == UpdateIndex {
+		cfg.Tables = 1
+	}
 	cfg.Log = logTo(cfg.Log)
 	cleanup, err := scratch(&cfg.Dir)
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
-	extra := []string{"--innodb-buffer-pool-size=512M"}
-	if cfg.Durable {
-		extra = append(extra, "--innodb-flush-log-at-trx-commit=1", "--sync-binlog=1")
-	}
-	src, err := testenv.Start(ctx, testenv.Options{Dir: filepath.Join(cfg.Dir, "src"), ServerID: 1, Extra: extra})
+	env, err := newBackdrop(ctx, cfg.Dir, cfg.Tables, cfg.Rows, cfg.Durable, cfg.Log)
 	if err != nil {
 		return nil, err
 	}
-	defer src.Kill()
-	srcDB, err := src.DB()
-	if err != nil {
+	defer env.close()
+	if err := env.dump(ctx); err != nil {
 		return nil, err
 	}
-	defer srcDB.Close()
-	fmt.Fprintf(cfg.Log, "preparing %d tables x %d rows\n", cfg.Tables, cfg.Rows)
-	if err := prepare(ctx, srcDB, cfg.Rows*cfg.Tables, cfg.Tables); err != nil {
-		return nil, err
-	}
-	dump := filepath.Join(cfg.Dir, "before.sql")
-	if out, err := exec.CommandContext(ctx, "sh", "-c", fmt.Sprintf("mariadb-dump -h127.0.0.1 -P%d -uroot --single-transaction --databases %s > %s", src.Port, schema, dump)).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("dumping the pre-backlog state: %v: %s", err, out)
-	}
-	var before, after string
-	if err := srcDB.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&before); err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(cfg.Log, "writing a backlog of %d transactions\n", cfg.Txns)
+	src, srcDB, before := env.src, env.srcDB, env.before
+	fmt.Fprintf(cfg.Log, "writing a backlog of %d %s transactions\n", cfg.Txns, cfg.Workload)
 	if err := backlog(ctx, srcDB, cfg); err != nil {
 		return nil, err
 	}
+	var after string
 	if err := srcDB.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&after); err != nil {
 		return nil, err
 	}
@@ -104,93 +118,213 @@ func Catchup(ctx context.Context, cfg CatchupConfig) ([]CatchupResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	contenders := []struct {
-		name string
-		run  func(tgt *testenv.Server, db *sql.DB) error
-	}{
-		{"native single-threaded", func(tgt *testenv.Server, db *sql.DB) error { return native(ctx, db, src, before, after, 0) }},
-		{fmt.Sprintf("native parallel (%d, optimistic)", cfg.Threads), func(tgt *testenv.Server, db *sql.DB) error {
+	contenders := []contender{
+		{"native single-threaded", func(db *sql.DB) error { return native(ctx, db, src, before, after, 0) }},
+		{fmt.Sprintf("native parallel (%d, optimistic)", cfg.Threads), func(db *sql.DB) error {
 			return native(ctx, db, src, before, after, cfg.Threads)
 		}},
-		{"pitcrew (defaults)", func(tgt *testenv.Server, db *sql.DB) error {
-			return pitcrewCatchup(ctx, src, tgt, before, after, cfg.Dir, cfg.CPUProfile)
+		{"pitcrew (defaults)", func(db *sql.DB) error {
+			return pitcrewCatchup(ctx, src, env.lastTarget, before, after, cfg.Dir, cfg.CPUProfile)
 		}},
+	}
+	if cfg.Workload == InsertOnly {
+		rows := cfg.Txns * rowsPerTxn(cfg.Workload)
+		for _, conns := range []int{1, 2} {
+			contenders = append(contenders, contender{fmt.Sprintf("%s (500-row INSERTs, %d conn)", ceilingName, conns), func(db *sql.DB) error {
+				return ingest(ctx, db, rows, conns)
+			}})
+		}
 	}
 	var out []CatchupResult
 	for round := 1; round <= cfg.Rounds; round++ {
-		for i, c := range contenders {
-			dir := filepath.Join(cfg.Dir, fmt.Sprintf("tgt-%d-%d", round, i))
-			tgt, err := testenv.Start(ctx, testenv.Options{Dir: dir, ServerID: uint32(10 + i), Extra: append(extra, "--skip-slave-start")})
+		for _, c := range contenders {
+			r := CatchupResult{Workload: cfg.Workload, Contender: c.name, Round: round}
+			tgt, db, err := env.target(ctx, "tgt")
 			if err != nil {
-				return out, err
-			}
-			db, err := tgt.DB()
-			if err != nil {
-				tgt.Kill()
-				return out, err
-			}
-			r := CatchupResult{Contender: c.name, Round: round}
-			if err := restore(ctx, tgt, dump); err != nil {
 				r.Note = err.Error()
-			} else {
-				warm(ctx, db, tables)
-				cpu0, self0 := tgt.CPU(), selfCPU()
-				start := time.Now()
-				err := c.run(tgt, db)
-				r.Seconds = time.Since(start).Seconds()
-				r.ServerCPU, r.PitcrewCPU = (tgt.CPU() - cpu0).Seconds(), (selfCPU() - self0).Seconds()
-				if err != nil {
-					r.Note = err.Error()
-				} else {
-					r.TxnsPerS = float64(cfg.Txns) / r.Seconds
-					r.RowsPerS = 4 * r.TxnsPerS
-					res, err := compare.Tables(ctx, srcDB, db, schema, tables)
-					r.Equal = err == nil
-					for _, x := range res {
-						r.Equal = r.Equal && x.Equal()
-					}
-				}
+				out = append(out, r)
+				continue
 			}
-			fmt.Fprintf(cfg.Log, "round %d: %-32s %7.2fs %8.0f tx/s equal=%v cpu: server %.2fs pitcrew %.2fs %s\n", round, c.name, r.Seconds, r.TxnsPerS, r.Equal, r.ServerCPU, r.PitcrewCPU, r.Note)
+			cpu0, self0 := tgt.CPU(), selfCPU()
+			start := time.Now()
+			stopSampling := sample(ctx, db, before, &r.Series)
+			err = c.run(db)
+			r.Seconds = time.Since(start).Seconds()
+			stopSampling()
+			r.ServerCPU, r.PitcrewCPU = (tgt.CPU() - cpu0).Seconds(), (selfCPU() - self0).Seconds()
+			switch {
+			case err != nil:
+				r.Note = err.Error()
+			case strings.HasPrefix(c.name, ceilingName):
+				r.RowsPerS = float64(cfg.Txns*rowsPerTxn(cfg.Workload)) / r.Seconds
+				r.TxnsPerS = r.RowsPerS / float64(rowsPerTxn(cfg.Workload))
+				r.Equal, r.Note = true, "not a replica: what the target ingests from plain INSERTs"
+			default:
+				r.TxnsPerS = float64(cfg.Txns) / r.Seconds
+				r.RowsPerS = float64(rowsPerTxn(cfg.Workload)) * r.TxnsPerS
+				r.Equal = tablesEqual(ctx, env, db, tables)
+			}
+			fmt.Fprintf(cfg.Log, "round %d: %-40s %7.2fs %8.0f tx/s equal=%v cpu: server %.2fs pitcrew %.2fs %s\n", round, c.name, r.Seconds, r.TxnsPerS, r.Equal, r.ServerCPU, r.PitcrewCPU, r.Note)
 			out = append(out, r)
 			db.Close()
 			tgt.Kill()
-			os.RemoveAll(dir)
+			os.RemoveAll(tgt.Dir)
 		}
 	}
 	return out, nil
 }
 
-// backlog writes sysbench oltp_write_only-shaped transactions: an indexed
-// update, a non-indexed update, a delete and an insert of the same id.
+// backlog writes the workload's transactions on two connections.
 func backlog(ctx context.Context, db *sql.DB, cfg CatchupConfig) error {
-	r := rand.New(rand.NewPCG(1, 2))
-	for i := 0; i < cfg.Txns; i++ {
-		t := fmt.Sprintf("%s.sbtest%d", schema, 1+r.IntN(cfg.Tables))
-		id := 1 + r.IntN(cfg.Rows)
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
+	g, gctx := errgroup.WithContext(ctx)
+	for w := range 2 {
+		g.Go(func() error {
+			r := rand.New(rand.NewPCG(1, uint64(2+w)))
+			for i := w; i < cfg.Txns; i += 2 {
+				if err := writeTxn(gctx, db, r, cfg); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+type stmt struct {
+	sql  string
+	args []any
+}
+
+// writeTxn writes one transaction of the workload's shape.
+func writeTxn(ctx context.Context, db *sql.DB, r *rand.Rand, cfg CatchupConfig) error {
+	t := fmt.Sprintf("%s.sbtest%d", schema, 1+r.IntN(cfg.Tables))
+	id := 1 + r.IntN(cfg.Rows)
+	var qs []stmt
+	switch cfg.Workload {
+	case InsertOnly:
+		for range 4 {
+			qs = append(qs, stmt{"INSERT INTO " + t + " (k, c, pad) VALUES (?, ?, ?)", []any{r.IntN(cfg.Rows), strings.Repeat(fmt.Sprintf("%011d-", r.IntN(1e9)), 10), strings.Repeat("p", 59)}})
 		}
-		for _, q := range []struct {
-			sql  string
-			args []any
-		}{
+	case UpdateIndex:
+		qs = []stmt{{"UPDATE " + t + " SET k = k + 1 WHERE id = ?", []any{id}}}
+	default:
+		qs = []stmt{
 			{"UPDATE " + t + " SET k = k + 1 WHERE id = ?", []any{id}},
 			{"UPDATE " + t + " SET c = ? WHERE id = ?", []any{strings.Repeat(fmt.Sprintf("%011d-", r.IntN(1e9)), 10), 1 + r.IntN(cfg.Rows)}},
 			{"DELETE FROM " + t + " WHERE id = ?", []any{id}},
 			{"INSERT INTO " + t + " (id, k, c, pad) VALUES (?, ?, ?, ?)", []any{id, r.IntN(cfg.Rows), strings.Repeat("x", 119), strings.Repeat("p", 59)}},
-		} {
-			if _, err := tx.ExecContext(ctx, q.sql, q.args...); err != nil {
-				tx.Rollback() //nolint:errcheck
-				return err
-			}
 		}
-		if err := tx.Commit(); err != nil {
+	}
+	for {
+		err := execTxn(ctx, db, qs)
+		if conn.Code(err) != 1213 { // two writers may deadlock: try again
 			return err
 		}
 	}
-	return nil
+}
+
+func execTxn(ctx context.Context, db *sql.DB, qs []stmt) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	for _, q := range qs {
+		if _, err := tx.ExecContext(ctx, q.sql, q.args...); err != nil {
+			tx.Rollback() //nolint:errcheck
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+var seqRE = regexp.MustCompile(`(?:^|,)\s*1-1-(\d+)`)
+
+// appliedSeq is the highest source sequence number the target applied, by
+// the native replica (gtid_slave_pos) or pitcrew (its progress row).
+func appliedSeq(ctx context.Context, db *sql.DB) int64 {
+	var best int64
+	for _, q := range []string{"SELECT @@GLOBAL.gtid_slave_pos", "SELECT gtid_set FROM _pitcrew.progress WHERE channel = 'main'"} {
+		var s string
+		if err := db.QueryRowContext(ctx, q).Scan(&s); err != nil {
+			continue
+		}
+		if m := seqRE.FindStringSubmatch(s); m != nil {
+			n, _ := strconv.ParseInt(m[1], 10, 64)
+			best = max(best, n)
+		}
+	}
+	return best
+}
+
+// sample records (seconds, transactions applied since before) every 100 ms
+// until the returned func is called.
+func sample(ctx context.Context, db *sql.DB, before string, into *[][2]float64) func() {
+	base := int64(0)
+	if m := seqRE.FindStringSubmatch(before); m != nil {
+		base, _ = strconv.ParseInt(m[1], 10, 64)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		start := time.Now()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if n := appliedSeq(ctx, db); n >= base {
+					*into = append(*into, [2]float64{time.Since(start).Seconds(), float64(n - base)})
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// contender is one way of applying the backlog to a target.
+type contender struct {
+	name string
+	run  func(db *sql.DB) error
+}
+
+// ceilingName names the ingest-ceiling measurements.
+const ceilingName = "ingest ceiling"
+
+// ingest inserts rows rows of the sysbench shape into a new table with
+// 500-row INSERTs on conns connections: how fast the target takes rows
+// when nothing but inserting is asked of it.
+func ingest(ctx context.Context, db *sql.DB, rows, conns int) error {
+	if _, err := db.ExecContext(ctx, "CREATE TABLE "+schema+".ceiling LIKE "+schema+".sbtest1"); err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for w := range conns {
+		g.Go(func() error {
+			r := rand.New(rand.NewPCG(5, uint64(w)))
+			for done := w * 500; done < rows; done += conns * 500 {
+				n := min(500, rows-done)
+				var b strings.Builder
+				args := make([]any, 0, 3*n)
+				b.WriteString("INSERT INTO " + schema + ".ceiling (k, c, pad) VALUES ")
+				for i := range n {
+					if i > 0 {
+						b.WriteByte(',')
+					}
+					b.WriteString("(?,?,?)")
+					args = append(args, r.IntN(1e6), strings.Repeat(fmt.Sprintf("%011d-", r.IntN(1e9)), 10), strings.Repeat("p", 59))
+				}
+				if _, err := db.ExecContext(gctx, b.String(), args...); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // restore loads the pre-backlog dump without writing the target's binlog.
@@ -213,6 +347,22 @@ func warm(ctx context.Context, db *sql.DB, tables []string) {
 // native runs the server's own replica from before to after; threads 0 is
 // the single-threaded applier.
 func native(ctx context.Context, db *sql.DB, src *testenv.Server, before, after string, threads int) error {
+	if err := startNative(ctx, db, src, before, threads); err != nil {
+		return err
+	}
+	var res sql.NullInt64
+	if err := db.QueryRowContext(ctx, "SELECT MASTER_GTID_WAIT(?, 600)", after).Scan(&res); err != nil {
+		return err
+	}
+	if !res.Valid || res.Int64 != 0 {
+		return fmt.Errorf("MASTER_GTID_WAIT did not reach %s", after)
+	}
+	_, err := db.ExecContext(ctx, "STOP SLAVE")
+	return err
+}
+
+// startNative points the target's replica at src from before and starts it.
+func startNative(ctx context.Context, db *sql.DB, src *testenv.Server, before string, threads int) error {
 	mode := "conservative"
 	if threads > 0 {
 		mode = "optimistic"
@@ -228,15 +378,20 @@ func native(ctx context.Context, db *sql.DB, src *testenv.Server, before, after 
 			return fmt.Errorf("%s: %w", q, err)
 		}
 	}
-	var res sql.NullInt64
-	if err := db.QueryRowContext(ctx, "SELECT MASTER_GTID_WAIT(?, 600)", after).Scan(&res); err != nil {
-		return err
+	return nil
+}
+
+// mariadbDump dumps the benchmark schema.
+func mariadbDump(ctx context.Context, src *testenv.Server, to string) error {
+	out, err := exec.CommandContext(ctx, "sh", "-c", fmt.Sprintf("mariadb-dump -h127.0.0.1 -P%d -uroot --single-transaction --databases %s > %s", src.Port, schema, to)).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("dumping the benchmark schema: %v: %s", err, out)
 	}
-	if !res.Valid || res.Int64 != 0 {
-		return fmt.Errorf("MASTER_GTID_WAIT did not reach %s", after)
-	}
-	_, err := db.ExecContext(ctx, "STOP SLAVE")
-	return err
+	return nil
+}
+
+func listTables(ctx context.Context, db *sql.DB) ([]string, error) {
+	return compare.Schema(ctx, db, schema)
 }
 
 func pitcrewCatchup(ctx context.Context, src, tgt *testenv.Server, before, after, dir, profile string) error {

@@ -5,16 +5,43 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/pitcrew/pitcrew/bench"
 )
 
+const benchHelp = `Usage: pitcrew bench load|catchup|lag|memory|decode|all [flags]
+
+Throwaway servers, one machine, one invocation, contenders interleaved:
+  load     pitcrew load vs mydumper+myloader vs mariadb-dump | mariadb
+  catchup  a backlog applied by the native replica (single, parallel) and pitcrew
+  lag      replication lag under a fixed write rate, heartbeat every 100 ms
+  memory   pitcrew's peak RSS catching up backlogs of two sizes
+  decode   pitcrew's binlog reader vs mariadb-binlog --read-from-remote-server
+  all      every one of them; --html and --json write the report
+Each command's defaults finish in under 5 minutes here ('all' in about 10);
+'pitcrew bench COMMAND --help' lists the sizes.
+`
+
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "catchup" {
-		return benchCatchup(ctx, args[1:], stdout, stderr)
+	if len(args) == 0 {
+		fmt.Fprint(stderr, benchHelp)
+		return errUsage
 	}
-	if len(args) == 0 || args[0] != "load" {
-		fmt.Fprintln(stderr, "Usage: pitcrew bench load|catchup [flags]   (pitcrew bench catchup --help)")
+	switch args[0] {
+	case "catchup":
+		return benchCatchup(ctx, args[1:], stdout, stderr)
+	case "lag", "memory", "decode", "all":
+		return benchReport(ctx, args[0], args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, benchHelp)
+		return nil
+	case "load":
+	default:
+		fmt.Fprint(stderr, benchHelp)
 		return errUsage
 	}
 	fs := newFlags("bench load", "bench load [--rows N] [--tables N] [--threads N] [--rounds N] [--json]", stderr)
@@ -41,8 +68,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func benchCatchup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench catchup", "bench catchup [--txns N] [--durable] [--threads N] [--rounds N] [--json]", stderr)
-	txns := fs.Int("txns", 20000, "backlog transactions (sysbench oltp_write_only shape)")
+	fs := newFlags("bench catchup", "bench catchup [--workload W] [--txns N] [--durable] [--threads N] [--rounds N] [--json]", stderr)
+	workload := fs.String("workload", bench.WriteOnly, "backlog shape: write_only (oltp_write_only), insert_only (with the target's ingest ceiling), update_index (hot keys)")
+	txns := fs.Int("txns", 20000, "backlog transactions")
 	tables := fs.Int("tables", 4, "tables")
 	rows := fs.Int("rows", 10000, "rows per table before the backlog")
 	durable := fs.Bool("durable", false, "innodb_flush_log_at_trx_commit=1 and sync_binlog=1 (default 2 and 0)")
@@ -53,7 +81,7 @@ func benchCatchup(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	res, err := bench.Catchup(ctx, bench.CatchupConfig{Txns: *txns, Tables: *tables, Rows: *rows, Durable: *durable, Threads: *threads, Rounds: *rounds, CPUProfile: *profile, Log: stderr})
+	res, err := bench.Catchup(ctx, bench.CatchupConfig{Workload: *workload, Txns: *txns, Tables: *tables, Rows: *rows, Durable: *durable, Threads: *threads, Rounds: *rounds, CPUProfile: *profile, Log: stderr})
 	if err != nil {
 		return err
 	}
@@ -65,4 +93,81 @@ func benchCatchup(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stdout, "%-34s %5d %8.2f %9.0f %10.0f %6v  %s\n", r.Contender, r.Round, r.Seconds, r.TxnsPerS, r.RowsPerS, r.Equal, r.Note)
 	}
 	return nil
+}
+
+// benchReport runs lag, memory, decode or all, and prints the summary
+// table (medians, ratios), with JSON and HTML reports on request.
+func benchReport(ctx context.Context, what string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench "+what, "bench "+what+" [flags]", stderr)
+	rounds := fs.Int("rounds", 3, "interleaved rounds (medians are reported)")
+	txns := fs.Int("txns", 0, "all: catch-up backlog per workload (default 10000); decode: transactions in the binlog (default 50000)")
+	rates := fs.String("rates", "500,2000", "lag: source write rates, tx/s")
+	duration := fs.Duration("duration", 8*time.Second, "lag: measured window per run")
+	backlogs := fs.String("backlogs", "50000,200000", "memory: backlog sizes")
+	smoke := fs.Bool("smoke", false, "all: tiny sizes, seconds; keeps the harness working, numbers mean nothing")
+	jsonOut := fs.String("json", "", "write the full report (every round, every sample) as JSON to this file")
+	htmlOut := fs.String("html", "", "write an HTML report with SVG charts to this file")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	rep := &bench.Report{Started: time.Now()}
+	rep.Host, _ = os.Hostname()
+	var err error
+	switch what {
+	case "lag":
+		r, e := parseInts(*rates, "--rates")
+		if e != nil {
+			return e
+		}
+		rep.Lag, err = bench.Lag(ctx, bench.LagConfig{Rates: r, Duration: *duration, Rounds: *rounds, Log: stderr})
+	case "memory":
+		b, e := parseInts(*backlogs, "--backlogs")
+		if e != nil {
+			return e
+		}
+		rep.Memory, err = bench.Memory(ctx, bench.MemoryConfig{Backlogs: b, Log: stderr})
+	case "decode":
+		rep.Decode, err = bench.Decode(ctx, bench.DecodeConfig{Txns: *txns, Rounds: *rounds, Log: stderr})
+	case "all":
+		rep, err = bench.All(ctx, bench.AllConfig{Smoke: *smoke, Txns: *txns, Rounds: *rounds, Log: stderr})
+	}
+	if rep != nil {
+		rep.WriteTable(stdout)
+		if *jsonOut != "" {
+			if werr := writeFile(*jsonOut, func(w io.Writer) error { return json.NewEncoder(w).Encode(rep) }); werr != nil {
+				return werr
+			}
+		}
+		if *htmlOut != "" {
+			if werr := writeFile(*htmlOut, rep.WriteHTML); werr != nil {
+				return werr
+			}
+			fmt.Fprintf(stderr, "report: %s\n", *htmlOut)
+		}
+	}
+	return err
+}
+
+func parseInts(s, flagName string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%s %q: use positive integers separated by commas", flagName, s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func writeFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("writing the report: %w", err)
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

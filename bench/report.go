@@ -1,0 +1,326 @@
+package bench
+
+import (
+	"fmt"
+	"html/template"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Report is everything one `pitcrew bench all` measured.
+type Report struct {
+	Started time.Time       `json:"started"`
+	Host    string          `json:"host"`
+	Catchup []CatchupResult `json:"catchup,omitempty"`
+	Lag     []LagResult     `json:"lag,omitempty"`
+	Memory  []MemoryResult  `json:"memory,omitempty"`
+	Decode  []DecodeResult  `json:"decode,omitempty"`
+}
+
+// Line is one row of the summary: a median over rounds, and its ratio to
+// the reference measured in the same run.
+type Line struct {
+	Section, Name string
+	Value         float64
+	Unit          string
+	Ratio         float64 // value / reference; 0 when none
+	Reference     string
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// Summary reduces the rounds to medians with ratios: catch-up against the
+// native single-threaded replica and the best native setting (and, for
+// inserts, the ingest ceiling); lag against native; decode against
+// mariadb-binlog.
+func (r *Report) Summary() []Line {
+	var out []Line
+	groups := map[string]map[string][]float64{}
+	var order []string
+	for _, c := range r.Catchup {
+		if c.Note != "" && !strings.HasPrefix(c.Contender, ceilingName) {
+			continue
+		}
+		key := c.Workload
+		if groups[key] == nil {
+			groups[key] = map[string][]float64{}
+			order = append(order, key)
+		}
+		v := c.TxnsPerS
+		if strings.HasPrefix(c.Contender, ceilingName) {
+			v = c.RowsPerS
+		}
+		groups[key][c.Contender] = append(groups[key][c.Contender], v)
+	}
+	for _, w := range order {
+		g := groups[w]
+		single := median(g["native single-threaded"])
+		best, bestName := single, "native single-threaded"
+		for name, xs := range g {
+			if strings.HasPrefix(name, "native parallel") && median(xs) > best {
+				best, bestName = median(xs), name
+			}
+		}
+		ceiling := 0.0
+		for name, xs := range g {
+			if strings.HasPrefix(name, ceilingName) {
+				ceiling = max(ceiling, median(xs))
+			}
+		}
+		for _, name := range sortedNames(g) {
+			v := median(g[name])
+			l := Line{Section: "catch-up " + w, Name: name, Value: v, Unit: "tx/s"}
+			if strings.HasPrefix(name, ceilingName) {
+				l.Unit = "rows/s"
+			}
+			if strings.HasPrefix(name, "pitcrew") {
+				out = append(out, Line{Section: l.Section, Name: name + " vs native single", Value: v, Unit: "tx/s", Ratio: ratio(v, single), Reference: "native single-threaded"})
+				l.Name, l.Ratio, l.Reference = name+" vs best native", ratio(v, best), bestName
+				if ceiling > 0 {
+					rows := v * float64(rowsPerTxn(w))
+					out = append(out, Line{Section: l.Section, Name: name + " vs ingest ceiling", Value: rows, Unit: "rows/s", Ratio: ratio(rows, ceiling), Reference: "best ingest ceiling"})
+				}
+			}
+			out = append(out, l)
+		}
+	}
+	type lagKey struct {
+		rate int
+		name string
+	}
+	p50, p99, cores := map[lagKey][]float64{}, map[lagKey][]float64{}, map[lagKey][]float64{}
+	var keys []lagKey
+	for _, l := range r.Lag {
+		if l.Note != "" {
+			continue
+		}
+		k := lagKey{l.Rate, l.Contender}
+		if _, ok := p50[k]; !ok {
+			keys = append(keys, k)
+		}
+		p50[k], p99[k], cores[k] = append(p50[k], l.P50), append(p99[k], l.P99), append(cores[k], l.PitcrewCores)
+	}
+	for _, k := range keys {
+		sec := fmt.Sprintf("lag at %d tx/s", k.rate)
+		native := lagKey{k.rate, "native single-threaded"}
+		l50 := Line{Section: sec, Name: k.name + " p50", Value: median(p50[k]), Unit: "ms"}
+		l99 := Line{Section: sec, Name: k.name + " p99", Value: median(p99[k]), Unit: "ms"}
+		if k != native {
+			l99.Ratio, l99.Reference = ratio(median(p99[k]), median(p99[native])), "native p99"
+			out = append(out, l50, l99, Line{Section: sec, Name: k.name + " CPU", Value: median(cores[k]), Unit: "cores"})
+			continue
+		}
+		out = append(out, l50, l99)
+	}
+	for _, m := range r.Memory {
+		out = append(out, Line{Section: "memory", Name: fmt.Sprintf("pitcrew peak RSS, backlog %d", m.Backlog), Value: float64(m.PeakRSS) / (1 << 20), Unit: "MiB"})
+	}
+	dec := map[string][]float64{}
+	var dnames []string
+	for _, d := range r.Decode {
+		if d.Note != "" {
+			continue
+		}
+		if _, ok := dec[d.Contender]; !ok {
+			dnames = append(dnames, d.Contender)
+		}
+		dec[d.Contender] = append(dec[d.Contender], d.MBPerS)
+	}
+	for _, n := range dnames {
+		l := Line{Section: "decode", Name: n, Value: median(dec[n]), Unit: "MB/s"}
+		if strings.HasPrefix(n, "pitcrew") {
+			for _, o := range dnames {
+				if !strings.HasPrefix(o, "pitcrew") {
+					out = append(out, Line{Section: "decode", Name: n + " vs " + o, Value: l.Value, Unit: "MB/s", Ratio: ratio(l.Value, median(dec[o])), Reference: o})
+				}
+			}
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func sortedNames(m map[string][]float64) []string {
+	var names []string
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// WriteTable prints the summary.
+func (r *Report) WriteTable(w io.Writer) {
+	fmt.Fprintf(w, "%-22s %-64s %12s %-7s %7s  %s\n", "SECTION", "MEASURE (median of rounds)", "VALUE", "UNIT", "RATIO", "AGAINST")
+	for _, l := range r.Summary() {
+		ratio := ""
+		if l.Ratio > 0 {
+			ratio = fmt.Sprintf("%.2fx", l.Ratio)
+		}
+		fmt.Fprintf(w, "%-22s %-64s %12.1f %-7s %7s  %s\n", l.Section, l.Name, l.Value, l.Unit, ratio, l.Reference)
+	}
+}
+
+// WriteHTML writes a self-contained page with SVG charts: median catch-up
+// throughput, catch-up progress over time, the lag distributions, peak
+// memory and decode speed.
+func (r *Report) WriteHTML(w io.Writer) error {
+	var charts []template.HTML
+	sections := map[string][]Line{}
+	var order []string
+	for _, l := range r.Summary() {
+		if l.Ratio > 0 && !strings.Contains(l.Name, "p99") {
+			continue // the bars show values; ratios are in the table
+		}
+		if _, ok := sections[l.Section]; !ok {
+			order = append(order, l.Section)
+		}
+		sections[l.Section] = append(sections[l.Section], l)
+	}
+	for _, s := range order {
+		charts = append(charts, bars(s, sections[s]))
+	}
+	if c := progressChart(r.Catchup); c != "" {
+		charts = append(charts, c)
+	}
+	if c := lagChart(r.Lag); c != "" {
+		charts = append(charts, c)
+	}
+	return page.Execute(w, map[string]any{"R": r, "Lines": r.Summary(), "Charts": charts})
+}
+
+var page = template.Must(template.New("report").Funcs(template.FuncMap{
+	"f": func(v float64) string { return fmt.Sprintf("%.1f", v) },
+	"ratio": func(v float64) string {
+		if v == 0 {
+			return ""
+		}
+		return fmt.Sprintf("%.2fx", v)
+	},
+}).Parse(`<!doctype html><html><head><meta charset="utf-8"><title>pitcrew bench</title>
+<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}svg{margin:1em 0;display:block}</style></head><body>
+<h1>pitcrew bench</h1><p>{{.R.Started.Format "2006-01-02 15:04 MST"}} on {{.R.Host}}. Medians over rounds; ratios against contenders measured in the same run.</p>
+<table><tr><th>section</th><th>measure</th><th>value</th><th>unit</th><th>ratio</th><th>against</th></tr>
+{{range .Lines}}<tr><td>{{.Section}}</td><td>{{.Name}}</td><td class="n">{{f .Value}}</td><td>{{.Unit}}</td><td class="n">{{ratio .Ratio}}</td><td>{{.Reference}}</td></tr>{{end}}</table>
+{{range .Charts}}{{.}}{{end}}</body></html>
+`))
+
+var palette = []string{"#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1"}
+
+// bars is a horizontal bar chart of one section.
+func bars(title string, lines []Line) template.HTML {
+	const width, left, row = 900, 420, 24
+	maxV := 0.0
+	for _, l := range lines {
+		maxV = math.Max(maxV, l.Value)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg width="%d" height="%d" xmlns="http://www.w3.org/2000/svg"><text x="0" y="16" font-weight="bold">%s</text>`, width, 30+row*len(lines), template.HTMLEscapeString(title))
+	for i, l := range lines {
+		y := 28 + i*row
+		wv := 0.0
+		if maxV > 0 {
+			wv = (width - left - 120) * l.Value / maxV
+		}
+		fmt.Fprintf(&b, `<text x="0" y="%d">%s</text><rect x="%d" y="%d" width="%.0f" height="16" fill="%s"/><text x="%.0f" y="%d">%.1f %s</text>`,
+			y+13, template.HTMLEscapeString(l.Name), left, y, wv, palette[i%len(palette)], float64(left)+wv+6, y+13, l.Value, l.Unit)
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+// lineChart draws series of (x, y) points with a legend.
+func lineChart(title, xLabel, yLabel string, names []string, series [][][2]float64) template.HTML {
+	const width, height, pad = 900, 320, 50
+	maxX, maxY := 0.0, 0.0
+	for _, s := range series {
+		for _, p := range s {
+			maxX, maxY = math.Max(maxX, p[0]), math.Max(maxY, p[1])
+		}
+	}
+	if maxX == 0 || maxY == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg width="%d" height="%d" xmlns="http://www.w3.org/2000/svg"><text x="0" y="16" font-weight="bold">%s</text>`, width, height+40, template.HTMLEscapeString(title))
+	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#888"/><line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#888"/>`, pad, height, width-10, height, pad, 30, pad, height)
+	fmt.Fprintf(&b, `<text x="%d" y="%d">%s (max %.1f)</text><text x="0" y="40">%s (max %.1f)</text>`, width/2, height+30, xLabel, maxX, yLabel, maxY)
+	for i, s := range series {
+		var pts []string
+		for _, p := range s {
+			x := pad + (width-pad-10)*p[0]/maxX
+			y := height - (height-30)*p[1]/maxY
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x, y))
+		}
+		color := palette[i%len(palette)]
+		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/><text x="%d" y="%d" fill="%s">%s</text>`,
+			color, strings.Join(pts, " "), width-380, 60+16*i, color, template.HTMLEscapeString(names[i]))
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+// progressChart is transactions applied over time in round 1 of the first
+// workload, per contender.
+func progressChart(rs []CatchupResult) template.HTML {
+	var names []string
+	var series [][][2]float64
+	for _, r := range rs {
+		if r.Round == 1 && r.Workload == rs[0].Workload && len(r.Series) > 0 {
+			names, series = append(names, r.Contender), append(series, r.Series)
+		}
+	}
+	return lineChart("catch-up progress ("+rsWorkload(rs)+", round 1)", "seconds", "transactions applied", names, series)
+}
+
+func rsWorkload(rs []CatchupResult) string {
+	if len(rs) == 0 {
+		return ""
+	}
+	return rs[0].Workload
+}
+
+// lagChart is the cumulative distribution of heartbeat lag per contender
+// and rate (all rounds pooled).
+func lagChart(ls []LagResult) template.HTML {
+	pooled := map[string][]float64{}
+	var names []string
+	for _, l := range ls {
+		k := fmt.Sprintf("%s @ %d tx/s", l.Contender, l.Rate)
+		if _, ok := pooled[k]; !ok {
+			names = append(names, k)
+		}
+		pooled[k] = append(pooled[k], l.LagsMS...)
+	}
+	var series [][][2]float64
+	for _, n := range names {
+		xs := slices.Clone(pooled[n])
+		slices.Sort(xs)
+		var s [][2]float64
+		for i, x := range xs {
+			s = append(s, [2]float64{x, 100 * float64(i+1) / float64(len(xs))})
+		}
+		series = append(series, s)
+	}
+	return lineChart("heartbeat lag distribution (CDF)", "lag ms", "% of heartbeats", names, series)
+}
