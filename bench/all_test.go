@@ -30,7 +30,7 @@ func TestAllSmoke(t *testing.T) {
 		t.Errorf("catch-up workloads %v, want write_only, write_only durable, insert_only, update_index", workloads)
 	}
 	for _, l := range rep.Lag {
-		if l.Note != "" || l.Samples == 0 || l.P50 <= 0 {
+		if l.Samples == 0 || l.P50 <= 0 {
 			t.Errorf("lag %s: %+v", l.Contender, l)
 		}
 	}

@@ -146,12 +146,14 @@ func lagRun(ctx context.Context, env *backdrop, cfg LagConfig, name string, rate
 		return r, fmt.Errorf("catching up before the window: %w (%v)", err, runErr)
 	}
 	cpu0 := selfCPU()
-	lags, done, err := window(ctx, env.srcDB, db, cfg, rate)
+	lags, done, failed, err := window(ctx, env.srcDB, db, cfg, rate)
 	secs := cfg.Duration.Seconds()
 	r.CPU = (selfCPU() - cpu0).Seconds() / secs
 	r.Achieved = float64(done) / secs
-	if err != nil {
-		return r, err
+	if failed > 0 {
+		// A write that failed is the harness's problem (the machine is
+		// shared), not the replica's: the heartbeats still tell the lag.
+		r.Note = fmt.Sprintf("%d source writes failed (first: %v)", failed, err)
 	}
 	if runErr != nil {
 		return r, runErr
@@ -163,12 +165,12 @@ func lagRun(ctx context.Context, env *backdrop, cfg LagConfig, name string, rate
 
 // window runs the writers and the heartbeat for the duration and samples
 // the heartbeat's age on the target.
-func window(ctx context.Context, srcDB, tgtDB *sql.DB, cfg LagConfig, rate int) ([]float64, int, error) {
+func window(ctx context.Context, srcDB, tgtDB *sql.DB, cfg LagConfig, rate int) ([]float64, int, int, error) {
 	wctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	tokens := make(chan struct{}, rate)
 	var mu sync.Mutex
-	done := 0
+	done, failed := 0, 0
 	var firstErr error
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -202,10 +204,14 @@ func window(ctx context.Context, srcDB, tgtDB *sql.DB, cfg LagConfig, rate int) 
 			for range tokens {
 				err := writeTxn(wctx, srcDB, r, wcfg)
 				mu.Lock()
-				if err == nil {
+				switch {
+				case err == nil:
 					done++
-				} else if firstErr == nil && wctx.Err() == nil {
-					firstErr = err
+				case wctx.Err() == nil:
+					failed++
+					if firstErr == nil {
+						firstErr = err
+					}
 				}
 				mu.Unlock()
 			}
@@ -240,7 +246,7 @@ func window(ctx context.Context, srcDB, tgtDB *sql.DB, cfg LagConfig, rate int) 
 		time.Sleep(2 * time.Millisecond)
 	}
 	wg.Wait()
-	return lags, done, firstErr
+	return lags, done, failed, firstErr
 }
 
 // waitHeartbeat writes a heartbeat and waits until the target has it.
@@ -299,6 +305,9 @@ func newBackdrop(ctx context.Context, dir string, tables, rows int, durable bool
 		b.src.Kill()
 		return nil, err
 	}
+	// The writers would otherwise open and close a connection per
+	// transaction (database/sql keeps 2 idle by default).
+	b.srcDB.SetMaxIdleConns(16)
 	fmt.Fprintf(log, "preparing %d tables x %d rows\n", tables, rows)
 	if err := prepare(ctx, b.srcDB, rows*tables, tables); err != nil {
 		b.close()

@@ -104,7 +104,7 @@ func (r *Report) Summary() []Line {
 	p50, p99, cores := map[lagKey][]float64{}, map[lagKey][]float64{}, map[lagKey][]float64{}
 	var keys []lagKey
 	for _, l := range r.Lag {
-		if l.Note != "" {
+		if l.Samples == 0 {
 			continue
 		}
 		k := lagKey{l.Rate, l.Contender}

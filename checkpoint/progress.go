@@ -77,13 +77,19 @@ type Execer interface {
 // Write records the channel's position inside the caller's transaction and
 // clears any pending DDL mark.
 func (p Progress) Write(ctx context.Context, ex Execer, channel, flavor, gtidSet string) error {
-	_, err := ex.ExecContext(ctx, "INSERT INTO "+p.name()+" (channel, flavor, gtid_set, pending_ddl) VALUES (?, ?, ?, '')"+
-		" ON DUPLICATE KEY UPDATE flavor = VALUES(flavor), gtid_set = VALUES(gtid_set), pending_ddl = ''",
-		channel, flavor, gtidSet)
+	q, args := p.WriteSQL(channel, flavor, gtidSet)
+	_, err := ex.ExecContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("writing progress of channel %q: %w", channel, err)
 	}
 	return nil
+}
+
+// WriteSQL is the statement Write runs, for callers that send it with
+// others in one round trip (inside their transaction).
+func (p Progress) WriteSQL(channel, flavor, gtidSet string) (string, []any) {
+	return "INSERT INTO " + p.name() + " (channel, flavor, gtid_set, pending_ddl) VALUES (?, ?, ?, '')" +
+		" ON DUPLICATE KEY UPDATE flavor = VALUES(flavor), gtid_set = VALUES(gtid_set), pending_ddl = ''", []any{channel, flavor, gtidSet}
 }
 
 // MarkDDL records, before a DDL runs, that it may be about to run.

@@ -50,7 +50,7 @@ func Open(dir string) (*Store, error) {
 		// The relay's entries mostly live and die in the memtable (spooled,
 		// applied, released within seconds): a larger one spares flushing
 		// and compacting them.
-		MemTableSize: 32 << 20,
+		MemTableSize: 16 << 20,
 	}
 	for i := range opts.Levels {
 		// Binlog events compress poorly against their CPU cost here.
@@ -92,6 +92,20 @@ func (s *Store) Position(channel string) (p Position, ok bool, err error) {
 
 // SetPosition durably records the channel's position (fsync).
 func (s *Store) SetPosition(channel string, p Position) error {
+	return s.setPosition(channel, p, pebble.Sync)
+}
+
+// RecordPosition records the position after a target commit without
+// waiting for the disk: the target's progress row, committed with the
+// rows, is the truth, so losing the tail of these writes in a crash costs
+// re-reading a few transactions (applied ones are skipped, echoes dropped
+// again), never a wrong position. Order is kept: a later position never
+// survives an earlier one's loss.
+func (s *Store) RecordPosition(channel string, p Position) error {
+	return s.setPosition(channel, p, pebble.NoSync)
+}
+
+func (s *Store) setPosition(channel string, p Position, opts *pebble.WriteOptions) error {
 	if p.Updated.IsZero() {
 		p.Updated = time.Now().UTC()
 	}
@@ -99,7 +113,7 @@ func (s *Store) SetPosition(channel string, p Position) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Set(positionKey(channel), v, pebble.Sync)
+	return s.db.Set(positionKey(channel), v, opts)
 }
 
 // DeletePosition forgets the channel's position (an explicit reset).

@@ -347,7 +347,7 @@ func (p *pipeline) committed(after gtid.Set, batch []*txn.Txn, written bool) err
 	if written {
 		p.written = after.String()
 	}
-	if err := p.store.SetPosition(p.s.cfg.Channel, checkpoint.Position{Flavor: p.flavor, GTIDSet: after.String(), Written: p.written}); err != nil {
+	if err := p.store.RecordPosition(p.s.cfg.Channel, checkpoint.Position{Flavor: p.flavor, GTIDSet: after.String(), Written: p.written}); err != nil {
 		return fmt.Errorf("recording position locally: %w", err)
 	}
 	if err := p.release(last); err != nil {

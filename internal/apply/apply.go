@@ -133,9 +133,6 @@ func (e *Executor) ApplyRows(ctx context.Context, batch []*txn.Txn, after gtid.S
 			return err
 		}
 		defer c.Close()
-		if _, err := c.ExecContext(ctx, "BEGIN"); err != nil {
-			return err
-		}
 		committed := false
 		defer func() {
 			if !committed {
@@ -146,7 +143,12 @@ func (e *Executor) ApplyRows(ctx context.Context, batch []*txn.Txn, after gtid.S
 				cancel()
 			}
 		}()
+		// BEGIN, the rows and the progress row go in as few round trips as
+		// the statements' size allows; COMMIT alone after them.
 		b := &stmts{c: c}
+		if err := b.add(ctx, "BEGIN", nil, -1, "BEGIN"); err != nil {
+			return err
+		}
 		var cb *compactor
 		if !e.cfg.NoCompact && !e.idempotent && e.cfg.Resolver == nil {
 			cb = newCompactor()
@@ -163,11 +165,12 @@ func (e *Executor) ApplyRows(ctx context.Context, batch []*txn.Txn, after gtid.S
 				return fmt.Errorf("GTIDs %s..%s: %w", batch[0].GTID, batch[len(batch)-1].GTID, err)
 			}
 		}
+		pq, pargs := e.cfg.Progress.WriteSQL(e.cfg.Channel, e.cfg.Flavor, after.String())
+		if err := b.add(ctx, pq, pargs, -1, "writing the progress row"); err != nil {
+			return err
+		}
 		if err := b.flush(ctx); err != nil {
 			return fmt.Errorf("GTIDs %s..%s: %w", batch[0].GTID, batch[len(batch)-1].GTID, err)
-		}
-		if err := e.cfg.Progress.Write(ctx, c, e.cfg.Channel, e.cfg.Flavor, after.String()); err != nil {
-			return err
 		}
 		// COMMIT is not cancelled with ctx: a COMMIT cut off half-way would
 		// leave the caller unsure whether the batch landed.
