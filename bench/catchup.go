@@ -34,6 +34,9 @@ type CatchupConfig struct {
 	Durable bool // innodb_flush_log_at_trx_commit=1 and sync_binlog=1 on every server (default: 2 and 0)
 	Threads int  // native parallel replica threads; default 4
 	Rounds  int  // interleaved rounds; default 1
+	// AlsoNoRelay adds pitcrew with the relay off as a contender (what the
+	// purge protection costs).
+	AlsoNoRelay bool
 	// CPUProfile, when set, writes a CPU profile of pitcrew's last run.
 	CPUProfile string
 	Dir        string
@@ -124,8 +127,13 @@ func Catchup(ctx context.Context, cfg CatchupConfig) ([]CatchupResult, error) {
 			return native(ctx, db, src, before, after, cfg.Threads)
 		}},
 		{"pitcrew (defaults)", func(db *sql.DB) error {
-			return pitcrewCatchup(ctx, src, env.lastTarget, before, after, cfg.Dir, cfg.CPUProfile)
+			return pitcrewCatchup(ctx, src, env.lastTarget, before, after, cfg.Dir, cfg.CPUProfile, false)
 		}},
+	}
+	if cfg.AlsoNoRelay {
+		contenders = append(contenders, contender{"pitcrew (relay off)", func(db *sql.DB) error {
+			return pitcrewCatchup(ctx, src, env.lastTarget, before, after, cfg.Dir, "", true)
+		}})
 	}
 	if cfg.Workload == InsertOnly {
 		rows := cfg.Txns * rowsPerTxn(cfg.Workload)
@@ -394,7 +402,7 @@ func listTables(ctx context.Context, db *sql.DB) ([]string, error) {
 	return compare.Schema(ctx, db, schema)
 }
 
-func pitcrewCatchup(ctx context.Context, src, tgt *testenv.Server, before, after, dir, profile string) error {
+func pitcrewCatchup(ctx context.Context, src, tgt *testenv.Server, before, after, dir, profile string, noRelay bool) error {
 	if profile != "" {
 		f, err := os.Create(profile)
 		if err != nil {
@@ -412,7 +420,7 @@ func pitcrewCatchup(ctx context.Context, src, tgt *testenv.Server, before, after
 	}
 	defer os.RemoveAll(d)
 	s, err := syncer.New(syncer.Config{Source: src.Endpoint(), Target: tgt.Endpoint(), DataDir: d,
-		StartFrom: syncer.StartGTID, StartGTID: before}, syncer.NewMetrics(prometheus.NewRegistry(), "bench"))
+		StartFrom: syncer.StartGTID, StartGTID: before, NoRelay: noRelay}, syncer.NewMetrics(prometheus.NewRegistry(), "bench"))
 	if err != nil {
 		return err
 	}

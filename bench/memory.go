@@ -82,7 +82,7 @@ func Memory(ctx context.Context, cfg MemoryConfig) ([]MemoryResult, error) {
 		}
 		resetPeakRSS()
 		start := time.Now()
-		err = pitcrewCatchup(ctx, env.src, tgt, env.before, after, cfg.Dir, "")
+		err = pitcrewCatchup(ctx, env.src, tgt, env.before, after, cfg.Dir, "", false)
 		r.Seconds = time.Since(start).Seconds()
 		r.PeakRSS = peakRSS()
 		if err != nil {

@@ -78,10 +78,11 @@ func benchCatchup(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	rounds := fs.Int("rounds", 1, "interleaved rounds")
 	asJSON := fs.Bool("json", false, "print results as JSON")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of pitcrew's (last) run to this file")
+	noRelay := fs.Bool("also-relay-off", false, "add pitcrew with the relay off as a contender (what the purge protection costs)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	res, err := bench.Catchup(ctx, bench.CatchupConfig{Workload: *workload, Txns: *txns, Tables: *tables, Rows: *rows, Durable: *durable, Threads: *threads, Rounds: *rounds, CPUProfile: *profile, Log: stderr})
+	res, err := bench.Catchup(ctx, bench.CatchupConfig{Workload: *workload, Txns: *txns, Tables: *tables, Rows: *rows, Durable: *durable, Threads: *threads, Rounds: *rounds, CPUProfile: *profile, AlsoNoRelay: *noRelay, Log: stderr})
 	if err != nil {
 		return err
 	}

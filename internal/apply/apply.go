@@ -74,6 +74,10 @@ type Executor struct {
 	cfg    Config
 	db     *sql.DB
 	schema *schema.Tracker
+	// plans caches the mapping of a binlog table onto a target definition
+	// (the assembler reuses a Table while its table map stands; the
+	// tracker replaces a definition after DDL).
+	plans map[planKey]*plan
 	// idempotent: rows may already be in the state a change leads to (the
 	// window after a resumed full load, whose later chunks were copied from
 	// a newer snapshot). INSERT becomes REPLACE, UPDATE becomes REPLACE of
@@ -290,7 +294,7 @@ func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, cb *compact
 	if err := checkImages(rc, def); err != nil {
 		return fmt.Errorf("GTID %s: %w", gtidStr, err)
 	}
-	p, err := newPlan(rc.Table, def)
+	p, err := e.planFor(rc.Table, def)
 	if err != nil {
 		// The target's definition may have changed under us (DDL run on
 		// the target itself, as in bidirectional mode): read it again once.
@@ -360,6 +364,27 @@ func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, cb *compact
 		}
 	}
 	return nil
+}
+
+type planKey struct {
+	bt  *txn.Table
+	def *schema.Table
+}
+
+func (e *Executor) planFor(bt *txn.Table, def *schema.Table) (*plan, error) {
+	k := planKey{bt, def}
+	if p, ok := e.plans[k]; ok {
+		return p, nil
+	}
+	p, err := newPlan(bt, def)
+	if err != nil {
+		return nil, err
+	}
+	if e.plans == nil || len(e.plans) > 4096 {
+		e.plans = map[planKey]*plan{}
+	}
+	e.plans[k] = p
+	return p, nil
 }
 
 // checkImages accepts partial images only when what is missing is generated

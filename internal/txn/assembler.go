@@ -1,6 +1,7 @@
 package txn
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"strings"
@@ -87,7 +88,12 @@ func (a *Assembler) feed(ev *replication.BinlogEvent) (*Txn, error) {
 		}
 		return done, nil
 	case *replication.TableMapEvent:
-		a.tables[e.TableID] = tableOf(e)
+		// The same table id maps the same table within a binlog file while
+		// its definition stands (a DDL gives it a new id): reuse the Table,
+		// so later stages can cache what they derive from it.
+		if old := a.tables[e.TableID]; old == nil || !sameMap(old, e) {
+			a.tables[e.TableID] = tableOf(e)
+		}
 	case *replication.RowsEvent:
 		return nil, a.rows(ev.Header.EventType, e)
 	case *replication.QueryEvent:
@@ -214,6 +220,23 @@ func firstWord(q string) string {
 		return q[:i]
 	}
 	return q
+}
+
+// sameMap tells whether a table map event describes t exactly.
+func sameMap(t *Table, e *replication.TableMapEvent) bool {
+	if t.Schema != string(e.Schema) || t.Name != string(e.Table) || !bytes.Equal(t.Types, e.ColumnType) ||
+		t.Signedness != (e.SignednessBitmap != nil) || len(t.PK) != len(e.PrimaryKey) {
+		return false
+	}
+	if len(e.ColumnName) != len(t.Columns) {
+		return len(t.Columns) == 0 && len(e.ColumnName) != int(e.ColumnCount)
+	}
+	for i, n := range e.ColumnName {
+		if string(n) != t.Columns[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func tableOf(e *replication.TableMapEvent) *Table {
