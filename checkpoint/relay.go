@@ -182,10 +182,32 @@ func EntrySize(gtid string, events [][]byte) int {
 // covering it), waiting while the spool is at its quota. paused is called
 // once when it has to wait.
 func (r *Relay) Append(ctx context.Context, gtid string, format []byte, events [][]byte, end Position, paused func()) (uint64, error) {
-	val := encodeEntry(gtid, crc32.Checksum(format, castagnoli), events)
+	return r.AppendMany(ctx, []RelayItem{{GTID: gtid, Format: format, Events: events}}, end, paused)
+}
+
+// RelayItem is one transaction to spool.
+type RelayItem struct {
+	GTID   string
+	Format []byte
+	Events [][]byte
+}
+
+// AppendMany spools several transactions in one pebble batch, with the end
+// record covering them all (end: the GTID set up to the last one). It
+// returns the number of the last entry. A group of transactions costs one
+// commit, one end record and one wake-up of the reader.
+func (r *Relay) AppendMany(ctx context.Context, items []RelayItem, end Position, paused func()) (uint64, error) {
+	vals := make([][]byte, len(items))
+	fids := make([]uint32, len(items))
+	total := 0
+	for i, it := range items {
+		fids[i] = crc32.Checksum(it.Format, castagnoli)
+		vals[i] = encodeEntry(it.GTID, fids[i], it.Events)
+		total += len(vals[i])
+	}
 	for waited := false; ; waited = true {
 		r.mu.Lock()
-		if !r.full(len(val)) {
+		if !r.full(total) {
 			break
 		}
 		ch := r.changed
@@ -201,20 +223,23 @@ func (r *Relay) Append(ctx context.Context, gtid string, format []byte, events [
 	}
 	defer r.mu.Unlock()
 	seq := r.next
-	end.NextSeq = seq + 1
+	end.NextSeq = seq + uint64(len(items))
 	b := r.db.NewBatch()
 	defer b.Close()
-	fid := crc32.Checksum(format, castagnoli)
-	if !r.formats[fid] {
-		if err := b.Set(r.formatKey(fid), format, nil); err != nil {
+	stored := map[uint32]bool{}
+	for i, it := range items {
+		if !r.formats[fids[i]] && !stored[fids[i]] {
+			if err := b.Set(r.formatKey(fids[i]), it.Format, nil); err != nil {
+				return 0, err
+			}
+			stored[fids[i]] = true
+		}
+		if err := b.Set(r.entryKey(seq+uint64(i)), vals[i], nil); err != nil {
 			return 0, err
 		}
 	}
 	endVal, err := json.Marshal(end)
 	if err != nil {
-		return 0, err
-	}
-	if err := b.Set(r.entryKey(seq), val, nil); err != nil {
 		return 0, err
 	}
 	if err := b.Set(r.endKey(), endVal, nil); err != nil {
@@ -225,13 +250,15 @@ func (r *Relay) Append(ctx context.Context, gtid string, format []byte, events [
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return 0, err
 	}
-	r.formats[fid] = true
+	for fid := range stored {
+		r.formats[fid] = true
+	}
 	if r.size == 0 {
 		r.first = seq
 	}
-	r.next, r.size, r.end, r.hasEnd = seq+1, r.size+int64(len(val)), end, true
+	r.next, r.size, r.end, r.hasEnd = end.NextSeq, r.size+int64(total), end, true
 	r.notify()
-	return seq, nil
+	return end.NextSeq - 1, nil
 }
 
 // Read returns entry seq, verified.

@@ -69,23 +69,45 @@ func (p *pipeline) spool(ctx context.Context, from gtid.Set, fetched <-chan *txn
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if t.GTID == "" {
-			return errors.New("source transaction without GTID: turn GTIDs on at the source (MySQL gtid_mode=ON)")
+		// What the stream has queued besides goes in the same pebble batch.
+		group, bytes := []*txn.Txn{t}, t.Bytes
+	more:
+		for len(group) < spoolGroup && bytes < spoolGroupBytes {
+			select {
+			case t2 := <-fetched:
+				group, bytes = append(group, t2), bytes+t2.Bytes
+			default:
+				break more
+			}
 		}
-		next, err := end.Add(t.GTID)
-		if err != nil {
-			return err
+		items := make([]checkpoint.RelayItem, len(group))
+		next := end
+		for i, t := range group {
+			if t.GTID == "" {
+				return errors.New("source transaction without GTID: turn GTIDs on at the source (MySQL gtid_mode=ON)")
+			}
+			var err error
+			if next, err = next.Add(t.GTID); err != nil {
+				return err
+			}
+			items[i] = checkpoint.RelayItem{GTID: t.GTID, Format: t.Format, Events: t.Raw}
 		}
-		if _, err := p.relay.Append(ctx, t.GTID, t.Format, t.Raw, checkpoint.Position{Flavor: p.flavor, GTIDSet: next.String()}, paused); err != nil {
-			return fmt.Errorf("spooling GTID %s: %w", t.GTID, err)
+		if _, err := p.relay.AppendMany(ctx, items, checkpoint.Position{Flavor: p.flavor, GTIDSet: next.String()}, paused); err != nil {
+			return fmt.Errorf("spooling GTIDs %s..%s: %w", group[0].GTID, group[len(group)-1].GTID, err)
 		}
-		p.fetched.free(t)
+		p.fetched.free(group...)
 		end = next
 		size := p.relay.Size()
 		p.s.metrics.RelayBytes.Set(float64(size))
 		p.s.status.update(func(x *Status) { x.RelayBytes, x.RelayState, x.ReadGTIDSet = size, RelayReading, end.String() })
 	}
 }
+
+// spoolGroup and spoolGroupBytes bound what is spooled in one pebble batch.
+const (
+	spoolGroup      = 64
+	spoolGroupBytes = 1 << 20
+)
 
 // replay decodes relay entries in order and hands them to the applier.
 func (p *pipeline) replay(ctx context.Context, out chan<- *txn.Txn) error {
