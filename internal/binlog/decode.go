@@ -18,6 +18,9 @@ type Decoder struct {
 	flavor string
 	format []byte
 	parser *replication.BinlogParser
+	// asm lives across transactions: its table maps (reused while they
+	// describe the same table) let the applier keep its plans.
+	asm *txn.Assembler
 }
 
 // NewDecoder returns a decoder for a flavour's events.
@@ -43,7 +46,11 @@ func (d *Decoder) Decode(format []byte, raws [][]byte) (t *txn.Txn, err error) {
 		}
 		d.parser, d.format = p, format
 	}
-	asm := txn.NewAssembler(d.flavor)
+	if d.asm == nil {
+		d.asm = txn.NewAssembler(d.flavor)
+	}
+	asm := d.asm
+	asm.Reset()
 	for i, raw := range raws {
 		ev, err := d.parser.Parse(raw)
 		if err != nil {
