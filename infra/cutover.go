@@ -349,7 +349,8 @@ func (r *run) moveApplication(ctx context.Context, phase string) error {
 		to = "source"
 	}
 	r.say("ACTION NEEDED: move the application's writes to the %s now, then run: pitcrew migrate confirm --plan FILE%s", to, map[bool]string{true: " --rollback"}[phase == "rollback"])
-	return r.poll(ctx, "the operator's 'pitcrew migrate confirm'", func(context.Context) (bool, error) {
+	// A local file: checked every second, whatever the AWS polling interval.
+	return r.pollEvery(ctx, "the operator's 'pitcrew migrate confirm'", min(r.p.Options.PollInterval, time.Second), func(context.Context) (bool, error) {
 		if _, err := os.Stat(file); err == nil {
 			return true, os.Remove(file)
 		}

@@ -306,6 +306,11 @@ func (r *run) stepDone(id string) (bool, error) {
 // poll calls check every poll interval until it returns true, an error,
 // or the timeout passes (then the error names what was awaited).
 func (r *run) poll(ctx context.Context, what string, check func(ctx context.Context) (bool, error)) error {
+	return r.pollEvery(ctx, what, r.p.Options.PollInterval, check)
+}
+
+// pollEvery is poll with its own interval.
+func (r *run) pollEvery(ctx context.Context, what string, every time.Duration, check func(ctx context.Context) (bool, error)) error {
 	deadline := r.rn.Now().Add(r.p.Options.Timeout)
 	for {
 		ok, err := check(ctx)
@@ -318,7 +323,7 @@ func (r *run) poll(ctx context.Context, what string, check func(ctx context.Cont
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(r.p.Options.PollInterval):
+		case <-time.After(every):
 		}
 	}
 }

@@ -103,7 +103,7 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err := os.WriteFile(f, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
 			return fmt.Errorf("writing %s: %w", f, err)
 		}
-		fmt.Fprintf(stdout, "confirmed: the waiting run goes on within options.poll_interval (%s)\n", plan.Options.PollInterval)
+		fmt.Fprintln(stdout, "confirmed: the waiting run goes on within a second")
 		return nil
 	}
 	fmt.Fprintf(stderr, "pitcrew: unknown migrate subcommand %q\n%s", sub, migrateHelp)

@@ -64,3 +64,35 @@ func TestMigrateBadPlans(t *testing.T) {
 		})
 	}
 }
+
+// status, confirm and a rollback preview on a migration that has not
+// started: nothing failed, the next step named, nothing to roll back.
+func TestMigrateStatusConfirmRollbackPreview(t *testing.T) {
+	example, err := os.ReadFile("../../examples/migration.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "plan.yaml")
+	text := strings.Replace(string(example), "data_dir: ./pitcrew-migrate", "data_dir: "+filepath.Join(dir, "data"), 1)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI("migrate", "status", "--plan", path)
+	if code != 0 || !strings.Contains(stdout, "next: source-prep") || strings.Count(stdout, "pending") != 10 {
+		t.Errorf("status: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, _ = runCLI("migrate", "rollback", "--dry-run", "--plan", path)
+	if code != 0 || !strings.Contains(stdout, "nothing to roll back") {
+		t.Errorf("rollback --dry-run: exit %d: %s", code, stdout)
+	}
+	if code, _, stderr := runCLI("migrate", "confirm", "--plan", path); code != 0 {
+		t.Fatalf("confirm: exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "confirm-cutover")); err != nil {
+		t.Errorf("confirm left no file for the waiting run: %v", err)
+	}
+	if code, _, stderr := runCLI("migrate", "launch", "--plan", path); code != exitUsage || !strings.Contains(stderr, "unknown migrate subcommand") {
+		t.Errorf("unknown subcommand: exit %d: %s", code, stderr)
+	}
+}
