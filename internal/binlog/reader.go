@@ -31,8 +31,8 @@ type Config struct {
 	KeepRaw bool
 	// Admit, when set, is called before each transaction is sent on; it
 	// may block (the caller's queue is full by bytes).
-	Admit func(context.Context, *txn.Txn) error
-	Logger  *slog.Logger
+	Admit  func(context.Context, *txn.Txn) error
+	Logger *slog.Logger
 }
 
 // Default fills the documented defaults.
@@ -57,30 +57,34 @@ type Stats interface {
 func Stream(ctx context.Context, cfg Config, from gtid.Set, out chan<- *txn.Txn, stats Stats) error {
 	cfg.Default()
 	var rowsDecode func(*replication.RowsEvent, []byte) error
+	var tableMeta func([]byte) error
 	if cfg.KeepRaw {
 		// The relay spools raw events and decodes them when it replays
-		// them: here only the framing matters, not the row images.
+		// them: here only the framing matters, not the row images nor the
+		// table maps' optional metadata (column names, keys, charsets).
 		rowsDecode = func(e *replication.RowsEvent, data []byte) error {
 			_, err := e.DecodeHeader(data)
 			return err
 		}
+		tableMeta = func([]byte) error { return nil }
 	}
 	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
-		RowsEventDecodeFunc:     rowsDecode,
-		ServerID:                cfg.ServerID,
-		Flavor:                  cfg.Flavor,
-		Host:                    cfg.Source.Host,
-		Port:                    uint16(cfg.Source.Port),
-		User:                    cfg.Source.User,
-		Password:                cfg.Source.Password,
-		Charset:                 "utf8mb4",
-		TimestampStringLocation: time.UTC,
-		HeartbeatPeriod:         cfg.Heartbeat,
-		ReadTimeout:             3 * cfg.Heartbeat,
-		DisableRetrySync:        true,
-		VerifyChecksum:          true,
-		Logger:                  quiet(cfg.Logger),
-		Dialer:                  dialer,
+		RowsEventDecodeFunc:            rowsDecode,
+		TableMapOptionalMetaDecodeFunc: tableMeta,
+		ServerID:                       cfg.ServerID,
+		Flavor:                         cfg.Flavor,
+		Host:                           cfg.Source.Host,
+		Port:                           uint16(cfg.Source.Port),
+		User:                           cfg.Source.User,
+		Password:                       cfg.Source.Password,
+		Charset:                        "utf8mb4",
+		TimestampStringLocation:        time.UTC,
+		HeartbeatPeriod:                cfg.Heartbeat,
+		ReadTimeout:                    3 * cfg.Heartbeat,
+		DisableRetrySync:               true,
+		VerifyChecksum:                 true,
+		Logger:                         quiet(cfg.Logger),
+		Dialer:                         dialer,
 	})
 	defer syncer.Close()
 	streamer, err := syncer.StartSyncGTID(from.Raw())
