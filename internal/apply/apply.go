@@ -309,7 +309,7 @@ func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, cb *compact
 	if len(p.unsigned) > 0 {
 		p.fixSigns(rc.Rows, rc.Table.Types)
 	}
-	wrap := func(err error, q string) error {
+	wrap := func(err error) error {
 		return fmt.Errorf("GTID %s: %s on %s: %w", gtidStr, rc.Kind, rc.Table.QualifiedName(), err)
 	}
 	if e.idempotent || e.cfg.Resolver != nil {
@@ -320,19 +320,18 @@ func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, cb *compact
 	}
 	if e.idempotent {
 		if err := applyIdempotent(ctx, tx, rc, p); err != nil {
-			return wrap(err, "")
+			return wrap(err)
 		}
 		return nil
 	}
 	if e.cfg.Resolver != nil {
 		if err := e.applyResolving(ctx, tx, gtidStr, rc, p); err != nil {
-			return wrap(err, "")
+			return wrap(err)
 		}
 		return nil
 	}
-	what := fmt.Sprintf("GTID %s: %s on %s", gtidStr, rc.Kind, rc.Table.QualifiedName())
-	if cb != nil && compactable(p, def) {
-		if cb.add(p, rc, rc.Table.QualifiedName()) {
+	if cb != nil && p.foldable {
+		if cb.add(p, rc) {
 			return nil
 		}
 		// An update of a key: what came before goes first, then row by row.
@@ -340,6 +339,7 @@ func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, cb *compact
 			return err
 		}
 	}
+	what := fmt.Sprintf("GTID %s: %s on %s", gtidStr, rc.Kind, rc.Table.QualifiedName())
 	switch rc.Kind {
 	case txn.Insert:
 		qs, args := p.inserts(rc.Rows)

@@ -35,7 +35,6 @@ type netTable struct {
 	p    *plan
 	keys []string // first-seen order, for a stable statement text
 	rows map[string]*netRow
-	what string
 }
 
 // netRow is where a key started and where it ends in the batch.
@@ -47,7 +46,8 @@ type netRow struct {
 
 func newCompactor() *compactor { return &compactor{tables: map[string]*netTable{}} }
 
-// compactable tells whether a table's changes may be folded.
+// compactable tells whether a table's changes may be folded (newPlan
+// records it in plan.foldable).
 func compactable(p *plan, def *schema.Table) bool {
 	if p.nullSafe || def.Triggers || def.UniqueKeys != 1 || len(def.PK) == 0 || len(p.cols) <= len(p.key) {
 		return false
@@ -98,7 +98,7 @@ func (p *plan) keyOf(row []any) string {
 
 // add folds one row change in. It returns false for an update that
 // changes a key: the caller flushes the table and applies it row by row.
-func (c *compactor) add(p *plan, rc *txn.RowChange, what string) bool {
+func (c *compactor) add(p *plan, rc *txn.RowChange) bool {
 	if rc.Kind == txn.Update {
 		for i := 0; i+1 < len(rc.Rows); i += 2 {
 			if p.keyOf(rc.Rows[i]) != p.keyOf(rc.Rows[i+1]) {
@@ -112,7 +112,7 @@ func (c *compactor) add(p *plan, rc *txn.RowChange, what string) bool {
 		c.tables[p.table] = t
 		c.order = append(c.order, p.table)
 	}
-	t.p, t.what = p, what
+	t.p = p
 	touch := func(row []any, existed bool) *netRow {
 		k := p.keyOf(row)
 		r := t.rows[k]
@@ -163,19 +163,19 @@ func (c *compactor) flushTable(ctx context.Context, b *stmts, table string) erro
 	p := t.p
 	for chunk := range slices.Chunk(dels, max(1, maxParams/len(p.key))) {
 		q, args := p.deleteIn(chunk)
-		if err := b.add(ctx, q, args, int64(len(chunk)), "net delete: "+t.what); err != nil {
+		if err := b.add(ctx, q, args, int64(len(chunk)), "net delete on "+p.table); err != nil {
 			return err
 		}
 	}
 	for chunk := range slices.Chunk(upds, max(1, maxParams/len(p.cols))) {
 		q, args := p.updateJoin(chunk)
-		if err := b.add(ctx, q, args, int64(len(chunk)), "net update: "+t.what); err != nil {
+		if err := b.add(ctx, q, args, int64(len(chunk)), "net update on "+p.table); err != nil {
 			return err
 		}
 	}
 	qs, args := p.inserts(ins)
 	for i, q := range qs {
-		if err := b.add(ctx, q, args[i], -1, "net insert: "+t.what); err != nil {
+		if err := b.add(ctx, q, args[i], -1, "net insert on "+p.table); err != nil {
 			return err
 		}
 	}

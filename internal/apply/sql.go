@@ -23,6 +23,7 @@ type plan struct {
 	keyNames    []string // quoted target names of key
 	nullSafe    bool     // no primary key: match the whole before image with <=>
 	unsigned    []int    // image positions to read as unsigned (source logged no signedness)
+	foldable    bool     // a batch's changes may be folded per key (see compactor)
 }
 
 func newPlan(bt *txn.Table, def *schema.Table) (*plan, error) {
@@ -70,6 +71,7 @@ func newPlan(bt *txn.Table, def *schema.Table) (*plan, error) {
 		p.nullSafe = true
 		p.key, p.keyNames = p.cols, p.names
 	}
+	p.foldable = compactable(p, def)
 	return p, nil
 }
 
