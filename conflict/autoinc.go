@@ -128,6 +128,28 @@ WHERE AUTO_INCREMENT IS NOT NULL AND TABLE_SCHEMA NOT IN ('mysql', 'information_
 	return out, nil
 }
 
+// Check reads every node's offsets (in the order of names) and returns
+// them with everything that lets the nodes' inserts collide: settings that
+// overlap (Problems) and tables whose next ids already meet (Collisions).
+func Check(ctx context.Context, names []string, dbs map[string]*sql.DB) ([]Offsets, []string, error) {
+	settings := make([]Offsets, 0, len(names))
+	byNode := map[string]Offsets{}
+	for _, n := range names {
+		o, err := ReadOffsets(ctx, dbs[n], n)
+		if err != nil {
+			return nil, nil, fmt.Errorf("node %s: %w", n, err)
+		}
+		settings = append(settings, o)
+		byNode[n] = o
+	}
+	problems := Problems(settings)
+	collisions, err := Collisions(ctx, dbs, byNode)
+	if err != nil {
+		return nil, nil, err
+	}
+	return settings, append(problems, collisions...), nil
+}
+
 // IsUnsafe reports whether problems block starting a reverse channel.
 func IsUnsafe(problems []string) bool { return len(problems) > 0 }
 

@@ -188,22 +188,11 @@ func (r *run) guardrails(ctx context.Context) error {
 	}
 	defer tdb.Close()
 	var errs []error
-	offsets := map[string]conflict.Offsets{}
-	var settings []conflict.Offsets
-	for name, db := range map[string]*sql.DB{"source": sdb, "target": tdb} {
-		o, err := conflict.ReadOffsets(ctx, db, name)
-		if err != nil {
-			return err
-		}
-		offsets[name] = o
-		settings = append(settings, o)
-	}
-	problems := conflict.Problems(settings)
-	coll, err := conflict.Collisions(ctx, map[string]*sql.DB{"source": sdb, "target": tdb}, offsets)
+	_, problems, err := conflict.Check(ctx, []string{"source", "target"}, map[string]*sql.DB{"source": sdb, "target": tdb})
 	if err != nil {
 		return err
 	}
-	if problems = append(problems, coll...); len(problems) > 0 {
+	if len(problems) > 0 {
 		errs = append(errs, fmt.Errorf("guardrail: auto-increment offsets let both nodes' inserts collide: %s; fix with 'pitcrew bidi plan' (source and target as the nodes)", conflict.Join(problems)))
 	}
 	info, err := binlog.Inspect(ctx, tdb)

@@ -178,23 +178,13 @@ func (b *bidiSet) check(ctx context.Context, w io.Writer) ([]string, error) {
 		return nil, err
 	}
 	defer closeAll(dbs)
-	var settings []conflict.Offsets
-	offsets := map[string]conflict.Offsets{}
-	for _, n := range b.names {
-		o, err := conflict.ReadOffsets(ctx, dbs[n], n)
-		if err != nil {
-			return nil, fmt.Errorf("node %s: %w", n, err)
-		}
-		settings = append(settings, o)
-		offsets[n] = o
-		fmt.Fprintf(w, "node %-10s auto_increment_increment=%d auto_increment_offset=%d\n", n, o.Increment, o.Offset)
-	}
-	problems := conflict.Problems(settings)
-	collisions, err := conflict.Collisions(ctx, dbs, offsets)
+	settings, problems, err := conflict.Check(ctx, b.names, dbs)
 	if err != nil {
 		return nil, err
 	}
-	problems = append(problems, collisions...)
+	for _, o := range settings {
+		fmt.Fprintf(w, "node %-10s auto_increment_increment=%d auto_increment_offset=%d\n", o.Node, o.Increment, o.Offset)
+	}
 	for _, p := range problems {
 		fmt.Fprintln(w, "UNSAFE", p)
 	}
