@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -27,27 +26,17 @@ type AllConfig struct {
 func All(ctx context.Context, cfg AllConfig) (*Report, error) {
 	setDefault(&cfg.Txns, 10000)
 	setDefault(&cfg.Rounds, 3)
-	n := 0
-	sub := func() string { // a fresh dir per section under cfg.Dir
-		if cfg.Dir == "" {
-			return ""
-		}
-		n++
-		d := filepath.Join(cfg.Dir, fmt.Sprintf("section-%d", n))
-		_ = os.MkdirAll(d, 0o755)
-		return d
-	}
 	host, _ := os.Hostname()
 	rep := &Report{Started: time.Now(), Host: host}
-	lag := LagConfig{Rounds: cfg.Rounds, Dir: sub(), Log: cfg.Log}
-	mem := MemoryConfig{Dir: sub(), Log: cfg.Log}
-	dec := DecodeConfig{Rounds: cfg.Rounds, Dir: sub(), Log: cfg.Log}
+	lag := LagConfig{Rounds: cfg.Rounds, Dir: cfg.Dir, Log: cfg.Log}
+	mem := MemoryConfig{Dir: cfg.Dir, Log: cfg.Log}
+	dec := DecodeConfig{Rounds: cfg.Rounds, Dir: cfg.Dir, Log: cfg.Log}
 	rows, tables := 10000, 4
 	if cfg.Smoke {
 		cfg.Txns, cfg.Rounds, rows, tables = 200, 1, 500, 2
-		lag = LagConfig{Rates: []int{100}, Duration: time.Second, Rounds: 1, Tables: tables, Rows: rows, Dir: lag.Dir, Log: cfg.Log}
-		mem = MemoryConfig{Backlogs: []int{200, 400}, Tables: tables, Rows: rows, Dir: mem.Dir, Log: cfg.Log}
-		dec = DecodeConfig{Txns: 200, Rounds: 1, Tables: tables, Rows: rows, Dir: dec.Dir, Log: cfg.Log}
+		lag = LagConfig{Rates: []int{100}, Duration: time.Second, Rounds: 1, Tables: tables, Rows: rows, Dir: cfg.Dir, Log: cfg.Log}
+		mem = MemoryConfig{Backlogs: []int{200, 400}, Tables: tables, Rows: rows, Dir: cfg.Dir, Log: cfg.Log}
+		dec = DecodeConfig{Txns: 200, Rounds: 1, Tables: tables, Rows: rows, Dir: cfg.Dir, Log: cfg.Log}
 	}
 	for _, w := range []struct {
 		workload string
@@ -55,7 +44,7 @@ func All(ctx context.Context, cfg AllConfig) (*Report, error) {
 	}{{WriteOnly, false}, {WriteOnly, true}, {InsertOnly, false}, {UpdateIndex, false}} {
 		fmt.Fprintf(logTo(cfg.Log), "== catch-up %s durable=%v\n", w.workload, w.durable)
 		res, err := Catchup(ctx, CatchupConfig{Workload: w.workload, Durable: w.durable, Txns: cfg.Txns, Rounds: cfg.Rounds,
-			Tables: tables, Rows: rows, Dir: sub(), Log: cfg.Log})
+			Tables: tables, Rows: rows, Dir: cfg.Dir, Log: cfg.Log})
 		if w.durable {
 			for i := range res {
 				res[i].Workload += " durable"

@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"runtime/pprof"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,8 +17,6 @@ import (
 	"github.com/pitcrew/pitcrew/internal/compare"
 	"github.com/pitcrew/pitcrew/internal/conn"
 	"github.com/pitcrew/pitcrew/internal/testenv"
-	"github.com/pitcrew/pitcrew/syncer"
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -28,19 +25,19 @@ type CatchupConfig struct {
 	// Workload shapes the backlog: WriteOnly (default), InsertOnly or
 	// UpdateIndex (the hot-key case: one table, one indexed update each).
 	Workload string
-	Txns    int  // backlog transactions; default 20,000
-	Tables  int  // default 4
-	Rows    int  // rows per table before the backlog; default 10,000
-	Durable bool // innodb_flush_log_at_trx_commit=1 and sync_binlog=1 on every server (default: 2 and 0)
-	Threads int  // native parallel replica threads; default 4
-	Rounds  int  // interleaved rounds; default 1
+	Txns     int  // backlog transactions; default 20,000
+	Tables   int  // default 4
+	Rows     int  // rows per table before the backlog; default 10,000
+	Durable  bool // innodb_flush_log_at_trx_commit=1 and sync_binlog=1 on every server (default: 2 and 0)
+	Threads  int  // native parallel replica threads; default 4
+	Rounds   int  // interleaved rounds; default 1
 	// AlsoNoRelay adds pitcrew with the relay off as a contender (what the
 	// purge protection costs).
 	AlsoNoRelay bool
 	// CPUProfile, when set, writes a CPU profile of pitcrew's last run.
 	CPUProfile string
 	Dir        string
-	Log     io.Writer
+	Log        io.Writer
 }
 
 // Workloads of a catch-up backlog (sysbench's oltp_* shapes).
@@ -73,7 +70,7 @@ type CatchupResult struct {
 	PitcrewCPU float64 `json:"pitcrew_cpu_seconds"`
 	// Series is (seconds, transactions applied) every 100 ms of the run.
 	Series [][2]float64 `json:"series,omitempty"`
-	Note      string  `json:"note,omitempty"`
+	Note   string       `json:"note,omitempty"`
 }
 
 // Catchup builds a backlog on a source and times how long each contender
@@ -95,11 +92,6 @@ func Catchup(ctx context.Context, cfg CatchupConfig) ([]CatchupResult, error) {
 		cfg.Tables = 1
 	}
 	cfg.Log = logTo(cfg.Log)
-	cleanup, err := scratch(&cfg.Dir)
-	if err != nil {
-		return nil, err
-	}
-	defer cleanup()
 	env, err := newBackdrop(ctx, cfg.Dir, cfg.Tables, cfg.Rows, cfg.Durable, cfg.Log)
 	if err != nil {
 		return nil, err
@@ -113,11 +105,11 @@ func Catchup(ctx context.Context, cfg CatchupConfig) ([]CatchupResult, error) {
 	if err := backlog(ctx, srcDB, cfg); err != nil {
 		return nil, err
 	}
-	var after string
-	if err := srcDB.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&after); err != nil {
+	after, err := env.position(ctx)
+	if err != nil {
 		return nil, err
 	}
-	tables, err := compare.Schema(ctx, srcDB, schema)
+	tables, err := listTables(ctx, srcDB)
 	if err != nil {
 		return nil, err
 	}
@@ -127,12 +119,12 @@ func Catchup(ctx context.Context, cfg CatchupConfig) ([]CatchupResult, error) {
 			return native(ctx, db, src, before, after, cfg.Threads)
 		}},
 		{"pitcrew (defaults)", func(db *sql.DB) error {
-			return pitcrewCatchup(ctx, src, env.lastTarget, before, after, cfg.Dir, cfg.CPUProfile, false)
+			return env.catchup(ctx, env.lastTarget, after, cfg.CPUProfile, false)
 		}},
 	}
 	if cfg.AlsoNoRelay {
 		contenders = append(contenders, contender{"pitcrew (relay off)", func(db *sql.DB) error {
-			return pitcrewCatchup(ctx, src, env.lastTarget, before, after, cfg.Dir, "", true)
+			return env.catchup(ctx, env.lastTarget, after, "", true)
 		}})
 	}
 	if cfg.Workload == InsertOnly {
@@ -170,7 +162,7 @@ func Catchup(ctx context.Context, cfg CatchupConfig) ([]CatchupResult, error) {
 			default:
 				r.TxnsPerS = float64(cfg.Txns) / r.Seconds
 				r.RowsPerS = float64(rowsPerTxn(cfg.Workload)) * r.TxnsPerS
-				r.Equal = tablesEqual(ctx, env, db, tables)
+				r.Equal = env.equal(ctx, db, tables)
 			}
 			fmt.Fprintf(cfg.Log, "round %d: %-40s %7.2fs %8.0f tx/s equal=%v cpu: server %.2fs pitcrew %.2fs %s\n", round, c.name, r.Seconds, r.TxnsPerS, r.Equal, r.ServerCPU, r.PitcrewCPU, r.Note)
 			out = append(out, r)
@@ -400,31 +392,6 @@ func mariadbDump(ctx context.Context, src *testenv.Server, to string) error {
 
 func listTables(ctx context.Context, db *sql.DB) ([]string, error) {
 	return compare.Schema(ctx, db, schema)
-}
-
-func pitcrewCatchup(ctx context.Context, src, tgt *testenv.Server, before, after, dir, profile string, noRelay bool) error {
-	if profile != "" {
-		f, err := os.Create(profile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
-	d, err := os.MkdirTemp(dir, "pitcrew-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(d)
-	s, err := syncer.New(syncer.Config{Source: src.Endpoint(), Target: tgt.Endpoint(), DataDir: d,
-		StartFrom: syncer.StartGTID, StartGTID: before, NoRelay: noRelay}, syncer.NewMetrics(prometheus.NewRegistry(), "bench"))
-	if err != nil {
-		return err
-	}
-	return s.Run(ctx, syncer.RunOptions{CatchUp: true, Until: after})
 }
 
 // selfCPU is this process's CPU time (user + system).

@@ -6,15 +6,11 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
 
-	"github.com/pitcrew/pitcrew/internal/testenv"
 	"github.com/pitcrew/pitcrew/syncer"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // LagConfig sizes the steady-lag comparison.
@@ -66,11 +62,6 @@ func Lag(ctx context.Context, cfg LagConfig) ([]LagResult, error) {
 	setDefault(&cfg.Tables, 4)
 	setDefault(&cfg.Rows, 10000)
 	cfg.Log = logTo(cfg.Log)
-	cleanup, err := scratch(&cfg.Dir)
-	if err != nil {
-		return nil, err
-	}
-	defer cleanup()
 	env, err := newBackdrop(ctx, cfg.Dir, cfg.Tables, cfg.Rows, cfg.Durable, cfg.Log)
 	if err != nil {
 		return nil, err
@@ -120,27 +111,19 @@ func lagRun(ctx context.Context, env *backdrop, cfg LagConfig, name string, rate
 	defer tgt.Kill()
 	defer db.Close()
 	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
 	var runErr error
 	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }()
 	if name == "pitcrew (defaults)" {
-		d, err := os.MkdirTemp(cfg.Dir, "pitcrew-")
-		if err != nil {
-			return r, err
-		}
-		defer os.RemoveAll(d)
-		s, err := syncer.New(syncer.Config{Source: env.src.Endpoint(), Target: tgt.Endpoint(), DataDir: d,
-			StartFrom: syncer.StartGTID, StartGTID: env.before}, syncer.NewMetrics(prometheus.NewRegistry(), "bench"))
+		s, done, err := env.pitcrew(tgt, false)
 		if err != nil {
 			return r, err
 		}
 		wg.Add(1)
-		go func() { defer wg.Done(); runErr = s.Run(runCtx, syncer.RunOptions{}) }()
-		defer wg.Wait()
+		go func() { defer wg.Done(); defer done(); runErr = s.Run(runCtx, syncer.RunOptions{}) }()
 	} else if err := startNative(ctx, db, env.src, env.before, 0); err != nil {
 		return r, err
 	}
-	defer stop()
 	// Caught up first: the window measures steady state, not a backlog.
 	if err := waitHeartbeat(ctx, env.srcDB, db, 60*time.Second); err != nil {
 		return r, fmt.Errorf("catching up before the window: %w (%v)", err, runErr)
@@ -277,79 +260,4 @@ func quantile(xs []float64, q float64) float64 {
 	slices.Sort(s)
 	i := int(q * float64(len(s)-1))
 	return s[i]
-}
-
-// backdrop is a source with sysbench tables and the dump targets start from.
-type backdrop struct {
-	dir    string
-	src    *testenv.Server
-	srcDB  *sql.DB
-	extra  []string
-	before string // the source's GTID position at the dump
-	dumpTo string
-	n      int
-	// lastTarget is the target the last call to target started.
-	lastTarget *testenv.Server
-}
-
-func newBackdrop(ctx context.Context, dir string, tables, rows int, durable bool, log io.Writer) (*backdrop, error) {
-	b := &backdrop{dir: dir, extra: []string{"--innodb-buffer-pool-size=512M"}}
-	if durable {
-		b.extra = append(b.extra, "--innodb-flush-log-at-trx-commit=1", "--sync-binlog=1")
-	}
-	var err error
-	if b.src, err = testenv.Start(ctx, testenv.Options{Dir: filepath.Join(dir, "src"), ServerID: 1, Extra: b.extra}); err != nil {
-		return nil, err
-	}
-	if b.srcDB, err = b.src.DB(); err != nil {
-		b.src.Kill()
-		return nil, err
-	}
-	// The writers would otherwise open and close a connection per
-	// transaction (database/sql keeps 2 idle by default).
-	b.srcDB.SetMaxIdleConns(16)
-	fmt.Fprintf(log, "preparing %d tables x %d rows\n", tables, rows)
-	if err := prepare(ctx, b.srcDB, rows*tables, tables); err != nil {
-		b.close()
-		return nil, err
-	}
-	return b, nil
-}
-
-// dump records the source's state (and its GTID position) for targets.
-func (b *backdrop) dump(ctx context.Context) error {
-	b.dumpTo = filepath.Join(b.dir, "before.sql")
-	if err := mariadbDump(ctx, b.src, b.dumpTo); err != nil {
-		return err
-	}
-	return b.srcDB.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&b.before)
-}
-
-// target starts a fresh server restored from the dump, buffer pool warm.
-func (b *backdrop) target(ctx context.Context, tag string) (*testenv.Server, *sql.DB, error) {
-	b.n++
-	dir := filepath.Join(b.dir, fmt.Sprintf("%s-%d", tag, b.n))
-	tgt, err := testenv.Start(ctx, testenv.Options{Dir: dir, ServerID: uint32(100 + b.n), Extra: append(b.extra, "--skip-slave-start")})
-	if err != nil {
-		return nil, nil, err
-	}
-	db, err := tgt.DB()
-	if err == nil {
-		err = restore(ctx, tgt, b.dumpTo)
-	}
-	if err != nil {
-		tgt.Kill()
-		return nil, nil, err
-	}
-	tables, _ := listTables(ctx, db)
-	warm(ctx, db, tables)
-	b.lastTarget = tgt
-	return tgt, db, nil
-}
-
-func (b *backdrop) close() {
-	if b.srcDB != nil {
-		b.srcDB.Close()
-	}
-	b.src.Kill()
 }

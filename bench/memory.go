@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"os"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/pitcrew/pitcrew/internal/binlog"
-	"github.com/pitcrew/pitcrew/internal/compare"
 	"github.com/pitcrew/pitcrew/internal/gtid"
 	"github.com/pitcrew/pitcrew/internal/txn"
 )
@@ -46,11 +44,6 @@ func Memory(ctx context.Context, cfg MemoryConfig) ([]MemoryResult, error) {
 	setDefault(&cfg.Tables, 4)
 	setDefault(&cfg.Rows, 10000)
 	cfg.Log = logTo(cfg.Log)
-	cleanup, err := scratch(&cfg.Dir)
-	if err != nil {
-		return nil, err
-	}
-	defer cleanup()
 	env, err := newBackdrop(ctx, cfg.Dir, cfg.Tables, cfg.Rows, false, cfg.Log)
 	if err != nil {
 		return nil, err
@@ -71,8 +64,8 @@ func Memory(ctx context.Context, cfg MemoryConfig) ([]MemoryResult, error) {
 			return out, err
 		}
 		written = n
-		var after string
-		if err := env.srcDB.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&after); err != nil {
+		after, err := env.position(ctx)
+		if err != nil {
 			return out, err
 		}
 		r := MemoryResult{Backlog: n}
@@ -82,14 +75,14 @@ func Memory(ctx context.Context, cfg MemoryConfig) ([]MemoryResult, error) {
 		}
 		resetPeakRSS()
 		start := time.Now()
-		err = pitcrewCatchup(ctx, env.src, tgt, env.before, after, cfg.Dir, "", false)
+		err = env.catchup(ctx, tgt, after, "", false)
 		r.Seconds = time.Since(start).Seconds()
 		r.PeakRSS = peakRSS()
 		if err != nil {
 			r.Note = err.Error()
 		} else {
 			r.TxnsPerS = float64(n) / r.Seconds
-			r.Equal = tablesEqual(ctx, env, db, tables)
+			r.Equal = env.equal(ctx, db, tables)
 		}
 		fmt.Fprintf(cfg.Log, "backlog %7d: %6.1fs, peak RSS %d MiB, equal=%v %s\n", n, r.Seconds, r.PeakRSS>>20, r.Equal, r.Note)
 		out = append(out, r)
@@ -148,11 +141,6 @@ func Decode(ctx context.Context, cfg DecodeConfig) ([]DecodeResult, error) {
 	setDefault(&cfg.Tables, 4)
 	setDefault(&cfg.Rows, 10000)
 	cfg.Log = logTo(cfg.Log)
-	cleanup, err := scratch(&cfg.Dir)
-	if err != nil {
-		return nil, err
-	}
-	defer cleanup()
 	env, err := newBackdrop(ctx, cfg.Dir, cfg.Tables, cfg.Rows, false, cfg.Log)
 	if err != nil {
 		return nil, err
@@ -161,11 +149,11 @@ func Decode(ctx context.Context, cfg DecodeConfig) ([]DecodeResult, error) {
 	if err := backlog(ctx, env.srcDB, CatchupConfig{Workload: WriteOnly, Txns: cfg.Txns, Tables: cfg.Tables, Rows: cfg.Rows}); err != nil {
 		return nil, err
 	}
-	var last string
-	var bytes int64
-	if err := env.srcDB.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&last); err != nil {
+	last, err := env.position(ctx)
+	if err != nil {
 		return nil, err
 	}
+	var bytes int64
 	rows, err := env.srcDB.QueryContext(ctx, "SHOW BINARY LOGS")
 	if err != nil {
 		return nil, err
@@ -250,19 +238,4 @@ func mariadbBinlog(ctx context.Context, env *backdrop, first string, extra ...st
 		return fmt.Errorf("mariadb-binlog: %v: %s", err, strings.TrimSpace(stderr.String()))
 	}
 	return nil
-}
-
-// tablesEqual compares the benchmark tables of the source and a target
-// with CHECKSUM TABLE.
-func tablesEqual(ctx context.Context, env *backdrop, db *sql.DB, tables []string) bool {
-	res, err := compare.Tables(ctx, env.srcDB, db, schema, tables)
-	if err != nil {
-		return false
-	}
-	for _, x := range res {
-		if !x.Equal() {
-			return false
-		}
-	}
-	return true
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -80,7 +81,7 @@ func (r *Report) Summary() []Line {
 				ceiling = max(ceiling, median(xs))
 			}
 		}
-		for _, name := range sortedNames(g) {
+		for _, name := range slices.Sorted(maps.Keys(g)) {
 			v := median(g[name])
 			l := Line{Section: "catch-up " + w, Name: name, Value: v, Unit: "tx/s"}
 			if strings.HasPrefix(name, ceilingName) {
@@ -160,15 +161,6 @@ func ratio(a, b float64) float64 {
 	return a / b
 }
 
-func sortedNames(m map[string][]float64) []string {
-	var names []string
-	for n := range m {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
-
 // WriteTable prints the summary.
 func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "%-22s %-64s %12s %-7s %7s  %s\n", "SECTION", "MEASURE (median of rounds)", "VALUE", "UNIT", "RATIO", "AGAINST")
@@ -188,7 +180,8 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	var charts []template.HTML
 	sections := map[string][]Line{}
 	var order []string
-	for _, l := range r.Summary() {
+	lines := r.Summary()
+	for _, l := range lines {
 		if l.Ratio > 0 && !strings.Contains(l.Name, "p99") {
 			continue // the bars show values; ratios are in the table
 		}
@@ -206,7 +199,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	if c := lagChart(r.Lag); c != "" {
 		charts = append(charts, c)
 	}
-	return page.Execute(w, map[string]any{"R": r, "Lines": r.Summary(), "Charts": charts})
+	return page.Execute(w, map[string]any{"R": r, "Lines": lines, "Charts": charts})
 }
 
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
