@@ -107,7 +107,7 @@ func (r *run) waitDelays() (time.Duration, time.Duration) {
 
 // Names of what the runbook creates: derived from the plan, so a resumed
 // step (and the preview) knows them without asking AWS.
-func (p *Plan) snapshotID() string      { return "pitcrew-" + p.Name + "-source" }
+func (p *Plan) snapshotID() string       { return "pitcrew-" + p.Name + "-source" }
 func (p *Plan) sharedSnapshotID() string { return "pitcrew-" + p.Name + "-shared" }
 func (p *Plan) targetSnapshotID() string { return "pitcrew-" + p.Name + "-target" }
 func (p *Plan) finalSnapshotID() string  { return "pitcrew-" + p.Name + "-final" }

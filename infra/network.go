@@ -3,7 +3,6 @@ package infra
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -181,5 +180,3 @@ func taggedRules(ctx context.Context, a *account, name string) (map[string][]str
 	}
 	return byGroup, nil
 }
-
-func joinIDs(ids []string) string { return strings.Join(ids, ",") }

@@ -68,8 +68,8 @@ type Runner struct {
 	// AWS loads the credentials chain with extra options (tests add their
 	// request interceptor and a deny-all HTTP client here).
 	AWS []func(*config.LoadOptions) error
-	// AWSClientOptions are applied to every service client (tests shorten
-	// retry backoff here).
+	// Retryer, when set, replaces the SDK's default retryer (tests shorten
+	// its backoff).
 	Retryer func() aws.Retryer
 	Now     func() time.Time
 }
@@ -295,12 +295,6 @@ func (r *run) outputOf(stepID, key string) (string, error) {
 // say prints one progress line for the operator.
 func (r *run) say(format string, a ...any) {
 	fmt.Fprintf(r.out, "      "+format+"\n", a...)
-}
-
-// stepDone tells whether a step finished.
-func (r *run) stepDone(id string) (bool, error) {
-	rec, err := r.store.Step(r.p.Name, id)
-	return rec.State == checkpoint.StepDone, err
 }
 
 // poll calls check every poll interval until it returns true, an error,

@@ -20,8 +20,12 @@ func needsAWS(p *Plan) string {
 	return ""
 }
 
-func srcWhere(p *Plan) string { return fmt.Sprintf("source account %s (%s)", p.Source.Account, p.Source.Region) }
-func tgtWhere(p *Plan) string { return fmt.Sprintf("target account %s (%s)", p.Target.Account, p.Target.Region) }
+func srcWhere(p *Plan) string {
+	return fmt.Sprintf("source account %s (%s)", p.Source.Account, p.Source.Region)
+}
+func tgtWhere(p *Plan) string {
+	return fmt.Sprintf("target account %s (%s)", p.Target.Account, p.Target.Region)
+}
 
 var stepShareKey = step{
 	id:    "share-key",

@@ -139,7 +139,7 @@ func (r *run) removeNetwork(ctx context.Context, c *clients) error {
 		for g, ids := range byGroup {
 			_, err := a.ec2.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: aws.String(g), SecurityGroupRuleIds: ids})
 			if err != nil && !isCode(err, "InvalidPermission.NotFound", "InvalidSecurityGroupRuleId.NotFound") {
-				return fmt.Errorf("ec2:RevokeSecurityGroupIngress %s %s: %w", g, joinIDs(ids), err)
+				return fmt.Errorf("ec2:RevokeSecurityGroupIngress %s %s: %w", g, strings.Join(ids, ","), err)
 			}
 		}
 	}

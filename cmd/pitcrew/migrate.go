@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -147,7 +148,7 @@ func migrateStatus(rn *infra.Runner, w io.Writer, asJSON bool) error {
 			detail, failed = s.Error, true
 		} else if len(s.Outputs) > 0 {
 			var kv []string
-			for _, k := range sortedKeys(s.Outputs) {
+			for _, k := range slices.Sorted(maps.Keys(s.Outputs)) {
 				kv = append(kv, k+"="+s.Outputs[k])
 			}
 			detail = strings.Join(kv, " ")
@@ -170,13 +171,4 @@ func migrateStatus(rn *infra.Runner, w io.Writer, asJSON bool) error {
 	}
 	fmt.Fprintln(w, "migration complete")
 	return nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -22,7 +22,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 
@@ -137,7 +137,7 @@ func Golden(calls []Call, skipOps ...string) string {
 		}
 	}
 	for _, c := range calls {
-		if contains(skipOps, c.Operation) {
+		if slices.Contains(skipOps, c.Operation) {
 			continue
 		}
 		line := fmt.Sprintf("%s %s %s %s %s", c.Account, c.Service, c.Method, c.Path, c.Operation)
@@ -156,15 +156,6 @@ func Golden(calls []Call, skipOps ...string) string {
 	}
 	flush()
 	return b.String()
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 type denyAll struct{ m *Model }
@@ -321,9 +312,9 @@ func (a *Account) keyARN(id string) string {
 // Instance is an RDS DB instance.
 type Instance struct {
 	ID, Status, Engine, ParameterGroup, Host, KMSKey string
-	Port, BackupRetention                          int32
-	FinalSnapshot                                  string
-	pending                                        int
+	Port, BackupRetention                            int32
+	FinalSnapshot                                    string
+	pending                                          int
 }
 
 // Snapshot is an RDS DB snapshot.
@@ -355,13 +346,4 @@ type Rule struct {
 type Record struct {
 	Name, Type, SetID, Alias, Value string
 	Weight, TTL                     int64
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

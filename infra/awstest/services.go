@@ -2,6 +2,8 @@ package awstest
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -68,7 +70,7 @@ func (m *Model) rds(a *Account, op string, in any) (any, error) {
 			return nil, apiErr("DBParameterGroupNotFound", g)
 		}
 		var ps []rdstypes.Parameter
-		for _, k := range sortedKeys(params) {
+		for _, k := range slices.Sorted(maps.Keys(params)) {
 			ps = append(ps, rdstypes.Parameter{ParameterName: aws.String(k), ParameterValue: aws.String(params[k])})
 		}
 		return &rds.DescribeDBParametersOutput{Parameters: ps}, nil
@@ -117,7 +119,7 @@ func (m *Model) rds(a *Account, op string, in any) (any, error) {
 			return nil, apiErr("InvalidParameter", "Snapshots encrypted with the AWS managed KMS key can't be shared.")
 		}
 		for _, v := range x.ValuesToAdd {
-			if !contains(s.SharedWith, v) {
+			if !slices.Contains(s.SharedWith, v) {
 				s.SharedWith = append(s.SharedWith, v)
 			}
 		}
@@ -191,7 +193,7 @@ func (m *Model) copySnapshot(a *Account, x *rds.CopyDBSnapshotInput) (any, error
 		return nil, apiErr("DBSnapshotNotFound", "DBSnapshot "+src+" not found.")
 	}
 	if owner != a {
-		if !contains(s.SharedWith, a.ID) {
+		if !slices.Contains(s.SharedWith, a.ID) {
 			return nil, apiErr("DBSnapshotNotFound", "snapshot "+src+" is not shared with account "+a.ID)
 		}
 		k := owner.Keys[keyID(s.KMSKey)]
@@ -296,12 +298,12 @@ func (m *Model) ec2(a *Account, op string, in any) (any, error) {
 	case "DescribeVpcPeeringConnections":
 		x := in.(*ec2.DescribeVpcPeeringConnectionsInput)
 		var out []ec2types.VpcPeeringConnection
-		for _, id := range sortedKeys(a.Peerings) {
+		for _, id := range slices.Sorted(maps.Keys(a.Peerings)) {
 			p := a.Peerings[id]
-			if len(x.VpcPeeringConnectionIds) > 0 && !contains(x.VpcPeeringConnectionIds, id) {
+			if len(x.VpcPeeringConnectionIds) > 0 && !slices.Contains(x.VpcPeeringConnectionIds, id) {
 				continue
 			}
-			if len(x.Filters) > 0 && !contains(x.Filters[0].Values, p.Tag) {
+			if len(x.Filters) > 0 && !slices.Contains(x.Filters[0].Values, p.Tag) {
 				continue
 			}
 			out = append(out, *peering(p))
@@ -360,9 +362,9 @@ func (m *Model) ec2(a *Account, op string, in any) (any, error) {
 	case "DescribeSecurityGroupRules":
 		x := in.(*ec2.DescribeSecurityGroupRulesInput)
 		var out []ec2types.SecurityGroupRule
-		for _, id := range sortedKeys(a.Rules) {
+		for _, id := range slices.Sorted(maps.Keys(a.Rules)) {
 			r := a.Rules[id]
-			if len(x.Filters) > 0 && !contains(x.Filters[0].Values, r.Tag) {
+			if len(x.Filters) > 0 && !slices.Contains(x.Filters[0].Values, r.Tag) {
 				continue
 			}
 			out = append(out, ec2types.SecurityGroupRule{SecurityGroupRuleId: aws.String(r.ID), GroupId: aws.String(r.Group), CidrIpv4: aws.String(r.CIDR)})
@@ -402,7 +404,7 @@ func (m *Model) route53(a *Account, op string, in any) (any, error) {
 			return nil, apiErr("NoSuchHostedZone", aws.ToString(x.HostedZoneId))
 		}
 		var out []r53types.ResourceRecordSet
-		for _, k := range sortedKeys(zone) {
+		for _, k := range slices.Sorted(maps.Keys(zone)) {
 			out = append(out, rrset(zone[k]))
 		}
 		return &route53.ListResourceRecordSetsOutput{ResourceRecordSets: out}, nil
