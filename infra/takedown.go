@@ -59,7 +59,13 @@ var stepTakeDown = step{
 
 func runTakeDown(ctx context.Context, r *run) error {
 	if r.output("reverse_stopped") == "" {
-		if err := r.poll(ctx, "the take-down guards", r.guardsHold); err != nil {
+		sdb, _, err := r.open(ctx, "source")
+		if err != nil {
+			return err
+		}
+		err = r.poll(ctx, "the take-down guards", func(ctx context.Context) (bool, error) { return r.guardsHold(ctx, sdb) })
+		sdb.Close()
+		if err != nil {
 			return err
 		}
 		if err := r.startChannel(reverse); err != nil {
@@ -157,7 +163,7 @@ func (r *run) removeNetwork(ctx context.Context, c *clients) error {
 
 // guardsHold checks the take-down guards once, journaling since when the
 // old side has been quiet; it says what it still waits for.
-func (r *run) guardsHold(ctx context.Context) (bool, error) {
+func (r *run) guardsHold(ctx context.Context, source *sql.DB) (bool, error) {
 	var waiting []string
 	cut, err := r.store.Step(r.p.Name, "cutover")
 	if err != nil {
@@ -176,7 +182,7 @@ func (r *run) guardsHold(ctx context.Context) (bool, error) {
 			since = t
 		}
 	}
-	sessions, err := r.clientSessions(ctx)
+	sessions, err := r.clientSessions(ctx, source)
 	if err != nil {
 		return false, err
 	}
@@ -215,12 +221,7 @@ func (r *run) guardsHold(ctx context.Context) (bool, error) {
 
 // clientSessions lists sessions on the source that are neither ours nor
 // the server's own.
-func (r *run) clientSessions(ctx context.Context) ([]string, error) {
-	db, _, err := r.open(ctx, "source")
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
+func (r *run) clientSessions(ctx context.Context, db *sql.DB) ([]string, error) {
 	rows, err := db.QueryContext(ctx, `SELECT USER, COUNT(*) FROM information_schema.PROCESSLIST
 		WHERE ID <> CONNECTION_ID() AND USER NOT IN ('system user', 'event_scheduler', 'rdsadmin', 'unauthenticated user', ?)
 		AND COMMAND NOT IN ('Daemon', 'Binlog Dump', 'Binlog Dump GTID', 'Killed') GROUP BY USER ORDER BY USER`, r.p.Source.Database.User)
