@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
@@ -77,7 +78,8 @@ type Executor struct {
 	// plans caches the mapping of a binlog table onto a target definition
 	// (the assembler reuses a Table while its table map stands; the
 	// tracker replaces a definition after DDL).
-	plans map[planKey]*plan
+	plans   map[planKey]*plan
+	plansMu sync.Mutex // lanes and the dispatcher share the cache
 	// idempotent: rows may already be in the state a change leads to (the
 	// window after a resumed full load, whose later chunks were copied from
 	// a newer snapshot). INSERT becomes REPLACE, UPDATE becomes REPLACE of
@@ -102,17 +104,6 @@ func Open(ctx context.Context, cfg Config) (*Executor, error) {
 	return &Executor{cfg: cfg, db: db, schema: schema.NewTracker(db)}, nil
 }
 
-// Committed returns the position the target's progress row records for
-// the channel (the truth after any failure), and whether there is one.
-func (e *Executor) Committed(ctx context.Context) (gtid.Set, bool, error) {
-	row, ok, err := e.cfg.Progress.Load(ctx, e.db, e.cfg.Channel)
-	if err != nil || !ok {
-		return gtid.Set{}, false, err
-	}
-	set, err := gtid.Parse(row.Flavor, row.GTIDSet)
-	return set, err == nil, err
-}
-
 // DB is the target pool (for reading state).
 func (e *Executor) DB() *sql.DB { return e.db }
 
@@ -126,12 +117,31 @@ var ErrDiverged = errors.New("target diverged from source")
 // ApplyRows applies row-only transactions in one target transaction that
 // also records after as the channel's position.
 func (e *Executor) ApplyRows(ctx context.Context, batch []*txn.Txn, after gtid.Set) error {
+	q, args := e.cfg.Progress.WriteSQL(e.cfg.Channel, e.cfg.Flavor, after.String())
+	return e.ApplyRowsRecord(ctx, batch, Record{SQL: q, Args: args, Landed: func(ctx context.Context) (bool, error) {
+		return e.committed(ctx, after)
+	}})
+}
+
+// Record is the bookkeeping write that commits with a batch: the channel's
+// progress row, or a lane's row (checkpoint.Lanes).
+type Record struct {
+	SQL  string
+	Args []any
+	// Landed tells, after a failure whose outcome is unknown (a lost
+	// COMMIT reply), whether the batch committed after all.
+	Landed func(ctx context.Context) (bool, error)
+}
+
+// ApplyRowsRecord applies row-only transactions in one target transaction
+// that also runs rec. It may run on several goroutines at once (lanes).
+func (e *Executor) ApplyRowsRecord(ctx context.Context, batch []*txn.Txn, rec Record) error {
 	for _, t := range batch {
 		if err := refuse(t); err != nil {
 			return err
 		}
 	}
-	return e.retry(ctx, after, func() error {
+	return e.retry(ctx, rec.Landed, func() error {
 		c, err := e.db.Conn(ctx)
 		if err != nil {
 			return err
@@ -169,8 +179,7 @@ func (e *Executor) ApplyRows(ctx context.Context, batch []*txn.Txn, after gtid.S
 				return fmt.Errorf("GTIDs %s..%s: %w", batch[0].GTID, batch[len(batch)-1].GTID, err)
 			}
 		}
-		pq, pargs := e.cfg.Progress.WriteSQL(e.cfg.Channel, e.cfg.Flavor, after.String())
-		if err := b.add(ctx, pq, pargs, -1, "writing the progress row"); err != nil {
+		if err := b.add(ctx, rec.SQL, rec.Args, -1, "writing the progress row"); err != nil {
 			return err
 		}
 		if err := b.flush(ctx); err != nil {
@@ -198,7 +207,8 @@ func (e *Executor) ApplyDDL(ctx context.Context, t *txn.Txn, before, after gtid.
 	q := t.Events[0].Query
 	defer e.schema.Invalidate()
 	attempted := false
-	err := e.retry(ctx, after, func() error {
+	landed := func(ctx context.Context) (bool, error) { return e.committed(ctx, after) }
+	err := e.retry(ctx, landed, func() error {
 		// A previous attempt may have run the DDL before its connection
 		// broke: from the second attempt on, "already done" is success.
 		mayBeDone = mayBeDone || attempted
@@ -373,6 +383,8 @@ type planKey struct {
 
 func (e *Executor) planFor(bt *txn.Table, def *schema.Table) (*plan, error) {
 	k := planKey{bt, def}
+	e.plansMu.Lock()
+	defer e.plansMu.Unlock()
 	if p, ok := e.plans[k]; ok {
 		return p, nil
 	}
@@ -404,7 +416,7 @@ func checkImages(rc *txn.RowChange, def *schema.Table) error {
 // retry runs fn until it succeeds, fails for good, or the retries run out.
 // After a transient failure it first asks the progress row whether the
 // previous attempt committed after all (a COMMIT whose reply was lost).
-func (e *Executor) retry(ctx context.Context, after gtid.Set, fn func() error) error {
+func (e *Executor) retry(ctx context.Context, landed func(context.Context) (bool, error), fn func() error) error {
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := fn()
@@ -421,7 +433,7 @@ func (e *Executor) retry(ctx context.Context, after gtid.Set, fn func() error) e
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 5*time.Second)
-		if done, cerr := e.committed(ctx, after); cerr == nil && done {
+		if done, cerr := landed(ctx); cerr == nil && done {
 			return nil
 		}
 	}

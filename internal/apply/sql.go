@@ -15,15 +15,16 @@ import (
 // table: which image positions are written (generated columns never are)
 // and which identify the row.
 type plan struct {
-	table       string   // quoted `db`.`table`
-	cols        []int    // image positions written by INSERT/UPDATE
-	names       []string // quoted target names of cols
-	targetNames []string // the same, unquoted
-	key         []int    // image positions in the WHERE clause
-	keyNames    []string // quoted target names of key
-	nullSafe    bool     // no primary key: match the whole before image with <=>
-	unsigned    []int    // image positions to read as unsigned (source logged no signedness)
-	foldable    bool     // a batch's changes may be folded per key (see compactor)
+	table       string      // quoted `db`.`table`
+	cols        []int       // image positions written by INSERT/UPDATE
+	names       []string    // quoted target names of cols
+	targetNames []string    // the same, unquoted
+	key         []int       // image positions in the WHERE clause
+	keyNames    []string    // quoted target names of key
+	nullSafe    bool        // no primary key: match the whole before image with <=>
+	unsigned    []int       // image positions to read as unsigned (source logged no signedness)
+	foldable    bool        // a batch's changes may be folded per key (see compactor)
+	uniques     []uniqueKey // the target's unique indexes, for conflict keys
 }
 
 func newPlan(bt *txn.Table, def *schema.Table) (*plan, error) {
@@ -72,6 +73,7 @@ func newPlan(bt *txn.Table, def *schema.Table) (*plan, error) {
 		p.key, p.keyNames = p.cols, p.names
 	}
 	p.foldable = compactable(p, def)
+	p.uniques = keyPlan(byTarget, def)
 	return p, nil
 }
 

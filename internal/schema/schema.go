@@ -23,6 +23,18 @@ type Column struct {
 	Generated bool // VIRTUAL or STORED generated: never written
 	Unsigned  bool // an UNSIGNED integer column
 	Integer   bool // TINYINT..BIGINT: its values compare as numbers, no collation
+	// Collation of a character column ("" for numbers, dates and binary
+	// strings): what decides which values its indexes take as equal.
+	Collation string
+}
+
+// Unique is one unique index (the primary key included).
+type Unique struct {
+	Name string
+	Cols []int // column indexes, in index order
+	// Prefix: per column, the indexed prefix length in characters (bytes
+	// for binary strings); 0 when the whole value is indexed.
+	Prefix []int
 }
 
 // Table is a table's definition.
@@ -31,7 +43,8 @@ type Table struct {
 	Columns      []Column
 	PK           []int // identifying key column indexes (primary key, else a unique NOT NULL key); nil when none
 	UniqueKeys   int   // unique indexes, the primary key included
-	Triggers     bool  // the table has triggers on this server
+	Uniques      []Unique
+	Triggers     bool // the table has triggers on this server
 }
 
 // Index returns the position of the named column (case-insensitive, as
@@ -98,7 +111,7 @@ func (t *Tracker) Table(ctx context.Context, db, name string) (*Table, error) {
 }
 
 func (t *Tracker) load(ctx context.Context, db, name string) (*Table, error) {
-	rows, err := t.db.QueryContext(ctx, `SELECT COLUMN_NAME, IS_GENERATED, COLUMN_TYPE
+	rows, err := t.db.QueryContext(ctx, `SELECT COLUMN_NAME, IS_GENERATED, COLUMN_TYPE, COALESCE(COLLATION_NAME, '')
 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, db, name)
 	if err != nil {
 		return nil, fmt.Errorf("reading definition of %s.%s: %w", db, name, err)
@@ -106,13 +119,13 @@ FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER 
 	defer rows.Close()
 	def := &Table{Schema: db, Name: name}
 	for rows.Next() {
-		var col, generated, typ string
-		if err := rows.Scan(&col, &generated, &typ); err != nil {
+		var col, generated, typ, collation string
+		if err := rows.Scan(&col, &generated, &typ, &collation); err != nil {
 			return nil, err
 		}
 		lt := strings.ToLower(typ)
 		def.Columns = append(def.Columns, Column{Name: col, Generated: generated != "NEVER",
-			Unsigned: strings.Contains(lt, "unsigned"), Integer: isInteger(lt)})
+			Unsigned: strings.Contains(lt, "unsigned"), Integer: isInteger(lt), Collation: collation})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -129,15 +142,42 @@ FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER 
 			def.PK = append(def.PK, i)
 		}
 	}
+	if def.Uniques, err = t.uniques(ctx, def); err != nil {
+		return nil, fmt.Errorf("reading the unique indexes of %s.%s: %w", db, name, err)
+	}
+	def.UniqueKeys = len(def.Uniques)
 	var triggers int
-	err = t.db.QueryRowContext(ctx, `SELECT
-  (SELECT COUNT(DISTINCT INDEX_NAME) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0),
-  (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?)`, db, name, db, name).Scan(&def.UniqueKeys, &triggers)
+	err = t.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?`, db, name).Scan(&triggers)
 	if err != nil {
-		return nil, fmt.Errorf("reading the indexes and triggers of %s.%s: %w", db, name, err)
+		return nil, fmt.Errorf("reading the triggers of %s.%s: %w", db, name, err)
 	}
 	def.Triggers = triggers > 0
 	return def, nil
+}
+
+func (t *Tracker) uniques(ctx context.Context, def *Table) ([]Unique, error) {
+	rows, err := t.db.QueryContext(ctx, `SELECT INDEX_NAME, COLUMN_NAME, COALESCE(SUB_PART, 0)
+FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0
+ORDER BY INDEX_NAME <> 'PRIMARY', INDEX_NAME, SEQ_IN_INDEX`, def.Schema, def.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Unique
+	for rows.Next() {
+		var index, col string
+		var prefix int
+		if err := rows.Scan(&index, &col, &prefix); err != nil {
+			return nil, err
+		}
+		if len(out) == 0 || out[len(out)-1].Name != index {
+			out = append(out, Unique{Name: index})
+		}
+		u := &out[len(out)-1]
+		u.Cols = append(u.Cols, def.Index(col)) // -1: an expression, never equal to a column
+		u.Prefix = append(u.Prefix, prefix)
+	}
+	return out, rows.Err()
 }
 
 func isInteger(columnType string) bool {
