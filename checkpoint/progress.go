@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/pitcrew/pitcrew/internal/conn"
 )
@@ -110,4 +111,102 @@ func (p Progress) Delete(ctx context.Context, db *sql.DB, channel string) error 
 		return nil
 	}
 	return err
+}
+
+// Lanes are the rows parallel apply lanes write instead of the channel's
+// progress row (one lane per row, so lanes never wait on each other's
+// row). A lane's row holds the watermark it saw at its last commit (every
+// source transaction up to it was committed) and every batch the lane
+// committed beyond that watermark, as (before, after) positions. The
+// channel's applied set is the union: the highest watermark, extended by
+// the batches that continue it, plus the batches still beyond it.
+func (p Progress) lanesName() string {
+	return conn.QuoteName(p.Schema) + "." + conn.QuoteName(p.Table+"_lanes")
+}
+
+// LaneRange is one committed batch: the position before it and after it.
+type LaneRange struct{ Before, After string }
+
+// LaneRow is one lane's record.
+type LaneRow struct {
+	Lane      int
+	Flavor    string
+	Watermark string
+	Done      []LaneRange
+}
+
+// EnsureLanes creates the lanes table if missing.
+func (p Progress) EnsureLanes(ctx context.Context, db *sql.DB) error {
+	_, err := db.ExecContext(ctx, InternalMarker+"CREATE TABLE IF NOT EXISTS "+p.lanesName()+` (
+  channel   VARBINARY(64) NOT NULL,
+  lane      INT NOT NULL,
+  flavor    VARBINARY(16) NOT NULL,
+  watermark LONGBLOB NOT NULL COMMENT 'every source transaction up to here is applied',
+  done      LONGBLOB NOT NULL COMMENT 'batches this lane applied beyond the watermark: before>after per line',
+  PRIMARY KEY (channel, lane)
+) ENGINE=InnoDB COMMENT='pitcrew: parallel apply lanes, written atomically with the data'`)
+	if err != nil {
+		return fmt.Errorf("creating lanes table %s on the target: %w", p.lanesName(), err)
+	}
+	return nil
+}
+
+// LaneSQL is the statement a lane runs inside its batch's transaction.
+func (p Progress) LaneSQL(channel string, lane int, flavor, watermark string, done []LaneRange) (string, []any) {
+	return "INSERT INTO " + p.lanesName() + " (channel, lane, flavor, watermark, done) VALUES (?, ?, ?, ?, ?)" +
+		" ON DUPLICATE KEY UPDATE flavor = VALUES(flavor), watermark = VALUES(watermark), done = VALUES(done)",
+		[]any{channel, lane, flavor, watermark, encodeRanges(done)}
+}
+
+// LoadLanes reads the channel's lane rows (none when there is no table).
+func (p Progress) LoadLanes(ctx context.Context, db *sql.DB, channel string) ([]LaneRow, error) {
+	rows, err := db.QueryContext(ctx, "SELECT lane, flavor, watermark, done FROM "+p.lanesName()+" WHERE channel = ? ORDER BY lane", channel)
+	if conn.Code(err) == 1146 || conn.Code(err) == 1049 {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the lanes of channel %q from the target: %w", channel, err)
+	}
+	defer rows.Close()
+	var out []LaneRow
+	for rows.Next() {
+		var r LaneRow
+		var done string
+		if err := rows.Scan(&r.Lane, &r.Flavor, &r.Watermark, &done); err != nil {
+			return nil, err
+		}
+		r.Done = decodeRanges(done)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// DeleteLanes removes the channel's lane rows (an explicit reset).
+func (p Progress) DeleteLanes(ctx context.Context, db *sql.DB, channel string) error {
+	_, err := db.ExecContext(ctx, "DELETE FROM "+p.lanesName()+" WHERE channel = ?", channel)
+	if conn.Code(err) == 1146 || conn.Code(err) == 1049 {
+		return nil
+	}
+	return err
+}
+
+func encodeRanges(rs []LaneRange) string {
+	var b strings.Builder
+	for i, r := range rs {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(r.Before + ">" + r.After)
+	}
+	return b.String()
+}
+
+func decodeRanges(s string) []LaneRange {
+	var out []LaneRange
+	for _, line := range strings.Split(s, "\n") {
+		if before, after, ok := strings.Cut(line, ">"); ok {
+			out = append(out, LaneRange{Before: before, After: after})
+		}
+	}
+	return out
 }

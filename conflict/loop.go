@@ -40,7 +40,8 @@ func (l *Loop) Filter(t *txn.Txn) bool {
 	for _, e := range t.Events {
 		switch {
 		case e.Rows != nil && strings.EqualFold(e.Rows.Table.Schema, l.ProgressSchema):
-			if strings.EqualFold(e.Rows.Table.Name, l.ProgressTable) && l.marksEcho(e.Rows) {
+			// The channel's progress row, or one of its lanes' rows.
+			if (strings.EqualFold(e.Rows.Table.Name, l.ProgressTable) || strings.EqualFold(e.Rows.Table.Name, l.ProgressTable+"_lanes")) && l.marksEcho(e.Rows) {
 				echo = true
 			}
 			continue
