@@ -40,6 +40,15 @@ type Config struct {
 	// while the engine is behind, up to these bounds.
 	BatchTxns int // default 1000
 	BatchRows int // default 20000
+	// Lanes is how many target connections apply batches at once; batches
+	// whose conflict keys meet wait for each other (see lanes.go). 1 is
+	// the serial applier. Bidirectional channels (Conflicts set) always
+	// apply serially. Default 1.
+	Lanes int
+	// ParallelTriggers lets batches on tables with triggers on the target
+	// run beside others (by their keys), for triggers whose writes commute
+	// (audit logs, counters). Default: such a batch is a barrier.
+	ParallelTriggers bool
 	// NoCompact turns off folding a batch's changes into one net change
 	// per key (see internal/apply, compactor).
 	NoCompact bool
@@ -102,6 +111,9 @@ func (c *Config) Default() {
 	if c.BatchRows == 0 {
 		c.BatchRows = 20000
 	}
+	if c.Lanes == 0 {
+		c.Lanes = 1
+	}
 	if c.QueueBytes == 0 {
 		c.QueueBytes = 64 << 20
 	}
@@ -151,6 +163,9 @@ func (c *Config) Validate() error {
 		if err := c.Conflicts.Validate(); err != nil {
 			return err
 		}
+	}
+	if c.Lanes < 1 || c.Lanes > 64 {
+		return fmt.Errorf("lanes %d is out of range: use 1 (serial) to 64", c.Lanes)
 	}
 	if c.BatchTxns < 1 || c.BatchRows < 1 {
 		return errors.New("batch_txns and batch_rows must be at least 1")

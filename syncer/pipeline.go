@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -37,6 +38,42 @@ type state struct {
 	lastCommit time.Time // source commit time of the last applied transaction
 	txns       int64     // transactions applied by this run
 	until2     gtid.Set  // after a resumed load: idempotent apply until here
+	// extras: batches parallel lanes committed beyond applied before the
+	// last stop (see lanes.go); their transactions arrive again and are
+	// emptied, so the position moves over them without a second apply.
+	extras []span
+}
+
+func (st *state) setExtras(x []span) {
+	st.mu.Lock()
+	st.extras = x
+	st.mu.Unlock()
+}
+
+func (st *state) extraSpans() []span {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var out []span
+	for _, s := range st.extras {
+		if !st.applied.Contains(s.after) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// appliedBeyond reports whether t is in a batch applied beyond the position.
+func (st *state) appliedBeyond(flavor, g string) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.extras) == 0 || g == "" {
+		return false
+	}
+	one, err := gtid.Parse(flavor, g)
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(st.extras, func(s span) bool { return s.has(one) })
 }
 
 // idempotent reports whether changes may meet rows already in their final
@@ -163,7 +200,11 @@ func (p *pipeline) run(ctx context.Context) error {
 		}
 		return err
 	})
-	g.Go(func() error { return p.applyLoop(gctx, toApply) })
+	if p.s.cfg.Lanes > 1 && p.s.cfg.Conflicts == nil {
+		g.Go(func() error { return p.applyLanes(gctx, toApply) })
+	} else {
+		g.Go(func() error { return p.applyLoop(gctx, toApply) })
+	}
 	return g.Wait()
 }
 
@@ -234,6 +275,10 @@ func (p *pipeline) applyLoop(ctx context.Context, ch <-chan *txn.Txn) error {
 // echo; and only the routed tables, under their target names. Emptied
 // transactions keep their GTID, so the position moves past them.
 func (p *pipeline) filter(t *txn.Txn) error {
+	if p.st.appliedBeyond(p.flavor, t.GTID) {
+		t.Events = nil
+		return nil
+	}
 	if p.skips.take(t.GTID) {
 		t.Events = nil
 		p.s.cfg.Logger.Warn("transaction skipped by the operator (pitcrew skip)", "component", "route", "gtid", t.GTID)

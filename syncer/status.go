@@ -32,6 +32,11 @@ type Status struct {
 	Conflicts          int64    `json:"conflicts"`
 	Echoes             int64    `json:"echoes_dropped"`
 	Skipped            []string `json:"skipped_gtids,omitempty"`
+	// Parallel lanes: batches handed to a lane while another lane was
+	// applying, and batches that ran alone as barriers (DDL, tables
+	// without a unique key or with triggers).
+	LaneOverlaps int64 `json:"lane_overlapping_batches,omitempty"`
+	LaneBarriers int64 `json:"lane_barrier_batches,omitempty"`
 	// Retention guard: seconds until the oldest binlog still needed may be
 	// purged (-1: never), estimated seconds to catch up (-1: unknown), and
 	// a warning when the first comes too close to the second.

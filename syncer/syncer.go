@@ -113,7 +113,7 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 		}
 	}
 
-	progress := checkpoint.Progress{Schema: s.cfg.ProgressSchema, Table: s.cfg.ProgressTable}
+	progress := s.progress()
 	acfg := apply.Config{
 		Target: s.cfg.Target, Channel: s.cfg.Channel, Flavor: flavor, Progress: progress,
 		DDLPrefix: conflict.OriginMarker(s.cfg.Channel), NoCompact: s.cfg.NoCompact,
@@ -148,7 +148,7 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 			return err
 		}
 	}
-	st := &state{applied: start.set, pendingDDL: start.pendingDDL, until: until, catchUp: opts.CatchUp}
+	st := &state{applied: start.set, pendingDDL: start.pendingDDL, until: until, catchUp: opts.CatchUp, extras: start.extras}
 	// After a resumed load, apply idempotently until its latest snapshot.
 	if ls, ok, err := store.Load(s.cfg.Channel); err != nil {
 		return err
@@ -186,10 +186,19 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 		if err := progress.Write(ctx, ex.DB(), s.cfg.Channel, flavor, start.set.String()); err != nil {
 			return err
 		}
+		// Rows of lanes of an earlier channel of this name mean nothing now.
+		if err := progress.DeleteLanes(ctx, ex.DB(), s.cfg.Channel); err != nil {
+			return err
+		}
 		s.cfg.Logger.Info("channel starts", "gtid", start.set.String(), "start_from", s.cfg.StartFrom)
 	}
 	if start.first {
 		start.written = start.set.String()
+	}
+	if s.cfg.Lanes > 1 {
+		if err := progress.EnsureLanes(ctx, ex.DB()); err != nil {
+			return err
+		}
 	}
 	if err := store.SetPosition(s.cfg.Channel, checkpoint.Position{Flavor: flavor, GTIDSet: st.applied.String(), Written: start.written}); err != nil {
 		return err
@@ -210,11 +219,16 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 	return s.supervise(ctx, p)
 }
 
+func (s *Syncer) progress() checkpoint.Progress {
+	return checkpoint.Progress{Schema: s.cfg.ProgressSchema, Table: s.cfg.ProgressTable}
+}
+
 type start struct {
 	set        gtid.Set
 	pendingDDL string
 	first      bool
 	written    string // the target's progress row
+	extras     []span // batches applied beyond set by parallel lanes
 }
 
 // resolveStart reconciles the target's progress row, the local checkpoint
@@ -237,11 +251,19 @@ func (s *Syncer) resolveStart(ctx context.Context, srcDB, tgtDB *sql.DB, store *
 		if err != nil {
 			return start{}, fmt.Errorf("progress row of channel %q on the target: %w", s.cfg.Channel, err)
 		}
+		lanes, err := progress.LoadLanes(ctx, tgtDB, s.cfg.Channel)
+		if err != nil {
+			return start{}, err
+		}
+		var extras []span
+		if set, extras, err = merge(flavor, set, lanes); err != nil {
+			return start{}, err
+		}
 		if onDisk {
 			if l, err := gtid.Parse(local.Flavor, local.GTIDSet); err == nil && !set.Contains(l) {
 				if local.Written == row.GTIDSet && l.Contains(set) {
 					// Ahead only by transactions that changed nothing here.
-					return start{set: l, pendingDDL: row.PendingDDL, written: row.GTIDSet}, nil
+					return start{set: l, pendingDDL: row.PendingDDL, written: row.GTIDSet, extras: extras}, nil
 				}
 				s.cfg.Logger.Warn("local checkpoint is ahead of the target's progress row; the target's row wins", "local", l.String(), "target", set.String())
 			}
@@ -249,7 +271,7 @@ func (s *Syncer) resolveStart(ctx context.Context, srcDB, tgtDB *sql.DB, store *
 		if s.cfg.StartFrom != StartNone {
 			s.cfg.Logger.Info("channel has a checkpoint; start options ignored", "gtid", set.String())
 		}
-		return start{set: set, pendingDDL: row.PendingDDL, written: row.GTIDSet}, nil
+		return start{set: set, pendingDDL: row.PendingDDL, written: row.GTIDSet, extras: extras}, nil
 	}
 	if onDisk {
 		return start{}, fmt.Errorf("the target has no progress row for channel %q, but the local checkpoint in %s is at %q: the target was replaced or its %s schema dropped; to start the channel anew, use an empty data dir and choose --start-from", s.cfg.Channel, s.cfg.DataDir, local.GTIDSet, s.cfg.ProgressSchema)
@@ -305,10 +327,14 @@ func (s *Syncer) supervise(ctx context.Context, p *pipeline) error {
 		s.status.update(func(x *Status) { x.State = StateStreaming; x.LastError = "" })
 		// The target's progress row is the truth after any failure: a batch
 		// whose COMMIT reply was lost may have landed.
-		if set, ok, err := p.ex.Committed(ctx); err == nil && ok && set.Contains(p.st.snapshot()) && !p.st.snapshot().Contains(set) {
-			s.cfg.Logger.Info("the target is ahead of the in-memory position; continuing from the target", "gtid", set.String())
-			p.st.advance(set, time.Time{}, 0)
-			p.written = set.String()
+		// With lanes, batches beyond the position may have landed too.
+		if set, extras, written, ok, err := s.committed(ctx, p); err == nil && ok {
+			if set.Contains(p.st.snapshot()) && !p.st.snapshot().Contains(set) {
+				s.cfg.Logger.Info("the target is ahead of the in-memory position; continuing from the target", "gtid", set.String())
+				p.st.advance(set, time.Time{}, 0)
+				p.written = written
+			}
+			p.st.setExtras(extras)
 		}
 		applied := p.st.snapshot().String()
 		err := p.run(ctx)
@@ -341,6 +367,24 @@ func (s *Syncer) supervise(ctx context.Context, p *pipeline) error {
 		}
 		backoff = min(2*backoff, s.cfg.RestartBackoffMax)
 	}
+}
+
+// committed reads what the target's progress and lane rows record for the
+// channel; written is the progress row's own set.
+func (s *Syncer) committed(ctx context.Context, p *pipeline) (set gtid.Set, extras []span, written string, ok bool, err error) {
+	row, ok, err := s.progress().Load(ctx, p.ex.DB(), s.cfg.Channel)
+	if err != nil || !ok {
+		return gtid.Set{}, nil, "", false, err
+	}
+	if set, err = gtid.Parse(p.flavor, row.GTIDSet); err != nil {
+		return gtid.Set{}, nil, "", false, err
+	}
+	lanes, err := s.progress().LoadLanes(ctx, p.ex.DB(), s.cfg.Channel)
+	if err != nil {
+		return gtid.Set{}, nil, "", false, err
+	}
+	set, extras, err = merge(p.flavor, set, lanes)
+	return set, extras, row.GTIDSet, err == nil, err
 }
 
 // pollSource keeps the source's executed set, the backlog and the retention

@@ -33,6 +33,8 @@ type fileConfig struct {
 	BatchTxns      int           `yaml:"batch_txns"`        // default 1000
 	BatchRows      int           `yaml:"batch_rows"`        // default 20000
 	Compact        *bool         `yaml:"compact"`           // default true
+	Lanes          int           `yaml:"lanes"`             // default 1
+	ParallelTrig   bool          `yaml:"parallel_triggers"` // default false
 	QueueBytes     int64         `yaml:"queue_bytes"`       // default 64 MiB
 	RetentionWarn  time.Duration `yaml:"retention_margin"`  // default 1h
 	Relay          *bool         `yaml:"relay"`             // default true
@@ -192,6 +194,8 @@ func (fc fileConfig) syncerConfig() syncer.Config {
 		NoRelay:           fc.Relay != nil && !*fc.Relay,
 		RelayQuota:        fc.RelayQuota,
 		NoCompact:         fc.Compact != nil && !*fc.Compact,
+		Lanes:             fc.Lanes,
+		ParallelTriggers:  fc.ParallelTrig,
 		QueueBytes:        fc.QueueBytes,
 		Route:             fc.Route,
 		RestartBackoffMax: 30 * time.Second,

@@ -1,0 +1,138 @@
+package syncer_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pitcrew/pitcrew/checkpoint"
+	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/internal/workload"
+	"github.com/pitcrew/pitcrew/syncer"
+)
+
+// The randomised workload caught up by four lanes with small batches (so
+// batches really run beside each other) and a DDL in the middle (a
+// barrier): the target ends equal, a second catch-up resumes from the
+// lanes' rows alone (fresh data dir), and the channel's own progress row is
+// brought up to date at the end.
+func TestLanesCatchUpRandomWorkload(t *testing.T) {
+	src := testenv.New(t, testenv.Options{ServerID: 1})
+	tgt := testenv.New(t, testenv.Options{ServerID: 2})
+	srcDB, tgtDB := testenv.MustDB(t, src), testenv.MustDB(t, tgt)
+	ctx := context.Background()
+	testenv.Exec(t, srcDB, workload.Schema("shop")...)
+	gen := workload.New(srcDB, "shop", 5)
+	if err := gen.Run(ctx, 1500); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Exec(t, srcDB, "ALTER TABLE shop.counters ADD COLUMN extra VARCHAR(10) NULL")
+	if err := gen.Run(ctx, 1500); err != nil {
+		t.Fatal(err)
+	}
+	lanes := func(c *syncer.Config) { c.Lanes, c.BatchTxns = 4, 4 }
+	s := newSyncer(t, src, tgt, func(c *syncer.Config) { lanes(c); c.StartFrom = syncer.StartBeginning })
+	if err := s.Run(ctx, syncer.RunOptions{CatchUp: true}); err != nil {
+		t.Fatalf("first catch-up: %v", err)
+	}
+	st := s.Status()
+	t.Logf("lanes: %d batches overlapped another lane's, %d barriers", st.LaneOverlaps, st.LaneBarriers)
+	if st.LaneOverlaps == 0 {
+		t.Error("no batch ran beside another: the lanes were not used")
+	}
+	if st.LaneBarriers == 0 {
+		t.Error("the DDL did not run as a barrier")
+	}
+	testenv.AssertTablesEqual(t, srcDB, tgtDB, "shop")
+
+	if err := gen.Run(ctx, 1000); err != nil {
+		t.Fatal(err)
+	}
+	s2 := newSyncer(t, src, tgt, func(c *syncer.Config) { lanes(c); c.DataDir = filepath.Join(t.TempDir(), "other") })
+	if err := s2.Run(ctx, syncer.RunOptions{CatchUp: true}); err != nil {
+		t.Fatalf("second catch-up: %v", err)
+	}
+	testenv.AssertTablesEqual(t, srcDB, tgtDB, "shop")
+	var srcPos, row string
+	if err := srcDB.QueryRow("SELECT @@gtid_binlog_pos").Scan(&srcPos); err != nil {
+		t.Fatal(err)
+	}
+	if err := tgtDB.QueryRow("SELECT gtid_set FROM _pitcrew.progress WHERE channel = 'main'").Scan(&row); err != nil {
+		t.Fatal(err)
+	}
+	if row != srcPos {
+		t.Errorf("the channel's progress row says %q after catching up to %q", row, srcPos)
+	}
+}
+
+// A crash left batches committed beyond the watermark: the lanes' rows say
+// the target holds the transactions up to 40 and 51..60, and it really does
+// (each transaction inserts one row). A restart applies 41..50 and 61..,
+// and not 51..60 again (which would fail on their duplicate keys). With
+// the lane row removed it fails exactly so: the row is what saves it.
+func TestLanesRestartSkipsWhatLanesCommittedBeyond(t *testing.T) {
+	src := testenv.New(t, testenv.Options{ServerID: 1})
+	tgt := testenv.New(t, testenv.Options{ServerID: 2})
+	srcDB, tgtDB := testenv.MustDB(t, src), testenv.MustDB(t, tgt)
+	ctx := context.Background()
+	schema := []string{"CREATE DATABASE app", "CREATE TABLE app.t (id INT PRIMARY KEY, v INT NOT NULL)"}
+	testenv.Exec(t, srcDB, schema...)
+	testenv.Exec(t, tgtDB, schema...)
+	after := map[int]string{} // source position after the insert of id
+	for id := 1; id <= 80; id++ {
+		testenv.Exec(t, srcDB, fmt.Sprintf("INSERT INTO app.t VALUES (%d, %d)", id, id*7))
+		after[id] = pos(t, srcDB)
+	}
+	testenv.Exec(t, tgtDB, "INSERT INTO app.t SELECT seq, seq*7 FROM app.seq_1_to_40", "INSERT INTO app.t SELECT seq, seq*7 FROM app.seq_51_to_60")
+	progress := checkpoint.Progress{Schema: "_pitcrew", Table: "progress"}
+	if err := progress.Ensure(ctx, tgtDB); err != nil {
+		t.Fatal(err)
+	}
+	if err := progress.EnsureLanes(ctx, tgtDB); err != nil {
+		t.Fatal(err)
+	}
+	// The channel's row is older still: the lanes' watermark (30 < 40) and
+	// a batch that continues it (31..40) move it to 40.
+	if err := progress.Write(ctx, tgtDB, "main", "mariadb", after[20]); err != nil {
+		t.Fatal(err)
+	}
+	lane := func(n int, watermark string, done ...checkpoint.LaneRange) {
+		q, args := progress.LaneSQL("main", n, "mariadb", watermark, done)
+		if _, err := tgtDB.Exec(q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lane(0, after[30], checkpoint.LaneRange{Before: after[50], After: after[60]})
+	lane(1, after[25], checkpoint.LaneRange{Before: after[30], After: after[40]})
+
+	run := func() error {
+		s := newSyncer(t, src, tgt, func(c *syncer.Config) { c.Lanes, c.BatchTxns = 4, 3 })
+		return s.Run(ctx, syncer.RunOptions{CatchUp: true})
+	}
+	if err := run(); err != nil {
+		t.Fatalf("catch-up after the crash: %v", err)
+	}
+	testenv.AssertTablesEqual(t, srcDB, tgtDB, "app")
+
+	// The same state without lane 0's row: 51..60 are applied again.
+	testenv.Exec(t, tgtDB, "DELETE FROM app.t WHERE id BETWEEN 41 AND 50 OR id > 60", "DELETE FROM _pitcrew.progress_lanes")
+	if err := progress.Write(ctx, tgtDB, "main", "mariadb", after[40]); err != nil {
+		t.Fatal(err)
+	}
+	err := run()
+	if err == nil || !strings.Contains(err.Error(), "Duplicate entry") {
+		t.Fatalf("without the lane's row the catch-up should fail on a duplicate key, got %v", err)
+	}
+}
+
+func pos(t *testing.T, db *sql.DB) string {
+	t.Helper()
+	var p string
+	if err := db.QueryRow("SELECT @@gtid_binlog_pos").Scan(&p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
