@@ -154,7 +154,7 @@ func (p Progress) EnsureLanes(ctx context.Context, db *sql.DB) error {
 // LaneSQL is the statement a lane runs inside its batch's transaction.
 func (p Progress) LaneSQL(channel string, lane int, flavor, watermark string, done []LaneRange) (string, []any) {
 	return "INSERT INTO " + p.lanesName() + " (channel, lane, flavor, watermark, done) VALUES (?, ?, ?, ?, ?)" +
-		" ON DUPLICATE KEY UPDATE flavor = VALUES(flavor), watermark = VALUES(watermark), done = VALUES(done)",
+			" ON DUPLICATE KEY UPDATE flavor = VALUES(flavor), watermark = VALUES(watermark), done = VALUES(done)",
 		[]any{channel, lane, flavor, watermark, encodeRanges(done)}
 }
 

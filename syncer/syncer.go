@@ -148,6 +148,9 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 			return err
 		}
 	}
+	if len(start.extras) > 0 {
+		s.cfg.Logger.Info("parallel lanes committed batches beyond the position before the last stop; they are not applied again", "gtid", start.set.String(), "batches_beyond", len(start.extras))
+	}
 	st := &state{applied: start.set, pendingDDL: start.pendingDDL, until: until, catchUp: opts.CatchUp, extras: start.extras}
 	// After a resumed load, apply idempotently until its latest snapshot.
 	if ls, ok, err := store.Load(s.cfg.Channel); err != nil {

@@ -29,26 +29,34 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-// auditTriggers counts every row change a server makes to the workload's
-// tables into db.counts, one row per (table, operation).
-func auditTriggers(schema, db string) []string {
-	stmts := []string{
+// auditLog is the table audit triggers append to: one row per row change
+// (appends, so transactions applied at once on several lanes do not
+// contend on it).
+func auditLog(db string) []string {
+	return []string{
 		"CREATE DATABASE " + db,
-		"CREATE TABLE " + db + ".counts (tbl VARCHAR(32) NOT NULL, op CHAR(6) NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (tbl, op))",
+		"CREATE TABLE " + db + ".log (id BIGINT AUTO_INCREMENT PRIMARY KEY, tbl VARCHAR(32) NOT NULL, op CHAR(6) NOT NULL)",
 	}
+}
+
+// auditTriggers logs every row change a server makes to the workload's
+// tables into db.log.
+func auditTriggers(schema, db string) []string {
+	stmts := auditLog(db)
 	for _, tbl := range workload.Tables {
 		for _, op := range []string{"INSERT", "UPDATE", "DELETE"} {
 			stmts = append(stmts, fmt.Sprintf(
-				"CREATE TRIGGER %s.audit_%s_%s AFTER %s ON %s.%s FOR EACH ROW INSERT INTO %s.counts VALUES ('%s', '%s', 1) ON DUPLICATE KEY UPDATE n = n + 1",
+				"CREATE TRIGGER %s.audit_%s_%s AFTER %s ON %s.%s FOR EACH ROW INSERT INTO %s.log (tbl, op) VALUES ('%s', '%s')",
 				schema, tbl, op, op, schema, tbl, db, tbl, op))
 		}
 	}
 	return stmts
 }
 
+// auditCounts counts the logged row changes per (table, operation).
 func auditCounts(t *testing.T, db *sql.DB, audit string) map[string]int64 {
 	t.Helper()
-	rows, err := db.Query("SELECT tbl, op, n FROM " + audit + ".counts")
+	rows, err := db.Query("SELECT tbl, op, COUNT(*) FROM " + audit + ".log GROUP BY tbl, op")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +85,12 @@ func TestKill9ExactlyOnce(t *testing.T) {
 	t.Run("relay at quota", func(t *testing.T) {
 		kill9(t, "relay reached its quota", "relay_quota_bytes: 4096", "batch_txns: 5")
 	})
+	// Four lanes, small batches: kills land while several batches are in
+	// flight and some beyond the watermark have committed. The audit
+	// triggers only append, so they may run on several lanes at once.
+	t.Run("4 lanes", func(t *testing.T) {
+		kill9(t, "", "lanes: 4", "parallel_triggers: true", "batch_txns: 3")
+	})
 }
 
 func kill9(t *testing.T, wantLog string, extra ...string) {
@@ -90,8 +104,7 @@ func kill9(t *testing.T, wantLog string, extra ...string) {
 	testenv.Exec(t, srcDB, workload.Schema("shop")...)
 	testenv.Exec(t, tgtDB, workload.Schema("shop")...)
 	testenv.Exec(t, srcDB, auditTriggers("shop", "audit_src")...)
-	testenv.Exec(t, tgtDB, "CREATE DATABASE audit_src",
-		"CREATE TABLE audit_src.counts (tbl VARCHAR(32) NOT NULL, op CHAR(6) NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (tbl, op))")
+	testenv.Exec(t, tgtDB, auditLog("audit_src")...)
 	testenv.Exec(t, tgtDB, auditTriggers("shop", "audit")...)
 
 	cfg := writeConfig(t, src.Endpoint(), tgt.Endpoint(), extra...)
@@ -155,8 +168,16 @@ func kill9(t *testing.T, wantLog string, extra ...string) {
 	}
 	t.Logf("%d kills; %s", kills, out)
 
-	if logs, _ := os.ReadFile(logPath); !strings.Contains(string(logs), wantLog) {
+	logs, _ := os.ReadFile(logPath)
+	if !strings.Contains(string(logs), wantLog) {
 		t.Errorf("the sync logs never say %q:\n%.3000s", wantLog, logs)
+	}
+	// How often a kill left lanes' batches committed beyond the watermark
+	// (a hole: a later batch committed before an earlier one). The window
+	// is milliseconds wide, so not every run sees one;
+	// syncer.TestLanesRestartSkipsWhatLanesCommittedBeyond makes one.
+	if n := strings.Count(string(logs), "committed batches beyond the position"); n > 0 {
+		t.Logf("%d restarts found batches committed beyond the watermark", n)
 	}
 	srcCounts, tgtCounts := auditCounts(t, srcDB, "audit_src"), auditCounts(t, tgtDB, "audit")
 	if fmt.Sprint(srcCounts) != fmt.Sprint(tgtCounts) {
