@@ -99,15 +99,22 @@ func (b *backdrop) target(ctx context.Context, tag string) (*testenv.Server, *sq
 	return tgt, db, nil
 }
 
-// pitcrew is the engine with its defaults, streaming the source into tgt
-// from the dump's position, its state in a fresh dir; done removes it.
-func (b *backdrop) pitcrew(tgt *testenv.Server, noRelay bool) (s *syncer.Syncer, done func(), err error) {
+// variant is how a pitcrew contender differs from the defaults.
+type variant struct {
+	noRelay bool
+	lanes   int // 0: the default
+}
+
+// pitcrew is the engine with its defaults (but v), streaming the source
+// into tgt from the dump's position, its state in a fresh dir; done
+// removes it.
+func (b *backdrop) pitcrew(tgt *testenv.Server, v variant) (s *syncer.Syncer, done func(), err error) {
 	d, err := os.MkdirTemp(b.dir, "pitcrew-")
 	if err != nil {
 		return nil, nil, err
 	}
 	s, err = syncer.New(syncer.Config{Source: b.src.Endpoint(), Target: tgt.Endpoint(), DataDir: d,
-		StartFrom: syncer.StartGTID, StartGTID: b.before, NoRelay: noRelay}, syncer.NewMetrics(prometheus.NewRegistry(), "bench"))
+		StartFrom: syncer.StartGTID, StartGTID: b.before, NoRelay: v.noRelay, Lanes: v.lanes}, syncer.NewMetrics(prometheus.NewRegistry(), "bench"))
 	if err != nil {
 		os.RemoveAll(d)
 		return nil, nil, err
@@ -117,7 +124,7 @@ func (b *backdrop) pitcrew(tgt *testenv.Server, noRelay bool) (s *syncer.Syncer,
 
 // catchup runs pitcrew until tgt has after, with a CPU profile when
 // profile names a file.
-func (b *backdrop) catchup(ctx context.Context, tgt *testenv.Server, after, profile string, noRelay bool) error {
+func (b *backdrop) catchup(ctx context.Context, tgt *testenv.Server, after, profile string, v variant) error {
 	if profile != "" {
 		f, err := os.Create(profile)
 		if err != nil {
@@ -129,7 +136,7 @@ func (b *backdrop) catchup(ctx context.Context, tgt *testenv.Server, after, prof
 		}
 		defer pprof.StopCPUProfile()
 	}
-	s, done, err := b.pitcrew(tgt, noRelay)
+	s, done, err := b.pitcrew(tgt, v)
 	if err != nil {
 		return err
 	}

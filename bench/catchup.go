@@ -34,6 +34,9 @@ type CatchupConfig struct {
 	// AlsoNoRelay adds pitcrew with the relay off as a contender (what the
 	// purge protection costs).
 	AlsoNoRelay bool
+	// Lanes adds pitcrew with that many apply lanes, per entry, as
+	// contenders.
+	Lanes []int
 	// CPUProfile, when set, writes a CPU profile of pitcrew's last run.
 	CPUProfile string
 	Dir        string
@@ -119,12 +122,17 @@ func Catchup(ctx context.Context, cfg CatchupConfig) ([]CatchupResult, error) {
 			return native(ctx, db, src, before, after, cfg.Threads)
 		}},
 		{"pitcrew (defaults)", func(db *sql.DB) error {
-			return env.catchup(ctx, env.lastTarget, after, cfg.CPUProfile, false)
+			return env.catchup(ctx, env.lastTarget, after, cfg.CPUProfile, variant{})
 		}},
 	}
 	if cfg.AlsoNoRelay {
 		contenders = append(contenders, contender{"pitcrew (relay off)", func(db *sql.DB) error {
-			return env.catchup(ctx, env.lastTarget, after, "", true)
+			return env.catchup(ctx, env.lastTarget, after, "", variant{noRelay: true})
+		}})
+	}
+	for _, n := range cfg.Lanes {
+		contenders = append(contenders, contender{fmt.Sprintf("pitcrew (%d lanes)", n), func(db *sql.DB) error {
+			return env.catchup(ctx, env.lastTarget, after, "", variant{lanes: n})
 		}})
 	}
 	if cfg.Workload == InsertOnly {

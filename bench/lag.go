@@ -115,7 +115,7 @@ func lagRun(ctx context.Context, env *backdrop, cfg LagConfig, name string, rate
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
 	if name == "pitcrew (defaults)" {
-		s, done, err := env.pitcrew(tgt, false)
+		s, done, err := env.pitcrew(tgt, variant{})
 		if err != nil {
 			return r, err
 		}

@@ -75,7 +75,7 @@ func Memory(ctx context.Context, cfg MemoryConfig) ([]MemoryResult, error) {
 		}
 		resetPeakRSS()
 		start := time.Now()
-		err = env.catchup(ctx, tgt, after, "", false)
+		err = env.catchup(ctx, tgt, after, "", variant{})
 		r.Seconds = time.Since(start).Seconds()
 		r.PeakRSS = peakRSS()
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"runtime"
 	"time"
 
 	"github.com/pitcrew/pitcrew/conflict"
@@ -43,7 +44,7 @@ type Config struct {
 	// Lanes is how many target connections apply batches at once; batches
 	// whose conflict keys meet wait for each other (see lanes.go). 1 is
 	// the serial applier. Bidirectional channels (Conflicts set) always
-	// apply serially. Default 1.
+	// apply serially. Default: DefaultLanes.
 	Lanes int
 	// ParallelTriggers lets batches on tables with triggers on the target
 	// run beside others (by their keys), for triggers whose writes commute
@@ -112,7 +113,7 @@ func (c *Config) Default() {
 		c.BatchRows = 20000
 	}
 	if c.Lanes == 0 {
-		c.Lanes = 1
+		c.Lanes = DefaultLanes()
 	}
 	if c.QueueBytes == 0 {
 		c.QueueBytes = 64 << 20
@@ -130,6 +131,10 @@ func (c *Config) Default() {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 }
+
+// DefaultLanes is one lane per CPU, between 1 and 4: on a small host the
+// target server and pitcrew's reader share the CPUs with the lanes.
+func DefaultLanes() int { return min(4, max(1, runtime.NumCPU())) }
 
 var channelName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 

@@ -79,10 +79,18 @@ func benchCatchup(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	asJSON := fs.Bool("json", false, "print results as JSON")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of pitcrew's (last) run to this file")
 	noRelay := fs.Bool("also-relay-off", false, "add pitcrew with the relay off as a contender (what the purge protection costs)")
+	lanes := fs.String("lanes", "", "add pitcrew with N apply lanes as contenders, e.g. 2,4")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	res, err := bench.Catchup(ctx, bench.CatchupConfig{Workload: *workload, Txns: *txns, Tables: *tables, Rows: *rows, Durable: *durable, Threads: *threads, Rounds: *rounds, CPUProfile: *profile, AlsoNoRelay: *noRelay, Log: stderr})
+	var laneCounts []int
+	if *lanes != "" {
+		var err error
+		if laneCounts, err = parseInts(*lanes, "--lanes"); err != nil {
+			return err
+		}
+	}
+	res, err := bench.Catchup(ctx, bench.CatchupConfig{Lanes: laneCounts, Workload: *workload, Txns: *txns, Tables: *tables, Rows: *rows, Durable: *durable, Threads: *threads, Rounds: *rounds, CPUProfile: *profile, AlsoNoRelay: *noRelay, Log: stderr})
 	if err != nil {
 		return err
 	}
