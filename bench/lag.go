@@ -21,8 +21,10 @@ type LagConfig struct {
 	Tables   int           // default 4
 	Rows     int           // rows per table; default 10,000
 	Durable  bool
-	Dir      string
-	Log      io.Writer
+	// Lanes adds pitcrew with that many apply lanes, per entry.
+	Lanes []int
+	Dir   string
+	Log   io.Writer
 }
 
 // LagResult is one contender's run at one rate.
@@ -80,7 +82,11 @@ func Lag(ctx context.Context, cfg LagConfig) ([]LagResult, error) {
 	for round := 1; round <= cfg.Rounds; round++ {
 		for _, rate := range cfg.Rates {
 			var harness float64
-			for _, name := range []string{"native single-threaded", "pitcrew (defaults)"} {
+			names := []string{"native single-threaded", "pitcrew (defaults)"}
+			for _, n := range cfg.Lanes {
+				names = append(names, fmt.Sprintf("pitcrew (%d lanes)", n))
+			}
+			for _, name := range names {
 				r, err := lagRun(ctx, env, cfg, name, rate)
 				r.Round = round
 				if err != nil {
@@ -114,8 +120,10 @@ func lagRun(ctx context.Context, env *backdrop, cfg LagConfig, name string, rate
 	var runErr error
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
-	if name == "pitcrew (defaults)" {
-		s, done, err := env.pitcrew(tgt, variant{})
+	if name != "native single-threaded" {
+		var v variant
+		fmt.Sscanf(name, "pitcrew (%d lanes)", &v.lanes)
+		s, done, err := env.pitcrew(tgt, v)
 		if err != nil {
 			return r, err
 		}

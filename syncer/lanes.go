@@ -171,6 +171,17 @@ func (l *lanes) dispatch(ctx context.Context, ch <-chan *txn.Txn) error {
 				break fill
 			}
 		}
+		if len(l.order) == 0 && len(ch) == 0 {
+			// Nothing applying, nothing waiting: not behind. One batch
+			// gains nothing from a lane and pays a hand-off (steady-state
+			// lag), so it goes the serial way, with the channel's row.
+			if err := p.applyBatch(ctx, batch, rows); err != nil {
+				return err
+			}
+			p.applyGate().free(batch...)
+			l.head = p.st.snapshot()
+			continue
+		}
 		if err := l.dispatchBatch(ctx, batch, rows); err != nil {
 			return err
 		}

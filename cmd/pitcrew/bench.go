@@ -116,8 +116,16 @@ func benchReport(ctx context.Context, what string, args []string, stdout, stderr
 	smoke := fs.Bool("smoke", false, "all: tiny sizes, seconds; keeps the harness working, numbers mean nothing")
 	jsonOut := fs.String("json", "", "write the full report (every round, every sample) as JSON to this file")
 	htmlOut := fs.String("html", "", "write an HTML report with SVG charts to this file")
+	lanes := fs.String("lanes", "", "lag: add pitcrew with N apply lanes as contenders, e.g. 1,4")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	var laneCounts []int
+	if *lanes != "" {
+		var err error
+		if laneCounts, err = parseInts(*lanes, "--lanes"); err != nil {
+			return err
+		}
 	}
 	rep := &bench.Report{Started: time.Now()}
 	rep.Host, _ = os.Hostname()
@@ -128,7 +136,7 @@ func benchReport(ctx context.Context, what string, args []string, stdout, stderr
 		if e != nil {
 			return e
 		}
-		rep.Lag, err = bench.Lag(ctx, bench.LagConfig{Rates: r, Duration: *duration, Rounds: *rounds, Log: stderr})
+		rep.Lag, err = bench.Lag(ctx, bench.LagConfig{Rates: r, Lanes: laneCounts, Duration: *duration, Rounds: *rounds, Log: stderr})
 	case "memory":
 		b, e := parseInts(*backlogs, "--backlogs")
 		if e != nil {
