@@ -1,21 +1,37 @@
 package testenv
 
 import (
-	"io"
 	"net"
 	"sync"
+	"time"
 )
 
 // Proxy is a TCP proxy on a loopback port in front of a server, for cutting
 // connections at chosen moments (a network fault injected from outside the
 // engine, not a failpoint inside it).
 type Proxy struct {
-	l      net.Listener
-	target string
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
-	paused bool // refuse connections (closed at once), as a network outage would
+	l       net.Listener
+	target  string
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	closed  bool
+	paused  bool // refuse connections (closed at once), as a network outage would
+	stalled bool // forward nothing, close nothing: a peer gone without a FIN
+}
+
+// Stall stops forwarding on every connection without closing any, as a
+// peer that vanished (power loss, a dropped route) looks from this side:
+// reads just wait. Resume ends it.
+func (p *Proxy) Stall() {
+	p.mu.Lock()
+	p.stalled = true
+	p.mu.Unlock()
+}
+
+func (p *Proxy) isStalled() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stalled
 }
 
 // Pause cuts every connection and refuses new ones until Resume.
@@ -26,10 +42,10 @@ func (p *Proxy) Pause() {
 	p.Cut()
 }
 
-// Resume accepts connections again.
+// Resume accepts connections again and ends a stall.
 func (p *Proxy) Resume() {
 	p.mu.Lock()
-	p.paused = false
+	p.paused, p.stalled = false, false
 	p.mu.Unlock()
 }
 
@@ -89,9 +105,23 @@ func (p *Proxy) track(cs ...net.Conn) bool {
 }
 
 func (p *Proxy) pipe(dst, src net.Conn) {
-	_, _ = io.Copy(dst, src)
-	dst.Close()
-	src.Close()
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		for n > 0 && p.isStalled() {
+			time.Sleep(10 * time.Millisecond) // hold the bytes, as a dead route does
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // Cut closes every open connection through the proxy, as a network failure
