@@ -43,8 +43,6 @@ const mainRowIdle = time.Second
 // span is one committed batch: the positions before and after it.
 type span struct{ before, after gtid.Set }
 
-func (s span) has(one gtid.Set) bool { return s.after.Contains(one) && !s.before.Contains(one) }
-
 type laneJob struct {
 	batch         []*txn.Txn
 	rows          int

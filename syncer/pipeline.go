@@ -63,17 +63,13 @@ func (st *state) extraSpans() []span {
 }
 
 // appliedBeyond reports whether t is in a batch applied beyond the position.
-func (st *state) appliedBeyond(flavor, g string) bool {
+func (st *state) appliedBeyond(g string) bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if len(st.extras) == 0 || g == "" {
 		return false
 	}
-	one, err := gtid.Parse(flavor, g)
-	if err != nil {
-		return false
-	}
-	return slices.ContainsFunc(st.extras, func(s span) bool { return s.has(one) })
+	return slices.ContainsFunc(st.extras, func(s span) bool { return s.after.ContainsOne(g) && !s.before.ContainsOne(g) })
 }
 
 // idempotent reports whether changes may meet rows already in their final
@@ -275,7 +271,7 @@ func (p *pipeline) applyLoop(ctx context.Context, ch <-chan *txn.Txn) error {
 // echo; and only the routed tables, under their target names. Emptied
 // transactions keep their GTID, so the position moves past them.
 func (p *pipeline) filter(t *txn.Txn) error {
-	if p.st.appliedBeyond(p.flavor, t.GTID) {
+	if p.st.appliedBeyond(t.GTID) {
 		t.Events = nil
 		return nil
 	}
@@ -298,25 +294,18 @@ func (p *pipeline) filter(t *txn.Txn) error {
 // applied reports whether t is already on the target (the source may resend
 // the transaction at the start position).
 func (p *pipeline) applied(t *txn.Txn) bool {
-	if t.GTID == "" {
-		return false
-	}
-	one, err := gtid.Parse(p.flavor, t.GTID)
-	return err == nil && p.st.applied.Contains(one)
+	return t.GTID != "" && p.st.snapshot().ContainsOne(t.GTID)
 }
 
 func (p *pipeline) next(from gtid.Set, batch []*txn.Txn) (gtid.Set, error) {
-	to := from
-	for _, t := range batch {
+	gtids := make([]string, len(batch))
+	for i, t := range batch {
 		if t.GTID == "" {
 			return gtid.Set{}, errors.New("source transaction without GTID: turn GTIDs on at the source (MySQL gtid_mode=ON)")
 		}
-		var err error
-		if to, err = to.Add(t.GTID); err != nil {
-			return gtid.Set{}, err
-		}
+		gtids[i] = t.GTID
 	}
-	return to, nil
+	return from.AddAll(gtids)
 }
 
 func (p *pipeline) applyBatch(ctx context.Context, batch []*txn.Txn, rows int) error {

@@ -11,6 +11,7 @@ package gtid
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -125,6 +126,39 @@ func (s Set) Add(gtid string) (Set, error) {
 		return Set{}, fmt.Errorf("adding GTID %q: %w", gtid, err)
 	}
 	return c, nil
+}
+
+// AddAll returns s with every transaction of gtids, cloning s once (Add
+// per transaction clones per transaction).
+func (s Set) AddAll(gtids []string) (Set, error) {
+	c := s.clone()
+	if c.set == nil {
+		return Set{}, fmt.Errorf("adding GTIDs to a set without flavour")
+	}
+	for _, g := range gtids {
+		if err := c.set.Update(g); err != nil {
+			return Set{}, fmt.Errorf("adding GTID %q: %w", g, err)
+		}
+	}
+	return c, nil
+}
+
+// ContainsOne reports whether s holds the single transaction g (in the
+// flavour's notation); false for a malformed g. MariaDB GTIDs are compared
+// without parsing into a set (the applier asks for every transaction).
+func (s Set) ContainsOne(g string) bool {
+	if m, ok := s.set.(*mysql.MariadbGTIDSet); ok {
+		dom, rest, ok1 := strings.Cut(g, "-")
+		_, seq, ok2 := strings.Cut(rest, "-")
+		d, err1 := strconv.ParseUint(dom, 10, 32)
+		n, err2 := strconv.ParseUint(seq, 10, 64)
+		if ok1 && ok2 && err1 == nil && err2 == nil {
+			have, ok := m.Sets[uint32(d)]
+			return ok && have.SequenceNumber >= n
+		}
+	}
+	one, err := Parse(s.flavor, g)
+	return err == nil && s.Contains(one)
 }
 
 func (s Set) clone() Set {

@@ -115,3 +115,38 @@ func TestGap(t *testing.T) {
 		}
 	}
 }
+
+// ContainsOne and AddAll agree with Contains and Add in both flavours.
+func TestContainsOneAddAll(t *testing.T) {
+	for _, c := range []struct {
+		flavor, set string
+		gtids       []string
+	}{
+		{MariaDB, "0-1-10,2-5-7", []string{"0-1-9", "0-1-10", "0-1-11", "0-2-3", "2-5-7", "2-9-8", "1-1-1", "bad", "0-1-x"}},
+		{MariaDB, "", []string{"0-1-1"}},
+		{MySQL, "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:8", []string{"3e11fa47-71ca-11e1-9e33-c80aa9429562:5", "3e11fa47-71ca-11e1-9e33-c80aa9429562:6", "3e11fa47-71ca-11e1-9e33-c80aa9429562:8", "4e11fa47-71ca-11e1-9e33-c80aa9429562:1"}},
+	} {
+		s := MustParse(c.flavor, c.set)
+		for _, g := range c.gtids {
+			one, err := Parse(c.flavor, g)
+			want := err == nil && s.Contains(one)
+			if got := s.ContainsOne(g); got != want {
+				t.Errorf("%s %q ContainsOne(%q) = %v, Contains says %v", c.flavor, c.set, g, got, want)
+			}
+		}
+		var valid []string
+		one := s
+		for _, g := range c.gtids {
+			if next, err := one.Add(g); err == nil {
+				one, valid = next, append(valid, g)
+			}
+		}
+		all, err := s.AddAll(valid)
+		if err != nil || !all.Equal(one) {
+			t.Errorf("%s: AddAll(%v) = %v, %v; Add one by one: %v", c.flavor, valid, all, err, one)
+		}
+		if s.String() != MustParse(c.flavor, c.set).String() {
+			t.Errorf("AddAll changed its receiver: %v", s)
+		}
+	}
+}
