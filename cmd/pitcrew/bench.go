@@ -68,7 +68,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func benchCatchup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench catchup", "bench catchup [--workload W] [--txns N] [--durable] [--threads N] [--rounds N] [--json]", stderr)
+	fs := newFlags("bench catchup", "bench catchup [--workload W] [--txns N] [--durable] [--threads N] [--rounds N] [--lanes N,M] [--also-relay-off] [--json]", stderr)
 	workload := fs.String("workload", bench.WriteOnly, "backlog shape: write_only (oltp_write_only), insert_only (with the target's ingest ceiling), update_index (hot keys)")
 	txns := fs.Int("txns", 20000, "backlog transactions")
 	tables := fs.Int("tables", 4, "tables")
