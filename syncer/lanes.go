@@ -146,29 +146,11 @@ func (l *lanes) dispatch(ctx context.Context, ch <-chan *txn.Txn) error {
 			p.applyGate().free(t)
 			continue
 		}
-		batch := []*txn.Txn{t}
-		rows := t.RowCount()
-	fill:
-		for len(batch) < p.s.cfg.BatchTxns && rows < p.s.cfg.BatchRows {
-			select {
-			case t2 := <-ch:
-				if p.applied(t2) {
-					p.applyGate().free(t2)
-					continue
-				}
-				if err := p.filter(t2); err != nil {
-					return err
-				}
-				if t2.IsDDL() {
-					next = t2
-					break fill
-				}
-				batch = append(batch, t2)
-				rows += t2.RowCount()
-			default:
-				break fill
-			}
+		batch, rows, n, err := p.fill(ch, t)
+		if err != nil {
+			return err
 		}
+		next = n
 		if len(l.order) == 0 && len(ch) == 0 {
 			// Nothing applying, nothing waiting: not behind. One batch
 			// gains nothing from a lane and pays a hand-off (steady-state

@@ -231,28 +231,10 @@ func (p *pipeline) applyLoop(ctx context.Context, ch <-chan *txn.Txn) error {
 			err = p.applyDDL(ctx, t)
 			p.applyGate().free(t)
 		} else {
-			batch := []*txn.Txn{t}
-			rows := t.RowCount()
-		fill:
-			for len(batch) < p.s.cfg.BatchTxns && rows < p.s.cfg.BatchRows {
-				select {
-				case t2 := <-ch:
-					if p.applied(t2) {
-						p.applyGate().free(t2)
-						continue // released with the batch
-					}
-					if err := p.filter(t2); err != nil {
-						return err
-					}
-					if t2.IsDDL() {
-						next = t2
-						break fill
-					}
-					batch = append(batch, t2)
-					rows += t2.RowCount()
-				default:
-					break fill
-				}
+			var batch []*txn.Txn
+			var rows int
+			if batch, rows, next, err = p.fill(ch, t); err != nil {
+				return err
 			}
 			err = p.applyBatch(ctx, batch, rows)
 			p.applyGate().free(batch...)
@@ -264,6 +246,34 @@ func (p *pipeline) applyLoop(ctx context.Context, ch <-chan *txn.Txn) error {
 			return errDone
 		}
 	}
+}
+
+// fill makes a batch starting with t of what ch holds now (a batch only
+// forms while behind), up to the configured bounds. Transactions already
+// applied are dropped (released with the batch); a DDL ends the batch and
+// is returned as next.
+func (p *pipeline) fill(ch <-chan *txn.Txn, t *txn.Txn) (batch []*txn.Txn, rows int, next *txn.Txn, err error) {
+	batch, rows = []*txn.Txn{t}, t.RowCount()
+	for len(batch) < p.s.cfg.BatchTxns && rows < p.s.cfg.BatchRows {
+		select {
+		case t2 := <-ch:
+			if p.applied(t2) {
+				p.applyGate().free(t2)
+				continue
+			}
+			if err := p.filter(t2); err != nil {
+				return nil, 0, nil, err
+			}
+			if t2.IsDDL() {
+				return batch, rows, t2, nil
+			}
+			batch = append(batch, t2)
+			rows += t2.RowCount()
+		default:
+			return batch, rows, nil, nil
+		}
+	}
+	return batch, rows, nil, nil
 }
 
 // filter decides, in place, what of t reaches the target: nothing when the
