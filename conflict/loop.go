@@ -30,6 +30,10 @@ func NewLoop(progressSchema, progressTable string, echo []string) *Loop {
 	return l
 }
 
+// Echoing reports whether any channel's transactions are recognised as
+// echoes (a transaction can then be dropped whole by its last event).
+func (l *Loop) Echoing() bool { return len(l.Echo) > 0 }
+
 // Filter removes, in place, the events on our own schema (another
 // channel's progress rows and ledger must never be applied here), and
 // empties the transaction when it is an echo. The transaction keeps its

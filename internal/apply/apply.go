@@ -141,6 +141,45 @@ func (e *Executor) ApplyRowsRecord(ctx context.Context, batch []*txn.Txn, rec Re
 			return err
 		}
 	}
+	label := fmt.Sprintf("GTIDs %s..%s", batch[0].GTID, batch[len(batch)-1].GTID)
+	return e.applyEvents(ctx, label, func(yield func(string, txn.Event) error) error {
+		for _, t := range batch {
+			for _, ev := range t.Events {
+				if err := yield(t.GTID, ev); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}, rec)
+}
+
+// Events yields the row events of a target transaction in order, each with
+// its source GTID. It may be called again (a retry starts over).
+type Events func(yield func(gtid string, ev txn.Event) error) error
+
+// ApplyStream applies one source transaction whose events are decoded as
+// they are applied (one too big to hold decoded), in one target
+// transaction that also records after as the channel's position. Memory
+// stays bounded: statements go out in 1 MiB round trips and the net
+// changes are flushed every compactBound rows.
+func (e *Executor) ApplyStream(ctx context.Context, gtidStr string, each Events, after gtid.Set) error {
+	q, args := e.cfg.Progress.WriteSQL(e.cfg.Channel, e.cfg.Flavor, after.String())
+	return e.applyEvents(ctx, "GTID "+gtidStr, func(yield func(string, txn.Event) error) error {
+		return each(func(g string, ev txn.Event) error {
+			if err := refuseEvent(g, ev); err != nil {
+				return err
+			}
+			return yield(g, ev)
+		})
+	}, Record{SQL: q, Args: args, Landed: func(ctx context.Context) (bool, error) { return e.committed(ctx, after) }})
+}
+
+// compactBound bounds the net changes a compactor holds before it writes
+// them out (a huge transaction would otherwise be held whole).
+const compactBound = 50000
+
+func (e *Executor) applyEvents(ctx context.Context, label string, each Events, rec Record) error {
 	return e.retry(ctx, rec.Landed, func() error {
 		c, err := e.db.Conn(ctx)
 		if err != nil {
@@ -167,23 +206,33 @@ func (e *Executor) ApplyRowsRecord(ctx context.Context, batch []*txn.Txn, rec Re
 		if !e.cfg.NoCompact && !e.idempotent && e.cfg.Resolver == nil {
 			cb = newCompactor()
 		}
-		for _, t := range batch {
-			for _, ev := range t.Events {
-				if err := e.applyRows(ctx, c, b, cb, t.GTID, ev.Rows); err != nil {
-					return err
+		err = each(func(g string, ev txn.Event) error {
+			if ev.Rows == nil {
+				return fmt.Errorf("GTID %s: a statement inside a row transaction: set binlog_format=ROW on the source", g)
+			}
+			if err := e.applyRows(ctx, c, b, cb, g, ev.Rows); err != nil {
+				return err
+			}
+			if cb != nil && cb.n > compactBound {
+				if err := cb.flush(ctx, b); err != nil {
+					return fmt.Errorf("%s: %w", label, err)
 				}
 			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		if cb != nil {
 			if err := cb.flush(ctx, b); err != nil {
-				return fmt.Errorf("GTIDs %s..%s: %w", batch[0].GTID, batch[len(batch)-1].GTID, err)
+				return fmt.Errorf("%s: %w", label, err)
 			}
 		}
 		if err := b.add(ctx, rec.SQL, rec.Args, -1, "writing the progress row"); err != nil {
 			return err
 		}
 		if err := b.flush(ctx); err != nil {
-			return fmt.Errorf("GTIDs %s..%s: %w", batch[0].GTID, batch[len(batch)-1].GTID, err)
+			return fmt.Errorf("%s: %w", label, err)
 		}
 		// COMMIT is not cancelled with ctx: a COMMIT cut off half-way would
 		// leave the caller unsure whether the batch landed.
@@ -282,16 +331,26 @@ func alreadyDone(err error) bool {
 
 // refuse rejects what cannot be applied exactly, naming the fix.
 func refuse(t *txn.Txn) error {
+	for _, ev := range t.Events {
+		if err := refuseEvent(t.GTID, ev); err != nil {
+			return err
+		}
+	}
 	if t.GTID == "" {
 		return errors.New("source transaction without GTID: turn GTIDs on at the source (MySQL gtid_mode=ON)")
 	}
-	for _, ev := range t.Events {
-		if q := ev.Query; q != nil && q.Statement {
-			return fmt.Errorf("GTID %s: statement-format event %.120q: set binlog_format=ROW on the source (globally and in every session)", t.GTID, q.Text)
-		}
-		if r := ev.Rows; r != nil && r.PartialJSON {
-			return fmt.Errorf("GTID %s: partial JSON update on %s: set binlog_row_value_options='' on the source so full images are logged", t.GTID, r.Table.QualifiedName())
-		}
+	return nil
+}
+
+func refuseEvent(gtid string, ev txn.Event) error {
+	if gtid == "" {
+		return errors.New("source transaction without GTID: turn GTIDs on at the source (MySQL gtid_mode=ON)")
+	}
+	if q := ev.Query; q != nil && q.Statement {
+		return fmt.Errorf("GTID %s: statement-format event %.120q: set binlog_format=ROW on the source (globally and in every session)", gtid, q.Text)
+	}
+	if r := ev.Rows; r != nil && r.PartialJSON {
+		return fmt.Errorf("GTID %s: partial JSON update on %s: set binlog_row_value_options='' on the source so full images are logged", gtid, r.Table.QualifiedName())
 	}
 	return nil
 }

@@ -29,6 +29,7 @@ import (
 type compactor struct {
 	tables map[string]*netTable
 	order  []string
+	n      int // row images added since the last flush
 }
 
 type netTable struct {
@@ -106,6 +107,7 @@ func (c *compactor) add(p *plan, rc *txn.RowChange) bool {
 			}
 		}
 	}
+	c.n += len(rc.Rows)
 	t := c.tables[p.table]
 	if t == nil {
 		t = &netTable{p: p, rows: map[string]*netRow{}}
@@ -184,6 +186,7 @@ func (c *compactor) flushTable(ctx context.Context, b *stmts, table string) erro
 
 // flush writes every table's net changes.
 func (c *compactor) flush(ctx context.Context, b *stmts) error {
+	c.n = 0
 	for len(c.order) > 0 {
 		if err := c.flushTable(ctx, b, c.order[0]); err != nil {
 			return err

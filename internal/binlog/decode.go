@@ -2,6 +2,7 @@ package binlog
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -36,15 +37,8 @@ func (d *Decoder) Decode(format []byte, raws [][]byte) (t *txn.Txn, err error) {
 			t, err = nil, fmt.Errorf("%w: %v", ErrCorrupt, r)
 		}
 	}()
-	if d.parser == nil || !bytes.Equal(format, d.format) {
-		p := replication.NewBinlogParser()
-		p.SetFlavor(d.flavor)
-		p.SetTimestampStringLocation(time.UTC)
-		p.SetVerifyChecksum(true)
-		if _, err := p.Parse(format); err != nil {
-			return nil, fmt.Errorf("%w: format description: %v", ErrCorrupt, err)
-		}
-		d.parser, d.format = p, format
+	if err := d.setFormat(format); err != nil {
+		return nil, err
 	}
 	if d.asm == nil {
 		d.asm = txn.NewAssembler(d.flavor)
@@ -67,4 +61,95 @@ func (d *Decoder) Decode(format []byte, raws [][]byte) (t *txn.Txn, err error) {
 		}
 	}
 	return nil, fmt.Errorf("%w: transaction incomplete after %d events", ErrCorrupt, len(raws))
+}
+
+// LazyMinEvents: a transaction of fewer events is always decoded whole. A
+// DDL is two events (GTID, query); a big transaction is thousands of rows
+// events (at most binlog_row_event_max_size, 8 KiB by default, each).
+const LazyMinEvents = 5
+
+// Lazy returns a big transaction without decoding its rows: its GTID (from
+// its first event), its commit time (from its last event's header), and
+// its raw events, for Each. One of fewer than LazyMinEvents events is
+// decoded whole (Decode).
+func (d *Decoder) Lazy(format []byte, raws [][]byte) (t *txn.Txn, err error) {
+	if len(raws) < LazyMinEvents {
+		return d.Decode(format, raws)
+	}
+	t = &txn.Txn{Raw: raws, Format: format, Lazy: true}
+	for _, r := range raws {
+		t.Bytes += len(r)
+	}
+	if last := raws[len(raws)-1]; len(last) >= 4 {
+		t.Timestamp = binary.LittleEndian.Uint32(last)
+	}
+	err = d.Each(&txn.Txn{Raw: raws[:1], Format: format}, func(gtid string, _ []txn.Event) error {
+		t.GTID = gtid
+		return errStop
+	})
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	if err == nil && t.GTID == "" {
+		err = fmt.Errorf("%w: a transaction of %d bytes without GTID", ErrCorrupt, t.Bytes)
+	}
+	return t, err
+}
+
+var errStop = errors.New("stop")
+
+// Each decodes a lazy transaction's raw events one by one and hands over
+// the row events decoded so far after each, so only one event's rows are
+// held at a time. It stops at fn's first error.
+func (d *Decoder) Each(t *txn.Txn, fn func(gtid string, events []txn.Event) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
+		}
+	}()
+	if err := d.setFormat(t.Format); err != nil {
+		return err
+	}
+	asm := txn.NewAssembler(d.flavor) // its own: table maps come with the transaction
+	for i, raw := range t.Raw {
+		ev, err := d.parser.Parse(raw)
+		if err != nil {
+			return fmt.Errorf("%w: event %d: %v", ErrCorrupt, i, err)
+		}
+		done, err := asm.Feed(ev)
+		if err != nil {
+			return err
+		}
+		var gtid string
+		var events []txn.Event
+		if done != nil {
+			if i != len(t.Raw)-1 {
+				return fmt.Errorf("%w: transaction ends at event %d of %d", ErrCorrupt, i+1, len(t.Raw))
+			}
+			gtid, events = done.GTID, done.Events
+		} else {
+			gtid, events = asm.TakeEvents()
+		}
+		if err := fn(gtid, events); err != nil {
+			return err
+		}
+		if done != nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: transaction incomplete after %d events", ErrCorrupt, len(t.Raw))
+}
+
+func (d *Decoder) setFormat(format []byte) error {
+	if d.parser == nil || !bytes.Equal(format, d.format) {
+		p := replication.NewBinlogParser()
+		p.SetFlavor(d.flavor)
+		p.SetTimestampStringLocation(time.UTC)
+		p.SetVerifyChecksum(true)
+		if _, err := p.Parse(format); err != nil {
+			return fmt.Errorf("%w: format description: %v", ErrCorrupt, err)
+		}
+		d.parser, d.format = p, format
+	}
+	return nil
 }

@@ -34,6 +34,18 @@ func (a *Assembler) Reset() {
 	a.cur, a.inTrx = nil, false
 }
 
+// TakeEvents hands over the events of the transaction being received so
+// far and forgets them (a transaction too big to hold is applied as it is
+// decoded); its GTID stays known.
+func (a *Assembler) TakeEvents() (gtid string, events []Event) {
+	if a.cur == nil {
+		return "", nil
+	}
+	events = a.cur.Events
+	a.cur.Events = nil
+	return a.cur.GTID, events
+}
+
 // Pending reports whether a transaction is partly received.
 func (a *Assembler) Pending() bool { return a.cur != nil }
 

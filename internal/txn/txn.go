@@ -104,6 +104,10 @@ type Txn struct {
 	// Echo marks a transaction emptied because it came back from the node
 	// it was applied to (bidirectional mode).
 	Echo bool
+	// Lazy marks a transaction too big to hold decoded: Events is empty,
+	// Raw and Format hold it, and the applier decodes it as it applies it
+	// (binlog.Decoder.Each).
+	Lazy bool
 }
 
 // RowCount is the number of row images changed (update pairs count once).
