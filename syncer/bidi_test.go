@@ -137,8 +137,11 @@ func TestBidiConcurrentWritersConverge(t *testing.T) {
 	}
 	p.ab = p.start(t, p.a, p.b, chans[0].Name, chans[0].Echo, rules, nil)
 	// b->a starts at the beginning of B's binlog: everything there so far
-	// was applied by a->b, so all of it is an echo.
-	p.ba = p.start(t, p.b, p.a, chans[1].Name, chans[1].Echo, rules, nil)
+	// was applied by a->b, so all of it is an echo. b->a applies every
+	// transaction of five events or more as it decodes it (LazyBytes 1):
+	// echoes must be found before any of their rows is applied, and
+	// conflicts resolved on that path too.
+	p.ba = p.start(t, p.b, p.a, chans[1].Name, chans[1].Echo, rules, func(c *syncer.Config) { c.LazyBytes = 1 })
 	inSync(t, 30*time.Second, ch(p.ab, p.adb), ch(p.ba, p.bdb))
 	if st := p.ba.Status(); st.Echoes == 0 || st.RowsApplied != 0 {
 		t.Errorf("b->a applied %d rows and dropped %d echoes of a->b's work", st.RowsApplied, st.Echoes)
@@ -180,7 +183,10 @@ func TestBidiConcurrentWritersConverge(t *testing.T) {
 	if total == 0 || int64(total) > sa.Conflicts+sb.Conflicts {
 		t.Errorf("%d ledger entries, %d+%d counted conflicts", total, sa.Conflicts, sb.Conflicts)
 	}
-	t.Logf("conflicts in the ledgers: %d; echoes dropped: %d + %d", total, sa.Echoes, sb.Echoes)
+	t.Logf("conflicts in the ledgers: %d; echoes dropped: %d + %d; b->a took %d transactions as decoded", total, sa.Echoes, sb.Echoes, sb.LargeTxns)
+	if sb.LargeTxns == 0 {
+		t.Error("b->a took no transaction the lazy way: the test did not test it")
+	}
 	p.stopAll(t)
 }
 
@@ -306,4 +312,42 @@ func TestBidiSwitchOver(t *testing.T) {
 	testenv.AssertTablesEqual(t, p.adb, p.bdb, "app")
 	p.stop[1]()
 	<-p.done[1]
+}
+
+// Echoes too big to decode whole (LazyBytes 1 takes every transaction of
+// five events or more the lazy way) are recognised by the progress-row
+// write in their last event before any of their rows is applied: b->a
+// applies nothing of a->b's work.
+func TestLazyEchoesDropped(t *testing.T) {
+	p := newPair(t)
+	testenv.Exec(t, p.adb, "CREATE DATABASE app", "CREATE TABLE app.acc (id BIGINT PRIMARY KEY, owner VARCHAR(20) NOT NULL)")
+	for i := range 50 {
+		tx, err := p.adb.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, owner := range []string{"x", "y", "z"} {
+			if _, err := tx.Exec("INSERT INTO app.acc VALUES (?, ?)", 3*i+j, owner); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rules := &conflict.Rules{Default: conflict.SourceWins}
+	chans, err := conflict.Mesh([]string{"a", "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ab = p.start(t, p.a, p.b, chans[0].Name, chans[0].Echo, rules, nil)
+	inSync(t, 30*time.Second, ch(p.ab, p.adb))
+	p.ba = p.start(t, p.b, p.a, chans[1].Name, chans[1].Echo, rules, func(c *syncer.Config) { c.LazyBytes = 1 })
+	inSync(t, 30*time.Second, ch(p.ba, p.bdb))
+	st := p.ba.Status()
+	t.Logf("b->a: %d echoes dropped, %d taken as decoded, %d rows applied", st.Echoes, st.LargeTxns, st.RowsApplied)
+	if st.RowsApplied != 0 || st.LargeTxns == 0 || st.Echoes == 0 {
+		t.Errorf("b->a applied %d rows; %d echoes, %d lazy transactions (want 0 rows, some of both)", st.RowsApplied, st.Echoes, st.LargeTxns)
+	}
+	p.stopAll(t)
 }

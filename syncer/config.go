@@ -50,6 +50,10 @@ type Config struct {
 	// run beside others (by their keys), for triggers whose writes commute
 	// (audit logs, counters). Default: such a batch is a barrier.
 	ParallelTriggers bool
+	// LazyBytes: a relayed transaction bigger than this is applied as it
+	// is decoded, event by event, instead of being decoded whole first
+	// (memory holds its raw events, not its decoded rows). Default 16 MiB.
+	LazyBytes int
 	// NoCompact turns off folding a batch's changes into one net change
 	// per key (see internal/apply, compactor).
 	NoCompact bool
@@ -111,6 +115,9 @@ func (c *Config) Default() {
 	}
 	if c.BatchRows == 0 {
 		c.BatchRows = 20000
+	}
+	if c.LazyBytes == 0 {
+		c.LazyBytes = 16 << 20
 	}
 	if c.Lanes == 0 {
 		c.Lanes = DefaultLanes()

@@ -138,9 +138,13 @@ func (l *lanes) dispatch(ctx context.Context, ch <-chan *txn.Txn) error {
 				return err
 			}
 		}
-		if t.IsDDL() {
+		if t.IsDDL() || t.Lazy {
 			p.s.status.update(func(x *Status) { x.LaneBarriers++ })
-			if err := l.barrier(ctx, func() error { return p.applyDDL(ctx, t) }); err != nil {
+			apply := func() error { return p.applyDDL(ctx, t) }
+			if t.Lazy {
+				apply = func() error { return p.applyLazy(ctx, t) }
+			}
+			if err := l.barrier(ctx, apply); err != nil {
 				return err
 			}
 			p.applyGate().free(t)

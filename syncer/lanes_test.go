@@ -136,3 +136,41 @@ func pos(t *testing.T, db *sql.DB) string {
 	}
 	return p
 }
+
+// Every transaction applied as it is decoded (LazyBytes 1), serially and
+// with lanes (a lazy transaction is a barrier): the random workload ends
+// equal.
+func TestLazyTransactions(t *testing.T) {
+	src := testenv.New(t, testenv.Options{ServerID: 1})
+	srcDB := testenv.MustDB(t, src)
+	ctx := context.Background()
+	testenv.Exec(t, srcDB, workload.Schema("shop")...)
+	gen := workload.New(srcDB, "shop", 8)
+	if err := gen.Run(ctx, 800); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Exec(t, srcDB, "ALTER TABLE shop.counters ADD COLUMN extra VARCHAR(10) NULL")
+	if err := gen.Run(ctx, 400); err != nil {
+		t.Fatal(err)
+	}
+	for _, lanes := range []int{1, 4} {
+		t.Run(fmt.Sprintf("%d lanes", lanes), func(t *testing.T) {
+			tgt := testenv.New(t, testenv.Options{ServerID: 2})
+			s := newSyncer(t, src, tgt, func(c *syncer.Config) {
+				c.StartFrom, c.LazyBytes, c.Lanes, c.BatchTxns = syncer.StartBeginning, 1, lanes, 4
+			})
+			if err := s.Run(ctx, syncer.RunOptions{CatchUp: true}); err != nil {
+				t.Fatal(err)
+			}
+			st := s.Status()
+			t.Logf("%d transactions applied as decoded", st.LargeTxns)
+			if st.LargeTxns < 100 {
+				t.Errorf("only %d transactions went the lazy way", st.LargeTxns)
+			}
+			if st.RowsApplied < int64(gen.TotalChanges())/2 {
+				t.Errorf("rows applied %d for %d changes made", st.RowsApplied, gen.TotalChanges())
+			}
+			testenv.AssertTablesEqual(t, srcDB, testenv.MustDB(t, tgt), "shop")
+		})
+	}
+}

@@ -156,6 +156,9 @@ type pipeline struct {
 	// relay, the applier) has not freed; queued what replay decoded and
 	// the applier has not freed.
 	fetched, queued *gate
+	// lazyDec decodes lazy transactions for the applier (its goroutine
+	// only; the replay has its own decoder).
+	lazyDec *binlog.Decoder
 }
 
 // applyGate is the gate the applier frees.
@@ -227,10 +230,14 @@ func (p *pipeline) applyLoop(ctx context.Context, ch <-chan *txn.Txn) error {
 			}
 		}
 		var err error
-		if t.IsDDL() {
+		switch {
+		case t.Lazy:
+			err = p.applyLazy(ctx, t)
+			p.applyGate().free(t)
+		case t.IsDDL():
 			err = p.applyDDL(ctx, t)
 			p.applyGate().free(t)
-		} else {
+		default:
 			var batch []*txn.Txn
 			var rows int
 			if batch, rows, next, err = p.fill(ch, t); err != nil {
@@ -250,8 +257,8 @@ func (p *pipeline) applyLoop(ctx context.Context, ch <-chan *txn.Txn) error {
 
 // fill makes a batch starting with t of what ch holds now (a batch only
 // forms while behind), up to the configured bounds. Transactions already
-// applied are dropped (released with the batch); a DDL ends the batch and
-// is returned as next.
+// applied are dropped (released with the batch); a DDL or a lazy
+// transaction ends the batch and is returned as next.
 func (p *pipeline) fill(ch <-chan *txn.Txn, t *txn.Txn) (batch []*txn.Txn, rows int, next *txn.Txn, err error) {
 	batch, rows = []*txn.Txn{t}, t.RowCount()
 	for len(batch) < p.s.cfg.BatchTxns && rows < p.s.cfg.BatchRows {
@@ -264,7 +271,7 @@ func (p *pipeline) fill(ch <-chan *txn.Txn, t *txn.Txn) (batch []*txn.Txn, rows 
 			if err := p.filter(t2); err != nil {
 				return nil, 0, nil, err
 			}
-			if t2.IsDDL() {
+			if t2.IsDDL() || t2.Lazy {
 				return batch, rows, t2, nil
 			}
 			batch = append(batch, t2)
@@ -282,11 +289,11 @@ func (p *pipeline) fill(ch <-chan *txn.Txn, t *txn.Txn) (batch []*txn.Txn, rows 
 // transactions keep their GTID, so the position moves past them.
 func (p *pipeline) filter(t *txn.Txn) error {
 	if p.st.appliedBeyond(t.GTID) {
-		t.Events = nil
+		t.Events, t.Lazy = nil, false
 		return nil
 	}
 	if p.skips.take(t.GTID) {
-		t.Events = nil
+		t.Events, t.Lazy = nil, false
 		p.s.cfg.Logger.Warn("transaction skipped by the operator (pitcrew skip)", "component", "route", "gtid", t.GTID)
 		p.s.status.update(func(x *Status) { x.Skipped = append(x.Skipped, t.GTID) })
 		if err := p.store.MarkSkipped(p.s.cfg.Channel, t.GTID); err != nil {
@@ -365,6 +372,68 @@ func (p *pipeline) applyDDL(ctx context.Context, t *txn.Txn) error {
 		return err
 	}
 	return p.committed(after, []*txn.Txn{t}, true)
+}
+
+// applyLazy applies a transaction too big to hold decoded (txn.Txn.Lazy)
+// alone, decoding it event by event as it goes; a retry decodes it again.
+// When echoes are recognised, a first pass looks for the marker, which
+// may be in its last event, before anything is applied.
+func (p *pipeline) applyLazy(ctx context.Context, t *txn.Txn) error {
+	if p.lazyDec == nil {
+		p.lazyDec = binlog.NewDecoder(p.flavor)
+	}
+	p.s.status.update(func(x *Status) { x.LargeTxns++ })
+	if p.loop.Echoing() {
+		echo := false
+		err := p.lazyDec.Each(t, func(g string, evs []txn.Event) error {
+			if p.loop.Filter(&txn.Txn{GTID: g, Events: evs}) {
+				echo = true
+				return errDone
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errDone) {
+			return err
+		}
+		if echo {
+			t.Events, t.Lazy, t.Echo = nil, false, true
+			p.s.status.update(func(x *Status) { x.Echoes++ })
+			return p.applyBatch(ctx, []*txn.Txn{t}, 0)
+		}
+	}
+	after, err := p.next(p.st.applied, []*txn.Txn{t})
+	if err != nil {
+		return err
+	}
+	p.s.cfg.Logger.Info("applying a large transaction as it is decoded", "gtid", t.GTID, "bytes", t.Bytes)
+	p.ex.SetIdempotent(p.st.idempotent())
+	rows := 0
+	err = p.ex.ApplyStream(ctx, t.GTID, func(yield func(string, txn.Event) error) error {
+		rows = 0
+		return p.lazyDec.Each(t, func(g string, evs []txn.Event) error {
+			part := &txn.Txn{GTID: g, Events: evs}
+			p.loop.Filter(part)
+			if err := p.router.Route(part); err != nil {
+				return err
+			}
+			rows += part.RowCount()
+			for _, ev := range part.Events {
+				if err := yield(g, ev); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}, after)
+	if err != nil {
+		return err
+	}
+	p.s.metrics.Rows.Add(float64(rows))
+	if err := p.committed(after, []*txn.Txn{t}, true); err != nil {
+		return err
+	}
+	p.s.status.update(func(x *Status) { x.RowsApplied += int64(rows) })
+	return nil
 }
 
 // release frees the relay entries up to t: they are on the target. Entries

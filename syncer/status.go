@@ -37,6 +37,9 @@ type Status struct {
 	// without a unique key or with triggers).
 	LaneOverlaps int64 `json:"lane_overlapping_batches,omitempty"`
 	LaneBarriers int64 `json:"lane_barrier_batches,omitempty"`
+	// LargeTxns counts transactions bigger than Config.LazyBytes, applied
+	// (or dropped as echoes) as they were decoded.
+	LargeTxns int64 `json:"large_transactions_streamed,omitempty"`
 	// Retention guard: seconds until the oldest binlog still needed may be
 	// purged (-1: never), estimated seconds to catch up (-1: unknown), and
 	// a warning when the first comes too close to the second.
