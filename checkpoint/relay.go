@@ -155,8 +155,12 @@ func (r *Relay) Changed() <-chan struct{} {
 	return r.changed
 }
 
-func encodeEntry(gtid string, formatID uint32, events [][]byte) []byte {
-	b := make([]byte, 4, 64)
+// encodeEntryTo appends an entry to b: a checksum, the format id, the GTID
+// and the raw events. AppendMany encodes into the pebble batch itself,
+// sized by entryLen, so a big transaction is copied once.
+func encodeEntryTo(b []byte, gtid string, formatID uint32, events [][]byte) []byte {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0)
 	b = binary.AppendUvarint(b, uint64(formatID))
 	b = binary.AppendUvarint(b, uint64(len(gtid)))
 	b = append(b, gtid...)
@@ -165,8 +169,21 @@ func encodeEntry(gtid string, formatID uint32, events [][]byte) []byte {
 		b = binary.AppendUvarint(b, uint64(len(e)))
 		b = append(b, e...)
 	}
-	binary.LittleEndian.PutUint32(b, crc32.Checksum(b[4:], castagnoli))
+	binary.LittleEndian.PutUint32(b[start:], crc32.Checksum(b[start+4:], castagnoli))
 	return b
+}
+
+// entryLen is the exact length encodeEntryTo appends.
+func entryLen(gtid string, formatID uint32, events [][]byte) int {
+	uv := func(n uint64) int {
+		var tmp [binary.MaxVarintLen64]byte
+		return binary.PutUvarint(tmp[:], n)
+	}
+	n := 4 + uv(uint64(formatID)) + uv(uint64(len(gtid))) + len(gtid) + uv(uint64(len(events)))
+	for _, e := range events {
+		n += uv(uint64(len(e))) + len(e)
+	}
+	return n
 }
 
 // EntrySize is the bytes an entry takes in the spool.
@@ -197,13 +214,13 @@ type RelayItem struct {
 // returns the number of the last entry. A group of transactions costs one
 // commit, one end record and one wake-up of the reader.
 func (r *Relay) AppendMany(ctx context.Context, items []RelayItem, end Position, paused func()) (uint64, error) {
-	vals := make([][]byte, len(items))
+	lens := make([]int, len(items))
 	fids := make([]uint32, len(items))
 	total := 0
 	for i, it := range items {
 		fids[i] = crc32.Checksum(it.Format, castagnoli)
-		vals[i] = encodeEntry(it.GTID, fids[i], it.Events)
-		total += len(vals[i])
+		lens[i] = entryLen(it.GTID, fids[i], it.Events)
+		total += lens[i]
 	}
 	for waited := false; ; waited = true {
 		r.mu.Lock()
@@ -234,7 +251,12 @@ func (r *Relay) AppendMany(ctx context.Context, items []RelayItem, end Position,
 			}
 			stored[fids[i]] = true
 		}
-		if err := b.Set(r.entryKey(seq+uint64(i)), vals[i], nil); err != nil {
+		// Encoded straight into the batch: no second copy of a big one.
+		key := r.entryKey(seq + uint64(i))
+		op := b.SetDeferred(len(key), lens[i])
+		copy(op.Key, key)
+		encodeEntryTo(op.Value[:0], it.GTID, fids[i], it.Events)
+		if err := op.Finish(); err != nil {
 			return 0, err
 		}
 	}

@@ -91,6 +91,7 @@ func (p *pipeline) spool(ctx context.Context, from gtid.Set, fetched <-chan *txn
 				return err
 			}
 			items[i] = checkpoint.RelayItem{GTID: t.GTID, Format: t.Format, Events: t.Raw}
+			t.Raw = nil // the relay's copy is the one read from now on
 		}
 		if _, err := p.relay.AppendMany(ctx, items, checkpoint.Position{Flavor: p.flavor, GTIDSet: next.String()}, paused); err != nil {
 			return fmt.Errorf("spooling GTIDs %s..%s: %w", group[0].GTID, group[len(group)-1].GTID, err)
