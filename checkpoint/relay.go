@@ -155,6 +155,10 @@ func (r *Relay) Changed() <-chan struct{} {
 	return r.changed
 }
 
+// bigBatch: a spooled batch bigger than this is flushed at once (half the
+// store's 16 MiB memtable: pebble's threshold for a batch of its own).
+const bigBatch = 8 << 20
+
 // encodeEntryTo appends an entry to b: a checksum, the format id, the GTID
 // and the raw events. AppendMany encodes into the pebble batch itself,
 // sized by entryLen, so a big transaction is copied once.
@@ -241,7 +245,8 @@ func (r *Relay) AppendMany(ctx context.Context, items []RelayItem, end Position,
 	defer r.mu.Unlock()
 	seq := r.next
 	end.NextSeq = seq + uint64(len(items))
-	b := r.db.NewBatch()
+	// Sized up front: a big transaction's batch is not grown by doubling.
+	b := r.db.NewBatchWithSize(total + 64*len(items) + 1024)
 	defer b.Close()
 	stored := map[uint32]bool{}
 	for i, it := range items {
@@ -271,6 +276,14 @@ func (r *Relay) AppendMany(ctx context.Context, items []RelayItem, end Position,
 	// power cut is read again from the source, as the end moves back with it.
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return 0, err
+	}
+	if total > bigBatch {
+		// Pebble keeps a batch bigger than half a memtable as a memtable
+		// of its own until it is flushed: write it out now rather than
+		// hold a big transaction twice while it is replayed.
+		if err := r.db.Flush(); err != nil {
+			return 0, err
+		}
 	}
 	for fid := range stored {
 		r.formats[fid] = true
