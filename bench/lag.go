@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"time"
@@ -23,8 +25,11 @@ type LagConfig struct {
 	Durable  bool
 	// Lanes adds pitcrew with that many apply lanes, per entry.
 	Lanes []int
-	Dir   string
-	Log   io.Writer
+	// CPUProfile, when set, writes a CPU profile of pitcrew's (last)
+	// measured window; the harness's writers are in it too.
+	CPUProfile string
+	Dir        string
+	Log        io.Writer
 }
 
 // LagResult is one contender's run at one rate.
@@ -135,6 +140,17 @@ func lagRun(ctx context.Context, env *backdrop, cfg LagConfig, name string, rate
 	// Caught up first: the window measures steady state, not a backlog.
 	if err := waitHeartbeat(ctx, env.srcDB, db, 60*time.Second); err != nil {
 		return r, fmt.Errorf("catching up before the window: %w (%v)", err, runErr)
+	}
+	if cfg.CPUProfile != "" && name != "native single-threaded" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return r, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return r, err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	cpu0 := selfCPU()
 	lags, done, failed, err := window(ctx, env.srcDB, db, cfg, rate)

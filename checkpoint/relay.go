@@ -155,6 +155,9 @@ func (r *Relay) Changed() <-chan struct{} {
 	return r.changed
 }
 
+// pointDeletes: a release of fewer entries deletes them one by one.
+const pointDeletes = 256
+
 // bigBatch: a spooled batch bigger than this is flushed at once (half the
 // store's 16 MiB memtable: pebble's threshold for a batch of its own).
 const bigBatch = 8 << 20
@@ -417,15 +420,35 @@ func (r *Relay) Release(seq uint64) error {
 	if err != nil {
 		return err
 	}
+	// Point deletes for what a release usually frees (a few entries): a
+	// range tombstone is fragmented again by every new iterator while it
+	// sits in the memtable, and at one release per transaction that was a
+	// fifth of pitcrew's CPU at 500 tx/s. A big release takes one range.
+	b := r.db.NewBatch()
+	defer b.Close()
 	var freed int64
+	n := 0
 	for ok := it.First(); ok; ok = it.Next() {
 		freed += int64(len(it.Value()))
+		if n < pointDeletes {
+			if err := b.Delete(it.Key(), nil); err != nil {
+				it.Close()
+				return err
+			}
+		}
+		n++
 	}
 	if err := it.Close(); err != nil {
 		return err
 	}
-	if err := r.db.DeleteRange(lo, hi, pebble.NoSync); err != nil {
-		return err
+	var err2 error
+	if n >= pointDeletes {
+		err2 = r.db.DeleteRange(lo, hi, pebble.NoSync)
+	} else {
+		err2 = b.Commit(pebble.NoSync)
+	}
+	if err2 != nil {
+		return err2
 	}
 	r.size -= freed
 	r.first = min(seq+1, r.next)

@@ -117,6 +117,7 @@ func benchReport(ctx context.Context, what string, args []string, stdout, stderr
 	jsonOut := fs.String("json", "", "write the full report (every round, every sample) as JSON to this file")
 	htmlOut := fs.String("html", "", "write an HTML report with SVG charts to this file")
 	lanes := fs.String("lanes", "", "lag: add pitcrew with N apply lanes as contenders, e.g. 1,4")
+	profile := fs.String("cpuprofile", "", "lag: write a CPU profile of pitcrew's last measured window (writers included) to this file")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -136,7 +137,7 @@ func benchReport(ctx context.Context, what string, args []string, stdout, stderr
 		if e != nil {
 			return e
 		}
-		rep.Lag, err = bench.Lag(ctx, bench.LagConfig{Rates: r, Lanes: laneCounts, Duration: *duration, Rounds: *rounds, Log: stderr})
+		rep.Lag, err = bench.Lag(ctx, bench.LagConfig{Rates: r, Lanes: laneCounts, CPUProfile: *profile, Duration: *duration, Rounds: *rounds, Log: stderr})
 	case "memory":
 		b, e := parseInts(*backlogs, "--backlogs")
 		if e != nil {
