@@ -141,3 +141,55 @@ func TestRelayDetectsCorruptionAndTruncates(t *testing.T) {
 		t.Fatalf("re-fetched entry: %+v %v", e, err)
 	}
 }
+
+// Releases free exactly what they cover, whether by point deletes (a few
+// entries) or by one range (many); a big entry spooled and flushed at once
+// reads back whole.
+func TestRelayReleaseSmallAndLarge(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, err := s.Relay("c", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, r, 1, 600)
+	prev := r.Size()
+	for _, c := range []struct {
+		upTo uint64
+		left int64
+	}{{5, 595}, {300, 300}, {600, 0}} { // 5 and 295 entries: points, then a range
+		if err := r.Release(c.upTo); err != nil {
+			t.Fatal(err)
+		}
+		if size := r.Size(); (c.left == 0) != (size == 0) || size >= prev {
+			t.Errorf("after releasing up to %d: size %d (was %d)", c.upTo, size, prev)
+		}
+		prev = r.Size()
+		if first, _ := r.Bounds(); first != c.upTo+1 {
+			t.Errorf("after releasing up to %d: first %d", c.upTo, first)
+		}
+		if c.left > 0 {
+			if _, err := r.Read(c.upTo); err == nil {
+				t.Errorf("entry %d still readable after its release", c.upTo)
+			}
+			if e, err := r.Read(c.upTo + 1); err != nil || e.GTID != fmt.Sprintf("0-1-%d", c.upTo+1) {
+				t.Errorf("entry %d after the release: %+v %v", c.upTo+1, e, err)
+			}
+		}
+	}
+	big := make([][]byte, 2000)
+	for i := range big {
+		big[i] = make([]byte, 8<<10)
+		big[i][0] = byte(i)
+	}
+	if _, err := r.Append(context.Background(), "0-1-601", []byte("fde"), big, Position{Flavor: "mariadb", GTIDSet: "0-1-601"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	e, err := r.Read(601)
+	if err != nil || len(e.Events) != 2000 || e.Events[1999][0] != byte(1999%256) {
+		t.Fatalf("big entry: %d events, %v", len(e.Events), err)
+	}
+}
