@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -89,7 +90,7 @@ func TestKill9ExactlyOnce(t *testing.T) {
 	// flight and some beyond the watermark have committed. The audit
 	// triggers only append, so they may run on several lanes at once.
 	t.Run("4 lanes", func(t *testing.T) {
-		kill9(t, "", "lanes: 4", "parallel_triggers: true", "batch_txns: 3")
+		kill9(t, "committed batches beyond the position", "lanes: 4", "parallel_triggers: true", "batch_txns: 3")
 	})
 }
 
@@ -106,6 +107,12 @@ func kill9(t *testing.T, wantLog string, extra ...string) {
 	testenv.Exec(t, srcDB, auditTriggers("shop", "audit_src")...)
 	testenv.Exec(t, tgtDB, auditLog("audit_src")...)
 	testenv.Exec(t, tgtDB, auditTriggers("shop", "audit")...)
+	if slices.Contains(extra, "lanes: 4") {
+		// Batches that take uneven time on the target, so lanes commit
+		// out of order and kills land while batches beyond the watermark
+		// have committed (the case the lanes' rows exist for).
+		testenv.Exec(t, tgtDB, "CREATE TRIGGER shop.slow_counters BEFORE UPDATE ON shop.counters FOR EACH ROW SET @slow = SLEEP(RAND() * 0.02)")
+	}
 
 	cfg := writeConfig(t, src.Endpoint(), tgt.Endpoint(), extra...)
 	logPath := filepath.Join(t.TempDir(), "sync.log")
