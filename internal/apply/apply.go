@@ -117,10 +117,14 @@ var ErrDiverged = errors.New("target diverged from source")
 // ApplyRows applies row-only transactions in one target transaction that
 // also records after as the channel's position.
 func (e *Executor) ApplyRows(ctx context.Context, batch []*txn.Txn, after gtid.Set) error {
+	return e.ApplyRowsRecord(ctx, batch, e.progressRecord(after))
+}
+
+// progressRecord writes after as the channel's position; after a lost
+// reply, the progress row tells whether it landed.
+func (e *Executor) progressRecord(after gtid.Set) Record {
 	q, args := e.cfg.Progress.WriteSQL(e.cfg.Channel, e.cfg.Flavor, after.String())
-	return e.ApplyRowsRecord(ctx, batch, Record{SQL: q, Args: args, Landed: func(ctx context.Context) (bool, error) {
-		return e.committed(ctx, after)
-	}})
+	return Record{SQL: q, Args: args, Landed: func(ctx context.Context) (bool, error) { return e.committed(ctx, after) }}
 }
 
 // Record is the bookkeeping write that commits with a batch: the channel's
@@ -164,7 +168,6 @@ type Events func(yield func(gtid string, ev txn.Event) error) error
 // stays bounded: statements go out in 1 MiB round trips and the net
 // changes are flushed every compactBound rows.
 func (e *Executor) ApplyStream(ctx context.Context, gtidStr string, each Events, after gtid.Set) error {
-	q, args := e.cfg.Progress.WriteSQL(e.cfg.Channel, e.cfg.Flavor, after.String())
 	return e.applyEvents(ctx, "GTID "+gtidStr, func(yield func(string, txn.Event) error) error {
 		return each(func(g string, ev txn.Event) error {
 			if err := refuseEvent(g, ev); err != nil {
@@ -172,7 +175,7 @@ func (e *Executor) ApplyStream(ctx context.Context, gtidStr string, each Events,
 			}
 			return yield(g, ev)
 		})
-	}, Record{SQL: q, Args: args, Landed: func(ctx context.Context) (bool, error) { return e.committed(ctx, after) }})
+	}, e.progressRecord(after))
 }
 
 // compactBound bounds the net changes a compactor holds before it writes

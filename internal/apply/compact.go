@@ -73,28 +73,37 @@ func (p *plan) keyOf(row []any) string {
 		if j > 0 {
 			b = append(b, 0)
 		}
-		switch v := row[i].(type) {
-		case int64:
-			b = strconv.AppendInt(b, v, 10)
-		case int32:
-			b = strconv.AppendInt(b, int64(v), 10)
-		case int16:
-			b = strconv.AppendInt(b, int64(v), 10)
-		case int8:
-			b = strconv.AppendInt(b, int64(v), 10)
-		case uint64:
-			b = strconv.AppendUint(b, v, 10)
-		case uint32:
-			b = strconv.AppendUint(b, uint64(v), 10)
-		case uint16:
-			b = strconv.AppendUint(b, uint64(v), 10)
-		case uint8:
-			b = strconv.AppendUint(b, uint64(v), 10)
-		default:
-			b = fmt.Append(b, v)
+		var ok bool
+		if b, ok = appendInteger(b, row[i]); !ok {
+			b = fmt.Append(b, row[i])
 		}
 	}
 	return string(b)
+}
+
+// appendInteger appends an integer image value by value (the same number
+// reads the same whatever Go type the decoder gave it); false for a value
+// that is not an integer.
+func appendInteger(b []byte, v any) ([]byte, bool) {
+	switch x := v.(type) {
+	case int64:
+		return strconv.AppendInt(b, x, 10), true
+	case int32:
+		return strconv.AppendInt(b, int64(x), 10), true
+	case int16:
+		return strconv.AppendInt(b, int64(x), 10), true
+	case int8:
+		return strconv.AppendInt(b, int64(x), 10), true
+	case uint64:
+		return strconv.AppendUint(b, x, 10), true
+	case uint32:
+		return strconv.AppendUint(b, uint64(x), 10), true
+	case uint16:
+		return strconv.AppendUint(b, uint64(x), 10), true
+	case uint8:
+		return strconv.AppendUint(b, uint64(x), 10), true
+	}
+	return b, false
 }
 
 // add folds one row change in. It returns false for an update that

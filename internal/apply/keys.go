@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/maphash"
-	"math"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -183,20 +181,10 @@ func (p *plan) rowKeys(row []any, ks *Keys) {
 // appendFolded appends v as its index compares it; false when it cannot be
 // folded safely (the key becomes wide).
 func appendFolded(b []byte, v any, c keyCol) ([]byte, bool) {
+	if b, ok := appendInteger(b, v); ok {
+		return b, true
+	}
 	switch x := v.(type) {
-	case int64:
-		return strconv.AppendInt(b, x, 10), true
-	case int32:
-		return strconv.AppendInt(b, int64(x), 10), true
-	case int16:
-		return strconv.AppendInt(b, int64(x), 10), true
-	case int8:
-		return strconv.AppendInt(b, int64(x), 10), true
-	case uint64:
-		if x <= math.MaxInt64 {
-			return strconv.AppendInt(b, int64(x), 10), true
-		}
-		return strconv.AppendUint(b, x, 10), true
 	case string:
 		return appendString(b, x, c)
 	case []byte:
