@@ -138,7 +138,7 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 	}
 	defer store.Close()
 
-	start, err := s.resolveStart(ctx, srcDB, ex.DB(), store, progress, flavor)
+	start, err := s.resolveStart(ctx, srcDB, ex.DB(), store, flavor)
 	if err != nil {
 		return err
 	}
@@ -237,8 +237,8 @@ type start struct {
 // resolveStart reconciles the target's progress row, the local checkpoint
 // and the operator's start options. The target's row wins: it commits with
 // the data.
-func (s *Syncer) resolveStart(ctx context.Context, srcDB, tgtDB *sql.DB, store *checkpoint.Store, progress checkpoint.Progress, flavor string) (start, error) {
-	row, onTarget, err := progress.Load(ctx, tgtDB, s.cfg.Channel)
+func (s *Syncer) resolveStart(ctx context.Context, srcDB, tgtDB *sql.DB, store *checkpoint.Store, flavor string) (start, error) {
+	tp, onTarget, err := s.readTarget(ctx, tgtDB, flavor)
 	if err != nil {
 		return start{}, err
 	}
@@ -247,21 +247,7 @@ func (s *Syncer) resolveStart(ctx context.Context, srcDB, tgtDB *sql.DB, store *
 		return start{}, err
 	}
 	if onTarget {
-		if row.Flavor != flavor {
-			return start{}, fmt.Errorf("channel %q on the target was recorded for a %s source, but the source is %s: use another channel name for a different source", s.cfg.Channel, row.Flavor, flavor)
-		}
-		set, err := gtid.Parse(flavor, row.GTIDSet)
-		if err != nil {
-			return start{}, fmt.Errorf("progress row of channel %q on the target: %w", s.cfg.Channel, err)
-		}
-		lanes, err := progress.LoadLanes(ctx, tgtDB, s.cfg.Channel)
-		if err != nil {
-			return start{}, err
-		}
-		var extras []span
-		if set, extras, err = merge(flavor, set, lanes); err != nil {
-			return start{}, err
-		}
+		row, set, extras := tp.row, tp.set, tp.extras
 		if onDisk {
 			if l, err := gtid.Parse(local.Flavor, local.GTIDSet); err == nil && !set.Contains(l) {
 				if local.Written == row.GTIDSet && l.Contains(set) {
@@ -331,13 +317,13 @@ func (s *Syncer) supervise(ctx context.Context, p *pipeline) error {
 		// The target's progress row is the truth after any failure: a batch
 		// whose COMMIT reply was lost may have landed.
 		// With lanes, batches beyond the position may have landed too.
-		if set, extras, written, ok, err := s.committed(ctx, p); err == nil && ok {
-			if set.Contains(p.st.snapshot()) && !p.st.snapshot().Contains(set) {
-				s.cfg.Logger.Info("the target is ahead of the in-memory position; continuing from the target", "gtid", set.String())
-				p.st.advance(set, time.Time{}, 0)
-				p.written = written
+		if tp, ok, err := s.readTarget(ctx, p.ex.DB(), p.flavor); err == nil && ok {
+			if tp.set.Contains(p.st.snapshot()) && !p.st.snapshot().Contains(tp.set) {
+				s.cfg.Logger.Info("the target is ahead of the in-memory position; continuing from the target", "gtid", tp.set.String())
+				p.st.advance(tp.set, time.Time{}, 0)
+				p.written = tp.row.GTIDSet
 			}
-			p.st.setExtras(extras)
+			p.st.setExtras(tp.extras)
 		}
 		applied := p.st.snapshot().String()
 		err := p.run(ctx)
@@ -372,22 +358,38 @@ func (s *Syncer) supervise(ctx context.Context, p *pipeline) error {
 	}
 }
 
-// committed reads what the target's progress and lane rows record for the
-// channel; written is the progress row's own set.
-func (s *Syncer) committed(ctx context.Context, p *pipeline) (set gtid.Set, extras []span, written string, ok bool, err error) {
-	row, ok, err := s.progress().Load(ctx, p.ex.DB(), s.cfg.Channel)
+// target is what the target records for the channel: its progress row,
+// and the applied set that row and the lanes' rows give together (merge).
+type target struct {
+	row    checkpoint.ProgressRow
+	set    gtid.Set
+	extras []span // batches applied beyond set
+}
+
+// readTarget reads the channel's progress and lane rows; ok is false when
+// the channel has no progress row there.
+func (s *Syncer) readTarget(ctx context.Context, db *sql.DB, flavor string) (tp target, ok bool, err error) {
+	progress := s.progress()
+	row, ok, err := progress.Load(ctx, db, s.cfg.Channel)
 	if err != nil || !ok {
-		return gtid.Set{}, nil, "", false, err
+		return target{}, false, err
 	}
-	if set, err = gtid.Parse(p.flavor, row.GTIDSet); err != nil {
-		return gtid.Set{}, nil, "", false, err
+	if row.Flavor != flavor {
+		return target{}, false, fmt.Errorf("channel %q on the target was recorded for a %s source, but the source is %s: use another channel name for a different source", s.cfg.Channel, row.Flavor, flavor)
 	}
-	lanes, err := s.progress().LoadLanes(ctx, p.ex.DB(), s.cfg.Channel)
+	set, err := gtid.Parse(flavor, row.GTIDSet)
 	if err != nil {
-		return gtid.Set{}, nil, "", false, err
+		return target{}, false, fmt.Errorf("progress row of channel %q on the target: %w", s.cfg.Channel, err)
 	}
-	set, extras, err = merge(p.flavor, set, lanes)
-	return set, extras, row.GTIDSet, err == nil, err
+	lanes, err := progress.LoadLanes(ctx, db, s.cfg.Channel)
+	if err != nil {
+		return target{}, false, err
+	}
+	tp = target{row: row}
+	if tp.set, tp.extras, err = merge(flavor, set, lanes); err != nil {
+		return target{}, false, err
+	}
+	return tp, true, nil
 }
 
 // pollSource keeps the source's executed set, the backlog and the retention
