@@ -123,31 +123,19 @@ func (l *lanes) dispatch(ctx context.Context, ch <-chan *txn.Txn) error {
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			if p.applied(t) {
-				// Only at the start of a stream, before anything is dispatched.
-				if err := l.drain(ctx); err != nil {
-					return err
-				}
-				p.applyGate().free(t)
-				if err := p.release(t); err != nil {
-					return err
-				}
+			// An applied one only comes at the start of a stream, before
+			// anything is dispatched; it is released once the lanes drain.
+			if keep, err := p.take(t, func() error { return l.drain(ctx) }); err != nil {
+				return err
+			} else if !keep {
 				continue
 			}
-			if err := p.filter(t); err != nil {
-				return err
-			}
 		}
-		if t.IsDDL() || t.Lazy {
+		if alone(t) {
 			p.s.status.update(func(x *Status) { x.LaneBarriers++ })
-			apply := func() error { return p.applyDDL(ctx, t) }
-			if t.Lazy {
-				apply = func() error { return p.applyLazy(ctx, t) }
-			}
-			if err := l.barrier(ctx, apply); err != nil {
+			if err := l.barrier(ctx, func() error { return p.applyAlone(ctx, t) }); err != nil {
 				return err
 			}
-			p.applyGate().free(t)
 			continue
 		}
 		batch, rows, n, err := p.fill(ch, t)

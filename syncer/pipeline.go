@@ -218,41 +218,62 @@ func (p *pipeline) applyLoop(ctx context.Context, ch <-chan *txn.Txn) error {
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			if p.applied(t) {
-				p.applyGate().free(t)
-				if err := p.release(t); err != nil {
-					return err
-				}
+			if keep, err := p.take(t, nil); err != nil {
+				return err
+			} else if !keep {
 				continue
 			}
-			if err := p.filter(t); err != nil {
-				return err
-			}
 		}
-		var err error
-		switch {
-		case t.Lazy:
-			err = p.applyLazy(ctx, t)
-			p.applyGate().free(t)
-		case t.IsDDL():
-			err = p.applyDDL(ctx, t)
-			p.applyGate().free(t)
-		default:
-			var batch []*txn.Txn
-			var rows int
-			if batch, rows, next, err = p.fill(ch, t); err != nil {
+		if alone(t) {
+			if err := p.applyAlone(ctx, t); err != nil {
 				return err
 			}
+		} else {
+			batch, rows, n, err := p.fill(ch, t)
+			if err != nil {
+				return err
+			}
+			next = n
 			err = p.applyBatch(ctx, batch, rows)
 			p.applyGate().free(batch...)
-		}
-		if err != nil {
-			return err
+			if err != nil {
+				return err
+			}
 		}
 		if p.st.done() {
 			return errDone
 		}
 	}
+}
+
+// take decides what becomes of a transaction that reaches the applier:
+// one already applied (the source resends the start position) is released
+// at once, after settle (nil: nothing to wait for); any other is filtered
+// and kept.
+func (p *pipeline) take(t *txn.Txn, settle func() error) (keep bool, err error) {
+	if !p.applied(t) {
+		return true, p.filter(t)
+	}
+	if settle != nil {
+		if err := settle(); err != nil {
+			return false, err
+		}
+	}
+	p.applyGate().free(t)
+	return false, p.release(t)
+}
+
+// alone reports whether t is applied by itself: a DDL, or a transaction
+// too big to decode whole.
+func alone(t *txn.Txn) bool { return t.IsDDL() || t.Lazy }
+
+// applyAlone applies a transaction that alone says goes by itself.
+func (p *pipeline) applyAlone(ctx context.Context, t *txn.Txn) error {
+	defer p.applyGate().free(t)
+	if t.Lazy {
+		return p.applyLazy(ctx, t)
+	}
+	return p.applyDDL(ctx, t)
 }
 
 // fill makes a batch starting with t of what ch holds now (a batch only
@@ -271,7 +292,7 @@ func (p *pipeline) fill(ch <-chan *txn.Txn, t *txn.Txn) (batch []*txn.Txn, rows 
 			if err := p.filter(t2); err != nil {
 				return nil, 0, nil, err
 			}
-			if t2.IsDDL() || t2.Lazy {
+			if alone(t2) {
 				return batch, rows, t2, nil
 			}
 			batch = append(batch, t2)
