@@ -7,9 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime/pprof"
 
 	"github.com/pitcrew/pitcrew/internal/compare"
+	"github.com/pitcrew/pitcrew/internal/cpuprof"
 	"github.com/pitcrew/pitcrew/internal/testenv"
 	"github.com/pitcrew/pitcrew/syncer"
 	"github.com/prometheus/client_golang/prometheus"
@@ -125,17 +125,11 @@ func (b *backdrop) pitcrew(tgt *testenv.Server, v variant) (s *syncer.Syncer, do
 // catchup runs pitcrew until tgt has after, with a CPU profile when
 // profile names a file.
 func (b *backdrop) catchup(ctx context.Context, tgt *testenv.Server, after, profile string, v variant) error {
-	if profile != "" {
-		f, err := os.Create(profile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := cpuprof.Start(profile)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	s, done, err := b.pitcrew(tgt, v)
 	if err != nil {
 		return err

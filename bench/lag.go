@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
-	"runtime/pprof"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/pitcrew/pitcrew/internal/cpuprof"
 	"github.com/pitcrew/pitcrew/syncer"
 )
 
@@ -141,16 +140,12 @@ func lagRun(ctx context.Context, env *backdrop, cfg LagConfig, name string, rate
 	if err := waitHeartbeat(ctx, env.srcDB, db, 60*time.Second); err != nil {
 		return r, fmt.Errorf("catching up before the window: %w (%v)", err, runErr)
 	}
-	if cfg.CPUProfile != "" && name != "native single-threaded" {
-		f, err := os.Create(cfg.CPUProfile)
+	if name != "native single-threaded" {
+		stop, err := cpuprof.Start(cfg.CPUProfile)
 		if err != nil {
 			return r, err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return r, err
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
 	cpu0 := selfCPU()
 	lags, done, failed, err := window(ctx, env.srcDB, db, cfg, rate)

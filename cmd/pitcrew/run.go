@@ -9,9 +9,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime/pprof"
 	"time"
 
+	"github.com/pitcrew/pitcrew/internal/cpuprof"
 	"github.com/pitcrew/pitcrew/internal/dumpfile"
 	"github.com/pitcrew/pitcrew/internal/gtid"
 	"github.com/pitcrew/pitcrew/syncer"
@@ -148,17 +148,11 @@ func cmdCatchup(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := cpuprof.Start(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	fc, cfg, err := cf.build()
 	if err != nil {
 		return err
