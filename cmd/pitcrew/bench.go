@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -79,18 +80,12 @@ func benchCatchup(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	asJSON := fs.Bool("json", false, "print results as JSON")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of pitcrew's (last) run to this file")
 	noRelay := fs.Bool("also-relay-off", false, "add pitcrew with the relay off as a contender (what the purge protection costs)")
-	lanes := fs.String("lanes", "", "add pitcrew with N apply lanes as contenders, e.g. 2,4")
+	var lanes intList
+	fs.Var(&lanes, "lanes", "add pitcrew with N apply lanes as contenders, e.g. 2,4")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	var laneCounts []int
-	if *lanes != "" {
-		var err error
-		if laneCounts, err = parseInts(*lanes, "--lanes"); err != nil {
-			return err
-		}
-	}
-	res, err := bench.Catchup(ctx, bench.CatchupConfig{Lanes: laneCounts, Workload: *workload, Txns: *txns, Tables: *tables, Rows: *rows, Durable: *durable, Threads: *threads, Rounds: *rounds, CPUProfile: *profile, AlsoNoRelay: *noRelay, Log: stderr})
+	res, err := bench.Catchup(ctx, bench.CatchupConfig{Lanes: lanes, Workload: *workload, Txns: *txns, Tables: *tables, Rows: *rows, Durable: *durable, Threads: *threads, Rounds: *rounds, CPUProfile: *profile, AlsoNoRelay: *noRelay, Log: stderr})
 	if err != nil {
 		return err
 	}
@@ -116,17 +111,11 @@ func benchReport(ctx context.Context, what string, args []string, stdout, stderr
 	smoke := fs.Bool("smoke", false, "all: tiny sizes, seconds; keeps the harness working, numbers mean nothing")
 	jsonOut := fs.String("json", "", "write the full report (every round, every sample) as JSON to this file")
 	htmlOut := fs.String("html", "", "write an HTML report with SVG charts to this file")
-	lanes := fs.String("lanes", "", "lag: add pitcrew with N apply lanes as contenders, e.g. 1,4")
+	var lanes intList
+	fs.Var(&lanes, "lanes", "lag: add pitcrew with N apply lanes as contenders, e.g. 1,4")
 	profile := fs.String("cpuprofile", "", "lag: write a CPU profile of pitcrew's last measured window (writers included) to this file")
 	if err := parse(fs, args); err != nil {
 		return err
-	}
-	var laneCounts []int
-	if *lanes != "" {
-		var err error
-		if laneCounts, err = parseInts(*lanes, "--lanes"); err != nil {
-			return err
-		}
 	}
 	rep := &bench.Report{Started: time.Now()}
 	rep.Host, _ = os.Hostname()
@@ -137,7 +126,7 @@ func benchReport(ctx context.Context, what string, args []string, stdout, stderr
 		if e != nil {
 			return e
 		}
-		rep.Lag, err = bench.Lag(ctx, bench.LagConfig{Rates: r, Lanes: laneCounts, CPUProfile: *profile, Duration: *duration, Rounds: *rounds, Log: stderr})
+		rep.Lag, err = bench.Lag(ctx, bench.LagConfig{Rates: r, Lanes: lanes, CPUProfile: *profile, Duration: *duration, Rounds: *rounds, Log: stderr})
 	case "memory":
 		b, e := parseInts(*backlogs, "--backlogs")
 		if e != nil {
@@ -176,6 +165,26 @@ func parseInts(s, flagName string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// intList is a flag of positive integers separated by commas.
+type intList []int
+
+func (l *intList) String() string {
+	parts := make([]string, len(*l))
+	for i, n := range *l {
+		parts[i] = strconv.Itoa(n)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *intList) Set(s string) error {
+	v, err := parseInts(s, "")
+	if err != nil {
+		return errors.New("use positive integers separated by commas, e.g. 1,4")
+	}
+	*l = v
+	return nil
 }
 
 func writeFile(path string, write func(io.Writer) error) error {
