@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -193,13 +194,10 @@ func entryLen(gtid string, formatID uint32, events [][]byte) int {
 	return n
 }
 
-// EntrySize is the bytes an entry takes in the spool.
+// EntrySize is the most bytes an entry of these events takes in the spool
+// (the format id's varint at its longest).
 func EntrySize(gtid string, events [][]byte) int {
-	n := 4 + 5 + 10 + len(gtid) + 10
-	for _, e := range events {
-		n += 10 + len(e)
-	}
-	return n
+	return entryLen(gtid, math.MaxUint32, events)
 }
 
 // Append spools a transaction and moves the end to end (the GTID set

@@ -110,14 +110,6 @@ const (
 	spoolGroupBytes = 1 << 20
 )
 
-func rawSize(raws [][]byte) int {
-	n := 0
-	for _, r := range raws {
-		n += len(r)
-	}
-	return n
-}
-
 // replay decodes relay entries in order and hands them to the applier.
 func (p *pipeline) replay(ctx context.Context, out chan<- *txn.Txn) error {
 	dec := binlog.NewDecoder(p.flavor)
@@ -140,7 +132,7 @@ func (p *pipeline) replay(ctx context.Context, out chan<- *txn.Txn) error {
 		if err == nil {
 			// A transaction bigger than Config.LazyBytes is decoded by the
 			// applier event by event as it applies it (applyLazy).
-			if rawSize(e.Events) > p.s.cfg.LazyBytes {
+			if e.Size > p.s.cfg.LazyBytes {
 				t, err = dec.Lazy(e.Format, e.Events)
 			} else {
 				t, err = dec.Decode(e.Format, e.Events)
