@@ -63,6 +63,9 @@ type lanes struct {
 	order   []*laneJob       // dispatched, in source order, above the watermark
 	head    gtid.Set         // after the last dispatched transaction
 	seed    []span           // batches a previous run committed beyond the watermark
+	// stale: the watermark moved past the channel's progress row (lane
+	// batches write their lanes' rows only).
+	stale bool
 }
 
 // applyLanes is applyLoop with parallel lanes.
@@ -104,7 +107,7 @@ func (l *lanes) dispatch(ctx context.Context, ch <-chan *txn.Txn) error {
 		next = nil
 		if t == nil {
 			var idleC <-chan time.Time
-			if len(l.order) == 0 && p.written != p.st.snapshot().String() {
+			if len(l.order) == 0 && l.stale {
 				idle.Reset(mainRowIdle)
 				idleC = idle.C
 			}
@@ -147,11 +150,9 @@ func (l *lanes) dispatch(ctx context.Context, ch <-chan *txn.Txn) error {
 			// Nothing applying, nothing waiting: not behind. One batch
 			// gains nothing from a lane and pays a hand-off (steady-state
 			// lag), so it goes the serial way, with the channel's row.
-			if err := p.applyBatch(ctx, batch, rows); err != nil {
+			if err := l.serial(ctx, batch, rows); err != nil {
 				return err
 			}
-			p.applyGate().free(batch...)
-			l.head = p.st.snapshot()
 			continue
 		}
 		if err := l.dispatchBatch(ctx, batch, rows); err != nil {
@@ -182,11 +183,7 @@ func (l *lanes) dispatchBatch(ctx context.Context, batch []*txn.Txn, rows int) e
 	}
 	if ks.Barrier != "" || p.st.idempotent() {
 		p.s.status.update(func(x *Status) { x.LaneBarriers++ })
-		if err := l.barrier(ctx, func() error { return p.applyBatch(ctx, batch, rows) }); err != nil {
-			return err
-		}
-		p.applyGate().free(batch...)
-		return nil
+		return l.serial(ctx, batch, rows)
 	}
 	job.keys = ks
 	for {
@@ -245,6 +242,13 @@ func holds(held map[uint64]int, check map[uint64]struct{}) bool {
 	return false
 }
 
+// serial applies a batch the serial way, with the channel's progress row,
+// once every lane has drained.
+func (l *lanes) serial(ctx context.Context, batch []*txn.Txn, rows int) error {
+	defer l.p.applyGate().free(batch...)
+	return l.barrier(ctx, func() error { return l.p.applyBatch(ctx, batch, rows) })
+}
+
 // barrier drains every lane, runs fn alone (it writes the channel's own
 // progress row), and continues from where fn left the position.
 func (l *lanes) barrier(ctx context.Context, fn func() error) error {
@@ -254,7 +258,7 @@ func (l *lanes) barrier(ctx context.Context, fn func() error) error {
 	if err := fn(); err != nil {
 		return err
 	}
-	l.head = l.p.st.snapshot()
+	l.head, l.stale = l.p.st.snapshot(), false
 	return nil
 }
 
@@ -305,6 +309,7 @@ func (l *lanes) pop() error {
 		if err := p.committed(j.after, j.batch, false); err != nil {
 			return err
 		}
+		l.stale = true
 	}
 	return nil
 }
@@ -321,7 +326,7 @@ func (l *lanes) writeMainRow(ctx context.Context) error {
 	if err := p.s.progress().Write(ctx, p.ex.DB(), p.s.cfg.Channel, p.flavor, w.String()); err != nil {
 		return err
 	}
-	p.written = w.String()
+	p.written, l.stale = w.String(), false
 	return p.store.RecordPosition(p.s.cfg.Channel, checkpoint.Position{Flavor: p.flavor, GTIDSet: w.String(), Written: p.written})
 }
 
