@@ -121,8 +121,11 @@ func (p Progress) Delete(ctx context.Context, db *sql.DB, channel string) error 
 // channel's applied set is the union: the highest watermark, extended by
 // the batches that continue it, plus the batches still beyond it.
 func (p Progress) lanesName() string {
-	return conn.QuoteName(p.Schema) + "." + conn.QuoteName(p.Table+"_lanes")
+	return conn.QuoteName(p.Schema) + "." + conn.QuoteName(LanesTable(p.Table))
 }
+
+// LanesTable is the name of the lanes table beside a progress table.
+func LanesTable(progressTable string) string { return progressTable + "_lanes" }
 
 // LaneRange is one committed batch: the position before it and after it.
 type LaneRange struct{ Before, After string }

@@ -45,7 +45,7 @@ func (l *Loop) Filter(t *txn.Txn) bool {
 		switch {
 		case e.Rows != nil && strings.EqualFold(e.Rows.Table.Schema, l.ProgressSchema):
 			// The channel's progress row, or one of its lanes' rows.
-			if (strings.EqualFold(e.Rows.Table.Name, l.ProgressTable) || strings.EqualFold(e.Rows.Table.Name, l.ProgressTable+"_lanes")) && l.marksEcho(e.Rows) {
+			if (strings.EqualFold(e.Rows.Table.Name, l.ProgressTable) || strings.EqualFold(e.Rows.Table.Name, checkpoint.LanesTable(l.ProgressTable))) && l.marksEcho(e.Rows) {
 				echo = true
 			}
 			continue
