@@ -24,6 +24,11 @@ import (
 // disagree. Each entry carries a CRC32C; a mismatch is ErrRelayCorrupt.
 // Entries are deleted once the applier committed them (Release).
 //
+// A transaction too big to hold in memory arrives in pieces first
+// (AppendPart): they are stored under the number its entry will get and
+// count for nothing until the entry itself is appended; the pieces of a
+// transaction whose entry never came (the stream broke) are dropped.
+//
 // Append blocks while the spool is at its byte quota; one goroutine appends
 // and one reads.
 type Relay struct {
@@ -39,6 +44,11 @@ type Relay struct {
 	hasEnd  bool
 	formats map[uint32]bool // format descriptions already stored
 	changed chan struct{}   // closed and replaced on every append and release
+	// Pieces (AppendPart): those written for entry next, and those of the
+	// held entries that have some.
+	pending      int
+	pendingBytes int64
+	parts        map[uint64]partSpan
 
 	// The reader's side (one goroutine): an iterator that serves entries
 	// in order (a Get per entry re-reads index blocks), reopened when it
@@ -53,8 +63,17 @@ type RelayEntry struct {
 	Seq    uint64
 	GTID   string
 	Format []byte   // format description event the events decode under
-	Events [][]byte // raw binlog events, GTID event first
-	Size   int      // bytes in the spool
+	Events [][]byte // raw binlog events, GTID event first (after the pieces)
+	Size   int      // bytes in the spool, pieces included
+	// Parts is the number of pieces spooled before the entry (ReadParts
+	// yields their events, which come before Events).
+	Parts int
+}
+
+// partSpan is the pieces of one entry: how many, and their bytes.
+type partSpan struct {
+	n     int
+	bytes int64
 }
 
 // ErrRelayCorrupt marks an entry whose checksum or framing is wrong.
@@ -68,7 +87,7 @@ func (r *Relay) endKey() []byte             { return []byte(r.prefix + "end") }
 
 // Relay opens the channel's spool with a byte quota (<= 0: no limit).
 func (s *Store) Relay(channel string, quota int64) (*Relay, error) {
-	r := &Relay{db: s.db, prefix: "relay/" + channel + "/", quota: quota, formats: map[uint32]bool{}, changed: make(chan struct{})}
+	r := &Relay{db: s.db, prefix: "relay/" + channel + "/", quota: quota, formats: map[uint32]bool{}, changed: make(chan struct{}), parts: map[uint64]partSpan{}}
 	s.relays = append(s.relays, r)
 	if v, closer, err := s.db.Get(r.endKey()); err == nil {
 		err = json.Unmarshal(v, &r.end)
@@ -100,7 +119,10 @@ func (s *Store) Relay(channel string, quota int64) (*Relay, error) {
 	if r.size == 0 && r.hasEnd {
 		r.first, r.next = r.end.nextSeq(), r.end.nextSeq()
 	}
-	return r, it.Error()
+	if err := it.Error(); err != nil {
+		return nil, err
+	}
+	return r, r.openParts()
 }
 
 func (r *Relay) seqOf(key []byte) (uint64, error) {
@@ -140,8 +162,28 @@ func (r *Relay) Full(n int) bool {
 
 func (r *Relay) full(n int) bool {
 	// An empty spool takes any entry: one transaction larger than the
-	// quota must not stop the channel.
-	return r.quota > 0 && r.size > 0 && r.size+int64(n) > r.quota
+	// quota must not stop the channel (its own pieces do not count).
+	return r.quota > 0 && r.size > r.pendingBytes && r.size+int64(n) > r.quota
+}
+
+// waitRoom returns, with r.mu held, once n bytes fit.
+func (r *Relay) waitRoom(ctx context.Context, n int, paused func()) error {
+	for waited := false; ; waited = true {
+		r.mu.Lock()
+		if !r.full(n) {
+			return nil
+		}
+		ch := r.changed
+		r.mu.Unlock()
+		if !waited && paused != nil {
+			paused()
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 func (r *Relay) notify() {
@@ -163,10 +205,11 @@ const pointDeletes = 256
 // store's 16 MiB memtable: pebble's threshold for a batch of its own).
 const bigBatch = 8 << 20
 
-// encodeEntryTo appends an entry to b: a checksum, the format id, the GTID
-// and the raw events. AppendMany encodes into the pebble batch itself,
-// sized by entryLen, so a big transaction is copied once.
-func encodeEntryTo(b []byte, gtid string, formatID uint32, events [][]byte) []byte {
+// encodeEntryTo appends an entry to b: a checksum, the format id, the GTID,
+// the raw events and, when it has some, the number of its pieces.
+// AppendMany encodes into the pebble batch itself, sized by entryLen, so a
+// big transaction is copied once. A piece is encoded the same way.
+func encodeEntryTo(b []byte, gtid string, formatID uint32, events [][]byte, parts int) []byte {
 	start := len(b)
 	b = append(b, 0, 0, 0, 0)
 	b = binary.AppendUvarint(b, uint64(formatID))
@@ -177,12 +220,15 @@ func encodeEntryTo(b []byte, gtid string, formatID uint32, events [][]byte) []by
 		b = binary.AppendUvarint(b, uint64(len(e)))
 		b = append(b, e...)
 	}
+	if parts > 0 {
+		b = binary.AppendUvarint(b, uint64(parts))
+	}
 	binary.LittleEndian.PutUint32(b[start:], crc32.Checksum(b[start+4:], castagnoli))
 	return b
 }
 
 // entryLen is the exact length encodeEntryTo appends.
-func entryLen(gtid string, formatID uint32, events [][]byte) int {
+func entryLen(gtid string, formatID uint32, events [][]byte, parts int) int {
 	uv := func(n uint64) int {
 		var tmp [binary.MaxVarintLen64]byte
 		return binary.PutUvarint(tmp[:], n)
@@ -191,13 +237,16 @@ func entryLen(gtid string, formatID uint32, events [][]byte) int {
 	for _, e := range events {
 		n += uv(uint64(len(e))) + len(e)
 	}
+	if parts > 0 {
+		n += uv(uint64(parts))
+	}
 	return n
 }
 
 // EntrySize is the most bytes an entry of these events takes in the spool
 // (the format id's varint at its longest).
 func EntrySize(gtid string, events [][]byte) int {
-	return entryLen(gtid, math.MaxUint32, events)
+	return entryLen(gtid, math.MaxUint32, events, 0)
 }
 
 // Append spools a transaction and moves the end to end (the GTID set
@@ -212,6 +261,9 @@ type RelayItem struct {
 	GTID   string
 	Format []byte
 	Events [][]byte
+	// Parts is the number of pieces of it spooled before (AppendPart);
+	// only the first item of an AppendMany may have some.
+	Parts int
 }
 
 // AppendMany spools several transactions in one pebble batch, with the end
@@ -224,26 +276,22 @@ func (r *Relay) AppendMany(ctx context.Context, items []RelayItem, end Position,
 	total := 0
 	for i, it := range items {
 		fids[i] = crc32.Checksum(it.Format, castagnoli)
-		lens[i] = entryLen(it.GTID, fids[i], it.Events)
+		lens[i] = entryLen(it.GTID, fids[i], it.Events, it.Parts)
 		total += lens[i]
 	}
-	for waited := false; ; waited = true {
-		r.mu.Lock()
-		if !r.full(total) {
-			break
-		}
-		ch := r.changed
-		r.mu.Unlock()
-		if !waited && paused != nil {
-			paused()
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
+	if err := r.waitRoom(ctx, total, paused); err != nil {
+		return 0, err
 	}
 	defer r.mu.Unlock()
+	for i, it := range items {
+		want := 0
+		if i == 0 {
+			want = r.pending
+		}
+		if it.Parts != want {
+			return 0, fmt.Errorf("relay: transaction %s comes with %d pieces spooled before it, but %d were", it.GTID, it.Parts, want)
+		}
+	}
 	seq := r.next
 	end.NextSeq = seq + uint64(len(items))
 	// Sized up front: a big transaction's batch is not grown by doubling.
@@ -261,7 +309,7 @@ func (r *Relay) AppendMany(ctx context.Context, items []RelayItem, end Position,
 		key := r.entryKey(seq + uint64(i))
 		op := b.SetDeferred(len(key), lens[i])
 		copy(op.Key, key)
-		encodeEntryTo(op.Value[:0], it.GTID, fids[i], it.Events)
+		encodeEntryTo(op.Value[:0], it.GTID, fids[i], it.Events, it.Parts)
 		if err := op.Finish(); err != nil {
 			return 0, err
 		}
@@ -289,7 +337,11 @@ func (r *Relay) AppendMany(ctx context.Context, items []RelayItem, end Position,
 	for fid := range stored {
 		r.formats[fid] = true
 	}
-	if r.size == 0 {
+	if r.pending > 0 {
+		r.parts[seq] = partSpan{r.pending, r.pendingBytes}
+		r.pending, r.pendingBytes = 0, 0
+	}
+	if r.first == r.next {
 		r.first = seq
 	}
 	r.next, r.size, r.end, r.hasEnd = end.NextSeq, r.size+int64(total), end, true
@@ -308,6 +360,9 @@ func (r *Relay) Read(seq uint64) (RelayEntry, error) {
 		return RelayEntry{}, fmt.Errorf("relay entry %d: %w", seq, err)
 	}
 	e.Seq = seq
+	r.mu.Lock()
+	e.Size += int(r.parts[seq].bytes)
+	r.mu.Unlock()
 	if f, ok := r.fmtCache[fid]; ok {
 		e.Format = f
 		return e, nil
@@ -402,6 +457,13 @@ func decodeEntry(v []byte) (RelayEntry, uint32, error) {
 		e.Events = append(e.Events, bytes.Clone(rest[:n]))
 		rest = rest[n:]
 	}
+	if len(rest) > 0 {
+		parts, ok := next()
+		if !ok || len(rest) > 0 || parts == 0 {
+			return e, 0, bad
+		}
+		e.Parts = int(parts)
+	}
 	return e, uint32(fid), nil
 }
 
@@ -439,14 +501,28 @@ func (r *Relay) Release(seq uint64) error {
 	if err := it.Close(); err != nil {
 		return err
 	}
-	var err2 error
 	if n >= pointDeletes {
-		err2 = r.db.DeleteRange(lo, hi, pebble.NoSync)
-	} else {
-		err2 = b.Commit(pebble.NoSync)
+		if err := b.DeleteRange(lo, hi, nil); err != nil {
+			return err
+		}
 	}
-	if err2 != nil {
-		return err2
+	for s, ps := range r.parts {
+		if s <= seq {
+			for i := range ps.n {
+				if err := b.Delete(r.partKey(s, i), nil); err != nil {
+					return err
+				}
+			}
+			freed += ps.bytes
+		}
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return err
+	}
+	for s := range r.parts {
+		if s <= seq {
+			delete(r.parts, s)
+		}
 	}
 	r.size -= freed
 	r.first = min(seq+1, r.next)
@@ -470,6 +546,9 @@ func (r *Relay) Truncate(seq uint64, end Position) error {
 	if err := b.DeleteRange(r.entryKey(seq), r.entryKey(1<<63-1), nil); err != nil {
 		return err
 	}
+	if err := b.DeleteRange(r.partKey(seq, 0), r.partKey(1<<63-1, 0), nil); err != nil {
+		return err
+	}
 	if err := b.Set(r.endKey(), endVal, nil); err != nil {
 		return err
 	}
@@ -485,6 +564,14 @@ func (r *Relay) Truncate(seq uint64, end Position) error {
 	for ok := it.First(); ok; ok = it.Next() {
 		r.size += int64(len(it.Value()))
 	}
+	for s, ps := range r.parts {
+		if s >= seq {
+			delete(r.parts, s)
+		} else {
+			r.size += ps.bytes
+		}
+	}
+	r.pending, r.pendingBytes = 0, 0
 	r.next, r.end, r.hasEnd = seq, end, true
 	r.first = min(r.first, seq)
 	r.notify()

@@ -54,6 +54,11 @@ type Config struct {
 	// is decoded, event by event, instead of being decoded whole first
 	// (memory holds its raw events, not its decoded rows). Default 16 MiB.
 	LazyBytes int
+	// PartBytes: with the relay, a transaction is spooled in pieces of
+	// about this many bytes while it arrives, and one spooled in pieces is
+	// applied the lazy way, read back a piece at a time: memory stays
+	// bounded whatever the transaction's size. Default 4 MiB.
+	PartBytes int
 	// NoCompact turns off folding a batch's changes into one net change
 	// per key (see internal/apply, compactor).
 	NoCompact bool
@@ -118,6 +123,9 @@ func (c *Config) Default() {
 	}
 	if c.LazyBytes == 0 {
 		c.LazyBytes = 16 << 20
+	}
+	if c.PartBytes == 0 {
+		c.PartBytes = 4 << 20
 	}
 	if c.Lanes == 0 {
 		c.Lanes = DefaultLanes()

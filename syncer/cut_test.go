@@ -3,7 +3,9 @@ package syncer_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,8 +20,7 @@ import (
 // applied: the target ends with every transaction whole, none twice.
 func TestNetworkCutsNeverApplyPartialTransactions(t *testing.T) {
 	src := testenv.New(t, testenv.Options{ServerID: 1})
-	tgt := testenv.New(t, testenv.Options{ServerID: 2})
-	srcDB, tgtDB := testenv.MustDB(t, src), testenv.MustDB(t, tgt)
+	srcDB := testenv.MustDB(t, src)
 	proxy, err := testenv.NewProxy(src.Endpoint().Addr())
 	if err != nil {
 		t.Fatal(err)
@@ -59,11 +60,34 @@ func TestNetworkCutsNeverApplyPartialTransactions(t *testing.T) {
 		}
 	}
 
+	for _, partBytes := range []int{0, 64 << 10} {
+		name := "whole"
+		if partBytes > 0 {
+			// Each transaction (600 KB) is spooled in about ten pieces,
+			// so cuts land between them too.
+			name = "in pieces"
+		}
+		t.Run(name, func(t *testing.T) {
+			cutAndCheck(t, src, testenv.New(t, testenv.Options{ServerID: 2}), proxy, partBytes, rowsPerTxn)
+		})
+	}
+}
+
+func cutAndCheck(t *testing.T, src, tgt *testenv.Server, proxy *testenv.Proxy, partBytes, rowsPerTxn int) {
+	srcDB, tgtDB := testenv.MustDB(t, src), testenv.MustDB(t, tgt)
+	dropped := &sync.Map{}
 	s := newSyncer(t, src, tgt, func(c *syncer.Config) {
 		c.Source = conn.Endpoint{Host: "127.0.0.1", Port: proxy.Port(), User: "root"}
 		c.StartFrom = syncer.StartBeginning
 		c.RestartBackoffMax = 100 * time.Millisecond
 		c.BatchTxns = 2 // small batches: progress between cuts
+		c.PartBytes = partBytes
+		if partBytes > 0 {
+			// A small spool keeps the reader in step with the applier,
+			// mid-transaction when the cutter strikes.
+			c.RelayQuota = 2 << 20
+		}
+		c.Logger = slog.New(&msgCounter{Handler: c.Logger.Handler(), counts: dropped})
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	runErr := make(chan error, 1)
@@ -91,6 +115,13 @@ func TestNetworkCutsNeverApplyPartialTransactions(t *testing.T) {
 	if st.Reconnects < 8 {
 		t.Errorf("only %d reconnects: the cuts did not exercise the reconnect path", st.Reconnects)
 	}
+	if partBytes > 0 {
+		n, _ := dropped.Load(pendingDropped)
+		t.Logf("%v cuts landed between the pieces of a transaction", n)
+		if n == nil {
+			t.Error("no cut landed between the pieces of a transaction: the pieces' restart path went untested")
+		}
+	}
 	// Every transaction is whole on the target: rowsPerTxn rows, its update applied.
 	var bad int
 	if err := tgtDB.QueryRow(`SELECT COUNT(*) FROM (SELECT txn FROM big.t GROUP BY txn
@@ -101,4 +132,35 @@ HAVING COUNT(*) <> ? OR SUM(pad = 'u') <> 1) x`, rowsPerTxn).Scan(&bad); err != 
 		t.Errorf("%d transactions are partial on the target", bad)
 	}
 	testenv.AssertTablesEqual(t, srcDB, tgtDB, "big")
+}
+
+const pendingDropped = "dropped the spooled pieces of a transaction the stream broke in; it is read again whole"
+
+// msgCounter counts the log records by message.
+type msgCounter struct {
+	slog.Handler
+	counts *sync.Map
+}
+
+func (h *msgCounter) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *msgCounter) Handle(ctx context.Context, r slog.Record) error {
+	for {
+		n, _ := h.counts.LoadOrStore(r.Message, 0)
+		if h.counts.CompareAndSwap(r.Message, n, n.(int)+1) {
+			break
+		}
+	}
+	if h.Handler.Enabled(ctx, r.Level) {
+		return h.Handler.Handle(ctx, r)
+	}
+	return nil
+}
+
+func (h *msgCounter) WithAttrs(as []slog.Attr) slog.Handler {
+	return &msgCounter{h.Handler.WithAttrs(as), h.counts}
+}
+
+func (h *msgCounter) WithGroup(g string) slog.Handler {
+	return &msgCounter{h.Handler.WithGroup(g), h.counts}
 }

@@ -139,7 +139,8 @@ func pos(t *testing.T, db *sql.DB) string {
 
 // Every transaction applied as it is decoded (LazyBytes 1), serially and
 // with lanes (a lazy transaction is a barrier): the random workload ends
-// equal.
+// equal. Again with every transaction over 300 bytes spooled in pieces,
+// read back a piece at a time.
 func TestLazyTransactions(t *testing.T) {
 	src := testenv.New(t, testenv.Options{ServerID: 1})
 	srcDB := testenv.MustDB(t, src)
@@ -153,11 +154,22 @@ func TestLazyTransactions(t *testing.T) {
 	if err := gen.Run(ctx, 400); err != nil {
 		t.Fatal(err)
 	}
-	for _, lanes := range []int{1, 4} {
-		t.Run(fmt.Sprintf("%d lanes", lanes), func(t *testing.T) {
+	for _, v := range []struct {
+		lanes, partBytes int
+	}{{1, 0}, {4, 0}, {1, 300}, {4, 300}} {
+		name := fmt.Sprintf("%d lanes", v.lanes)
+		if v.partBytes > 0 {
+			name += ", spooled in pieces"
+		}
+		t.Run(name, func(t *testing.T) {
 			tgt := testenv.New(t, testenv.Options{ServerID: 2})
 			s := newSyncer(t, src, tgt, func(c *syncer.Config) {
-				c.StartFrom, c.LazyBytes, c.Lanes, c.BatchTxns = syncer.StartBeginning, 1, lanes, 4
+				c.StartFrom, c.LazyBytes, c.Lanes, c.BatchTxns = syncer.StartBeginning, 1, v.lanes, 4
+				c.PartBytes = v.partBytes
+				if v.partBytes > 0 {
+					// Only what is spooled in pieces goes the lazy way.
+					c.LazyBytes = 1 << 30
+				}
 			})
 			if err := s.Run(ctx, syncer.RunOptions{CatchUp: true}); err != nil {
 				t.Fatal(err)

@@ -31,6 +31,13 @@ func (p *pipeline) readFrom() (gtid.Set, error) {
 	if p.relay == nil {
 		return applied, nil
 	}
+	// Pieces of a transaction the last attempt was receiving: it comes
+	// again whole.
+	if n, err := p.relay.DropPending(); err != nil {
+		return gtid.Set{}, err
+	} else if n > 0 {
+		p.s.cfg.Logger.Info("dropped the spooled pieces of a transaction the stream broke in; it is read again whole", "component", "relay", "pieces", n)
+	}
 	end, ok := p.relay.End()
 	if ok {
 		if set, err := gtid.Parse(p.flavor, end.GTIDSet); err == nil && set.Contains(applied) {
@@ -62,19 +69,35 @@ func (p *pipeline) spool(ctx context.Context, from gtid.Set, fetched <-chan *txn
 		}
 		p.s.status.update(func(x *Status) { x.RelayState = RelayPaused })
 	}
+	var next *txn.Txn // taken from fetched, not yet spooled
 	for {
-		var t *txn.Txn
-		select {
-		case t = <-fetched:
-		case <-ctx.Done():
-			return ctx.Err()
+		t := next
+		next = nil
+		if t == nil {
+			select {
+			case t = <-fetched:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
-		// What the stream has queued besides goes in the same pebble batch.
+		if t.Part {
+			if err := p.relay.AppendPart(ctx, t.GTID, t.Format, t.Raw, paused); err != nil {
+				return fmt.Errorf("spooling a piece of GTID %s: %w", t.GTID, err)
+			}
+			p.fetched.free(t)
+			continue
+		}
+		// What the stream has queued besides goes in the same pebble batch
+		// (up to a piece of the next transaction).
 		group, bytes := []*txn.Txn{t}, t.Bytes
 	more:
 		for len(group) < spoolGroup && bytes < spoolGroupBytes {
 			select {
 			case t2 := <-fetched:
+				if t2.Part {
+					next = t2
+					break more
+				}
 				group, bytes = append(group, t2), bytes+t2.Bytes
 			default:
 				break more
@@ -90,7 +113,7 @@ func (p *pipeline) spool(ctx context.Context, from gtid.Set, fetched <-chan *txn
 			if next, err = next.Add(t.GTID); err != nil {
 				return err
 			}
-			items[i] = checkpoint.RelayItem{GTID: t.GTID, Format: t.Format, Events: t.Raw}
+			items[i] = checkpoint.RelayItem{GTID: t.GTID, Format: t.Format, Events: t.Raw, Parts: t.Parts}
 			t.Raw = nil // the relay's copy is the one read from now on
 		}
 		if _, err := p.relay.AppendMany(ctx, items, checkpoint.Position{Flavor: p.flavor, GTIDSet: next.String()}, paused); err != nil {
@@ -130,9 +153,18 @@ func (p *pipeline) replay(ctx context.Context, out chan<- *txn.Txn) error {
 		e, err := p.relay.Read(cursor)
 		var t *txn.Txn
 		if err == nil {
-			// A transaction bigger than Config.LazyBytes is decoded by the
-			// applier event by event as it applies it (applyLazy).
-			if e.Size > p.s.cfg.LazyBytes {
+			// A transaction bigger than Config.LazyBytes, or spooled in
+			// pieces, is decoded by the applier event by event as it
+			// applies it (applyLazy).
+			seq := cursor
+			if e.Parts > 0 {
+				// Checked here, a piece at a time: a corrupt piece is
+				// dropped and fetched again like a corrupt entry.
+				readParts := func(fn func([]byte) error) error { return p.relay.ReadParts(seq, e.GTID, e.Parts, fn) }
+				if err = readParts(func([]byte) error { return nil }); err == nil {
+					t = binlog.LazyParts(e.GTID, e.Format, e.Events, e.Size, readParts)
+				}
+			} else if e.Size > p.s.cfg.LazyBytes {
 				t, err = dec.Lazy(e.Format, e.Events)
 			} else {
 				t, err = dec.Decode(e.Format, e.Events)

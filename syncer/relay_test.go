@@ -87,51 +87,61 @@ func TestRelayOutlivesPurge(t *testing.T) {
 	testenv.AssertTablesEqual(t, srcDB, tgtDB, "shop")
 }
 
-// A relay entry rots on disk between runs: it is detected by its checksum,
-// dropped with everything after it, and read from the source again.
+// A relay entry, or a piece of one spooled in pieces, rots on disk between
+// runs: it is detected by its checksum, dropped with everything after it,
+// and read from the source again.
 func TestRelayCorruptEntryIsFetchedAgain(t *testing.T) {
 	src := testenv.New(t, testenv.Options{ServerID: 1})
-	tgt := testenv.New(t, testenv.Options{ServerID: 2})
-	srcDB, tgtDB := testenv.MustDB(t, src), testenv.MustDB(t, tgt)
+	srcDB := testenv.MustDB(t, src)
 	testenv.Exec(t, srcDB, workload.Schema("shop")...)
 	if err := workload.New(srcDB, "shop", 13).Run(context.Background(), 400); err != nil {
 		t.Fatal(err)
 	}
-	dataDir := filepath.Join(t.TempDir(), "data")
-	run := func(until string) *syncer.Syncer {
-		s := newSyncer(t, src, tgt, func(c *syncer.Config) {
-			c.StartFrom = syncer.StartBeginning
-			c.DataDir = dataDir
-			c.BatchTxns = 1 // apply slowly, so the relay reads ahead
-		})
-		if err := s.Run(context.Background(), syncer.RunOptions{CatchUp: true, Until: until}); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	run("1-1-20")
-	db, err := pebble.Open(dataDir, &pebble.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte("relay/main/e/"), UpperBound: []byte("relay/main/e0")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !it.First() {
-		t.Fatal("the relay holds nothing beyond the goal: it did not read ahead")
-	}
-	key, val := append([]byte(nil), it.Key()...), append([]byte(nil), it.Value()...)
-	it.Close()
-	val[len(val)/2] ^= 0x55
-	if err := db.Set(key, val, pebble.Sync); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	for _, c := range []struct {
+		name, keys string
+		partBytes  int
+	}{{"entry", "e", 0}, {"piece", "p", 200}} {
+		t.Run(c.name, func(t *testing.T) {
+			tgt := testenv.New(t, testenv.Options{ServerID: 2})
+			tgtDB := testenv.MustDB(t, tgt)
+			dataDir := filepath.Join(t.TempDir(), "data")
+			run := func(until string) *syncer.Syncer {
+				s := newSyncer(t, src, tgt, func(cfg *syncer.Config) {
+					cfg.StartFrom = syncer.StartBeginning
+					cfg.DataDir = dataDir
+					cfg.BatchTxns = 1 // apply slowly, so the relay reads ahead
+					cfg.PartBytes = c.partBytes
+				})
+				if err := s.Run(context.Background(), syncer.RunOptions{CatchUp: true, Until: until}); err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+			run("1-1-20")
+			db, err := pebble.Open(dataDir, &pebble.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte("relay/main/" + c.keys + "/"), UpperBound: []byte("relay/main/" + c.keys + "0")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !it.First() {
+				t.Fatalf("the relay holds no %s beyond the goal: it did not read ahead", c.name)
+			}
+			key, val := append([]byte(nil), it.Key()...), append([]byte(nil), it.Value()...)
+			it.Close()
+			val[len(val)/2] ^= 0x55
+			if err := db.Set(key, val, pebble.Sync); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
 
-	s := run("")
-	if st := s.Status(); st.Reconnects < 1 {
-		t.Errorf("the corrupt entry did not make the channel read again: %+v", st)
+			s := run("")
+			if st := s.Status(); st.Reconnects < 1 {
+				t.Errorf("the corrupt %s did not make the channel read again: %+v", c.name, st)
+			}
+			testenv.AssertTablesEqual(t, srcDB, tgtDB, "shop")
+		})
 	}
-	testenv.AssertTablesEqual(t, srcDB, tgtDB, "shop")
 }

@@ -98,9 +98,10 @@ func (d *Decoder) Lazy(format []byte, raws [][]byte) (t *txn.Txn, err error) {
 
 var errStop = errors.New("stop")
 
-// Each decodes a lazy transaction's raw events one by one and hands over
-// the row events decoded so far after each, so only one event's rows are
-// held at a time. It stops at fn's first error.
+// Each decodes a lazy transaction's raw events one by one (its pieces'
+// first, from Head) and hands over the row events decoded so far after
+// each, so only one event's rows are held at a time. It stops at fn's
+// first error.
 func (d *Decoder) Each(t *txn.Txn, fn func(gtid string, events []txn.Event) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -111,33 +112,49 @@ func (d *Decoder) Each(t *txn.Txn, fn func(gtid string, events []txn.Event) erro
 		return err
 	}
 	asm := txn.NewAssembler(d.flavor) // its own: table maps come with the transaction
-	for i, raw := range t.Raw {
+	i := 0
+	var done *txn.Txn
+	step := func(raw []byte) error {
+		if done != nil {
+			return fmt.Errorf("%w: transaction ends at event %d, before its last", ErrCorrupt, i)
+		}
 		ev, err := d.parser.Parse(raw)
 		if err != nil {
 			return fmt.Errorf("%w: event %d: %v", ErrCorrupt, i, err)
 		}
-		done, err := asm.Feed(ev)
-		if err != nil {
-			return err
-		}
-		var gtid string
-		var events []txn.Event
-		if done != nil {
-			if i != len(t.Raw)-1 {
-				return fmt.Errorf("%w: transaction ends at event %d of %d", ErrCorrupt, i+1, len(t.Raw))
-			}
-			gtid, events = done.GTID, done.Events
-		} else {
-			gtid, events = asm.TakeEvents()
-		}
-		if err := fn(gtid, events); err != nil {
+		i++
+		if done, err = asm.Feed(ev); err != nil {
 			return err
 		}
 		if done != nil {
-			return nil
+			return fn(done.GTID, done.Events)
+		}
+		return fn(asm.TakeEvents())
+	}
+	if t.Head != nil {
+		if err := t.Head(step); err != nil {
+			return err
 		}
 	}
-	return fmt.Errorf("%w: transaction incomplete after %d events", ErrCorrupt, len(t.Raw))
+	for _, raw := range t.Raw {
+		if err := step(raw); err != nil {
+			return err
+		}
+	}
+	if done == nil {
+		return fmt.Errorf("%w: transaction incomplete after %d events", ErrCorrupt, i)
+	}
+	return nil
+}
+
+// LazyParts returns a transaction spooled in pieces, taken the lazy way
+// whatever its size: Head yields its pieces' events, tail holds the rest.
+func LazyParts(gtid string, format []byte, tail [][]byte, bytes int, head func(func([]byte) error) error) *txn.Txn {
+	t := &txn.Txn{GTID: gtid, Raw: tail, Format: format, Lazy: true, Bytes: bytes, Head: head}
+	if len(tail) > 0 && len(tail[len(tail)-1]) >= 4 {
+		t.Timestamp = binary.LittleEndian.Uint32(tail[len(tail)-1])
+	}
+	return t
 }
 
 func (d *Decoder) setFormat(format []byte) error {

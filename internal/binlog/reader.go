@@ -1,10 +1,12 @@
 // Package binlog reads a source's binary log as a replica and hands complete
 // transactions downstream.
 //
-// Invariant: only whole transactions leave a Reader. When the stream breaks,
-// the partly received transaction is dropped and Stream returns; the caller
-// (syncer) restarts from its last applied position, so the transaction is
-// received again from its GTID event.
+// Invariant: only whole transactions leave a Reader, or, with PartBytes,
+// pieces of one marked txn.Txn.Part that count for nothing until its whole
+// Txn follows. When the stream breaks, the partly received transaction is
+// dropped and Stream returns; the caller (syncer) restarts from its last
+// applied position, so the transaction is received again from its GTID
+// event (and the caller drops the pieces it kept).
 package binlog
 
 import (
@@ -30,6 +32,10 @@ type Config struct {
 	Heartbeat time.Duration
 	// KeepRaw attaches each transaction's raw events, for the relay spool.
 	KeepRaw bool
+	// PartBytes, with KeepRaw: a transaction still being received is sent
+	// on in pieces (txn.Txn.Part) of about this many bytes, so a huge one
+	// is never held whole. 0: never.
+	PartBytes int
 	// Admit, when set, is called before each transaction is sent on; it
 	// may block (the caller's queue is full by bytes).
 	Admit  func(context.Context, *txn.Txn) error
@@ -136,7 +142,9 @@ func Stream(ctx context.Context, cfg Config, from gtid.Set, out chan<- *txn.Txn,
 			return err
 		}
 		if t == nil {
-			continue
+			if t = asm.Part(cfg.PartBytes); t == nil {
+				continue
+			}
 		}
 		if cfg.Admit != nil {
 			if err := cfg.Admit(ctx, t); err != nil {

@@ -18,6 +18,7 @@ type Assembler struct {
 	tables  map[uint64]*Table // table id -> table, valid until the next rotate
 	cur     *Txn              // transaction being received, nil between transactions
 	inTrx   bool              // BEGIN seen for cur
+	curRaw  int               // bytes of cur.Raw
 }
 
 // NewAssembler returns an assembler for "mysql" or "mariadb" streams.
@@ -31,7 +32,7 @@ func (a *Assembler) KeepRaw() { a.keepRaw = true }
 
 // Reset drops a partly received transaction; call it when the stream breaks.
 func (a *Assembler) Reset() {
-	a.cur, a.inTrx = nil, false
+	a.cur, a.inTrx, a.curRaw = nil, false, 0
 }
 
 // TakeEvents hands over the events of the transaction being received so
@@ -65,8 +66,30 @@ func (a *Assembler) Feed(ev *replication.BinlogEvent) (*Txn, error) {
 	if owner := cmp.Or(t, a.cur); owner != nil && err == nil {
 		owner.Raw = append(owner.Raw, ev.RawData)
 		owner.Format = a.format
+		if owner == a.cur {
+			a.curRaw += len(ev.RawData)
+		}
 	}
 	return t, err
+}
+
+// Part hands over, with KeepRaw, the raw events of the transaction being
+// received once they reach limit bytes, as a Txn marked Part, and forgets
+// them: a transaction of any size is spooled a piece at a time. The
+// complete Txn then carries only the events after the last piece, and
+// Parts says how many came before it. Nil while under the limit.
+func (a *Assembler) Part(limit int) *Txn {
+	if !a.keepRaw || limit <= 0 || a.cur == nil || a.curRaw < limit || a.cur.GTID == "" {
+		return nil
+	}
+	p := &Txn{GTID: a.cur.GTID, Raw: a.cur.Raw, Format: a.format, Bytes: a.curRaw, Part: true}
+	a.cur.Raw, a.curRaw = nil, 0
+	a.cur.Bytes = 0
+	a.cur.Parts++
+	// The decoded events are framing only (KeepRaw streams skip the row
+	// images); the relay decodes the whole again when it replays it.
+	a.cur.Events = nil
+	return p
 }
 
 func (a *Assembler) feed(ev *replication.BinlogEvent) (*Txn, error) {

@@ -108,6 +108,17 @@ type Txn struct {
 	// Raw and Format hold it, and the applier decodes it as it applies it
 	// (binlog.Decoder.Each).
 	Lazy bool
+	// Head, for a lazy transaction spooled in parts, yields the raw events
+	// that come before Raw, a part at a time (read from the relay again on
+	// every call).
+	Head func(fn func(raw []byte) error) error
+
+	// Part marks a piece of a transaction still being received: its GTID
+	// and the raw events since the previous piece (Assembler.Part). The
+	// relay spools it so the whole never sits in memory. Parts counts the
+	// pieces sent before the transaction's complete Txn.
+	Part  bool
+	Parts int
 }
 
 // RowCount is the number of row images changed (update pairs count once).
