@@ -178,6 +178,11 @@ func (p *pipeline) run(ctx context.Context) error {
 		return err
 	}
 	p.fetched, p.queued = newGate(cfg.QueueBytes), newGate(cfg.QueueBytes)
+	if p.relay != nil {
+		// The spool takes what the stream reads at disk speed, a group at
+		// a time: a few groups queued keep it busy.
+		p.fetched = newGate(min(cfg.QueueBytes, spoolQueueBytes))
+	}
 	fetched := make(chan *txn.Txn, queueTxns)
 	toApply := fetched
 	g, gctx := errgroup.WithContext(ctx)

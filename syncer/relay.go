@@ -127,10 +127,12 @@ func (p *pipeline) spool(ctx context.Context, from gtid.Set, fetched <-chan *txn
 	}
 }
 
-// spoolGroup and spoolGroupBytes bound what is spooled in one pebble batch.
+// spoolGroup and spoolGroupBytes bound what is spooled in one pebble batch;
+// spoolQueueBytes what the stream may read ahead of the spool.
 const (
 	spoolGroup      = 64
 	spoolGroupBytes = 1 << 20
+	spoolQueueBytes = 8 << 20
 )
 
 // replay decodes relay entries in order and hands them to the applier.

@@ -89,7 +89,12 @@ func Stream(ctx context.Context, cfg Config, from gtid.Set, out chan<- *txn.Txn,
 		// No ReadTimeout: go-mysql would set a read deadline before every
 		// packet read (10% of pitcrew's CPU in a catch-up profile). The
 		// watchdog below finds a dead stream instead.
-		HeartbeatPeriod:  cfg.Heartbeat,
+		HeartbeatPeriod: cfg.Heartbeat,
+		// go-mysql parses ahead of us into a queue of this many events
+		// (default 10240: at binlog_row_event_max_size 8 KiB, and packet
+		// buffers grown to twice that, 150 MB held while we spool a big
+		// transaction). Our own queues, bounded by bytes, do the rest.
+		EventCacheCount:  eventCache,
 		DisableRetrySync: true,
 		VerifyChecksum:   true,
 		Logger:           quiet(cfg.Logger),
@@ -158,6 +163,9 @@ func Stream(ctx context.Context, cfg Config, from gtid.Set, out chan<- *txn.Txn,
 		}
 	}
 }
+
+// eventCache is how many parsed events go-mysql may hold ahead of Stream.
+const eventCache = 512
 
 // watchdog ends a stream that waited three heartbeat periods for an event
 // (the source sends heartbeats while idle): time spent waiting on our own
