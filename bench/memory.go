@@ -18,15 +18,21 @@ import (
 // MemoryConfig sizes the memory measurement.
 type MemoryConfig struct {
 	Backlogs []int // backlog sizes in transactions (oltp_write_only); default 50,000 and 200,000
+	// HugeRows: after the backlogs, one transaction of each of these many
+	// rows (a single INSERT ... SELECT) is caught up alone; default
+	// 1,000,000 and 4,000,000. Negative: none.
+	HugeRows []int
 	Tables   int   // default 4
 	Rows     int   // default 10,000
 	Dir      string
 	Log      io.Writer
 }
 
-// MemoryResult is pitcrew's peak memory catching up one backlog.
+// MemoryResult is pitcrew's peak memory catching up one backlog, or one
+// huge transaction (HugeRows set, Backlog 1).
 type MemoryResult struct {
 	Backlog  int     `json:"backlog_txns"`
+	HugeRows int     `json:"huge_txn_rows,omitempty"`
 	Seconds  float64 `json:"seconds"`
 	PeakRSS  int64   `json:"peak_rss_bytes"`
 	TxnsPerS float64 `json:"txns_per_sec"`
@@ -40,6 +46,9 @@ type MemoryResult struct {
 func Memory(ctx context.Context, cfg MemoryConfig) ([]MemoryResult, error) {
 	if len(cfg.Backlogs) == 0 {
 		cfg.Backlogs = []int{50000, 200000}
+	}
+	if len(cfg.HugeRows) == 0 {
+		cfg.HugeRows = []int{1000000, 4000000}
 	}
 	setDefault(&cfg.Tables, 4)
 	setDefault(&cfg.Rows, 10000)
@@ -68,29 +77,69 @@ func Memory(ctx context.Context, cfg MemoryConfig) ([]MemoryResult, error) {
 		if err != nil {
 			return out, err
 		}
-		r := MemoryResult{Backlog: n}
-		tgt, db, err := env.target(ctx, "mem")
+		r, err := env.peak(ctx, after, tables, MemoryResult{Backlog: n})
 		if err != nil {
 			return out, err
 		}
-		resetPeakRSS()
-		start := time.Now()
-		err = env.catchup(ctx, tgt, after, "", variant{})
-		r.Seconds = time.Since(start).Seconds()
-		r.PeakRSS = peakRSS()
-		if err != nil {
-			r.Note = err.Error()
-		} else {
-			r.TxnsPerS = float64(n) / r.Seconds
-			r.Equal = env.equal(ctx, db, tables)
-		}
 		fmt.Fprintf(cfg.Log, "backlog %7d: %6.1fs, peak RSS %d MiB, equal=%v %s\n", n, r.Seconds, r.PeakRSS>>20, r.Equal, r.Note)
 		out = append(out, r)
+	}
+	for i, n := range cfg.HugeRows {
+		if n <= 0 {
+			continue
+		}
+		// The target starts from a dump taken just before the transaction,
+		// so the run applies it alone.
+		table := fmt.Sprintf("huge%d", i+1)
+		if _, err := env.srcDB.ExecContext(ctx, "CREATE TABLE "+schema+"."+table+" (id INT NOT NULL PRIMARY KEY, k INT NOT NULL, pad CHAR(60) NOT NULL)"); err != nil {
+			return out, err
+		}
+		if err := env.dump(ctx); err != nil {
+			return out, err
+		}
+		fmt.Fprintf(cfg.Log, "one transaction of %d rows\n", n)
+		// The sequence engine (MariaDB) makes the rows server-side.
+		if _, err := env.srcDB.ExecContext(ctx, fmt.Sprintf("INSERT INTO %s.%s SELECT seq, seq %% 1000, RPAD(seq, 60, '-') FROM %s.seq_1_to_%d", schema, table, schema, n)); err != nil {
+			return out, fmt.Errorf("making a transaction of %d rows: %w", n, err)
+		}
+		after, err := env.position(ctx)
+		if err != nil {
+			return out, err
+		}
+		r, err := env.peak(ctx, after, []string{table}, MemoryResult{Backlog: 1, HugeRows: n})
+		if err != nil {
+			return out, err
+		}
+		fmt.Fprintf(cfg.Log, "%d rows in one transaction: %6.1fs, peak RSS %d MiB, equal=%v %s\n", n, r.Seconds, r.PeakRSS>>20, r.Equal, r.Note)
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// peak catches a fresh target up to after and fills r with the time and
+// this process's peak RSS.
+func (b *backdrop) peak(ctx context.Context, after string, tables []string, r MemoryResult) (MemoryResult, error) {
+	tgt, db, err := b.target(ctx, "mem")
+	if err != nil {
+		return r, err
+	}
+	defer func() {
 		db.Close()
 		tgt.Kill()
 		os.RemoveAll(tgt.Dir)
+	}()
+	resetPeakRSS()
+	start := time.Now()
+	err = b.catchup(ctx, tgt, after, "", variant{})
+	r.Seconds = time.Since(start).Seconds()
+	r.PeakRSS = peakRSS()
+	if err != nil {
+		r.Note = err.Error()
+	} else {
+		r.TxnsPerS = float64(r.Backlog) / r.Seconds
+		r.Equal = b.equal(ctx, db, tables)
 	}
-	return out, nil
+	return r, nil
 }
 
 // resetPeakRSS resets VmHWM (Linux 4.0+); without it the peak is the

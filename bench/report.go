@@ -127,7 +127,11 @@ func (r *Report) Summary() []Line {
 		out = append(out, l50, l99)
 	}
 	for _, m := range r.Memory {
-		out = append(out, Line{Section: "memory", Name: fmt.Sprintf("pitcrew peak RSS, backlog %d", m.Backlog), Value: float64(m.PeakRSS) / (1 << 20), Unit: "MiB"})
+		name := fmt.Sprintf("pitcrew peak RSS, backlog %d", m.Backlog)
+		if m.HugeRows > 0 {
+			name = fmt.Sprintf("pitcrew peak RSS, one txn of %d rows", m.HugeRows)
+		}
+		out = append(out, Line{Section: "memory", Name: name, Value: float64(m.PeakRSS) / (1 << 20), Unit: "MiB"})
 	}
 	dec := map[string][]float64{}
 	var dnames []string

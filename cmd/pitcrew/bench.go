@@ -108,6 +108,7 @@ func benchReport(ctx context.Context, what string, args []string, stdout, stderr
 	rates := fs.String("rates", "500,2000", "lag: source write rates, tx/s")
 	duration := fs.Duration("duration", 8*time.Second, "lag: measured window per run")
 	backlogs := fs.String("backlogs", "50000,200000", "memory: backlog sizes")
+	huge := fs.String("huge-rows", "1000000,4000000", "memory: then one transaction of each of these many rows, caught up alone (0: none)")
 	smoke := fs.Bool("smoke", false, "all: tiny sizes, seconds; keeps the harness working, numbers mean nothing")
 	jsonOut := fs.String("json", "", "write the full report (every round, every sample) as JSON to this file")
 	htmlOut := fs.String("html", "", "write an HTML report with SVG charts to this file")
@@ -132,7 +133,13 @@ func benchReport(ctx context.Context, what string, args []string, stdout, stderr
 		if e != nil {
 			return e
 		}
-		rep.Memory, err = bench.Memory(ctx, bench.MemoryConfig{Backlogs: b, Log: stderr})
+		h := []int{-1} // none
+		if strings.TrimSpace(*huge) != "0" {
+			if h, e = parseInts(*huge, "--huge-rows"); e != nil {
+				return e
+			}
+		}
+		rep.Memory, err = bench.Memory(ctx, bench.MemoryConfig{Backlogs: b, HugeRows: h, Log: stderr})
 	case "decode":
 		rep.Decode, err = bench.Decode(ctx, bench.DecodeConfig{Txns: *txns, Rounds: *rounds, Log: stderr})
 	case "all":
