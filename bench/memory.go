@@ -22,8 +22,8 @@ type MemoryConfig struct {
 	// rows (a single INSERT ... SELECT) is caught up alone; default
 	// 1,000,000 and 4,000,000. Negative: none.
 	HugeRows []int
-	Tables   int   // default 4
-	Rows     int   // default 10,000
+	Tables   int // default 4
+	Rows     int // default 10,000
 	Dir      string
 	Log      io.Writer
 }
