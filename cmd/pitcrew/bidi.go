@@ -131,14 +131,17 @@ func cmdBidi(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stderr, "Usage: pitcrew "+bidiUsage)
 		return errUsage
 	}
-	sub := args[0]
+	sub, rest := args[0], args[1:]
+	if isHelp(sub) {
+		sub, rest = "", args // prints the usage and the flags
+	}
 	fs := newFlags("bidi "+sub, bidiUsage, stderr)
 	config := fs.String("config", "pitcrew.yaml", "config file with nodes: (README.md, Bidirectional mode)")
 	force := fs.Bool("force", false, "sync: start even when auto-increment offsets are unsafe")
 	startFrom := fs.String("start-from", "", "sync, first start only: target | now | beginning for every channel (channels: in the config sets them one by one)")
 	httpAddr := fs.String("http", "", "sync: listen address for /metrics, /healthz, /status (overrides http_addr)")
 	asJSON := fs.Bool("json", false, "status: print JSON")
-	if err := parse(fs, args[1:]); err != nil {
+	if err := parse(fs, rest); err != nil {
 		return err
 	}
 	b, err := loadBidi(*config)

@@ -19,6 +19,9 @@ func cmdConflicts(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return errUsage
 	}
 	sub, rest := args[0], args[1:]
+	if isHelp(sub) {
+		sub, rest = "", args // prints the usage and the flags
+	}
 	var id int64
 	if sub == "show" || sub == "resolve" {
 		if len(rest) == 0 {

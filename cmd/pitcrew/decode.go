@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -121,6 +122,9 @@ func printTxn(w io.Writer, t *txn.Txn, asJSON bool) error {
 func cmdBinlog(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "decode" {
 		fmt.Fprintln(stderr, "Usage: pitcrew "+decodeUsage)
+		if len(args) > 0 && isHelp(args[0]) {
+			return flag.ErrHelp
+		}
 		return errUsage
 	}
 	fs := newFlags("binlog decode", decodeUsage, stderr)

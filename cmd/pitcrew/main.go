@@ -108,9 +108,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "catchup":
 		err = cmdCatchup(ctx, rest, stderr)
 	case "status":
-		err = cmdStatus(ctx, rest, stdout)
+		err = cmdStatus(ctx, rest, stdout, stderr)
 	case "preflight":
-		err = cmdPreflight(ctx, rest, stdout)
+		err = cmdPreflight(ctx, rest, stdout, stderr)
 	case "bench":
 		err = cmdBench(ctx, rest, stdout, stderr)
 	case "load":
@@ -151,6 +151,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	return exitError
 }
+
+// isHelp reports whether a command's first argument asks for its help.
+func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
 
 // errUsage marks flag errors the flag package already printed.
 var errUsage = errors.New("usage")

@@ -6,14 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+
 	"text/tabwriter"
 
 	"github.com/pitcrew/pitcrew/internal/preflight"
 )
 
-func cmdPreflight(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlags("preflight", "preflight --config FILE [--json]", os.Stderr)
+func cmdPreflight(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("preflight", "preflight --config FILE [--json]", stderr)
 	config := fs.String("config", "pitcrew.yaml", "config file with the source and target")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	if err := parse(fs, args); err != nil {

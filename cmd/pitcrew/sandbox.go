@@ -19,12 +19,15 @@ func cmdSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintln(stderr, "Usage: pitcrew "+sandboxUsage)
 		return errUsage
 	}
-	sub := args[0]
+	sub, rest := args[0], args[1:]
+	if isHelp(sub) {
+		sub, rest = "", args // prints the usage and the flags
+	}
 	fs := newFlags("sandbox "+sub, sandboxUsage, stderr)
 	dir := fs.String("dir", ".sandbox", "sandbox directory (servers' data, sandbox.json, pitcrew.yaml)")
 	txns := fs.Int("txns", 2000, "workload: transactions to write on the source")
 	schema := fs.String("schema", "demo", "workload/compare: database to use")
-	if err := parse(fs, args[1:]); err != nil {
+	if err := parse(fs, rest); err != nil {
 		return err
 	}
 	switch sub {

@@ -14,8 +14,8 @@ import (
 	"github.com/pitcrew/pitcrew/syncer"
 )
 
-func cmdStatus(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlags("status", "status [--config FILE | --url URL | --data-dir DIR --channel NAME] [--json]", os.Stderr)
+func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("status", "status [--config FILE | --url URL | --data-dir DIR --channel NAME] [--json]", stderr)
 	config := fs.String("config", "", "config file: its http_addr, data_dir and channel (default pitcrew.yaml when present)")
 	url := fs.String("url", "", "base URL of a running 'pitcrew sync', e.g. http://127.0.0.1:9307")
 	dataDir := fs.String("data-dir", "", "data dir to read when no service answers")
