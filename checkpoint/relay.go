@@ -285,7 +285,7 @@ func (r *Relay) AppendMany(ctx context.Context, items []RelayItem, end Position,
 	defer r.mu.Unlock()
 	for i, it := range items {
 		want := 0
-		if i == 0 {
+		if i == 0 && it.Parts > 0 {
 			want = r.pending
 		}
 		if it.Parts != want {
@@ -297,6 +297,10 @@ func (r *Relay) AppendMany(ctx context.Context, items []RelayItem, end Position,
 	// Sized up front: a big transaction's batch is not grown by doubling.
 	b := r.db.NewBatchWithSize(total + 64*len(items) + 1024)
 	defer b.Close()
+	abandoned, err := r.abandon(b, items[0].Parts)
+	if err != nil {
+		return 0, err
+	}
 	stored := map[uint32]bool{}
 	for i, it := range items {
 		if !r.formats[fids[i]] && !stored[fids[i]] {
@@ -337,10 +341,11 @@ func (r *Relay) AppendMany(ctx context.Context, items []RelayItem, end Position,
 	for fid := range stored {
 		r.formats[fid] = true
 	}
-	if r.pending > 0 {
+	r.size -= abandoned
+	if items[0].Parts > 0 {
 		r.parts[seq] = partSpan{r.pending, r.pendingBytes}
-		r.pending, r.pendingBytes = 0, 0
 	}
+	r.pending, r.pendingBytes = 0, 0
 	if r.first == r.next {
 		r.first = seq
 	}

@@ -53,25 +53,33 @@ func (r *Relay) openParts() error {
 	return b.Commit(pebble.Sync)
 }
 
-// AppendPart spools a piece of the transaction being received, to be
-// completed by the AppendMany whose first item carries the number of
-// pieces. It waits while the spool is at its quota (the transaction's own
-// pieces do not count: alone it may exceed it).
-func (r *Relay) AppendPart(ctx context.Context, gtid string, format []byte, events [][]byte, paused func()) error {
+// AppendPart spools piece number index (from 0) of the transaction being
+// received, to be completed by the AppendMany whose first item carries the
+// number of pieces. A first piece drops the pieces of a transaction that
+// never completed. It waits while the spool is at its quota (the
+// transaction's own pieces do not count: alone it may exceed it).
+func (r *Relay) AppendPart(ctx context.Context, gtid string, format []byte, events [][]byte, index int, paused func()) error {
 	fid := crc32.Checksum(format, castagnoli)
 	n := entryLen(gtid, fid, events, 0)
 	if err := r.waitRoom(ctx, n, paused); err != nil {
 		return err
 	}
 	defer r.mu.Unlock()
+	if index != 0 && index != r.pending {
+		return fmt.Errorf("relay: piece %d of transaction %s follows %d pieces", index+1, gtid, r.pending)
+	}
 	b := r.db.NewBatchWithSize(n + len(format) + 256)
 	defer b.Close()
+	abandoned, err := r.abandon(b, index)
+	if err != nil {
+		return err
+	}
 	if !r.formats[fid] {
 		if err := b.Set(r.formatKey(fid), format, nil); err != nil {
 			return err
 		}
 	}
-	key := r.partKey(r.next, r.pending)
+	key := r.partKey(r.next, index)
 	op := b.SetDeferred(len(key), n)
 	copy(op.Key, key)
 	encodeEntryTo(op.Value[:0], gtid, fid, events, 0)
@@ -82,10 +90,29 @@ func (r *Relay) AppendPart(ctx context.Context, gtid string, format []byte, even
 		return err
 	}
 	r.formats[fid] = true
+	if abandoned > 0 {
+		r.size -= abandoned
+		r.pending, r.pendingBytes = 0, 0
+	}
 	r.pending++
 	r.pendingBytes += int64(n)
 	r.size += int64(n)
 	return nil
+}
+
+// abandon adds to b the deletion of the pending pieces when what comes
+// next (a first piece, or a whole transaction: parts 0) says their
+// transaction never completed, and returns their bytes.
+func (r *Relay) abandon(b *pebble.Batch, parts int) (int64, error) {
+	if parts != 0 || r.pending == 0 {
+		return 0, nil
+	}
+	for i := range r.pending {
+		if err := b.Delete(r.partKey(r.next, i), nil); err != nil {
+			return 0, err
+		}
+	}
+	return r.pendingBytes, nil
 }
 
 // DropPending deletes the pieces of a transaction whose entry was never
@@ -100,15 +127,14 @@ func (r *Relay) DropPending() (int, error) {
 	}
 	b := r.db.NewBatch()
 	defer b.Close()
-	for i := range n {
-		if err := b.Delete(r.partKey(r.next, i), nil); err != nil {
-			return 0, err
-		}
+	freed, err := r.abandon(b, 0)
+	if err != nil {
+		return 0, err
 	}
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return 0, err
 	}
-	r.size -= r.pendingBytes
+	r.size -= freed
 	r.pending, r.pendingBytes = 0, 0
 	r.notify()
 	return n, nil

@@ -30,7 +30,7 @@ func appendParts(t *testing.T, r *Relay, g string, pieces int) {
 	t.Helper()
 	for i := range pieces {
 		evs := [][]byte{[]byte(fmt.Sprintf("%s piece %d a", g, i)), []byte(fmt.Sprintf("%s piece %d b", g, i))}
-		if err := r.AppendPart(context.Background(), g, []byte("fde"), evs, nil); err != nil {
+		if err := r.AppendPart(context.Background(), g, []byte("fde"), evs, i, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -166,14 +166,53 @@ func TestRelayPartsQuota(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	paused := false
-	err := r.AppendPart(ctx, "0-1-2", []byte("fde"), [][]byte{make([]byte, 100)}, func() { paused = true })
+	err := r.AppendPart(ctx, "0-1-2", []byte("fde"), [][]byte{make([]byte, 100)}, 0, func() { paused = true })
 	if !paused || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a piece beside a held entry over the quota: paused %v, %v", paused, err)
 	}
 	if err := r.Release(1); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.AppendPart(context.Background(), "0-1-2", []byte("fde"), [][]byte{make([]byte, 100)}, nil); err != nil {
+	if err := r.AppendPart(context.Background(), "0-1-2", []byte("fde"), [][]byte{make([]byte, 100)}, 0, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A transaction whose pieces were spooled and that never completes (rolled
+// back, or cut off by a crashed source's next GTID): the next transaction's
+// first piece, or a whole transaction, drops its pieces.
+func TestRelayPartsAbandoned(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	defer s.Close()
+	r, _ := s.Relay("c", 0)
+	ctx := context.Background()
+	appendParts(t, r, "0-1-1", 3) // never completes
+	appendParts(t, r, "0-1-2", 2)
+	if n := partKeys(t, r); n != 2 {
+		t.Fatalf("%d pieces held, want the 2 of the second transaction", n)
+	}
+	if _, err := r.AppendMany(ctx, []RelayItem{{GTID: "0-1-2", Format: []byte("fde"), Events: [][]byte{[]byte("xid")}, Parts: 2}}, Position{Flavor: "mariadb", GTIDSet: "0-1-2"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if err := r.ReadParts(1, "0-1-2", 2, func(raw []byte) error { got = append(got, string(raw)); return nil }); err != nil || len(got) != 4 {
+		t.Fatalf("pieces of 0-1-2: %q, %v", got, err)
+	}
+	appendParts(t, r, "0-1-3", 2) // never completes either
+	if _, err := r.AppendMany(ctx, []RelayItem{{GTID: "0-1-4", Format: []byte("fde"), Events: [][]byte{[]byte("gtid"), []byte("xid")}}}, Position{Flavor: "mariadb", GTIDSet: "0-1-4"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := partKeys(t, r); n != 2 {
+		t.Fatalf("%d pieces held, want 0-1-2's 2", n)
+	}
+	if err := r.Release(2); err != nil {
+		t.Fatal(err)
+	}
+	if n := partKeys(t, r); n != 0 || r.Size() != 0 {
+		t.Fatalf("all released: %d pieces, %d bytes", n, r.Size())
+	}
+	// A piece out of order is a bug upstream: refused.
+	if err := r.AppendPart(ctx, "0-1-5", []byte("fde"), [][]byte{[]byte("x")}, 1, nil); err == nil {
+		t.Fatal("a second piece with no first was taken")
 	}
 }

@@ -81,7 +81,7 @@ func (p *pipeline) spool(ctx context.Context, from gtid.Set, fetched <-chan *txn
 			}
 		}
 		if t.Part {
-			if err := p.relay.AppendPart(ctx, t.GTID, t.Format, t.Raw, paused); err != nil {
+			if err := p.relay.AppendPart(ctx, t.GTID, t.Format, t.Raw, t.Parts, paused); err != nil {
 				return fmt.Errorf("spooling a piece of GTID %s: %w", t.GTID, err)
 			}
 			p.fetched.free(t)

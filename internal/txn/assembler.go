@@ -82,7 +82,7 @@ func (a *Assembler) Part(limit int) *Txn {
 	if !a.keepRaw || limit <= 0 || a.cur == nil || a.curRaw < limit || a.cur.GTID == "" {
 		return nil
 	}
-	p := &Txn{GTID: a.cur.GTID, Raw: a.cur.Raw, Format: a.format, Bytes: a.curRaw, Part: true}
+	p := &Txn{GTID: a.cur.GTID, Raw: a.cur.Raw, Format: a.format, Bytes: a.curRaw, Part: true, Parts: a.cur.Parts}
 	a.cur.Raw, a.curRaw = nil, 0
 	a.cur.Bytes = 0
 	a.cur.Parts++

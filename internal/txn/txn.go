@@ -116,7 +116,11 @@ type Txn struct {
 	// Part marks a piece of a transaction still being received: its GTID
 	// and the raw events since the previous piece (Assembler.Part). The
 	// relay spools it so the whole never sits in memory. Parts counts the
-	// pieces sent before the transaction's complete Txn.
+	// pieces sent before this one (0: the transaction's first), or, on the
+	// complete Txn, before it. A transaction whose pieces were sent and
+	// that never completes (rolled back, or cut off by a crashed source's
+	// next GTID) is followed by another's first piece, or by a complete
+	// Txn with Parts 0: its pieces are then dropped.
 	Part  bool
 	Parts int
 }
