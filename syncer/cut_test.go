@@ -60,20 +60,20 @@ func TestNetworkCutsNeverApplyPartialTransactions(t *testing.T) {
 		}
 	}
 
-	for _, partBytes := range []int{0, 64 << 10} {
-		name := "whole"
-		if partBytes > 0 {
-			// Each transaction (600 KB) is spooled in about ten pieces,
-			// so cuts land between them too.
-			name = "in pieces"
-		}
-		t.Run(name, func(t *testing.T) {
-			cutAndCheck(t, src, testenv.New(t, testenv.Options{ServerID: 2}), proxy, partBytes, rowsPerTxn)
+	// In pieces, each transaction (600 KB) is spooled, or without the
+	// relay applied, in about ten pieces, so cuts land between them too.
+	for _, v := range []struct {
+		name      string
+		partBytes int
+		noRelay   bool
+	}{{"whole", 0, false}, {"in pieces", 64 << 10, false}, {"no relay, in pieces", 64 << 10, true}} {
+		t.Run(v.name, func(t *testing.T) {
+			cutAndCheck(t, src, testenv.New(t, testenv.Options{ServerID: 2}), proxy, v.partBytes, v.noRelay, txns, rowsPerTxn)
 		})
 	}
 }
 
-func cutAndCheck(t *testing.T, src, tgt *testenv.Server, proxy *testenv.Proxy, partBytes, rowsPerTxn int) {
+func cutAndCheck(t *testing.T, src, tgt *testenv.Server, proxy *testenv.Proxy, partBytes int, noRelay bool, txns, rowsPerTxn int) {
 	srcDB, tgtDB := testenv.MustDB(t, src), testenv.MustDB(t, tgt)
 	dropped := &sync.Map{}
 	s := newSyncer(t, src, tgt, func(c *syncer.Config) {
@@ -81,7 +81,7 @@ func cutAndCheck(t *testing.T, src, tgt *testenv.Server, proxy *testenv.Proxy, p
 		c.StartFrom = syncer.StartBeginning
 		c.RestartBackoffMax = 100 * time.Millisecond
 		c.BatchTxns = 2 // small batches: progress between cuts
-		c.PartBytes = partBytes
+		c.PartBytes, c.NoRelay = partBytes, noRelay
 		if partBytes > 0 {
 			// A small spool keeps the reader in step with the applier,
 			// mid-transaction when the cutter strikes.
@@ -115,11 +115,20 @@ func cutAndCheck(t *testing.T, src, tgt *testenv.Server, proxy *testenv.Proxy, p
 	if st.Reconnects < 8 {
 		t.Errorf("only %d reconnects: the cuts did not exercise the reconnect path", st.Reconnects)
 	}
-	if partBytes > 0 {
+	switch {
+	case partBytes > 0 && !noRelay:
 		n, _ := dropped.Load(pendingDropped)
 		t.Logf("%v cuts landed between the pieces of a transaction", n)
 		if n == nil {
 			t.Error("no cut landed between the pieces of a transaction: the pieces' restart path went untested")
+		}
+	case partBytes > 0:
+		// A cut while a transaction is applied as it arrives rolls it
+		// back; it is applied again from its first piece.
+		n, _ := dropped.Load(appliedAsArrives)
+		t.Logf("%v starts of applying a transaction as it arrives, for %d transactions", n, txns)
+		if n == nil || n.(int) <= txns {
+			t.Error("no cut landed while a transaction was applied as it arrived: the rollback path went untested")
 		}
 	}
 	// Every transaction is whole on the target: rowsPerTxn rows, its update applied.
@@ -134,7 +143,10 @@ HAVING COUNT(*) <> ? OR SUM(pad = 'u') <> 1) x`, rowsPerTxn).Scan(&bad); err != 
 	testenv.AssertTablesEqual(t, srcDB, tgtDB, "big")
 }
 
-const pendingDropped = "dropped the spooled pieces of a transaction the stream broke in; it is read again whole"
+const (
+	pendingDropped   = "dropped the spooled pieces of a transaction the stream broke in; it is read again whole"
+	appliedAsArrives = "applying a large transaction as it arrives"
+)
 
 // msgCounter counts the log records by message.
 type msgCounter struct {

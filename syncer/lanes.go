@@ -136,7 +136,12 @@ func (l *lanes) dispatch(ctx context.Context, ch <-chan *txn.Txn) error {
 		}
 		if alone(t) {
 			p.s.status.update(func(x *Status) { x.LaneBarriers++ })
-			if err := l.barrier(ctx, func() error { return p.applyAlone(ctx, t) }); err != nil {
+			err := l.barrier(ctx, func() error {
+				var err error
+				next, err = p.applyAlone(ctx, t, ch)
+				return err
+			})
+			if err != nil {
 				return err
 			}
 			continue

@@ -140,7 +140,8 @@ func pos(t *testing.T, db *sql.DB) string {
 // Every transaction applied as it is decoded (LazyBytes 1), serially and
 // with lanes (a lazy transaction is a barrier): the random workload ends
 // equal. Again with every transaction over 300 bytes spooled in pieces,
-// read back a piece at a time.
+// read back a piece at a time, and, without the relay, applied as its
+// pieces arrive.
 func TestLazyTransactions(t *testing.T) {
 	src := testenv.New(t, testenv.Options{ServerID: 1})
 	srcDB := testenv.MustDB(t, src)
@@ -156,16 +157,20 @@ func TestLazyTransactions(t *testing.T) {
 	}
 	for _, v := range []struct {
 		lanes, partBytes int
-	}{{1, 0}, {4, 0}, {1, 300}, {4, 300}} {
+		noRelay          bool
+	}{{1, 0, false}, {4, 0, false}, {1, 300, false}, {4, 300, false}, {1, 300, true}, {4, 300, true}} {
 		name := fmt.Sprintf("%d lanes", v.lanes)
-		if v.partBytes > 0 {
+		switch {
+		case v.noRelay:
+			name += ", no relay, applied in pieces"
+		case v.partBytes > 0:
 			name += ", spooled in pieces"
 		}
 		t.Run(name, func(t *testing.T) {
 			tgt := testenv.New(t, testenv.Options{ServerID: 2})
 			s := newSyncer(t, src, tgt, func(c *syncer.Config) {
 				c.StartFrom, c.LazyBytes, c.Lanes, c.BatchTxns = syncer.StartBeginning, 1, v.lanes, 4
-				c.PartBytes = v.partBytes
+				c.PartBytes, c.NoRelay = v.partBytes, v.noRelay
 				if v.partBytes > 0 {
 					// Only what is spooled in pieces goes the lazy way.
 					c.LazyBytes = 1 << 30

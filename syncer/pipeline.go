@@ -177,11 +177,12 @@ func (p *pipeline) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.fetched, p.queued = newGate(cfg.QueueBytes), newGate(cfg.QueueBytes)
+	// Without the relay the stream decodes rows; with it, the replay.
+	p.fetched, p.queued = newGate(cfg.QueueBytes, decodedFactor), newGate(cfg.QueueBytes, decodedFactor)
 	if p.relay != nil {
 		// The spool takes what the stream reads at disk speed, a group at
 		// a time: a few groups queued keep it busy.
-		p.fetched = newGate(min(cfg.QueueBytes, spoolQueueBytes))
+		p.fetched = newGate(min(cfg.QueueBytes, spoolQueueBytes), rawFactor)
 	}
 	fetched := make(chan *txn.Txn, queueTxns)
 	toApply := fetched
@@ -191,10 +192,16 @@ func (p *pipeline) run(ctx context.Context) error {
 		g.Go(func() error { return p.spool(gctx, from, fetched) })
 		g.Go(func() error { return p.replay(gctx, toApply) })
 	}
+	partBytes := cfg.PartBytes
+	if p.relay == nil && p.loop.Echoing() {
+		// Applied as they arrive, pieces could not be checked for the echo
+		// marker first (it may be in the last event): held whole.
+		partBytes = 0
+	}
 	g.Go(func() error {
 		err := binlog.Stream(gctx, binlog.Config{
 			Source: cfg.Source, Flavor: p.flavor, ServerID: cfg.ServerID, KeepRaw: p.relay != nil, Admit: p.fetched.admit,
-			PartBytes: cfg.PartBytes,
+			PartBytes: partBytes,
 			Logger:    cfg.Logger.With("component", "binlog"),
 		}, from, fetched, p.s.metrics)
 		if conn.Code(err) == 1236 {
@@ -231,9 +238,11 @@ func (p *pipeline) applyLoop(ctx context.Context, ch <-chan *txn.Txn) error {
 			}
 		}
 		if alone(t) {
-			if err := p.applyAlone(ctx, t); err != nil {
+			n, err := p.applyAlone(ctx, t, ch)
+			if err != nil {
 				return err
 			}
+			next = n
 		} else {
 			batch, rows, n, err := p.fill(ch, t)
 			if err != nil {
@@ -269,17 +278,22 @@ func (p *pipeline) take(t *txn.Txn, settle func() error) (keep bool, err error) 
 	return false, p.release(t)
 }
 
-// alone reports whether t is applied by itself: a DDL, or a transaction
-// too big to decode whole.
-func alone(t *txn.Txn) bool { return t.IsDDL() || t.Lazy }
+// alone reports whether t is applied by itself: a DDL, a transaction too
+// big to decode whole, or the first piece of one arriving in pieces.
+func alone(t *txn.Txn) bool { return t.IsDDL() || t.Lazy || t.Part }
 
-// applyAlone applies a transaction that alone says goes by itself.
-func (p *pipeline) applyAlone(ctx context.Context, t *txn.Txn) error {
+// applyAlone applies a transaction that alone says goes by itself (for
+// one in pieces, taking the rest from ch). next, when set, is a
+// transaction taken from ch and through take, still to apply.
+func (p *pipeline) applyAlone(ctx context.Context, t *txn.Txn, ch <-chan *txn.Txn) (next *txn.Txn, err error) {
 	defer p.applyGate().free(t)
-	if t.Lazy {
-		return p.applyLazy(ctx, t)
+	switch {
+	case t.Part:
+		return p.applyPieces(ctx, t, ch)
+	case t.Lazy:
+		return nil, p.applyLazy(ctx, t)
 	}
-	return p.applyDDL(ctx, t)
+	return nil, p.applyDDL(ctx, t)
 }
 
 // fill makes a batch starting with t of what ch holds now (a batch only
@@ -315,24 +329,32 @@ func (p *pipeline) fill(ch <-chan *txn.Txn, t *txn.Txn) (batch []*txn.Txn, rows 
 // echo; and only the routed tables, under their target names. Emptied
 // transactions keep their GTID, so the position moves past them.
 func (p *pipeline) filter(t *txn.Txn) error {
-	if p.st.appliedBeyond(t.GTID) {
-		t.Events, t.Lazy = nil, false
-		return nil
+	if t.Part {
+		return nil // piece by piece in applyPieces
 	}
-	if p.skips.take(t.GTID) {
+	if drop, err := p.dropWhole(t.GTID); err != nil || drop {
 		t.Events, t.Lazy = nil, false
-		p.s.cfg.Logger.Warn("transaction skipped by the operator (pitcrew skip)", "component", "route", "gtid", t.GTID)
-		p.s.status.update(func(x *Status) { x.Skipped = append(x.Skipped, t.GTID) })
-		if err := p.store.MarkSkipped(p.s.cfg.Channel, t.GTID); err != nil {
-			return err
-		}
-		return nil
+		return err
 	}
 	if p.loop.Filter(t) {
 		p.s.status.update(func(x *Status) { x.Echoes++ })
 		return nil
 	}
 	return p.router.Route(t)
+}
+
+// dropWhole reports whether nothing of transaction g reaches the target: a
+// lane applied it beyond the position, or the operator skipped it.
+func (p *pipeline) dropWhole(g string) (bool, error) {
+	if p.st.appliedBeyond(g) {
+		return true, nil
+	}
+	if !p.skips.take(g) {
+		return false, nil
+	}
+	p.s.cfg.Logger.Warn("transaction skipped by the operator (pitcrew skip)", "component", "route", "gtid", g)
+	p.s.status.update(func(x *Status) { x.Skipped = append(x.Skipped, g) })
+	return true, p.store.MarkSkipped(p.s.cfg.Channel, g)
 }
 
 // applied reports whether t is already on the target (the source may resend

@@ -340,7 +340,7 @@ func (s *Syncer) supervise(ctx context.Context, p *pipeline) error {
 			err = errors.New("binlog stream ended")
 		}
 		s.metrics.Errors.Inc()
-		if !conn.Retryable(err) && !errors.Is(err, errRelayRefetch) {
+		if !conn.Retryable(err) && !errors.Is(err, errRelayRefetch) && !errors.Is(err, errReadAgain) {
 			return err
 		}
 		if p.st.applied.String() != applied {

@@ -32,9 +32,9 @@ type Config struct {
 	Heartbeat time.Duration
 	// KeepRaw attaches each transaction's raw events, for the relay spool.
 	KeepRaw bool
-	// PartBytes, with KeepRaw: a transaction still being received is sent
-	// on in pieces (txn.Txn.Part) of about this many bytes, so a huge one
-	// is never held whole. 0: never.
+	// PartBytes: a transaction still being received is sent on in pieces
+	// (txn.Txn.Part) of about this many bytes, so a huge one is never held
+	// whole. 0: never.
 	PartBytes int
 	// Admit, when set, is called before each transaction is sent on; it
 	// may block (the caller's queue is full by bytes).

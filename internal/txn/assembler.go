@@ -73,22 +73,34 @@ func (a *Assembler) Feed(ev *replication.BinlogEvent) (*Txn, error) {
 	return t, err
 }
 
-// Part hands over, with KeepRaw, the raw events of the transaction being
-// received once they reach limit bytes, as a Txn marked Part, and forgets
-// them: a transaction of any size is spooled a piece at a time. The
-// complete Txn then carries only the events after the last piece, and
-// Parts says how many came before it. Nil while under the limit.
+// Part hands over what the transaction being received holds once it
+// reaches limit bytes, as a Txn marked Part, and forgets it, so a
+// transaction of any size passes a piece at a time: with KeepRaw its raw
+// events (spooled), else its decoded events (applied as they come). The
+// complete Txn then carries only what came after the last piece, and
+// Parts says how many pieces came before it. Nil while under the limit.
 func (a *Assembler) Part(limit int) *Txn {
-	if !a.keepRaw || limit <= 0 || a.cur == nil || a.curRaw < limit || a.cur.GTID == "" {
+	if limit <= 0 || a.cur == nil || a.cur.GTID == "" {
 		return nil
 	}
-	p := &Txn{GTID: a.cur.GTID, Raw: a.cur.Raw, Format: a.format, Bytes: a.curRaw, Part: true, Parts: a.cur.Parts}
-	a.cur.Raw, a.curRaw = nil, 0
+	p := &Txn{GTID: a.cur.GTID, Part: true, Parts: a.cur.Parts}
+	if a.keepRaw {
+		if a.curRaw < limit {
+			return nil
+		}
+		p.Raw, p.Format, p.Bytes = a.cur.Raw, a.format, a.curRaw
+		a.cur.Raw, a.curRaw = nil, 0
+	} else {
+		if a.cur.Bytes < limit {
+			return nil
+		}
+		p.Events, p.Bytes = a.cur.Events, a.cur.Bytes
+	}
+	// With KeepRaw the decoded events are framing only (the row images
+	// are skipped); the relay decodes the whole again when it replays it.
+	a.cur.Events = nil
 	a.cur.Bytes = 0
 	a.cur.Parts++
-	// The decoded events are framing only (KeepRaw streams skip the row
-	// images); the relay decodes the whole again when it replays it.
-	a.cur.Events = nil
 	return p
 }
 

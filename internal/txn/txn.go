@@ -114,8 +114,9 @@ type Txn struct {
 	Head func(fn func(raw []byte) error) error
 
 	// Part marks a piece of a transaction still being received: its GTID
-	// and the raw events since the previous piece (Assembler.Part). The
-	// relay spools it so the whole never sits in memory. Parts counts the
+	// and the raw events (relay) or decoded events (no relay) since the
+	// previous piece (Assembler.Part). The relay spools it, or the applier
+	// applies it, so the whole never sits in memory. Parts counts the
 	// pieces sent before this one (0: the transaction's first), or, on the
 	// complete Txn, before it. A transaction whose pieces were sent and
 	// that never completes (rolled back, or cut off by a crashed source's

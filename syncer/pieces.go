@@ -1,0 +1,131 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/pitcrew/pitcrew/internal/txn"
+)
+
+// errReadAgain: a transaction applied as its pieces arrived (no relay)
+// needs another attempt, and its pieces are gone; the pipeline restarts
+// and the source sends it again.
+var errReadAgain = errors.New("a transaction applied as it arrived must be read again from the source")
+
+// errIncomplete ends the target transaction of a transaction in pieces
+// that never completed in the source's log.
+var errIncomplete = errors.New("incomplete")
+
+// applyPieces applies a transaction that arrives in pieces (txn.Txn.Part,
+// without the relay) in one target transaction as the pieces arrive, so
+// it is never held whole: first is its first piece, the rest come from
+// ch, the last one is its complete Txn. A retry cannot see the pieces
+// again: it restarts the pipeline (errReadAgain). A transaction whose
+// pieces stop before it completes (rolled back, or cut off by a crashed
+// source's next GTID) is rolled back on the target, as the source's own
+// applier drops it; what came instead is returned as next.
+func (p *pipeline) applyPieces(ctx context.Context, first *txn.Txn, ch <-chan *txn.Txn) (next *txn.Txn, err error) {
+	g := first.GTID
+	p.s.status.update(func(x *Status) { x.LargeTxns++ })
+	receive := func(prev *txn.Txn) (*txn.Txn, bool, error) {
+		select {
+		case t := <-ch:
+			// The next piece, or the complete Txn, counts one more.
+			return t, t.GTID == g && t.Parts == prev.Parts+1, nil
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+	}
+	// What comes instead of the rest of the pieces goes through take.
+	instead := func(t *txn.Txn) (*txn.Txn, error) {
+		p.s.cfg.Logger.Warn("a transaction that arrived in pieces never completed in the source's log (rolled back); nothing of it applied",
+			"component", "apply", "gtid", g, "next_gtid", t.GTID)
+		if keep, err := p.take(t, nil); err != nil || !keep {
+			return nil, err
+		}
+		return t, nil
+	}
+	drop, err := p.dropWhole(g)
+	if err != nil {
+		return nil, err
+	}
+	if drop {
+		// Its pieces are let go; the complete Txn moves the position.
+		for t := first; ; {
+			n, ok, err := receive(t)
+			if t != first {
+				p.applyGate().free(t)
+			}
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				return instead(n)
+			}
+			if !n.Part {
+				defer p.applyGate().free(n)
+				n.Events = nil
+				return nil, p.applyBatch(ctx, []*txn.Txn{n}, 0)
+			}
+			t = n
+		}
+	}
+	after, err := p.next(p.st.applied, []*txn.Txn{first})
+	if err != nil {
+		return nil, err
+	}
+	p.s.cfg.Logger.Info("applying a large transaction as it arrives", "gtid", g)
+	p.ex.SetIdempotent(p.st.idempotent())
+	var last, other *txn.Txn
+	rows, calls := 0, 0
+	err = p.ex.ApplyStream(ctx, g, func(yield func(string, txn.Event) error) error {
+		if calls++; calls > 1 {
+			return errReadAgain
+		}
+		for t := first; ; {
+			p.loop.Filter(t)
+			if err := p.router.Route(t); err != nil {
+				return err
+			}
+			rows += t.RowCount()
+			for _, ev := range t.Events {
+				if err := yield(g, ev); err != nil {
+					return err
+				}
+			}
+			if !t.Part {
+				last = t
+				return nil
+			}
+			n, ok, err := receive(t)
+			if t != first {
+				p.applyGate().free(t)
+			}
+			if err != nil {
+				return err
+			}
+			if !ok {
+				other = n
+				return errIncomplete
+			}
+			t = n
+		}
+	}, after)
+	if other != nil {
+		return instead(other)
+	}
+	if last != nil {
+		defer p.applyGate().free(last)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("GTID %s (applied as it arrived): %w", g, err)
+	}
+	p.s.metrics.Rows.Add(float64(rows))
+	last.Events = nil // counted here, not again by committed
+	if err := p.committed(after, []*txn.Txn{last}, true); err != nil {
+		return nil, err
+	}
+	p.s.status.update(func(x *Status) { x.RowsApplied += int64(rows) })
+	return nil, nil
+}
