@@ -35,7 +35,7 @@ func All(ctx context.Context, cfg AllConfig) (*Report, error) {
 	if cfg.Smoke {
 		cfg.Txns, cfg.Rounds, rows, tables = 200, 1, 500, 2
 		lag = LagConfig{Rates: []int{100}, Duration: time.Second, Rounds: 1, Tables: tables, Rows: rows, Dir: cfg.Dir, Log: cfg.Log}
-		mem = MemoryConfig{Backlogs: []int{200, 400}, HugeRows: []int{20000}, Tables: tables, Rows: rows, Dir: cfg.Dir, Log: cfg.Log}
+		mem = MemoryConfig{Backlogs: []int{200, 400}, HugeRows: []int{20000}, HugeRelayOff: true, Tables: tables, Rows: rows, Dir: cfg.Dir, Log: cfg.Log}
 		dec = DecodeConfig{Txns: 200, Rounds: 1, Tables: tables, Rows: rows, Dir: cfg.Dir, Log: cfg.Log}
 	}
 	for _, w := range []struct {

@@ -22,10 +22,13 @@ type MemoryConfig struct {
 	// rows (a single INSERT ... SELECT) is caught up alone; default
 	// 1,000,000 and 4,000,000. Negative: none.
 	HugeRows []int
-	Tables   int // default 4
-	Rows     int // default 10,000
-	Dir      string
-	Log      io.Writer
+	// HugeRelayOff also catches each huge transaction up with the relay
+	// off (its pieces applied as they arrive instead of spooled).
+	HugeRelayOff bool
+	Tables       int // default 4
+	Rows         int // default 10,000
+	Dir          string
+	Log          io.Writer
 }
 
 // MemoryResult is pitcrew's peak memory catching up one backlog, or one
@@ -33,6 +36,7 @@ type MemoryConfig struct {
 type MemoryResult struct {
 	Backlog  int     `json:"backlog_txns"`
 	HugeRows int     `json:"huge_txn_rows,omitempty"`
+	RelayOff bool    `json:"relay_off,omitempty"`
 	Seconds  float64 `json:"seconds"`
 	PeakRSS  int64   `json:"peak_rss_bytes"`
 	TxnsPerS float64 `json:"txns_per_sec"`
@@ -77,7 +81,7 @@ func Memory(ctx context.Context, cfg MemoryConfig) ([]MemoryResult, error) {
 		if err != nil {
 			return out, err
 		}
-		r, err := env.peak(ctx, after, tables, MemoryResult{Backlog: n})
+		r, err := env.peak(ctx, after, tables, MemoryResult{Backlog: n}, variant{})
 		if err != nil {
 			return out, err
 		}
@@ -106,19 +110,24 @@ func Memory(ctx context.Context, cfg MemoryConfig) ([]MemoryResult, error) {
 		if err != nil {
 			return out, err
 		}
-		r, err := env.peak(ctx, after, []string{table}, MemoryResult{Backlog: 1, HugeRows: n})
-		if err != nil {
-			return out, err
+		for _, off := range []bool{false, true} {
+			if off && !cfg.HugeRelayOff {
+				continue
+			}
+			r, err := env.peak(ctx, after, []string{table}, MemoryResult{Backlog: 1, HugeRows: n, RelayOff: off}, variant{noRelay: off})
+			if err != nil {
+				return out, err
+			}
+			fmt.Fprintf(cfg.Log, "%d rows in one transaction (relay off: %v): %6.1fs, peak RSS %d MiB, equal=%v %s\n", n, off, r.Seconds, r.PeakRSS>>20, r.Equal, r.Note)
+			out = append(out, r)
 		}
-		fmt.Fprintf(cfg.Log, "%d rows in one transaction: %6.1fs, peak RSS %d MiB, equal=%v %s\n", n, r.Seconds, r.PeakRSS>>20, r.Equal, r.Note)
-		out = append(out, r)
 	}
 	return out, nil
 }
 
 // peak catches a fresh target up to after and fills r with the time and
 // this process's peak RSS.
-func (b *backdrop) peak(ctx context.Context, after string, tables []string, r MemoryResult) (MemoryResult, error) {
+func (b *backdrop) peak(ctx context.Context, after string, tables []string, r MemoryResult, v variant) (MemoryResult, error) {
 	tgt, db, err := b.target(ctx, "mem")
 	if err != nil {
 		return r, err
@@ -130,7 +139,7 @@ func (b *backdrop) peak(ctx context.Context, after string, tables []string, r Me
 	}()
 	resetPeakRSS()
 	start := time.Now()
-	err = b.catchup(ctx, tgt, after, "", variant{})
+	err = b.catchup(ctx, tgt, after, "", v)
 	r.Seconds = time.Since(start).Seconds()
 	r.PeakRSS = peakRSS()
 	if err != nil {

@@ -130,6 +130,9 @@ func (r *Report) Summary() []Line {
 		name := fmt.Sprintf("pitcrew peak RSS, backlog %d", m.Backlog)
 		if m.HugeRows > 0 {
 			name = fmt.Sprintf("pitcrew peak RSS, one txn of %d rows", m.HugeRows)
+			if m.RelayOff {
+				name += ", relay off"
+			}
 		}
 		out = append(out, Line{Section: "memory", Name: name, Value: float64(m.PeakRSS) / (1 << 20), Unit: "MiB"})
 	}

@@ -109,6 +109,7 @@ func benchReport(ctx context.Context, what string, args []string, stdout, stderr
 	duration := fs.Duration("duration", 8*time.Second, "lag: measured window per run")
 	backlogs := fs.String("backlogs", "50000,200000", "memory: backlog sizes")
 	huge := fs.String("huge-rows", "1000000,4000000", "memory: then one transaction of each of these many rows, caught up alone (0: none)")
+	hugeRelayOff := fs.Bool("also-relay-off", false, "memory: catch each huge transaction up with the relay off too")
 	smoke := fs.Bool("smoke", false, "all: tiny sizes, seconds; keeps the harness working, numbers mean nothing")
 	jsonOut := fs.String("json", "", "write the full report (every round, every sample) as JSON to this file")
 	htmlOut := fs.String("html", "", "write an HTML report with SVG charts to this file")
@@ -139,7 +140,7 @@ func benchReport(ctx context.Context, what string, args []string, stdout, stderr
 				return e
 			}
 		}
-		rep.Memory, err = bench.Memory(ctx, bench.MemoryConfig{Backlogs: b, HugeRows: h, Log: stderr})
+		rep.Memory, err = bench.Memory(ctx, bench.MemoryConfig{Backlogs: b, HugeRows: h, HugeRelayOff: *hugeRelayOff, Log: stderr})
 	case "decode":
 		rep.Decode, err = bench.Decode(ctx, bench.DecodeConfig{Txns: *txns, Rounds: *rounds, Log: stderr})
 	case "all":
