@@ -84,15 +84,8 @@ func (p *pipeline) applyPieces(ctx context.Context, first *txn.Txn, ch <-chan *t
 			return errReadAgain
 		}
 		for t := first; ; {
-			p.loop.Filter(t)
-			if err := p.router.Route(t); err != nil {
+			if err := p.yieldRouted(t, &rows, yield); err != nil {
 				return err
-			}
-			rows += t.RowCount()
-			for _, ev := range t.Events {
-				if err := yield(g, ev); err != nil {
-					return err
-				}
 			}
 			if !t.Part {
 				last = t
@@ -121,11 +114,6 @@ func (p *pipeline) applyPieces(ctx context.Context, first *txn.Txn, ch <-chan *t
 	if err != nil {
 		return nil, fmt.Errorf("GTID %s (applied as it arrived): %w", g, err)
 	}
-	p.s.metrics.Rows.Add(float64(rows))
-	last.Events = nil // counted here, not again by committed
-	if err := p.committed(after, []*txn.Txn{last}, true); err != nil {
-		return nil, err
-	}
-	p.s.status.update(func(x *Status) { x.RowsApplied += int64(rows) })
-	return nil, nil
+	last.Events = nil // counted in rows, not again by committed
+	return nil, p.committedLarge(after, last, rows)
 }

@@ -460,23 +460,34 @@ func (p *pipeline) applyLazy(ctx context.Context, t *txn.Txn) error {
 	err = p.ex.ApplyStream(ctx, t.GTID, func(yield func(string, txn.Event) error) error {
 		rows = 0
 		return p.lazyDec.Each(t, func(g string, evs []txn.Event) error {
-			part := &txn.Txn{GTID: g, Events: evs}
-			p.loop.Filter(part)
-			if err := p.router.Route(part); err != nil {
-				return err
-			}
-			rows += part.RowCount()
-			for _, ev := range part.Events {
-				if err := yield(g, ev); err != nil {
-					return err
-				}
-			}
-			return nil
+			return p.yieldRouted(&txn.Txn{GTID: g, Events: evs}, &rows, yield)
 		})
 	}, after)
 	if err != nil {
 		return err
 	}
+	return p.committedLarge(after, t, rows)
+}
+
+// yieldRouted hands a part of a large transaction to ApplyStream's yield,
+// filtered and routed like a whole one, and adds its rows to *rows.
+func (p *pipeline) yieldRouted(part *txn.Txn, rows *int, yield func(string, txn.Event) error) error {
+	p.loop.Filter(part)
+	if err := p.router.Route(part); err != nil {
+		return err
+	}
+	*rows += part.RowCount()
+	for _, ev := range part.Events {
+		if err := yield(part.GTID, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// committedLarge records a large transaction of rows rows, applied by
+// ApplyStream (its Events do not hold them).
+func (p *pipeline) committedLarge(after gtid.Set, t *txn.Txn, rows int) error {
 	p.s.metrics.Rows.Add(float64(rows))
 	if err := p.committed(after, []*txn.Txn{t}, true); err != nil {
 		return err
