@@ -297,9 +297,10 @@ func (r *Relay) AppendMany(ctx context.Context, items []RelayItem, end Position,
 	// Sized up front: a big transaction's batch is not grown by doubling.
 	b := r.db.NewBatchWithSize(total + 64*len(items) + 1024)
 	defer b.Close()
-	abandoned, err := r.abandon(b, items[0].Parts)
-	if err != nil {
-		return 0, err
+	if items[0].Parts == 0 {
+		if err := r.abandon(b); err != nil {
+			return 0, err
+		}
 	}
 	stored := map[uint32]bool{}
 	for i, it := range items {
@@ -341,11 +342,12 @@ func (r *Relay) AppendMany(ctx context.Context, items []RelayItem, end Position,
 	for fid := range stored {
 		r.formats[fid] = true
 	}
-	r.size -= abandoned
 	if items[0].Parts > 0 {
 		r.parts[seq] = partSpan{r.pending, r.pendingBytes}
+		r.pending, r.pendingBytes = 0, 0
+	} else {
+		r.clearPending()
 	}
-	r.pending, r.pendingBytes = 0, 0
 	if r.first == r.next {
 		r.first = seq
 	}
@@ -365,9 +367,11 @@ func (r *Relay) Read(seq uint64) (RelayEntry, error) {
 		return RelayEntry{}, fmt.Errorf("relay entry %d: %w", seq, err)
 	}
 	e.Seq = seq
-	r.mu.Lock()
-	e.Size += int(r.parts[seq].bytes)
-	r.mu.Unlock()
+	if e.Parts > 0 {
+		r.mu.Lock()
+		e.Size += int(r.parts[seq].bytes)
+		r.mu.Unlock()
+	}
 	if f, ok := r.fmtCache[fid]; ok {
 		e.Format = f
 		return e, nil
@@ -576,7 +580,7 @@ func (r *Relay) Truncate(seq uint64, end Position) error {
 			r.size += ps.bytes
 		}
 	}
-	r.pending, r.pendingBytes = 0, 0
+	r.pending, r.pendingBytes = 0, 0 // what they counted is not in the recount
 	r.next, r.end, r.hasEnd = seq, end, true
 	r.first = min(r.first, seq)
 	r.notify()

@@ -70,9 +70,10 @@ func (r *Relay) AppendPart(ctx context.Context, gtid string, format []byte, even
 	}
 	b := r.db.NewBatchWithSize(n + len(format) + 256)
 	defer b.Close()
-	abandoned, err := r.abandon(b, index)
-	if err != nil {
-		return err
+	if index == 0 {
+		if err := r.abandon(b); err != nil {
+			return err
+		}
 	}
 	if !r.formats[fid] {
 		if err := b.Set(r.formatKey(fid), format, nil); err != nil {
@@ -90,9 +91,8 @@ func (r *Relay) AppendPart(ctx context.Context, gtid string, format []byte, even
 		return err
 	}
 	r.formats[fid] = true
-	if abandoned > 0 {
-		r.size -= abandoned
-		r.pending, r.pendingBytes = 0, 0
+	if index == 0 {
+		r.clearPending()
 	}
 	r.pending++
 	r.pendingBytes += int64(n)
@@ -100,19 +100,21 @@ func (r *Relay) AppendPart(ctx context.Context, gtid string, format []byte, even
 	return nil
 }
 
-// abandon adds to b the deletion of the pending pieces when what comes
-// next (a first piece, or a whole transaction: parts 0) says their
-// transaction never completed, and returns their bytes.
-func (r *Relay) abandon(b *pebble.Batch, parts int) (int64, error) {
-	if parts != 0 || r.pending == 0 {
-		return 0, nil
-	}
+// abandon adds to b the deletion of the pending pieces: what comes next (a
+// first piece, a whole transaction, a new stream) says their transaction
+// never completed. clearPending forgets them once b is committed.
+func (r *Relay) abandon(b *pebble.Batch) error {
 	for i := range r.pending {
 		if err := b.Delete(r.partKey(r.next, i), nil); err != nil {
-			return 0, err
+			return err
 		}
 	}
-	return r.pendingBytes, nil
+	return nil
+}
+
+func (r *Relay) clearPending() {
+	r.size -= r.pendingBytes
+	r.pending, r.pendingBytes = 0, 0
 }
 
 // DropPending deletes the pieces of a transaction whose entry was never
@@ -127,15 +129,13 @@ func (r *Relay) DropPending() (int, error) {
 	}
 	b := r.db.NewBatch()
 	defer b.Close()
-	freed, err := r.abandon(b, 0)
-	if err != nil {
+	if err := r.abandon(b); err != nil {
 		return 0, err
 	}
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return 0, err
 	}
-	r.size -= freed
-	r.pending, r.pendingBytes = 0, 0
+	r.clearPending()
 	r.notify()
 	return n, nil
 }

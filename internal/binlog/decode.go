@@ -76,13 +76,11 @@ func (d *Decoder) Lazy(format []byte, raws [][]byte) (t *txn.Txn, err error) {
 	if len(raws) < LazyMinEvents {
 		return d.Decode(format, raws)
 	}
-	t = &txn.Txn{Raw: raws, Format: format, Lazy: true}
+	size := 0
 	for _, r := range raws {
-		t.Bytes += len(r)
+		size += len(r)
 	}
-	if last := raws[len(raws)-1]; len(last) >= 4 {
-		t.Timestamp = binary.LittleEndian.Uint32(last)
-	}
+	t = LazyParts("", format, raws, size, nil)
 	err = d.Each(&txn.Txn{Raw: raws[:1], Format: format}, func(gtid string, _ []txn.Event) error {
 		t.GTID = gtid
 		return errStop
@@ -148,7 +146,8 @@ func (d *Decoder) Each(t *txn.Txn, fn func(gtid string, events []txn.Event) erro
 }
 
 // LazyParts returns a transaction spooled in pieces, taken the lazy way
-// whatever its size: Head yields its pieces' events, tail holds the rest.
+// whatever its size: Head yields its pieces' events, tail holds the rest
+// (the last of which has the commit time).
 func LazyParts(gtid string, format []byte, tail [][]byte, bytes int, head func(func([]byte) error) error) *txn.Txn {
 	t := &txn.Txn{GTID: gtid, Raw: tail, Format: format, Lazy: true, Bytes: bytes, Head: head}
 	if len(tail) > 0 && len(tail[len(tail)-1]) >= 4 {

@@ -18,7 +18,6 @@ type Assembler struct {
 	tables  map[uint64]*Table // table id -> table, valid until the next rotate
 	cur     *Txn              // transaction being received, nil between transactions
 	inTrx   bool              // BEGIN seen for cur
-	curRaw  int               // bytes of cur.Raw
 }
 
 // NewAssembler returns an assembler for "mysql" or "mariadb" streams.
@@ -32,7 +31,7 @@ func (a *Assembler) KeepRaw() { a.keepRaw = true }
 
 // Reset drops a partly received transaction; call it when the stream breaks.
 func (a *Assembler) Reset() {
-	a.cur, a.inTrx, a.curRaw = nil, false, 0
+	a.cur, a.inTrx = nil, false
 }
 
 // TakeEvents hands over the events of the transaction being received so
@@ -66,40 +65,30 @@ func (a *Assembler) Feed(ev *replication.BinlogEvent) (*Txn, error) {
 	if owner := cmp.Or(t, a.cur); owner != nil && err == nil {
 		owner.Raw = append(owner.Raw, ev.RawData)
 		owner.Format = a.format
-		if owner == a.cur {
-			a.curRaw += len(ev.RawData)
-		}
 	}
 	return t, err
 }
 
-// Part hands over what the transaction being received holds once it
-// reaches limit bytes, as a Txn marked Part, and forgets it, so a
-// transaction of any size passes a piece at a time: with KeepRaw its raw
-// events (spooled), else its decoded events (applied as they come). The
-// complete Txn then carries only what came after the last piece, and
-// Parts says how many pieces came before it. Nil while under the limit.
+// Part hands over what the transaction being received holds once its
+// events since the last piece reach limit bytes (Bytes), as a Txn marked
+// Part, and forgets it, so a transaction of any size passes a piece at a
+// time: with KeepRaw its raw events (spooled), else its decoded events
+// (applied as they come). The complete Txn then carries only what came
+// after the last piece, and Parts says how many pieces came before it.
+// Nil while under the limit.
 func (a *Assembler) Part(limit int) *Txn {
-	if limit <= 0 || a.cur == nil || a.cur.GTID == "" {
+	if limit <= 0 || a.cur == nil || a.cur.GTID == "" || a.cur.Bytes < limit {
 		return nil
 	}
-	p := &Txn{GTID: a.cur.GTID, Part: true, Parts: a.cur.Parts}
+	p := &Txn{GTID: a.cur.GTID, Bytes: a.cur.Bytes, Part: true, Parts: a.cur.Parts}
 	if a.keepRaw {
-		if a.curRaw < limit {
-			return nil
-		}
-		p.Raw, p.Format, p.Bytes = a.cur.Raw, a.format, a.curRaw
-		a.cur.Raw, a.curRaw = nil, 0
+		// The decoded events are framing only (the row images are
+		// skipped): the relay decodes the raw ones when it replays them.
+		p.Raw, p.Format = a.cur.Raw, a.format
 	} else {
-		if a.cur.Bytes < limit {
-			return nil
-		}
-		p.Events, p.Bytes = a.cur.Events, a.cur.Bytes
+		p.Events = a.cur.Events
 	}
-	// With KeepRaw the decoded events are framing only (the row images
-	// are skipped); the relay decodes the whole again when it replays it.
-	a.cur.Events = nil
-	a.cur.Bytes = 0
+	a.cur.Raw, a.cur.Events, a.cur.Bytes = nil, nil, 0
 	a.cur.Parts++
 	return p
 }
