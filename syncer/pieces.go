@@ -28,16 +28,34 @@ var errIncomplete = errors.New("incomplete")
 func (p *pipeline) applyPieces(ctx context.Context, first *txn.Txn, ch <-chan *txn.Txn) (next *txn.Txn, err error) {
 	g := first.GTID
 	p.s.status.update(func(x *Status) { x.LargeTxns++ })
-	receive := func(prev *txn.Txn) (*txn.Txn, bool, error) {
-		select {
-		case t := <-ch:
+	// pieces hands fn each piece in turn and the complete Txn last, and
+	// frees each piece (first is applyAlone's) once fn is done with it;
+	// other is what came instead when the pieces stop before their end.
+	pieces := func(fn func(*txn.Txn) error) (last, other *txn.Txn, err error) {
+		for t := first; ; {
+			if err := fn(t); err != nil {
+				return nil, nil, err
+			}
+			if !t.Part {
+				return t, nil, nil
+			}
+			var n *txn.Txn
+			select {
+			case n = <-ch:
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			}
+			if t != first {
+				p.applyGate().free(t)
+			}
 			// The next piece, or the complete Txn, counts one more.
-			return t, t.GTID == g && t.Parts == prev.Parts+1, nil
-		case <-ctx.Done():
-			return nil, false, ctx.Err()
+			if n.GTID != g || n.Parts != t.Parts+1 {
+				return nil, n, nil
+			}
+			t = n
 		}
 	}
-	// What comes instead of the rest of the pieces goes through take.
+	// What came instead of the rest of the pieces goes through take.
 	instead := func(t *txn.Txn) (*txn.Txn, error) {
 		p.s.cfg.Logger.Warn("a transaction that arrived in pieces never completed in the source's log (rolled back); nothing of it applied",
 			"component", "apply", "gtid", g, "next_gtid", t.GTID)
@@ -52,24 +70,16 @@ func (p *pipeline) applyPieces(ctx context.Context, first *txn.Txn, ch <-chan *t
 	}
 	if drop {
 		// Its pieces are let go; the complete Txn moves the position.
-		for t := first; ; {
-			n, ok, err := receive(t)
-			if t != first {
-				p.applyGate().free(t)
-			}
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				return instead(n)
-			}
-			if !n.Part {
-				defer p.applyGate().free(n)
-				n.Events = nil
-				return nil, p.applyBatch(ctx, []*txn.Txn{n}, 0)
-			}
-			t = n
+		last, other, err := pieces(func(*txn.Txn) error { return nil })
+		if err != nil {
+			return nil, err
 		}
+		if other != nil {
+			return instead(other)
+		}
+		defer p.applyGate().free(last)
+		last.Events = nil
+		return nil, p.applyBatch(ctx, []*txn.Txn{last}, 0)
 	}
 	after, err := p.next(p.st.applied, []*txn.Txn{first})
 	if err != nil {
@@ -83,27 +93,12 @@ func (p *pipeline) applyPieces(ctx context.Context, first *txn.Txn, ch <-chan *t
 		if calls++; calls > 1 {
 			return errReadAgain
 		}
-		for t := first; ; {
-			if err := p.yieldRouted(t, &rows, yield); err != nil {
-				return err
-			}
-			if !t.Part {
-				last = t
-				return nil
-			}
-			n, ok, err := receive(t)
-			if t != first {
-				p.applyGate().free(t)
-			}
-			if err != nil {
-				return err
-			}
-			if !ok {
-				other = n
-				return errIncomplete
-			}
-			t = n
+		var err error
+		last, other, err = pieces(func(t *txn.Txn) error { return p.yieldRouted(t, &rows, yield) })
+		if other != nil {
+			return errIncomplete
 		}
+		return err
 	}, after)
 	if other != nil {
 		return instead(other)
