@@ -131,10 +131,7 @@ func cmdBidi(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stderr, "Usage: pitcrew "+bidiUsage)
 		return errUsage
 	}
-	sub, rest := args[0], args[1:]
-	if isHelp(sub) {
-		sub, rest = "", args // prints the usage and the flags
-	}
+	sub, rest := subcommand(args)
 	fs := newFlags("bidi "+sub, bidiUsage, stderr)
 	config := fs.String("config", "pitcrew.yaml", "config file with nodes: (README.md, Bidirectional mode)")
 	force := fs.Bool("force", false, "sync: start even when auto-increment offsets are unsafe")

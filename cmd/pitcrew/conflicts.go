@@ -18,10 +18,7 @@ func cmdConflicts(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintln(stderr, "Usage: pitcrew "+conflictsUsage)
 		return errUsage
 	}
-	sub, rest := args[0], args[1:]
-	if isHelp(sub) {
-		sub, rest = "", args // prints the usage and the flags
-	}
+	sub, rest := subcommand(args)
 	var id int64
 	if sub == "show" || sub == "resolve" {
 		if len(rest) == 0 {

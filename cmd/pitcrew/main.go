@@ -155,6 +155,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 // isHelp reports whether a command's first argument asks for its help.
 func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
 
+// subcommand splits a command's arguments (at least one) into its
+// subcommand and the rest; a help flag in the subcommand's place is left
+// to the flags, which print the usage.
+func subcommand(args []string) (sub string, rest []string) {
+	if isHelp(args[0]) {
+		return "", args
+	}
+	return args[0], args[1:]
+}
+
 // errUsage marks flag errors the flag package already printed.
 var errUsage = errors.New("usage")
 

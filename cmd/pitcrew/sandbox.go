@@ -19,10 +19,7 @@ func cmdSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintln(stderr, "Usage: pitcrew "+sandboxUsage)
 		return errUsage
 	}
-	sub, rest := args[0], args[1:]
-	if isHelp(sub) {
-		sub, rest = "", args // prints the usage and the flags
-	}
+	sub, rest := subcommand(args)
 	fs := newFlags("sandbox "+sub, sandboxUsage, stderr)
 	dir := fs.String("dir", ".sandbox", "sandbox directory (servers' data, sandbox.json, pitcrew.yaml)")
 	txns := fs.Int("txns", 2000, "workload: transactions to write on the source")
