@@ -216,6 +216,11 @@ func (p *Plan) Validate() error {
 		} else if s.side.Database.Host == "" {
 			bad("%s has neither account nor database.host: set one so pitcrew knows where the database is", s.role)
 		}
+		// database.tls: the same keys as a config's source/target.tls; every
+		// connection of the runbook (channels, guardrails, fence) uses it.
+		if err := s.side.Database.TLS.Validate(s.role + ".database"); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if p.Target.RoleARN != "" && p.Target.Profile != "" {
 		bad("target has both role_arn and profile: use one way to reach the target account")

@@ -47,8 +47,11 @@ func loadBidi(path string) (*bidiSet, error) {
 		return nil, fmt.Errorf("config %s has both nodes and source/target: use nodes only for bidirectional mode", path)
 	}
 	b := &bidiSet{fc: fc, nodes: map[string]conn.Endpoint{}}
-	for _, n := range fc.Nodes {
+	for i, n := range fc.Nodes {
 		e := n.Endpoint
+		if err := e.TLS.Validate(fmt.Sprintf("nodes[%d]", i)); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
 		if p, ok := os.LookupEnv("PITCREW_NODE_" + strings.ToUpper(n.Name) + "_PASSWORD"); ok {
 			e.Password = p
 		}

@@ -11,8 +11,10 @@ package binlog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +38,10 @@ type Config struct {
 	// (txn.Txn.Part) of about this many bytes, so a huge one is never held
 	// whole. 0: never.
 	PartBytes int
+	// ConnectTimeout bounds connecting: dial, TLS and authentication,
+	// the replica's registration and the dump request. Default
+	// conn.ConnectTimeout.
+	ConnectTimeout time.Duration
 	// Admit, when set, is called before each transaction is sent on; it
 	// may block (the caller's queue is full by bytes).
 	Admit  func(context.Context, *txn.Txn) error
@@ -46,6 +52,9 @@ type Config struct {
 func (c *Config) Default() {
 	if c.Heartbeat == 0 {
 		c.Heartbeat = 5 * time.Second
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = conn.ConnectTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -75,7 +84,11 @@ func Stream(ctx context.Context, cfg Config, from gtid.Set, out chan<- *txn.Txn,
 		}
 		tableMeta = func([]byte) error { return nil }
 	}
-	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
+	tlsCfg, err := cfg.Source.TLSConfig("source")
+	if err != nil {
+		return err
+	}
+	bcfg := replication.BinlogSyncerConfig{
 		RowsEventDecodeFunc:            rowsDecode,
 		TableMapOptionalMetaDecodeFunc: tableMeta,
 		ServerID:                       cfg.ServerID,
@@ -86,9 +99,12 @@ func Stream(ctx context.Context, cfg Config, from gtid.Set, out chan<- *txn.Txn,
 		Password:                       cfg.Source.Password,
 		Charset:                        "utf8mb4",
 		TimestampStringLocation:        time.UTC,
+		// The same tls.Config the SQL pools use (conn.Endpoint.TLSConfig).
+		TLSConfig: tlsCfg,
 		// No ReadTimeout: go-mysql would set a read deadline before every
 		// packet read (10% of pitcrew's CPU in a catch-up profile). The
-		// watchdog below finds a dead stream instead.
+		// watchdog below finds a dead stream instead; the connect has a
+		// deadline of its own (connectDeadline).
 		HeartbeatPeriod: cfg.Heartbeat,
 		// go-mysql parses ahead of us into a queue of this many events
 		// (default 10240: at binlog_row_event_max_size 8 KiB, and packet
@@ -98,8 +114,18 @@ func Stream(ctx context.Context, cfg Config, from gtid.Set, out chan<- *txn.Txn,
 		DisableRetrySync: true,
 		VerifyChecksum:   true,
 		Logger:           quiet(cfg.Logger),
-		Dialer:           dialer,
-	})
+	}
+	syncer, streamer, err := startSync(bcfg, cfg.ConnectTimeout, from)
+	if err != nil && tlsCfg != nil && cfg.Source.TLS.Fallback() && conn.NoTLS(err) {
+		// preferred, and the server offers no TLS: plaintext, as the
+		// mysql client and the SQL driver (AllowFallbackToPlaintext) do.
+		// go-mysql has no fallback of its own.
+		bcfg.TLSConfig = nil
+		syncer, streamer, err = startSync(bcfg, cfg.ConnectTimeout, from)
+	}
+	if err != nil {
+		return fmt.Errorf("starting binlog stream from %q: %w", from.String(), explainDump(err, cfg.Source, cfg.ConnectTimeout))
+	}
 	presumedDead := false
 	defer func() {
 		if presumedDead {
@@ -110,10 +136,6 @@ func Stream(ctx context.Context, cfg Config, from gtid.Set, out chan<- *txn.Txn,
 		}
 		syncer.Close()
 	}()
-	streamer, err := syncer.StartSyncGTID(from.Raw())
-	if err != nil {
-		return fmt.Errorf("starting binlog stream from %q: %w", from.String(), explainDump(err, cfg.Source))
-	}
 	asm := txn.NewAssembler(cfg.Flavor)
 	if cfg.KeepRaw {
 		asm.KeepRaw()
@@ -137,7 +159,7 @@ func Stream(ctx context.Context, cfg Config, from gtid.Set, out chan<- *txn.Txn,
 				presumedDead = true
 				return cause
 			}
-			return fmt.Errorf("reading binlog from %s: %w", cfg.Source, explainDump(err, cfg.Source))
+			return fmt.Errorf("reading binlog from %s: %w", cfg.Source, explainDump(err, cfg.Source, cfg.ConnectTimeout))
 		}
 		if stats != nil {
 			stats.EventRead(int(ev.Header.EventSize))
@@ -162,6 +184,22 @@ func Stream(ctx context.Context, cfg Config, from gtid.Set, out chan<- *txn.Txn,
 			return ctx.Err()
 		}
 	}
+}
+
+// startSync connects, registers as a replica and asks for the stream after
+// from, all under one deadline (connectDeadline); the syncer is closed
+// when it fails.
+func startSync(bcfg replication.BinlogSyncerConfig, timeout time.Duration, from gtid.Set) (*replication.BinlogSyncer, *replication.BinlogStreamer, error) {
+	d := &connectDeadline{timeout: timeout}
+	bcfg.Dialer = d.dial
+	syncer := replication.NewBinlogSyncer(bcfg)
+	streamer, err := syncer.StartSyncGTID(from.Raw())
+	if err != nil {
+		syncer.Close()
+		return nil, nil, err
+	}
+	d.streaming()
+	return syncer, streamer, nil
 }
 
 // eventCache is how many parsed events go-mysql may hold ahead of Stream.
@@ -207,12 +245,19 @@ func (e deadStream) Timeout() bool   { return true }
 func (e deadStream) Temporary() bool { return true }
 
 // explainDump adds the operator's fix to errors the dump protocol returns.
-func explainDump(err error, src conn.Endpoint) error {
+func explainDump(err error, src conn.Endpoint, timeout time.Duration) error {
 	switch conn.Code(err) {
 	case 1236:
 		return fmt.Errorf("the source cannot serve the binlog we need (purged, or a GTID it never had); re-seed the target or pick a position the source still has: %w", err)
-	case 1045, 1044, 1227, 1142:
+	case 1045, 1044, 1227, 1142, 3159:
 		return conn.Explain(err, "source", src)
+	}
+	if te := conn.ExplainTLS(err, "source", src); te != nil {
+		return te
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("source %s did not complete the connect within %s (TCP, TLS and login handshakes, replica registration): the path to it drops packets or the server hangs: %w", src, timeout, err)
 	}
 	return err
 }

@@ -4,6 +4,7 @@ package conn
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
@@ -20,10 +21,11 @@ import (
 
 // Endpoint is where a server listens and who we are there.
 type Endpoint struct {
-	Host     string `yaml:"host"`     // default 127.0.0.1
-	Port     int    `yaml:"port"`     // default 3306
-	User     string `yaml:"user"`     // default root
-	Password string `yaml:"password"` // also from the environment, see cmd/pitcrew
+	Host     string `yaml:"host"`                 // default 127.0.0.1
+	Port     int    `yaml:"port"`                 // default 3306
+	User     string `yaml:"user"`                 // default root
+	Password string `yaml:"password"`             // also from the environment, see cmd/pitcrew
+	TLS      TLS    `yaml:"tls" json:",omitzero"` // default mode preferred; see tls.go
 }
 
 // Default fills the documented defaults.
@@ -47,8 +49,19 @@ func (e Endpoint) Validate(role string) error {
 	if e.Host == "" {
 		return fmt.Errorf("%s.host is empty: set the server's host name or address", role)
 	}
-	return nil
+	return e.TLS.Validate(role)
 }
+
+// TLSConfig is the tls.Config for connections to e (nil: plaintext); see
+// TLS.Config. Both the SQL driver (Open) and the binlog stream use it.
+func (e Endpoint) TLSConfig(role string) (*tls.Config, error) {
+	return e.TLS.Config(role, e.Host)
+}
+
+// ConnectTimeout bounds a whole connect: dial, TLS and authentication
+// handshakes and the session's setup statements. A path to the server that
+// swallows packets (a dead route) costs at most this long per attempt.
+const ConnectTimeout = 10 * time.Second
 
 // Addr is host:port.
 func (e Endpoint) Addr() string { return net.JoinHostPort(e.Host, strconv.Itoa(e.Port)) }
@@ -70,6 +83,7 @@ func Open(e Endpoint, opts ...Options) (*sql.DB, error) {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
+	var err error
 	cfg := mysql.NewConfig()
 	cfg.User, cfg.Passwd = e.User, e.Password
 	cfg.Net, cfg.Addr = "tcp", e.Addr()
@@ -81,6 +95,12 @@ func Open(e Endpoint, opts ...Options) (*sql.DB, error) {
 	cfg.ClientFoundRows = o.FoundRows
 	cfg.InterpolateParams = o.Interpolate
 	cfg.MultiStatements = o.Multi
+	if cfg.TLS, err = e.TLSConfig(e.String()); err != nil {
+		return nil, err
+	}
+	// preferred: go-sql-driver's fallback is exactly the mysql client's
+	// (plaintext only when the server offers no TLS at all).
+	cfg.AllowFallbackToPlaintext = e.TLS.Fallback()
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, err
@@ -102,9 +122,25 @@ func Ping(ctx context.Context, db *sql.DB, role string, e Endpoint) error {
 
 // Explain turns a connection error into "cause: fix" for the operator.
 func Explain(err error, role string, e Endpoint) error {
+	if te := ExplainTLS(err, role, e); te != nil {
+		return te
+	}
 	switch Code(err) {
 	case 1045:
-		return fmt.Errorf("%s %s: access denied (wrong user or password): check %s.user and the password (%s.password or the environment variable): %w", role, e, role, role, err)
+		switch {
+		case e.TLS.mode() == ModeDisabled:
+			// MariaDB answers a plaintext connection that
+			// require_secure_transport refuses with this same 1045.
+			return fmt.Errorf("%s %s: access denied to a plaintext connection (%s.tls.mode is disabled): the server refuses unencrypted connections (require_secure_transport=ON) or the account requires TLS (REQUIRE SSL/X509), or the user or password is wrong: set %s.tls.mode: verify-identity (recommended) or required, and check %s.user and the password (%s.password or the environment variable): %w", role, e, role, role, role, role, err)
+		case e.TLS.Cert == "":
+			// The server says only "access denied" to an account
+			// created REQUIRE X509 (or SUBJECT, ISSUER) that came
+			// without a client certificate.
+			return fmt.Errorf("%s %s: access denied: a wrong user or password, or an account that requires a client certificate (REQUIRE X509/SUBJECT/ISSUER: set %s.tls.cert and %s.tls.key): check %s.user and the password (%s.password or the environment variable): %w", role, e, role, role, role, role, err)
+		}
+		return fmt.Errorf("%s %s: access denied (wrong user or password, or a client certificate the account does not accept): check %s.user, the password (%s.password or the environment variable) and %s.tls.cert: %w", role, e, role, role, role, err)
+	case errSecureTransport:
+		return fmt.Errorf("%s %s refuses unencrypted connections (require_secure_transport=ON), and this one was plaintext: set %s.tls.mode: verify-identity (recommended; with %s.tls.ca) or required: %w", role, e, role, role, err)
 	case 1044, 1142, 1227:
 		return fmt.Errorf("%s %s: missing privilege: grant the user what the error names: %w", role, e, err)
 	}
@@ -131,20 +167,21 @@ func Code(err error) uint16 {
 
 // fatal error numbers: retrying cannot help, the operator must act.
 var fatal = map[uint16]bool{
-	1044: true, // access denied to database
-	1045: true, // access denied for user
-	1049: true, // unknown database
-	1142: true, // command denied
-	1227: true, // needs a privilege
-	1236: true, // source cannot serve the binlog (purged, unknown GTID)
-	1064: true, // syntax error
-	1146: true, // table doesn't exist
-	1054: true, // unknown column
-	1062: true, // duplicate key: the target diverged
-	1136: true, // column count mismatch
-	1366: true, // incorrect value
-	1406: true, // data too long
-	1452: true, // foreign key
+	1044:               true, // access denied to database
+	1045:               true, // access denied for user
+	errSecureTransport: true, // plaintext refused by require_secure_transport (MySQL)
+	1049:               true, // unknown database
+	1142:               true, // command denied
+	1227:               true, // needs a privilege
+	1236:               true, // source cannot serve the binlog (purged, unknown GTID)
+	1064:               true, // syntax error
+	1146:               true, // table doesn't exist
+	1054:               true, // unknown column
+	1062:               true, // duplicate key: the target diverged
+	1136:               true, // column count mismatch
+	1366:               true, // incorrect value
+	1406:               true, // data too long
+	1452:               true, // foreign key
 }
 
 // retryable error numbers: transient server states.
@@ -200,7 +237,14 @@ type initConnector struct {
 	init []string
 }
 
+// Connect bounds the connect with ConnectTimeout: the driver's own dial
+// timeout covers the TCP connect only, and its read timeout each packet,
+// so a route that swallows the handshake would otherwise hold the caller
+// for a minute or more per packet. The driver watches ctx only until
+// Connect returns.
 func (c *initConnector) Connect(ctx context.Context) (driverConn, error) {
+	ctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
+	defer cancel()
 	dc, err := c.Connector.Connect(ctx)
 	if err != nil {
 		return nil, err

@@ -113,10 +113,18 @@ func open(ctx context.Context, r *report, side string, e conn.Endpoint) *server 
 		err = conn.Ping(ctx, db, side, e)
 	}
 	if err != nil {
+		if db != nil {
+			db.Close()
+		}
+		if conn.ExplainTLS(err, side, e) != nil {
+			r.add(side, "tls", Fail, err.Error(), tlsFix(side, err))
+			return nil
+		}
 		r.add(side, "connect", Fail, err.Error(), "make the server reachable with the configured user and password")
 		return nil
 	}
 	s := &server{side: side, db: db, vars: map[string]string{}}
+	checkTLS(ctx, r, side, e, db)
 	if s.info, err = binlog.Inspect(ctx, db); err != nil {
 		r.add(side, "connect", Fail, err.Error(), "")
 		db.Close()
@@ -173,4 +181,42 @@ func checkBinlog(r *report, s *server) {
 		r.add(s.side, "gtid_mode", Fail, fmt.Sprintf("gtid_mode=%s enforce_gtid_consistency=%s", s.vars["gtid_mode"], s.vars["enforce_gtid_consistency"]),
 			"set enforce_gtid_consistency=ON, then step gtid_mode OFF -> OFF_PERMISSIVE -> ON_PERMISSIVE -> ON (RDS: parameter group gtid-mode); before any snapshot")
 	}
+}
+
+// checkTLS reports how the side's connections are encrypted, as the
+// server sees its session (Ssl_version, Ssl_cipher). The source's binlog
+// stream uses the same TLS settings as its SQL connections.
+func checkTLS(ctx context.Context, r *report, side string, e conn.Endpoint, db *sql.DB) {
+	st, err := conn.SessionTLS(ctx, db)
+	if err != nil {
+		r.add(side, "tls", Warn, "cannot read the session's TLS status: "+err.Error(), "check it by hand: SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+		return
+	}
+	mode := e.TLS.Effective()
+	conns := "SQL connections"
+	if side == "source" {
+		conns = "SQL connections and binlog stream"
+	}
+	switch {
+	case st.Encrypted() && e.TLS.Verifies():
+		r.add(side, "tls", Pass, fmt.Sprintf("%s encrypted: %s, mode %s", conns, st, mode), "")
+	case st.Encrypted():
+		r.add(side, "tls", Pass, fmt.Sprintf("%s encrypted: %s, mode %s: the server's certificate is not verified (verify-identity with %s.tls.ca is recommended)", conns, st, mode, side), "")
+	case conn.Loopback(e.Host):
+		r.add(side, "tls", Pass, fmt.Sprintf("%s unencrypted (mode %s), to %s on this host", conns, mode, e.Host), "")
+	default:
+		fix := fmt.Sprintf("set %s.tls.mode: verify-identity with %s.tls.ca (the server's CA bundle)", side, side)
+		if mode != conn.ModeDisabled {
+			fix = "the server offers no TLS: enable it (ssl_cert, ssl_key in the server's config), then " + fix
+		}
+		r.add(side, "tls", Warn, fmt.Sprintf("%s unencrypted (mode %s) across the network to %s: passwords and rows travel in clear text", conns, mode, e.Host), fix)
+	}
+}
+
+// tlsFix is the fix line for a connect that failed on TLS.
+func tlsFix(side string, err error) string {
+	if conn.NoTLS(err) {
+		return fmt.Sprintf("enable TLS on the server (ssl_cert, ssl_key; RDS always offers it), or on a trusted network set %s.tls.mode: preferred", side)
+	}
+	return fmt.Sprintf("set %s.tls.ca to the CA bundle that signed the server's certificate, and connect by a name the certificate holds (or set %s.tls.server_name)", side, side)
 }

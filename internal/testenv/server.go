@@ -35,6 +35,11 @@ type Options struct {
 	RowMetadata  string   // binlog_row_metadata, default FULL
 	Extra        []string // more mariadbd options, e.g. "--max-allowed-packet=64M"
 	Detach       bool     // own session: the server outlives this process (sandbox)
+	// TLS, when set, serves TLS with these certificates and refuses
+	// plaintext TCP connections (require_secure_transport=ON); Endpoint
+	// then reaches the server under verify-identity with the client
+	// certificate.
+	TLS *Certs
 }
 
 // Server is a running (or stopped) throwaway server.
@@ -178,6 +183,9 @@ func (s *Server) args() []string {
 			"--sync-binlog=0",
 		)
 	}
+	if s.TLS != nil {
+		args = append(args, s.TLS.serverArgs()...)
+	}
 	return append(args, s.Extra...)
 }
 
@@ -234,7 +242,11 @@ func (s *Server) ping(ctx context.Context) error {
 
 // Endpoint is how to reach the server as root.
 func (s *Server) Endpoint() conn.Endpoint {
-	return conn.Endpoint{Host: "127.0.0.1", Port: s.Port, User: "root"}
+	e := conn.Endpoint{Host: "127.0.0.1", Port: s.Port, User: "root"}
+	if s.TLS != nil {
+		e.TLS = s.TLS.ClientTLS()
+	}
+	return e
 }
 
 // DSN is a go-sql-driver DSN for the server, for people and tools.

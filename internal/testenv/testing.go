@@ -89,3 +89,14 @@ func AssertTablesEqual(t testing.TB, src, tgt *sql.DB, schema string) {
 		}
 	}
 }
+
+// NewTestCerts writes throwaway certificates (see NewCerts) into a
+// directory removed when the test ends.
+func NewTestCerts(t testing.TB, names ...string) *Certs {
+	t.Helper()
+	c, err := NewCerts(t.TempDir(), names...)
+	if err != nil {
+		t.Fatalf("generating certificates: %v", err)
+	}
+	return c
+}
