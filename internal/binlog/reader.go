@@ -11,10 +11,8 @@ package binlog
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"sync/atomic"
 	"time"
 
@@ -124,7 +122,7 @@ func Stream(ctx context.Context, cfg Config, from gtid.Set, out chan<- *txn.Txn,
 		syncer, streamer, err = startSync(bcfg, cfg.ConnectTimeout, from)
 	}
 	if err != nil {
-		return fmt.Errorf("starting binlog stream from %q: %w", from.String(), explainDump(err, cfg.Source, cfg.ConnectTimeout))
+		return fmt.Errorf("starting binlog stream from %q: %w", from.String(), explainDump(err, cfg.Source))
 	}
 	presumedDead := false
 	defer func() {
@@ -159,7 +157,7 @@ func Stream(ctx context.Context, cfg Config, from gtid.Set, out chan<- *txn.Txn,
 				presumedDead = true
 				return cause
 			}
-			return fmt.Errorf("reading binlog from %s: %w", cfg.Source, explainDump(err, cfg.Source, cfg.ConnectTimeout))
+			return fmt.Errorf("reading binlog from %s: %w", cfg.Source, explainDump(err, cfg.Source))
 		}
 		if stats != nil {
 			stats.EventRead(int(ev.Header.EventSize))
@@ -193,9 +191,15 @@ func startSync(bcfg replication.BinlogSyncerConfig, timeout time.Duration, from 
 	d := &connectDeadline{timeout: timeout}
 	bcfg.Dialer = d.dial
 	syncer := replication.NewBinlogSyncer(bcfg)
+	started := time.Now()
 	streamer, err := syncer.StartSyncGTID(from.Raw())
 	if err != nil {
 		syncer.Close()
+		if time.Since(started) >= timeout {
+			// go-mysql reports the deadline as a bad connection, its
+			// text only: say what happened.
+			err = fmt.Errorf("source %s:%d did not complete the connect within %s (TCP, TLS and login handshakes, replica registration): the path to it drops packets or the server hangs: %w", bcfg.Host, bcfg.Port, timeout, err)
+		}
 		return nil, nil, err
 	}
 	d.streaming()
@@ -245,7 +249,7 @@ func (e deadStream) Timeout() bool   { return true }
 func (e deadStream) Temporary() bool { return true }
 
 // explainDump adds the operator's fix to errors the dump protocol returns.
-func explainDump(err error, src conn.Endpoint, timeout time.Duration) error {
+func explainDump(err error, src conn.Endpoint) error {
 	switch conn.Code(err) {
 	case 1236:
 		return fmt.Errorf("the source cannot serve the binlog we need (purged, or a GTID it never had); re-seed the target or pick a position the source still has: %w", err)
@@ -254,10 +258,6 @@ func explainDump(err error, src conn.Endpoint, timeout time.Duration) error {
 	}
 	if te := conn.ExplainTLS(err, "source", src); te != nil {
 		return te
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return fmt.Errorf("source %s did not complete the connect within %s (TCP, TLS and login handshakes, replica registration): the path to it drops packets or the server hangs: %w", src, timeout, err)
 	}
 	return err
 }

@@ -30,6 +30,10 @@ func TLSCases(t testing.TB) []TLSCase {
 	tlsSrv := New(t, Options{ServerID: 1, TLS: certs})
 	named := New(t, Options{ServerID: 2, TLS: other})
 	plain := New(t, Options{ServerID: 3})
+	// A transaction in every binlog, for a stream to find.
+	for _, s := range []*Server{named, plain} {
+		Exec(t, MustDB(t, s), "CREATE DATABASE tlscases")
+	}
 	db := MustDB(t, tlsSrv)
 	Exec(t, db,
 		"CREATE USER x509@'%' IDENTIFIED BY '"+TLSSecret+"' REQUIRE X509",
