@@ -36,6 +36,9 @@ type Config struct {
 	// First start only; ignored once the channel has a checkpoint.
 	StartFrom string // StartTarget, StartNow, StartBeginning or StartGTID
 	StartGTID string // with StartGTID: the set already applied on the target
+	// StartGTIDOrigin names where StartGTID came from, in errors (a dump
+	// file's recorded position); default "--start-gtid".
+	StartGTIDOrigin string
 
 	// Batching: consecutive row transactions commit together on the target
 	// while the engine is behind, up to these bounds.
@@ -78,6 +81,15 @@ type Config struct {
 	// than this to the moment the source may purge the oldest binlog the
 	// channel still needs. Default 1h.
 	RetentionMargin time.Duration
+
+	// Heartbeat is how often the source sends a heartbeat on an idle
+	// stream; three missed ones end the stream (the watchdog). Default 5s.
+	Heartbeat time.Duration
+	// ConnectTimeout bounds each connect of the binlog stream: dial, TLS
+	// and login handshakes, replica registration, dump request. Default
+	// conn.ConnectTimeout (10s). A dead route so costs a restart at most
+	// the watchdog's 3 x Heartbeat plus one ConnectTimeout per attempt.
+	ConnectTimeout time.Duration
 
 	// RestartBackoffMax caps the wait between pipeline restarts after the
 	// source or target went away. Default 30s.

@@ -201,8 +201,8 @@ func (p *pipeline) run(ctx context.Context) error {
 	g.Go(func() error {
 		err := binlog.Stream(gctx, binlog.Config{
 			Source: cfg.Source, Flavor: p.flavor, ServerID: cfg.ServerID, KeepRaw: p.relay != nil, Admit: p.fetched.admit,
-			PartBytes: partBytes,
-			Logger:    cfg.Logger.With("component", "binlog"),
+			PartBytes: partBytes, Heartbeat: cfg.Heartbeat, ConnectTimeout: cfg.ConnectTimeout,
+			Logger: cfg.Logger.With("component", "binlog"),
 		}, from, fetched, p.s.metrics)
 		if conn.Code(err) == 1236 {
 			// Say exactly what is missing when the source purged it.

@@ -260,6 +260,10 @@ func (s *Syncer) resolveStart(ctx context.Context, srcDB, tgtDB *sql.DB, store *
 		if s.cfg.StartFrom != StartNone {
 			s.cfg.Logger.Info("channel has a checkpoint; start options ignored", "gtid", set.String())
 		}
+		if err := s.checkOnSource(ctx, srcDB, flavor, set, fmt.Sprintf("the checkpoint of channel %q (its progress row on the target)", s.cfg.Channel),
+			"the source is not the server this channel streamed from, or it lost transactions (restored from a backup, failed over to a replica that lagged): point source at the right server, or start the channel anew (another channel name, an empty data dir)"); err != nil {
+			return start{}, err
+		}
 		return start{set: set, pendingDDL: row.PendingDDL, written: row.GTIDSet, extras: extras}, nil
 	}
 	if onDisk {
@@ -282,8 +286,16 @@ func (s *Syncer) resolveStart(ctx context.Context, srcDB, tgtDB *sql.DB, store *
 	case StartNone:
 		return start{}, fmt.Errorf("channel %q has no checkpoint yet: choose where to start: --start-from target (target restored from a snapshot or dump of the source), --start-from now (only changes from now on), --start-from beginning (everything the source's binlog still holds), or --start-gtid SET", s.cfg.Channel)
 	case StartGTID:
+		what := s.cfg.StartGTIDOrigin
+		if what == "" {
+			what = "--start-gtid"
+		}
 		if set, err = gtid.Parse(flavor, s.cfg.StartGTID); err != nil {
-			return start{}, fmt.Errorf("--start-gtid: %w", err)
+			return start{}, fmt.Errorf("%s: %w", what, err)
+		}
+		if err := s.checkOnSource(ctx, srcDB, flavor, set, what,
+			"give the GTID set the target already holds, which the source must have executed (is source the server the target was copied from?), or choose --start-from target|now|beginning"); err != nil {
+			return start{}, err
 		}
 	case StartNow:
 		if set, err = binlog.Executed(ctx, srcDB, flavor); err != nil {
@@ -292,16 +304,55 @@ func (s *Syncer) resolveStart(ctx context.Context, srcDB, tgtDB *sql.DB, store *
 	case StartBeginning:
 		set = gtid.Empty(flavor)
 	case StartTarget:
-		if set, err = binlog.Restored(ctx, tgtDB, flavor); err != nil {
+		restored, err := binlog.Restored(ctx, tgtDB, flavor)
+		if err != nil {
 			return start{}, fmt.Errorf("reading the target's GTID state: %w", err)
 		}
 		srcSet, err := binlog.Executed(ctx, srcDB, flavor)
 		if err != nil {
 			return start{}, err
 		}
-		set = set.Domains(srcSet)
+		// The target's own domains (UUIDs) mean nothing to its source.
+		set = restored.Known(srcSet)
+		if set.IsEmpty() && !srcSet.IsEmpty() {
+			// Starting from nothing would replay the source's whole
+			// binlog onto a target that may well hold the data.
+			return start{}, fmt.Errorf("--start-from target: the target holds no GTID state for the source's %s (the target's state is %q, the source's %q): it was not restored from a snapshot or dump that recorded the source's position; "+
+				"set it on the target (MariaDB: SET GLOBAL gtid_slave_pos='<the dump's position>'; MySQL: SET GLOBAL gtid_purged='<set>'), or use --start-from-dump FILE, "+
+				"or --start-from beginning to replay everything the source's binlog still holds, or fill the target from a consistent snapshot with pitcrew load", unitsOf(flavor), restored.String(), srcSet.String())
+		}
+		if out := gtid.Outside(set, srcSet, "the source"); out != "" {
+			return start{}, fmt.Errorf("--start-from target: the target's GTID state %q is not contained in the source's executed set %q: %s; nothing was written: the target was not copied from this source, or holds writes of its own in the source's %s: check source and target", set.String(), srcSet.String(), out, unitsOf(flavor))
+		}
 	}
 	return start{set: set, first: true}, nil
+}
+
+// checkOnSource refuses a start position (what names it) that the source
+// has not executed in full: streaming from it would idle or end on the
+// server's 1236 later, after the position was recorded. fix is the
+// remedy. Nothing has been written to the target when it refuses.
+func (s *Syncer) checkOnSource(ctx context.Context, srcDB *sql.DB, flavor string, set gtid.Set, what, fix string) error {
+	if set.IsEmpty() {
+		return nil
+	}
+	srcSet, err := binlog.Executed(ctx, srcDB, flavor)
+	if err != nil {
+		return conn.Explain(err, "source", s.cfg.Source)
+	}
+	out := gtid.Outside(set, srcSet, "the source")
+	if out == "" {
+		return nil
+	}
+	return fmt.Errorf("%s %q is not contained in the source's executed GTID set %q: %s; nothing was written: %s", what, set.String(), srcSet.String(), out, fix)
+}
+
+// unitsOf names what a flavour's GTID set is made of.
+func unitsOf(flavor string) string {
+	if flavor == gtid.MariaDB {
+		return "replication domains"
+	}
+	return "server UUIDs"
 }
 
 // supervise runs the pipeline, restarting it from the applied position

@@ -72,7 +72,11 @@ func (c *channelFlags) build() (fileConfig, syncer.Config, error) {
 			return fc, syncer.Config{}, fmt.Errorf("--start-gtid: %w", err)
 		}
 	}
-	return fc, fc.syncerConfig(), nil
+	cfg := fc.syncerConfig()
+	if c.startDump != "" {
+		cfg.StartGTIDOrigin = "the position recorded in the dump " + c.startDump
+	}
+	return fc, cfg, nil
 }
 
 // checkGTIDSyntax rejects a set that is neither flavour's notation before

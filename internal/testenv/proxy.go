@@ -17,6 +17,38 @@ type Proxy struct {
 	closed  bool
 	paused  bool // refuse connections (closed at once), as a network outage would
 	stalled bool // forward nothing, close nothing: a peer gone without a FIN
+	// holing: connections accepted now join dead, whose bytes are
+	// dropped for good (Blackhole).
+	holing bool
+	dead   map[net.Conn]bool
+	holed  int // connections accepted while holing
+}
+
+// Blackhole drops every byte, for good, of the connections open now and of
+// those accepted until Resume, closing none: a route that died with the
+// peer's state (a stateful firewall that forgot them, a failed-over NAT).
+// Unlike Stall, nothing held is delivered later. Resume lets connections
+// accepted after it through; the dropped ones stay dead.
+func (p *Proxy) Blackhole() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.holing = true
+	for c := range p.conns {
+		p.dead[c] = true
+	}
+}
+
+// Blackholed is the number of connections accepted into the blackhole.
+func (p *Proxy) Blackholed() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.holed
+}
+
+func (p *Proxy) isDead(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dead[c]
 }
 
 // Stall stops forwarding on every connection without closing any, as a
@@ -45,7 +77,7 @@ func (p *Proxy) Pause() {
 // Resume accepts connections again and ends a stall.
 func (p *Proxy) Resume() {
 	p.mu.Lock()
-	p.paused, p.stalled = false, false
+	p.paused, p.stalled, p.holing = false, false, false
 	p.mu.Unlock()
 }
 
@@ -55,7 +87,7 @@ func NewProxy(target string) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{l: l, target: target, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{l: l, target: target, conns: map[net.Conn]struct{}{}, dead: map[net.Conn]bool{}}
 	go p.accept()
 	return p, nil
 }
@@ -100,18 +132,32 @@ func (p *Proxy) track(cs ...net.Conn) bool {
 	}
 	for _, c := range cs {
 		p.conns[c] = struct{}{}
+		if p.holing {
+			p.dead[c] = true
+		}
+	}
+	if p.holing {
+		p.holed++
 	}
 	return true
 }
 
 func (p *Proxy) pipe(dst, src net.Conn) {
-	defer dst.Close()
-	defer src.Close()
+	defer func() {
+		// Over a dead route neither side learns that the other closed.
+		if !p.isDead(src) {
+			dst.Close()
+		}
+		src.Close()
+	}()
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
 		for n > 0 && p.isStalled() {
 			time.Sleep(10 * time.Millisecond) // hold the bytes, as a dead route does
+		}
+		if n > 0 && p.isDead(src) {
+			n = 0 // dropped on the dead route
 		}
 		if n > 0 {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
@@ -134,6 +180,7 @@ func (p *Proxy) Cut() int {
 		c.Close()
 	}
 	clear(p.conns)
+	clear(p.dead)
 	return n / 2
 }
 
