@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"time"
 
 	"fmt"
@@ -25,13 +26,13 @@ source:
   port: %d
   user: %s
   password: %q
-target:
+%starget:
   host: %s
   port: %d
   user: %s
-data_dir: %s
+%sdata_dir: %s
 http_addr: "off"
-`, src.Host, src.Port, src.User, src.Password, tgt.Host, tgt.Port, tgt.User, filepath.Join(dir, "data"))
+`, src.Host, src.Port, src.User, src.Password, tlsYAML(src.TLS), tgt.Host, tgt.Port, tgt.User, tlsYAML(tgt.TLS), filepath.Join(dir, "data"))
 	extras := strings.Join(extra, "\n")
 	if strings.Contains(extras, "http_addr:") {
 		body = strings.Replace(body, "http_addr: \"off\"\n", "", 1)
@@ -42,6 +43,14 @@ http_addr: "off"
 		t.Fatal(err)
 	}
 	return path
+}
+
+// tlsYAML is an endpoint's tls: block (indented under it), or nothing.
+func tlsYAML(t conn.TLS) string {
+	if t == (conn.TLS{}) {
+		return ""
+	}
+	return fmt.Sprintf("  tls: {mode: %q, ca: %q, cert: %q, key: %q, server_name: %q}\n", t.Mode, t.CA, t.Cert, t.Key, t.ServerName)
 }
 
 // runCLI runs the command in-process and returns exit code and output.
@@ -69,5 +78,27 @@ func writeInBackground(gen *workload.Generator, pause time.Duration) (stop func(
 	return func() error {
 		cancel()
 		return <-done
+	}
+}
+
+// assertEncrypted fails the test unless the connections of the servers'
+// clients other than this one (pitcrew's) were TLS: the servers count
+// them in Ssl_accepts, and a TLS server of testenv refuses plaintext.
+func assertEncrypted(t *testing.T, dbs ...*sql.DB) {
+	t.Helper()
+	for _, db := range dbs {
+		var name string
+		var accepts int64
+		if err := db.QueryRow("SHOW GLOBAL STATUS LIKE 'Ssl_accepts'").Scan(&name, &accepts); err != nil {
+			t.Fatal(err)
+		}
+		st, err := conn.SessionTLS(context.Background(), db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.Encrypted() || accepts < 2 {
+			t.Errorf("server session %s, %d TLS connections accepted; want TLS everywhere", st, accepts)
+		}
+		t.Logf("TLS: %s; %d TLS connections accepted", st, accepts)
 	}
 }

@@ -80,25 +80,30 @@ func auditCounts(t *testing.T, db *sql.DB, audit string) map[string]int64 {
 // the source made. Equal counts prove that no transaction was applied twice
 // (or skipped), and equal checksums that the data is the same.
 func TestKill9ExactlyOnce(t *testing.T) {
-	t.Run("relay off", func(t *testing.T) { kill9(t, "", "relay: false", "batch_txns: 20") })
+	t.Run("relay off", func(t *testing.T) { kill9(t, nil, "", "relay: false", "batch_txns: 20") })
+	// Every connection encrypted (verify-identity, a client certificate)
+	// to servers that refuse plaintext.
+	t.Run("over TLS", func(t *testing.T) { kill9(t, testenv.NewTestCerts(t), "", "batch_txns: 20") })
 	// A relay so small that it is full most of the time: reading pauses,
 	// the applier frees space, and kills land with a full spool.
 	t.Run("relay at quota", func(t *testing.T) {
-		kill9(t, "relay reached its quota", "relay_quota_bytes: 4096", "batch_txns: 5")
+		kill9(t, nil, "relay reached its quota", "relay_quota_bytes: 4096", "batch_txns: 5")
 	})
 	// Four lanes, small batches: kills land while several batches are in
 	// flight and some beyond the watermark have committed. The audit
 	// triggers only append, so they may run on several lanes at once.
 	t.Run("4 lanes", func(t *testing.T) {
-		kill9(t, "committed batches beyond the position", "lanes: 4", "parallel_triggers: true", "batch_txns: 3")
+		kill9(t, nil, "committed batches beyond the position", "lanes: 4", "parallel_triggers: true", "batch_txns: 3")
 	})
 }
 
-func kill9(t *testing.T, wantLog string, extra ...string) {
+// kill9 runs the test; certs, when set, serve and reach both servers over
+// TLS only.
+func kill9(t *testing.T, certs *testenv.Certs, wantLog string, extra ...string) {
 	testenv.Require(t)
 	bin := buildBinary(t)
-	src := testenv.New(t, testenv.Options{ServerID: 1})
-	tgt := testenv.New(t, testenv.Options{ServerID: 2})
+	src := testenv.New(t, testenv.Options{ServerID: 1, TLS: certs})
+	tgt := testenv.New(t, testenv.Options{ServerID: 2, TLS: certs})
 	srcDB, tgtDB := testenv.MustDB(t, src), testenv.MustDB(t, tgt)
 	// Same tables on both sides; the source's triggers count into
 	// audit_src (replicated like any table), the target's into audit.
@@ -185,6 +190,12 @@ func kill9(t *testing.T, wantLog string, extra ...string) {
 	// syncer.TestLanesRestartSkipsWhatLanesCommittedBeyond makes one.
 	if n := strings.Count(string(logs), "committed batches beyond the position"); n > 0 {
 		t.Logf("%d restarts found batches committed beyond the watermark", n)
+	}
+	if certs != nil {
+		assertEncrypted(t, srcDB, tgtDB)
+		if strings.Contains(string(logs), "PRIVATE KEY") {
+			t.Errorf("the logs hold a private key")
+		}
 	}
 	srcCounts, tgtCounts := auditCounts(t, srcDB, "audit_src"), auditCounts(t, tgtDB, "audit")
 	if fmt.Sprint(srcCounts) != fmt.Sprint(tgtCounts) {
