@@ -19,17 +19,22 @@ import (
 // is back on the source), cut over again after a restart of the process,
 // then take down. The writer never stops across the first three switches;
 // every acknowledged write ends up on both databases exactly once.
+//
+// Over TLS: both servers refuse plaintext; the plan's databases use
+// tls verify-identity with a client certificate (channels, guardrails,
+// fence), the writer tls preferred.
 func TestMigrateRollbackAndAgain(t *testing.T) {
-	src := testenv.New(t, testenv.Options{ServerID: 1, Extra: []string{"--auto-increment-increment=2", "--auto-increment-offset=1"}})
-	tgt := testenv.New(t, testenv.Options{ServerID: 2, Extra: []string{"--auto-increment-increment=2", "--auto-increment-offset=2"}})
+	certs := testenv.NewTestCerts(t)
+	src := testenv.New(t, testenv.Options{ServerID: 1, TLS: certs, Extra: []string{"--auto-increment-increment=2", "--auto-increment-offset=1"}})
+	tgt := testenv.New(t, testenv.Options{ServerID: 2, TLS: certs, Extra: []string{"--auto-increment-increment=2", "--auto-increment-offset=2"}})
 	srcDB, tgtDB := testenv.MustDB(t, src), testenv.MustDB(t, tgt)
 	appSchema(t, srcDB, tgtDB)
 
 	dir := t.TempDir()
 	p := &Plan{
 		Name: "local-move", DataDir: t.TempDir(),
-		Source: Side{Database: conn.Endpoint{Host: "127.0.0.1", Port: src.Port}},
-		Target: Side{Database: conn.Endpoint{Host: "127.0.0.1", Port: tgt.Port}},
+		Source: Side{Database: conn.Endpoint{Host: "127.0.0.1", Port: src.Port, TLS: certs.ClientTLS()}},
+		Target: Side{Database: conn.Endpoint{Host: "127.0.0.1", Port: tgt.Port, TLS: certs.ClientTLS()}},
 		Options: Options{StartFrom: "beginning", Hook: hookScript(t, dir), PollInterval: 5 * time.Millisecond, Timeout: 60 * time.Second,
 			QuietPeriod: 200 * time.Millisecond, RollbackWindow: 100 * time.Millisecond},
 	}

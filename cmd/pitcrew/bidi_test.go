@@ -28,12 +28,12 @@ func writeBidiConfig(t *testing.T, a, b conn.Endpoint, extra ...string) string {
     host: %s
     port: %d
     user: root
-  - name: b
+%s  - name: b
     host: %s
     port: %d
     user: root
-data_dir: %s
-`, a.Host, a.Port, b.Host, b.Port, filepath.Join(dir, "data")) + strings.Join(extra, "\n") + "\n"
+%sdata_dir: %s
+`, a.Host, a.Port, tlsYAMLAt("    ", a.TLS), b.Host, b.Port, tlsYAMLAt("    ", b.TLS), filepath.Join(dir, "data")) + strings.Join(extra, "\n") + "\n"
 	path := filepath.Join(dir, "bidi.yaml")
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
@@ -76,12 +76,16 @@ func TestBidiPlanCheckRefuse(t *testing.T) {
 // again: no loop (executed sets go flat), no loss, no double apply. Each
 // node's audit triggers count every row change made on it, locally or by
 // pitcrew; with disjoint writers both nodes must count the same.
+//
+// Over TLS: both nodes refuse plaintext, and every connection (streams,
+// appliers, checks) is verify-identity with a client certificate.
 func TestBidiKill9(t *testing.T) {
 	testenv.Require(t)
 	bin := buildBinary(t)
+	certs := testenv.NewTestCerts(t)
 	// Offsets from the start (SET GLOBAL reaches only new sessions).
-	a := testenv.New(t, testenv.Options{ServerID: 1, Extra: []string{"--auto-increment-increment=2", "--auto-increment-offset=1"}})
-	b := testenv.New(t, testenv.Options{ServerID: 2, Extra: []string{"--auto-increment-increment=2", "--auto-increment-offset=2"}})
+	a := testenv.New(t, testenv.Options{ServerID: 1, TLS: certs, Extra: []string{"--auto-increment-increment=2", "--auto-increment-offset=1"}})
+	b := testenv.New(t, testenv.Options{ServerID: 2, TLS: certs, Extra: []string{"--auto-increment-increment=2", "--auto-increment-offset=2"}})
 	dbs := []*sql.DB{testenv.MustDB(t, a), testenv.MustDB(t, b)}
 	for i, db := range dbs {
 		node := string(rune('a' + i))
@@ -167,6 +171,7 @@ func TestBidiKill9(t *testing.T) {
 		t.Errorf("clean stop: %v", err)
 	}
 	t.Logf("%d kills", kills)
+	assertEncrypted(t, dbs...)
 	testenv.AssertTablesEqual(t, dbs[0], dbs[1], "app")
 	// The writers never touch the same row: any conflict on app.acc would
 	// be a transaction applied twice. (The audit tables do conflict, by

@@ -11,9 +11,16 @@ import (
 
 // --until stops at a chosen position; a goal the source never reaches ends
 // with --timeout: exit 2 and the remaining gap on stderr.
+// Also over TLS: servers that refuse plaintext, every connection
+// verify-identity with a client certificate.
 func TestCatchupUntilAndTimeout(t *testing.T) {
-	src := testenv.New(t, testenv.Options{ServerID: 1})
-	tgt := testenv.New(t, testenv.Options{ServerID: 2})
+	t.Run("plain", func(t *testing.T) { catchupUntilAndTimeout(t, nil) })
+	t.Run("over TLS", func(t *testing.T) { catchupUntilAndTimeout(t, testenv.NewTestCerts(t)) })
+}
+
+func catchupUntilAndTimeout(t *testing.T, certs *testenv.Certs) {
+	src := testenv.New(t, testenv.Options{ServerID: 1, TLS: certs})
+	tgt := testenv.New(t, testenv.Options{ServerID: 2, TLS: certs})
 	srcDB, tgtDB := testenv.MustDB(t, src), testenv.MustDB(t, tgt)
 	testenv.Exec(t, srcDB, workload.Schema("shop")...)
 	if err := workload.New(srcDB, "shop", 2).Run(t.Context(), 100); err != nil {
@@ -42,5 +49,8 @@ func TestCatchupUntilAndTimeout(t *testing.T) {
 	last = last[strings.LastIndex(last, "\n")+1:]
 	if !strings.Contains(last, "transactions behind") || !strings.Contains(last, "1-1-999999") {
 		t.Errorf("timeout line does not show the gap: %q", last)
+	}
+	if certs != nil {
+		assertEncrypted(t, srcDB, tgtDB)
 	}
 }

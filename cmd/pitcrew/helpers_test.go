@@ -46,11 +46,13 @@ http_addr: "off"
 }
 
 // tlsYAML is an endpoint's tls: block (indented under it), or nothing.
-func tlsYAML(t conn.TLS) string {
+func tlsYAML(t conn.TLS) string { return tlsYAMLAt("  ", t) }
+
+func tlsYAMLAt(indent string, t conn.TLS) string {
 	if t == (conn.TLS{}) {
 		return ""
 	}
-	return fmt.Sprintf("  tls: {mode: %q, ca: %q, cert: %q, key: %q, server_name: %q}\n", t.Mode, t.CA, t.Cert, t.Key, t.ServerName)
+	return fmt.Sprintf(indent+"tls: {mode: %q, ca: %q, cert: %q, key: %q, server_name: %q}\n", t.Mode, t.CA, t.Cert, t.Key, t.ServerName)
 }
 
 // runCLI runs the command in-process and returns exit code and output.

@@ -16,10 +16,12 @@ import (
 
 // verify finds exactly the row changed behind pitcrew's back, --repair
 // rewrites it, and a table whose character set and collation differ
-// between the sides verifies equal when the values are.
+// between the sides verifies equal when the values are. Over TLS (both
+// servers refuse plaintext); TestVerifyOnlineNoFalseDifferences is plain.
 func TestVerifyFindsAndRepairs(t *testing.T) {
-	src := testenv.New(t, testenv.Options{ServerID: 1})
-	tgt := testenv.New(t, testenv.Options{ServerID: 2})
+	certs := testenv.NewTestCerts(t)
+	src := testenv.New(t, testenv.Options{ServerID: 1, TLS: certs})
+	tgt := testenv.New(t, testenv.Options{ServerID: 2, TLS: certs})
 	srcDB, tgtDB := testenv.MustDB(t, src), testenv.MustDB(t, tgt)
 	testenv.Exec(t, srcDB, workload.Schema("shop")...)
 	if err := workload.New(srcDB, "shop", 41).Run(context.Background(), 800); err != nil {
