@@ -12,7 +12,7 @@ import (
 	"github.com/pitcrew/pitcrew/internal/workload"
 )
 
-const sandboxUsage = "sandbox up|down|status|workload|compare [--dir DIR] [--txns N] [--schema NAME]"
+const sandboxUsage = "sandbox up|down|status|workload|compare [--dir DIR] [--tls] [--txns N] [--schema NAME]"
 
 func cmdSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -24,6 +24,7 @@ func cmdSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	dir := fs.String("dir", ".sandbox", "sandbox directory (servers' data, sandbox.json, pitcrew.yaml)")
 	txns := fs.Int("txns", 2000, "workload: transactions to write on the source")
 	schema := fs.String("schema", "demo", "workload/compare: database to use")
+	useTLS := fs.Bool("tls", false, "up: servers that serve TLS (certificates generated into DIR/certs) and refuse plaintext; pitcrew.yaml uses tls verify-identity with a client certificate")
 	if err := parse(fs, rest); err != nil {
 		return err
 	}
@@ -32,7 +33,7 @@ func cmdSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if _, _, err := testenv.Binaries(); err != nil {
 			return err
 		}
-		st, err := sandbox.Up(ctx, *dir)
+		st, err := sandbox.Up(ctx, *dir, *useTLS)
 		if err != nil {
 			return err
 		}

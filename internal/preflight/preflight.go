@@ -124,13 +124,13 @@ func open(ctx context.Context, r *report, side string, e conn.Endpoint) *server 
 		return nil
 	}
 	s := &server{side: side, db: db, vars: map[string]string{}}
-	checkTLS(ctx, r, side, e, db)
 	if s.info, err = binlog.Inspect(ctx, db); err != nil {
 		r.add(side, "connect", Fail, err.Error(), "")
 		db.Close()
 		return nil
 	}
 	r.add(side, "connect", Pass, fmt.Sprintf("%s (%s)", e, s.info.Version), "")
+	checkTLS(ctx, r, side, e, db)
 	for _, v := range settings {
 		var val sql.NullString
 		// Unknown variables differ between flavours and versions.

@@ -31,6 +31,14 @@ type Certs struct {
 	Names      []string
 }
 
+// CertsIn names the files NewCerts wrote into dir (default names), without
+// generating anything.
+func CertsIn(dir string) *Certs {
+	return &Certs{Dir: dir, CA: filepath.Join(dir, "ca.pem"),
+		ServerCert: filepath.Join(dir, "server.pem"), ServerKey: filepath.Join(dir, "server-key.pem"),
+		ClientCert: filepath.Join(dir, "client.pem"), ClientKey: filepath.Join(dir, "client-key.pem"), Names: DefaultNames}
+}
+
 // DefaultNames are what the server certificate names by default.
 var DefaultNames = []string{"127.0.0.1", "localhost"}
 
@@ -44,9 +52,8 @@ func NewCerts(dir string, names ...string) (*Certs, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	c := &Certs{Dir: dir, CA: filepath.Join(dir, "ca.pem"),
-		ServerCert: filepath.Join(dir, "server.pem"), ServerKey: filepath.Join(dir, "server-key.pem"),
-		ClientCert: filepath.Join(dir, "client.pem"), ClientKey: filepath.Join(dir, "client-key.pem"), Names: names}
+	c := CertsIn(dir)
+	c.Names = names
 	now := time.Now()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
