@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/pitcrew/pitcrew/internal/compare"
+	"github.com/pitcrew/pitcrew/internal/conn"
 	"github.com/pitcrew/pitcrew/internal/cpuprof"
 	"github.com/pitcrew/pitcrew/internal/testenv"
 	"github.com/pitcrew/pitcrew/syncer"
@@ -27,11 +28,20 @@ type backdrop struct {
 	n      int
 	// lastTarget is the target the last call to target started.
 	lastTarget *testenv.Server
+	// certs, when set, make every server serve TLS (plaintext allowed
+	// too), so one run compares pitcrew plain and over TLS.
+	certs *testenv.Certs
 }
 
 // newBackdrop makes a fresh scratch dir under parent (the system's temp dir
 // when empty) and starts the source in it with tables x rows rows.
 func newBackdrop(ctx context.Context, parent string, tables, rows int, durable bool, log io.Writer) (*backdrop, error) {
+	return newBackdropTLS(ctx, parent, tables, rows, durable, false, log)
+}
+
+// newBackdropTLS is newBackdrop; with withTLS every server serves TLS as
+// well as plaintext.
+func newBackdropTLS(ctx context.Context, parent string, tables, rows int, durable, withTLS bool, log io.Writer) (*backdrop, error) {
 	dir, err := os.MkdirTemp(parent, "pitcrew-bench-")
 	if err != nil {
 		return nil, err
@@ -40,7 +50,13 @@ func newBackdrop(ctx context.Context, parent string, tables, rows int, durable b
 	if durable {
 		b.extra = append(b.extra, "--innodb-flush-log-at-trx-commit=1", "--sync-binlog=1")
 	}
-	if b.src, err = testenv.Start(ctx, testenv.Options{Dir: filepath.Join(dir, "src"), ServerID: 1, Extra: b.extra}); err != nil {
+	if withTLS {
+		if b.certs, err = testenv.NewCerts(filepath.Join(dir, "certs")); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+	}
+	if b.src, err = testenv.Start(ctx, testenv.Options{Dir: filepath.Join(dir, "src"), ServerID: 1, Extra: b.extra, TLS: b.certs, PlaintextToo: true}); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
@@ -81,7 +97,7 @@ func (b *backdrop) dump(ctx context.Context) error {
 func (b *backdrop) target(ctx context.Context, tag string) (*testenv.Server, *sql.DB, error) {
 	b.n++
 	dir := filepath.Join(b.dir, fmt.Sprintf("%s-%d", tag, b.n))
-	tgt, err := testenv.Start(ctx, testenv.Options{Dir: dir, ServerID: uint32(100 + b.n), Extra: append(b.extra, "--skip-slave-start")})
+	tgt, err := testenv.Start(ctx, testenv.Options{Dir: dir, ServerID: uint32(100 + b.n), Extra: append(b.extra, "--skip-slave-start"), TLS: b.certs, PlaintextToo: true})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -102,7 +118,8 @@ func (b *backdrop) target(ctx context.Context, tag string) (*testenv.Server, *sq
 // variant is how a pitcrew contender differs from the defaults.
 type variant struct {
 	noRelay bool
-	lanes   int // 0: the default
+	lanes   int  // 0: the default
+	tls     bool // every connection over TLS (verify-identity); else plaintext
 }
 
 // pitcrew is the engine with its defaults (but v), streaming the source
@@ -113,7 +130,11 @@ func (b *backdrop) pitcrew(tgt *testenv.Server, v variant) (s *syncer.Syncer, do
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err = syncer.New(syncer.Config{Source: b.src.Endpoint(), Target: tgt.Endpoint(), DataDir: d,
+	src, dst := b.src.Endpoint(), tgt.Endpoint()
+	if !v.tls {
+		src.TLS, dst.TLS = conn.TLS{Mode: conn.ModeDisabled}, conn.TLS{Mode: conn.ModeDisabled}
+	}
+	s, err = syncer.New(syncer.Config{Source: src, Target: dst, DataDir: d,
 		StartFrom: syncer.StartGTID, StartGTID: b.before, NoRelay: v.noRelay, Lanes: v.lanes}, syncer.NewMetrics(prometheus.NewRegistry(), "bench"))
 	if err != nil {
 		os.RemoveAll(d)

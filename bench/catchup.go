@@ -37,6 +37,10 @@ type CatchupConfig struct {
 	// Lanes adds pitcrew with that many apply lanes, per entry, as
 	// contenders.
 	Lanes []int
+	// TLS adds pitcrew with every connection (stream, SQL) over TLS,
+	// verify-identity, as a contender: every server then serves TLS as
+	// well as plaintext, and the other contenders stay plaintext.
+	TLS bool
 	// CPUProfile, when set, writes a CPU profile of pitcrew's last run.
 	CPUProfile string
 	Dir        string
@@ -95,7 +99,7 @@ func Catchup(ctx context.Context, cfg CatchupConfig) ([]CatchupResult, error) {
 		cfg.Tables = 1
 	}
 	cfg.Log = logTo(cfg.Log)
-	env, err := newBackdrop(ctx, cfg.Dir, cfg.Tables, cfg.Rows, cfg.Durable, cfg.Log)
+	env, err := newBackdropTLS(ctx, cfg.Dir, cfg.Tables, cfg.Rows, cfg.Durable, cfg.TLS, cfg.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -128,6 +132,11 @@ func Catchup(ctx context.Context, cfg CatchupConfig) ([]CatchupResult, error) {
 	if cfg.AlsoNoRelay {
 		contenders = append(contenders, contender{"pitcrew (relay off)", func(db *sql.DB) error {
 			return env.catchup(ctx, env.lastTarget, after, "", variant{noRelay: true})
+		}})
+	}
+	if cfg.TLS {
+		contenders = append(contenders, contender{TLSContender, func(db *sql.DB) error {
+			return env.catchup(ctx, env.lastTarget, after, "", variant{tls: true})
 		}})
 	}
 	for _, n := range cfg.Lanes {
@@ -291,6 +300,31 @@ func sample(ctx context.Context, db *sql.DB, before string, into *[][2]float64) 
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+// TLSContender is pitcrew over TLS; "pitcrew (defaults)" is its plaintext
+// twin in the same run.
+const TLSContender = "pitcrew (TLS)"
+
+// TLSCost is the median throughput of pitcrew over TLS and plaintext in
+// results, and their ratio (TLS / plain); ok is false without both.
+func TLSCost(rs []CatchupResult) (tlsTxns, plainTxns, ratio float64, ok bool) {
+	var t, p []float64
+	for _, r := range rs {
+		if r.Note != "" || !r.Equal {
+			continue
+		}
+		switch r.Contender {
+		case TLSContender:
+			t = append(t, r.TxnsPerS)
+		case "pitcrew (defaults)":
+			p = append(p, r.TxnsPerS)
+		}
+	}
+	if len(t) == 0 || len(p) == 0 {
+		return 0, 0, 0, false
+	}
+	return median(t), median(p), median(t) / median(p), true
 }
 
 // contender is one way of applying the backlog to a target.

@@ -69,7 +69,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func benchCatchup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench catchup", "bench catchup [--workload W] [--txns N] [--durable] [--threads N] [--rounds N] [--lanes N,M] [--also-relay-off] [--json]", stderr)
+	fs := newFlags("bench catchup", "bench catchup [--workload W] [--txns N] [--durable] [--threads N] [--rounds N] [--lanes N,M] [--also-relay-off] [--tls] [--json]", stderr)
 	workload := fs.String("workload", bench.WriteOnly, "backlog shape: write_only (oltp_write_only), insert_only (with the target's ingest ceiling), update_index (hot keys)")
 	txns := fs.Int("txns", 20000, "backlog transactions")
 	tables := fs.Int("tables", 4, "tables")
@@ -80,12 +80,13 @@ func benchCatchup(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	asJSON := fs.Bool("json", false, "print results as JSON")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of pitcrew's (last) run to this file")
 	noRelay := fs.Bool("also-relay-off", false, "add pitcrew with the relay off as a contender (what the purge protection costs)")
+	withTLS := fs.Bool("tls", false, "add pitcrew with every connection over TLS (verify-identity) as a contender: what TLS costs, against pitcrew plaintext in the same run")
 	var lanes intList
 	fs.Var(&lanes, "lanes", "add pitcrew with N apply lanes as contenders, e.g. 2,4")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	res, err := bench.Catchup(ctx, bench.CatchupConfig{Lanes: lanes, Workload: *workload, Txns: *txns, Tables: *tables, Rows: *rows, Durable: *durable, Threads: *threads, Rounds: *rounds, CPUProfile: *profile, AlsoNoRelay: *noRelay, Log: stderr})
+	res, err := bench.Catchup(ctx, bench.CatchupConfig{Lanes: lanes, TLS: *withTLS, Workload: *workload, Txns: *txns, Tables: *tables, Rows: *rows, Durable: *durable, Threads: *threads, Rounds: *rounds, CPUProfile: *profile, AlsoNoRelay: *noRelay, Log: stderr})
 	if err != nil {
 		return err
 	}
@@ -95,6 +96,9 @@ func benchCatchup(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fmt.Fprintf(stdout, "%-34s %5s %8s %9s %10s %6s  %s\n", "CONTENDER", "ROUND", "SECONDS", "TX/S", "ROWS/S", "EQUAL", "NOTE")
 	for _, r := range res {
 		fmt.Fprintf(stdout, "%-34s %5d %8.2f %9.0f %10.0f %6v  %s\n", r.Contender, r.Round, r.Seconds, r.TxnsPerS, r.RowsPerS, r.Equal, r.Note)
+	}
+	if t, p, ratio, ok := bench.TLSCost(res); ok {
+		fmt.Fprintf(stdout, "TLS cost: pitcrew over TLS %.0f tx/s, plaintext %.0f tx/s: %.2fx (medians of the rounds)\n", t, p, ratio)
 	}
 	return nil
 }

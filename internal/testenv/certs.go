@@ -130,7 +130,12 @@ func (c *Certs) ClientTLS() conn.TLS {
 }
 
 // serverArgs are the mariadbd options that serve TLS with these
-// certificates and refuse plaintext connections over TCP.
-func (c *Certs) serverArgs() []string {
-	return []string{"--ssl-ca=" + c.CA, "--ssl-cert=" + c.ServerCert, "--ssl-key=" + c.ServerKey, "--require-secure-transport=ON"}
+// certificates and, with requireSecure, refuse plaintext connections over
+// TCP.
+func (c *Certs) serverArgs(requireSecure bool) []string {
+	args := []string{"--ssl-ca=" + c.CA, "--ssl-cert=" + c.ServerCert, "--ssl-key=" + c.ServerKey}
+	if requireSecure {
+		args = append(args, "--require-secure-transport=ON")
+	}
+	return args
 }

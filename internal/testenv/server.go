@@ -40,6 +40,9 @@ type Options struct {
 	// then reaches the server under verify-identity with the client
 	// certificate.
 	TLS *Certs
+	// PlaintextToo, with TLS: plaintext connections are accepted as well
+	// (require_secure_transport off), for comparing the two on one server.
+	PlaintextToo bool
 }
 
 // Server is a running (or stopped) throwaway server.
@@ -184,7 +187,7 @@ func (s *Server) args() []string {
 		)
 	}
 	if s.TLS != nil {
-		args = append(args, s.TLS.serverArgs()...)
+		args = append(args, s.TLS.serverArgs(!s.PlaintextToo)...)
 	}
 	return append(args, s.Extra...)
 }
