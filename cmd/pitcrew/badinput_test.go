@@ -51,6 +51,12 @@ func TestBadInput(t *testing.T) {
 			[]string{"--start-gtid", "0-1-x"}, []string{"malformed GTID", "0-1-42"}},
 		{"no start position", good.Endpoint(), nil,
 			nil, []string{"no checkpoint yet", "--start-from"}},
+		{"start gtid the source never executed", good.Endpoint(), nil,
+			[]string{"--start-gtid", "1-1-999999"}, []string{"not contained in the source's executed GTID set", "domain 1 at seq 999999"}},
+		{"unknown tls mode", withTLS(good.Endpoint(), conn.TLS{Mode: "verify-full"}), nil,
+			[]string{"--start-from", "now"}, []string{`source.tls.mode "verify-full" is unknown`, "verify-identity"}},
+		{"tls required, server without TLS", withTLS(good.Endpoint(), conn.TLS{Mode: "required"}), nil,
+			[]string{"--start-from", "now"}, []string{"does not offer TLS", "source.tls.mode"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -112,4 +118,9 @@ func TestLoadConfigEnvPassword(t *testing.T) {
 	if got := fc.syncerConfig().Source.Password; got != "from-env" {
 		t.Fatalf("password %q, want the environment's", got)
 	}
+}
+
+func withTLS(e conn.Endpoint, t conn.TLS) conn.Endpoint {
+	e.TLS = t
+	return e
 }

@@ -95,7 +95,7 @@ func TestTLSValidate(t *testing.T) {
 		{conn.TLS{Mode: "verify-ca", ServerName: "x"}, "server_name is only checked under verify-identity"},
 		{conn.TLS{Mode: "disabled", Cert: certs.ClientCert, Key: certs.ClientKey}, "mode is disabled but"},
 		{conn.TLS{Cert: certs.ClientCert}, "cert and key go together"},
-		{conn.TLS{Mode: "verify-ca", CA: certs.Dir + "/missing.pem"}, "source.tls.ca: stat"},
+		{conn.TLS{Mode: "verify-ca", CA: certs.Dir + "/missing.pem"}, "source.tls.ca: open "},
 		{conn.TLS{Mode: "verify-ca", CA: certs.ClientKey}, "holds no PEM certificate"},
 		{conn.TLS{Cert: certs.ClientCert, Key: certs.ServerKey}, "matching private key"},
 	} {
