@@ -194,13 +194,16 @@ func startSync(bcfg replication.BinlogSyncerConfig, timeout time.Duration, from 
 	started := time.Now()
 	streamer, err := syncer.StartSyncGTID(from.Raw())
 	if err != nil {
-		syncer.Close()
-		if time.Since(started) >= timeout {
-			// go-mysql reports the deadline as a bad connection, its
-			// text only: say what happened.
-			err = fmt.Errorf("source %s:%d did not complete the connect within %s (TCP, TLS and login handshakes, replica registration): the path to it drops packets or the server hangs: %w", bcfg.Host, bcfg.Port, timeout, err)
+		if time.Since(started) < timeout {
+			syncer.Close()
+			return nil, nil, err
 		}
-		return nil, nil, err
+		// Close kills our session through a new connection, which a
+		// dead route would hold for another timeout: in the background.
+		go syncer.Close()
+		// go-mysql reports the deadline as a bad connection, its text
+		// only: say what happened.
+		return nil, nil, fmt.Errorf("source %s:%d did not complete the connect within %s (TCP, TLS and login handshakes, replica registration): the path to it drops packets or the server hangs: %w", bcfg.Host, bcfg.Port, timeout, err)
 	}
 	d.streaming()
 	return syncer, streamer, nil
