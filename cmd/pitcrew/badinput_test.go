@@ -52,7 +52,7 @@ func TestBadInput(t *testing.T) {
 		{"no start position", good.Endpoint(), nil,
 			nil, []string{"no checkpoint yet", "--start-from"}},
 		{"start gtid the source never executed", good.Endpoint(), nil,
-			[]string{"--start-gtid", "1-1-999999"}, []string{"not contained in the source's executed GTID set", "domain 1 at seq 999999"}},
+			[]string{"--start-gtid", "1-1-999999"}, []string{"not contained in the source's executed GTID set", "domain 1, which the source never had"}},
 		{"unknown tls mode", withTLS(good.Endpoint(), conn.TLS{Mode: "verify-full"}), nil,
 			[]string{"--start-from", "now"}, []string{`source.tls.mode "verify-full" is unknown`, "verify-identity"}},
 		{"tls required, server without TLS", withTLS(good.Endpoint(), conn.TLS{Mode: "required"}), nil,
