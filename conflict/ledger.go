@@ -150,6 +150,38 @@ func (l Ledger) List(ctx context.Context, db *sql.DB, outcome string) ([]Entry, 
 	return out, rows.Err()
 }
 
+// Recent returns the newest limit entries, newest first (the console's
+// list; List reads the whole ledger).
+func (l Ledger) Recent(ctx context.Context, db *sql.DB, limit int) ([]Entry, error) {
+	rows, err := db.QueryContext(ctx, "SELECT "+columns+" FROM "+l.name()+" ORDER BY id DESC LIMIT ?", limit)
+	if conn.Code(err) == 1146 || conn.Code(err) == 1049 {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Entry
+	for rows.Next() {
+		e, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Parked counts the entries that wait for a decision.
+func (l Ledger) Parked(ctx context.Context, db *sql.DB) (int, error) {
+	var n int
+	err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+l.name()+" WHERE outcome = ?", Parked.String()).Scan(&n)
+	if conn.Code(err) == 1146 || conn.Code(err) == 1049 {
+		return 0, nil
+	}
+	return n, err
+}
+
 // ErrNoEntry: the ledger has no conflict with that id.
 var ErrNoEntry = errors.New("no such conflict in the ledger")
 

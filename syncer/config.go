@@ -90,6 +90,10 @@ type Config struct {
 	// conn.ConnectTimeout (10s). A dead route so costs a restart at most
 	// the watchdog's 3 x Heartbeat plus one ConnectTimeout per attempt.
 	ConnectTimeout time.Duration
+	// ProgressEvery: the service logs a progress line (rate, behind, ETA)
+	// this often while it applies or is behind; 0: only the "caught up" /
+	// "fell behind" transitions.
+	ProgressEvery time.Duration
 
 	// RestartBackoffMax caps the wait between pipeline restarts after the
 	// source or target went away. Default 30s.

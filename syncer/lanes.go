@@ -360,10 +360,12 @@ func (l *lanes) work(ctx context.Context, lane int) error {
 			ranges[i] = checkpoint.LaneRange{Before: s.before.String(), After: s.after.String()}
 		}
 		q, args := progress.LaneSQL(p.s.cfg.Channel, lane, p.flavor, w.String(), ranges)
+		began := time.Now()
 		job.err = p.ex.ApplyRowsRecord(ctx, job.batch, apply.Record{SQL: q, Args: args,
 			Landed: func(ctx context.Context) (bool, error) { return l.landed(ctx, lane, job) }})
 		if job.err == nil {
 			done = kept
+			p.s.metrics.ApplyDuration.Observe(time.Since(began).Seconds())
 		}
 		select {
 		case l.results <- job:

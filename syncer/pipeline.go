@@ -389,9 +389,11 @@ func (p *pipeline) applyBatch(ctx context.Context, batch []*txn.Txn, rows int) e
 		return p.committed(after, batch, false)
 	}
 	p.ex.SetIdempotent(p.st.idempotent())
+	began := time.Now()
 	if err := p.ex.ApplyRows(ctx, batch, after); err != nil {
 		return err
 	}
+	p.s.metrics.ApplyDuration.Observe(time.Since(began).Seconds())
 	p.s.metrics.Rows.Add(float64(rows))
 	return p.committed(after, batch, true)
 }
@@ -417,9 +419,11 @@ func (p *pipeline) applyDDL(ctx context.Context, t *txn.Txn) error {
 	// any failure (even a cancelled context mid-statement) must accept
 	// "already exists" for it.
 	p.st.setPending(t.GTID)
+	began := time.Now()
 	if err := p.ex.ApplyDDL(ctx, t, before, after, mayBeDone); err != nil {
 		return err
 	}
+	p.s.metrics.ApplyDuration.Observe(time.Since(began).Seconds())
 	return p.committed(after, []*txn.Txn{t}, true)
 }
 
@@ -456,6 +460,7 @@ func (p *pipeline) applyLazy(ctx context.Context, t *txn.Txn) error {
 	}
 	p.s.cfg.Logger.Info("applying a large transaction as it is decoded", "gtid", t.GTID, "bytes", t.Bytes)
 	p.ex.SetIdempotent(p.st.idempotent())
+	began := time.Now()
 	rows := 0
 	err = p.ex.ApplyStream(ctx, t.GTID, func(yield func(string, txn.Event) error) error {
 		rows = 0
@@ -466,6 +471,7 @@ func (p *pipeline) applyLazy(ctx context.Context, t *txn.Txn) error {
 	if err != nil {
 		return err
 	}
+	p.s.metrics.ApplyDuration.Observe(time.Since(began).Seconds())
 	return p.committedLarge(after, t, rows)
 }
 
@@ -515,8 +521,10 @@ func (p *pipeline) release(t *txn.Txn) error {
 // committed moves the position after a target commit and records it locally.
 func (p *pipeline) committed(after gtid.Set, batch []*txn.Txn, written bool) error {
 	last := batch[len(batch)-1]
-	p.st.advance(after, time.Unix(int64(last.Timestamp), 0), len(batch))
+	commit := time.Unix(int64(last.Timestamp), 0)
+	p.st.advance(after, commit, len(batch))
 	p.s.metrics.Transactions.Add(float64(len(batch)))
+	p.s.metrics.LastCommit.Set(float64(last.Timestamp))
 	if written {
 		p.written = after.String()
 	}
@@ -532,6 +540,7 @@ func (p *pipeline) committed(after gtid.Set, batch []*txn.Txn, written bool) err
 	}
 	p.s.status.update(func(x *Status) {
 		x.AppliedGTIDSet = after.String()
+		x.LastCommit = commit.UTC()
 		x.TxnsApplied += int64(len(batch))
 		x.RowsApplied += int64(rows)
 	})

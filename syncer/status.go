@@ -44,12 +44,18 @@ type Status struct {
 	// purged (-1: never), estimated seconds to catch up (-1: unknown), and
 	// a warning when the first comes too close to the second.
 	BinlogExpiresIn  float64 `json:"binlog_expires_in_seconds"`
+	// ApplyRate is applied source transactions per second, smoothed over
+	// the last polls of the source (every 2 s).
+	ApplyRate float64 `json:"apply_rate"`
+	// LastCommit is the source commit time of the last applied transaction.
+	LastCommit time.Time `json:"last_source_commit,omitzero"`
 	CatchUpIn        float64 `json:"catch_up_in_seconds"`
 	RetentionWarning string  `json:"retention_warning,omitempty"`
 
 	// Relay: bytes spooled ahead of the applier, and its state (off,
 	// reading, or paused at the quota).
 	RelayBytes int64  `json:"relay_bytes"`
+	RelayQuota int64  `json:"relay_quota_bytes,omitempty"`
 	RelayState string `json:"relay_state"`
 	// ReadGTIDSet is what the relay holds or the target applied: the source
 	// may purge everything in it without harm.
@@ -63,6 +69,9 @@ type Status struct {
 type statusBox struct {
 	mu sync.Mutex
 	s  Status
+	// onState is told every change of State (the pitcrew_channel_state
+	// series); nil: nobody listens.
+	onState func(string)
 }
 
 func (b *statusBox) get() Status {
@@ -73,7 +82,11 @@ func (b *statusBox) get() Status {
 
 func (b *statusBox) update(f func(*Status)) {
 	b.mu.Lock()
+	was := b.s.State
 	f(&b.s)
 	b.s.UpdatedAt = time.Now().UTC()
+	if b.s.State != was && b.onState != nil {
+		b.onState(b.s.State)
+	}
 	b.mu.Unlock()
 }

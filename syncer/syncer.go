@@ -45,6 +45,7 @@ func New(cfg Config, m *Metrics) (*Syncer, error) {
 	}
 	s := &Syncer{cfg: cfg, metrics: m}
 	s.status.s = Status{Channel: cfg.Channel, State: StateStarting}
+	s.status.onState = m.setState
 	return s, nil
 }
 
@@ -211,9 +212,13 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 		x.AppliedGTIDSet = st.applied.String()
 		x.RelayState = RelayOff
 		if relay != nil {
-			x.RelayState, x.RelayBytes = RelayReading, relay.Size()
+			x.RelayState, x.RelayBytes, x.RelayQuota = RelayReading, relay.Size(), s.cfg.RelayQuota
 		}
 	})
+	if relay != nil {
+		s.metrics.RelayQuota.Set(float64(s.cfg.RelayQuota))
+		s.metrics.RelayBytes.Set(float64(relay.Size()))
+	}
 
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	defer stopPoll()
@@ -450,6 +455,7 @@ func (s *Syncer) pollSource(ctx context.Context, db *sql.DB, flavor string, st *
 	t := time.NewTicker(every)
 	defer t.Stop()
 	g := guard{margin: s.cfg.RetentionMargin, hours: math.NaN()}
+	rep := reporter{every: s.cfg.ProgressEvery}
 	for i := 0; ; i++ {
 		if src, err := binlog.Executed(ctx, db, flavor); err == nil {
 			st.setSource(src)
@@ -461,6 +467,12 @@ func (s *Syncer) pollSource(ctx context.Context, db *sql.DB, flavor string, st *
 			}
 		}
 		s.checkRetention(&g, st)
+		if i > 0 { // the rate needs two polls
+			txns, _ := st.progress()
+			behind, lag, _ := st.lag()
+			x := s.status.get()
+			s.observe(&rep, time.Now(), txns, behind, lag, g.rate, x.CatchUpIn)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -487,7 +499,11 @@ func (s *Syncer) checkRetention(g *guard, st *state) {
 		g.rate = 0.5*g.rate + 0.5*inst
 	}
 	g.lastTxns, g.lastAt = txns, now
+	s.status.update(func(x *Status) { x.ApplyRate = g.rate })
 	if math.IsNaN(g.hours) {
+		behind, _, _ := st.lag()
+		v := assessRetention(retentionInput{Behind: behind, Rate: g.rate})
+		s.status.update(func(x *Status) { x.CatchUpIn = seconds(v.CatchUpIn) })
 		return
 	}
 	behind, _, _ := st.lag()

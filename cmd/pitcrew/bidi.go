@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,13 +15,12 @@ import (
 
 	"github.com/pitcrew/pitcrew/checkpoint"
 	"github.com/pitcrew/pitcrew/conflict"
+	"github.com/pitcrew/pitcrew/console"
 	"github.com/pitcrew/pitcrew/internal/apply"
 	"github.com/pitcrew/pitcrew/internal/binlog"
 	"github.com/pitcrew/pitcrew/internal/conn"
 	"github.com/pitcrew/pitcrew/internal/gtid"
 	"github.com/pitcrew/pitcrew/syncer"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 const bidiUsage = "bidi plan|check|sync|status --config FILE [--force] [--start-from WHERE] [--json]"
@@ -207,7 +205,7 @@ func (b *bidiSet) check(ctx context.Context, w io.Writer) ([]string, error) {
 }
 
 func (b *bidiSet) sync(ctx context.Context, force bool, startFrom, httpAddr string, stderr io.Writer) error {
-	log, err := newLogger(stderr, b.fc.LogLevel)
+	log, err := newLoggerFormat(stderr, b.fc.LogLevel, b.fc.LogFormat)
 	if err != nil {
 		return err
 	}
@@ -221,11 +219,11 @@ func (b *bidiSet) sync(ctx context.Context, force bool, startFrom, httpAddr stri
 		}
 		log.Warn("auto-increment offsets are unsafe; running anyway (--force)", "problems", conflict.Join(problems))
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := newRegistry()
 	var syncers []*syncer.Syncer
 	for _, c := range b.syncerConfigs(startFrom) {
 		c.Logger = log.With("channel", c.Channel)
+		c.ProgressEvery = b.fc.logProgress()
 		s, err := syncer.New(c, syncer.NewMetrics(reg, c.Channel))
 		if err != nil {
 			return fmt.Errorf("channel %s: %w", c.Channel, err)
@@ -235,15 +233,24 @@ func (b *bidiSet) sync(ctx context.Context, force bool, startFrom, httpAddr stri
 	if httpAddr != "" {
 		b.fc.HTTPAddr = httpAddr
 	}
+	svc := service{title: "bidi " + strings.Join(b.names, " <-> "), gatherer: reg, channels: staticChannels(syncers...), list: true}
 	if addr := b.fc.httpAddr(); addr != "" {
-		l, err := net.Listen("tcp", addr)
+		// The console's conflict list and resolve use each node's ledger
+		// on connections of their own, as 'pitcrew conflicts' does.
+		dbs, err := b.open(ctx)
 		if err != nil {
-			return fmt.Errorf("listening on %s for /metrics and /status: %w (set http_addr or --http to a free address, or 'off')", addr, err)
+			return err
 		}
-		srv := &http.Server{Handler: syncer.Handler(reg, syncers...), ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.Serve(l) }()
-		defer srv.Close()
+		defer closeAll(dbs)
+		ledgers := console.Ledgers{Ledger: conflict.Ledger{Schema: b.fc.syncerConfig().ProgressSchema}, Nodes: b.names, DBs: dbs}
+		reg.MustRegister(ledgers)
+		svc.conflicts = ledgers
 	}
+	stop, err := serve(ctx, b.fc, b.fc.httpAddr(), log, svc)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	if err := syncer.RunGroup(ctx, syncers); err != nil {
 		return err
 	}

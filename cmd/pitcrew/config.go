@@ -20,26 +20,31 @@ import (
 // fileConfig is pitcrew.yaml. Every field is documented in README.md
 // ("Configuration"); keep the two in step.
 type fileConfig struct {
-	Channel        string        `yaml:"channel"`           // default main
-	Source         conn.Endpoint `yaml:"source"`            // host 127.0.0.1, port 3306, user root
-	Target         conn.Endpoint `yaml:"target"`            // same defaults
-	ServerID       uint32        `yaml:"server_id"`         // default 4207
-	DataDir        string        `yaml:"data_dir"`          // default ./pitcrew-data
-	HTTPAddr       string        `yaml:"http_addr"`         // default 127.0.0.1:9307; "off" disables
-	ProgressSchema string        `yaml:"progress_schema"`   // default _pitcrew
-	ProgressTable  string        `yaml:"progress_table"`    // default progress
-	StartFrom      string        `yaml:"start_from"`        // first start only
-	StartGTID      string        `yaml:"start_gtid"`        // first start only
-	BatchTxns      int           `yaml:"batch_txns"`        // default 1000
-	BatchRows      int           `yaml:"batch_rows"`        // default 20000
-	Compact        *bool         `yaml:"compact"`           // default true
-	Lanes          int           `yaml:"lanes"`             // default 1
-	ParallelTrig   bool          `yaml:"parallel_triggers"` // default false
-	QueueBytes     int64         `yaml:"queue_bytes"`       // default 64 MiB
-	RetentionWarn  time.Duration `yaml:"retention_margin"`  // default 1h
-	Relay          *bool         `yaml:"relay"`             // default true
-	RelayQuota     int64         `yaml:"relay_quota_bytes"` // default 4 GiB
-	LogLevel       string        `yaml:"log_level"`         // debug|info|warn|error, default info
+	Channel        string         `yaml:"channel"`           // default main
+	Source         conn.Endpoint  `yaml:"source"`            // host 127.0.0.1, port 3306, user root
+	Target         conn.Endpoint  `yaml:"target"`            // same defaults
+	ServerID       uint32         `yaml:"server_id"`         // default 4207
+	DataDir        string         `yaml:"data_dir"`          // default ./pitcrew-data
+	HTTPAddr       string         `yaml:"http_addr"`         // default 127.0.0.1:9307; "off" disables
+	ProgressSchema string         `yaml:"progress_schema"`   // default _pitcrew
+	ProgressTable  string         `yaml:"progress_table"`    // default progress
+	StartFrom      string         `yaml:"start_from"`        // first start only
+	StartGTID      string         `yaml:"start_gtid"`        // first start only
+	BatchTxns      int            `yaml:"batch_txns"`        // default 1000
+	BatchRows      int            `yaml:"batch_rows"`        // default 20000
+	Compact        *bool          `yaml:"compact"`           // default true
+	Lanes          int            `yaml:"lanes"`             // default 1
+	ParallelTrig   bool           `yaml:"parallel_triggers"` // default false
+	QueueBytes     int64          `yaml:"queue_bytes"`       // default 64 MiB
+	RetentionWarn  time.Duration  `yaml:"retention_margin"`  // default 1h
+	Relay          *bool          `yaml:"relay"`             // default true
+	RelayQuota     int64          `yaml:"relay_quota_bytes"` // default 4 GiB
+	LogLevel       string         `yaml:"log_level"`         // debug|info|warn|error, default info
+	LogFormat      string         `yaml:"log_format"`        // text|json, default text
+	LogProgress    *time.Duration `yaml:"log_progress"`      // sync: a progress line this often; default 30s, 0 off
+	HealthMaxLag   *time.Duration `yaml:"health_max_lag"`    // /healthz unhealthy beyond this lag; default 5m, 0 off
+	ConsoleToken   string         `yaml:"console_token"`     // or PITCREW_CONSOLE_TOKEN; needed beyond loopback and for actions
+	ConsoleRead    bool           `yaml:"console_read_open"` // let anyone who reaches http_addr read the console without the token
 
 	// Route filters and renames databases and tables.
 	Route route.Rules `yaml:"route"`
@@ -71,6 +76,7 @@ const defaultHTTPAddr = "127.0.0.1:9307"
 const (
 	envSourcePassword = "PITCREW_SOURCE_PASSWORD"
 	envTargetPassword = "PITCREW_TARGET_PASSWORD"
+	envConsoleToken   = "PITCREW_CONSOLE_TOKEN"
 )
 
 // loadConfig reads path; unknown keys are an error naming the key and line.
@@ -212,4 +218,28 @@ func (fc fileConfig) httpAddr() string {
 		return ""
 	}
 	return fc.HTTPAddr
+}
+
+// logProgress is how often `sync` logs its progress.
+func (fc fileConfig) logProgress() time.Duration {
+	if fc.LogProgress == nil {
+		return 30 * time.Second
+	}
+	return *fc.LogProgress
+}
+
+// healthMaxLag is the lag beyond which /healthz says unhealthy.
+func (fc fileConfig) healthMaxLag() time.Duration {
+	if fc.HealthMaxLag == nil {
+		return 5 * time.Minute
+	}
+	return *fc.HealthMaxLag
+}
+
+// consoleToken is the console's token; the environment wins.
+func (fc fileConfig) consoleToken() string {
+	if t, ok := os.LookupEnv(envConsoleToken); ok {
+		return t
+	}
+	return fc.ConsoleToken
 }

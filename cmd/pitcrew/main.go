@@ -197,6 +197,12 @@ func parse(fs *flag.FlagSet, args []string) error {
 }
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	return newLoggerFormat(w, level, "")
+}
+
+// newLoggerFormat is newLogger with log_format: text (default) or json
+// (one JSON object a line, for log shippers).
+func newLoggerFormat(w io.Writer, level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if level == "" {
 		level = "info"
@@ -204,7 +210,14 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("log_level %q is unknown: use debug, info, warn or error", level)
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+	o := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(w, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	}
+	return nil, fmt.Errorf("log_format %q is unknown: use text or json", format)
 }
 
 // tuneGC trades a little memory for CPU: the applier allocates a row image

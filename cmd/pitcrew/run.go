@@ -6,17 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
-	"time"
 
 	"github.com/pitcrew/pitcrew/internal/cpuprof"
 	"github.com/pitcrew/pitcrew/internal/dumpfile"
 	"github.com/pitcrew/pitcrew/internal/gtid"
 	"github.com/pitcrew/pitcrew/syncer"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 var errTimeout = errors.New("timeout")
@@ -104,35 +100,30 @@ func cmdSync(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *initialLoad {
-		if cfg.StartFrom != syncer.StartNone {
-			return errors.New("--initial-load decides where the stream starts: drop --start-from/--start-gtid")
-		}
-		if _, err := runLoad(ctx, cfg, 4, 10000, "", stderr); err != nil {
-			return err
-		}
+	if *initialLoad && cfg.StartFrom != syncer.StartNone {
+		return errors.New("--initial-load decides where the stream starts: drop --start-from/--start-gtid")
 	}
 	if *httpAddr != "" {
 		fc.HTTPAddr = *httpAddr
 	}
-	if cfg.Logger, err = newLogger(stderr, fc.LogLevel); err != nil {
+	if cfg.Logger, err = newLoggerFormat(stderr, fc.LogLevel, fc.LogFormat); err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cfg.ProgressEvery = fc.logProgress()
+	reg := newRegistry()
 	s, err := syncer.New(cfg, syncer.NewMetrics(reg, cfg.Channel))
 	if err != nil {
 		return err
 	}
-	if addr := fc.httpAddr(); addr != "" {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("listening on %s for /metrics and /status: %w (set http_addr or --http to a free address, or 'off')", addr, err)
+	stop, err := serve(ctx, fc, fc.httpAddr(), cfg.Logger, service{title: "sync " + cfg.Channel, gatherer: reg, channels: staticChannels(s)})
+	if err != nil {
+		return err
+	}
+	defer stop()
+	if *initialLoad {
+		if _, err := runLoad(ctx, cfg, 4, 10000, "", stderr); err != nil {
+			return err
 		}
-		srv := &http.Server{Handler: syncer.Handler(reg, s), ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.Serve(l) }()
-		defer srv.Close()
-		cfg.Logger.Info("serving /metrics, /healthz, /status", "addr", l.Addr().String())
 	}
 	err = s.Run(ctx, syncer.RunOptions{})
 	if err == nil {

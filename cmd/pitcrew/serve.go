@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/pitcrew/pitcrew/console"
+	"github.com/pitcrew/pitcrew/syncer"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// newRegistry is a process's Prometheus registry: Go runtime, process and
+// pitcrew_build_info.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	syncer.RegisterBuildInfo(reg, version, buildRevision())
+	return reg
+}
+
+// buildRevision is the VCS revision the binary was built from ("" when
+// unknown, e.g. go test binaries).
+func buildRevision() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	rev, dirty := "", false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev != "" && dirty {
+		rev += "-dirty"
+	}
+	return rev
+}
+
+// service is what a long-running command serves on http_addr.
+type service struct {
+	title     string
+	gatherer  prometheus.Gatherer
+	channels  func() []syncer.StatusSource
+	conflicts console.Conflicts
+	runbook   console.Runbook
+	list      bool // /status is an array (more than one channel, or they come and go)
+}
+
+// serve listens on addr ("" = off) and serves the console, /metrics,
+// /healthz, /readyz and /status until the returned stop is called. A bind
+// beyond loopback without a token is refused before anything runs.
+func serve(ctx context.Context, fc fileConfig, addr string, log *slog.Logger, s service) (stop func(), err error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s for the console and /metrics: %w (set http_addr or --http to a free address, or 'off')", addr, err)
+	}
+	health := syncer.HealthOptions{MaxLag: fc.healthMaxLag()}
+	con, err := console.New(console.Config{
+		Title: s.title, Version: version, Token: fc.consoleToken(), ReadOpen: fc.ConsoleRead, Health: health,
+		Channels: s.channels, Conflicts: s.conflicts, Runbook: s.runbook, Logger: log,
+	}, l.Addr())
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	base := http.NewServeMux()
+	syncer.Endpoints{Gatherer: s.gatherer, Health: health, Channels: s.channels, List: s.list}.Register(base)
+	srv := &http.Server{Handler: con.Handler(base), ReadHeaderTimeout: 5 * time.Second}
+	cctx, cancel := context.WithCancel(ctx)
+	go con.Run(cctx)
+	go func() { _ = srv.Serve(l) }()
+	log.Info("console and /metrics, /healthz, /readyz, /status served", "url", "http://"+l.Addr().String()+"/")
+	return func() {
+		cancel()
+		srv.Close()
+	}, nil
+}
+
+// staticChannels adapts syncers to the console's channel list.
+func staticChannels(ss ...*syncer.Syncer) func() []syncer.StatusSource {
+	out := make([]syncer.StatusSource, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return func() []syncer.StatusSource { return out }
+}
