@@ -139,8 +139,6 @@ func TestConsoleSyncInBrowser(t *testing.T) {
 	tgt := testenv.New(t, testenv.Options{ServerID: 2})
 	srcDB, tgtDB := testenv.MustDB(t, src), testenv.MustDB(t, tgt)
 	testenv.Exec(t, srcDB, workload.Schema("shop")...)
-	testenv.Exec(t, tgtDB, workload.Schema("shop")...)
-	testenv.Exec(t, tgtDB, "CREATE TRIGGER shop.slow_accounts BEFORE UPDATE ON shop.accounts FOR EACH ROW SET @slow = SLEEP(0.03)")
 	addr := freeAddr(t)
 	cfg := writeConfig(t, src.Endpoint(), tgt.Endpoint(), "http_addr: "+addr, "log_progress: 2s", "log_format: json",
 		"console_token: "+testToken, "relay_quota_bytes: 268435456")
@@ -149,12 +147,19 @@ func TestConsoleSyncInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &logBuffer{}
-	cmd := exec.Command(bin, "sync", "--config", cfg, "--start-from", "now")
+	cmd := exec.Command(bin, "sync", "--config", cfg, "--start-from", "beginning")
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill() //nolint:errcheck
+	// Once the tables arrived, every account update on the target sleeps.
+	within(t, 30*time.Second, "the tables to reach the target", func() bool {
+		var n int
+		tgtDB.QueryRow("SELECT COUNT(*) FROM shop.accounts").Scan(&n)
+		return n > 0
+	})
+	testenv.Exec(t, tgtDB, "CREATE TRIGGER shop.slow_accounts BEFORE UPDATE ON shop.accounts FOR EACH ROW SET @slow = SLEEP(0.03)")
 	stop := writeInBackground(gen, 0)
 	stopped := false
 	defer func() {
@@ -164,10 +169,17 @@ func TestConsoleSyncInBrowser(t *testing.T) {
 	}()
 
 	url := "http://" + addr + "/"
+	waitListening(t, addr, logs)
 	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`.channel[data-channel="test"]`))); err != nil {
 		t.Fatalf("the console did not render the channel: %v\n%s", err, logs.String())
 	}
 	maxLag := 0.0
+	defer func() {
+		if t.Failed() {
+			screenshot(t, ctx, "console-sync-failed.png")
+			t.Logf("logs:\n%s", logs.String())
+		}
+	}()
 	within(t, 40*time.Second, "the page to show the channel falling behind", func() bool {
 		v, err := textOf(ctx, `.channel[data-channel="test"] .stat.lag .v`)
 		if err == nil && seconds(v) > maxLag {
@@ -226,6 +238,23 @@ func TestConsoleSyncInBrowser(t *testing.T) {
 	}
 }
 
+// waitListening waits until a started service answers on addr.
+func waitListening(t *testing.T, addr string, logs *logBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing answers on %s: %v\n%s", addr, err, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func minOf(v []float64) float64 {
 	m := v[0]
 	for _, x := range v {
@@ -267,6 +296,7 @@ func TestConsoleConflictInBrowser(t *testing.T) {
 	}
 	defer cmd.Process.Kill() //nolint:errcheck
 	url := "http://" + addr + "/"
+	waitListening(t, addr, logs)
 	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`.channel[data-channel="b-a"]`))); err != nil {
 		t.Fatalf("the console did not render: %v\n%s", err, logs.String())
 	}

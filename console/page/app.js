@@ -165,7 +165,8 @@ function niceMax(v) {
 // scale) over the history's time span.
 function lagChart(svg, pts) {
   svg.replaceChildren();
-  const W = 600, H = 130, L = 34, R = 44, T = 8, B = 18;
+  // Drawn at the element's pixel size, so text is never stretched.
+  const W = Math.max(200, svg.clientWidth || 600), H = Math.max(80, svg.clientHeight || 130), L = 40, R = 58, T = 10, B = 18;
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   const now = pts.length ? pts[pts.length - 1].t : Date.now() / 1000;
   const span = Math.max(60, pts.length ? now - pts[0].t : 60);
@@ -196,7 +197,7 @@ function lagChart(svg, pts) {
 }
 function barChart(svg, pts, key, color) {
   svg.replaceChildren();
-  const W = 300, H = 70, L = 4, B = 4;
+  const W = Math.max(100, svg.clientWidth || 300), H = Math.max(40, svg.clientHeight || 70), L = 4, B = 4;
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   const vals = pts.map((p) => Math.max(0, p[key]));
   const m = niceMax(Math.max(1, ...vals));
@@ -213,9 +214,12 @@ function barChart(svg, pts, key, color) {
 }
 
 // ---------- channels ----------
+// behind: the channel has a backlog worth saying so (under a steady
+// workload a few transactions are always in flight).
+function behind(c) { return c.transactions_behind > 0 && c.seconds_behind_source >= 1; }
 function stateClass(c) {
   switch (c.state) {
-    case "streaming": return c.transactions_behind > 0 && c.seconds_behind_source >= 10 ? "pill-info" : "pill-ok";
+    case "streaming": return behind(c) ? "pill-info" : "pill-ok";
     case "caught-up": return "pill-ok";
     case "starting": return "pill-info";
     case "retrying": return "pill-warn";
@@ -224,7 +228,7 @@ function stateClass(c) {
   return "pill-unknown";
 }
 function stateText(c) {
-  if (c.state === "streaming" && c.transactions_behind > 0 && c.seconds_behind_source >= 10) return "catching up";
+  if (c.state === "streaming" && behind(c)) return "streaming · catching up";
   if (c.state === "streaming") return "streaming · in sync";
   return c.state;
 }
@@ -248,8 +252,8 @@ function channelCard(c, maxLag) {
     stat("behind", "behind", num(c.transactions_behind) + " tx", "source transactions not yet applied"),
     stat("rate", "apply rate", num(c.apply_rate || 0) + " tx/s"),
     stat("eta", "ETA", eta, "estimated time to apply the backlog")));
-  const svg = svgEl("svg", { class: "chart lag-chart", preserveAspectRatio: "none", role: "img", "aria-label": "lag over time" });
-  lagChart(svg, c.history || []);
+  const svg = svgEl("svg", { class: "chart lag-chart", role: "img", "aria-label": "lag over time" });
+  svg.history = c.history || [];
   card.append(svg);
   card.append(el("div", { class: "legend" },
     el("span", {}, el("i", { class: "lg-lag" }), "seconds behind"),
@@ -277,7 +281,7 @@ function channelCard(c, maxLag) {
   const last = c.last_source_commit ? " · last source commit " + clock(c.last_source_commit) : "";
   card.append(el("div", { class: "counts" }, document.createTextNode(
     `${num(c.transactions_applied)} tx · ${num(c.rows_applied)} rows applied · ${num(c.reconnects)} reconnects` +
-    (c.conflicts ? ` · ${num(c.conflicts)} conflicts` : "") + (c.echoes_dropped ? ` · ${num(c.echoes_dropped)} echoes dropped` : "") + last)));
+    (c.conflicts ? ` · ${num(c.conflicts)} conflict${c.conflicts === 1 ? "" : "s"}` : "") + (c.echoes_dropped ? ` · ${num(c.echoes_dropped)} echoes dropped` : "") + last)));
   if (c.last_error) {
     card.append(el("div", { class: "err" }, el("b", { text: c.state === "retrying" ? "Last error (retrying):" : "Error:" }), document.createTextNode(c.last_error)));
   }
@@ -294,6 +298,7 @@ function renderChannels() {
     return;
   }
   box.replaceChildren(...chs.map((c) => channelCard(c, state.max_lag || 0)));
+  for (const svg of box.querySelectorAll("svg.lag-chart")) lagChart(svg, svg.history);
 }
 
 // ---------- conflicts ----------
