@@ -22,6 +22,7 @@ const (
 // channel is one running direction.
 type channel struct {
 	s      *syncer.Syncer
+	reg    *prometheus.Registry // its metrics (the console's /metrics gathers them)
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error
@@ -119,12 +120,13 @@ func (r *run) startChannel(name string) error {
 	if err != nil {
 		return err
 	}
-	s, err := syncer.New(cfg, syncer.NewMetrics(prometheus.NewRegistry(), name))
+	reg := prometheus.NewRegistry()
+	s, err := syncer.New(cfg, syncer.NewMetrics(reg, name))
 	if err != nil {
 		return fmt.Errorf("channel %s: %w", name, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &channel{s: s, cancel: cancel, done: make(chan struct{})}
+	c := &channel{s: s, reg: reg, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
 		c.err = s.Run(ctx, syncer.RunOptions{})

@@ -175,8 +175,9 @@ func (r *run) guardrails(ctx context.Context) error {
 	}
 	c := r.chans.get(forward)
 	if st := c.s.Status(); time.Duration(st.SecondsBehind*float64(time.Second)) > r.p.Options.MaxLag {
-		return fmt.Errorf("guardrail: %s is %.1fs behind, over options.max_lag %s; resume when it has caught up", forward, st.SecondsBehind, r.p.Options.MaxLag)
+		return r.guardrail("lag under max_lag", fmt.Errorf("guardrail: %s is %.1fs behind, over options.max_lag %s; resume when it has caught up", forward, st.SecondsBehind, r.p.Options.MaxLag))
 	}
+	r.guardrail("lag under max_lag", nil)
 	sdb, _, err := r.open(ctx, "source")
 	if err != nil {
 		return err
@@ -192,31 +193,45 @@ func (r *run) guardrails(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var autoinc error
 	if len(problems) > 0 {
-		errs = append(errs, fmt.Errorf("guardrail: auto-increment offsets let both nodes' inserts collide: %s; fix with 'pitcrew bidi plan' (source and target as the nodes)", conflict.Join(problems)))
+		autoinc = fmt.Errorf("guardrail: auto-increment offsets let both nodes' inserts collide: %s; fix with 'pitcrew bidi plan' (source and target as the nodes)", conflict.Join(problems))
+	}
+	if err := r.guardrail("auto-increment offsets apart", autoinc); err != nil {
+		errs = append(errs, err)
 	}
 	info, err := binlog.Inspect(ctx, tdb)
 	if err != nil {
 		return err
 	}
 	if err := info.CheckSource(); err != nil {
-		errs = append(errs, fmt.Errorf("guardrail: the reverse channel cannot read the target: %w", err))
+		errs = append(errs, r.guardrail("target readable as a source", fmt.Errorf("guardrail: the reverse channel cannot read the target: %w", err)))
+	} else {
+		r.guardrail("target readable as a source", nil)
 	}
 	if r.p.Options.Fence == FenceReadOnly {
 		ok, err := preflight.HasGlobalPrivilege(ctx, sdb, "SUPER", "READ_ONLY ADMIN", "CONNECTION_ADMIN")
 		if err != nil {
 			return err
 		}
+		var fenced error
 		if !ok {
-			errs = append(errs, fmt.Errorf("guardrail: user %s cannot write to the source once read_only fences it, so the reverse channel would stop: grant it READ_ONLY ADMIN (MariaDB) or CONNECTION_ADMIN (MySQL), or set options.fence: lock_users with options.app_users", r.p.Source.Database.User))
+			fenced = fmt.Errorf("guardrail: user %s cannot write to the source once read_only fences it, so the reverse channel would stop: grant it READ_ONLY ADMIN (MariaDB) or CONNECTION_ADMIN (MySQL), or set options.fence: lock_users with options.app_users", r.p.Source.Database.User)
+		}
+		if err := r.guardrail("our user passes read_only", fenced); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	var longest sql.NullInt64
 	if err := sdb.QueryRowContext(ctx, "SELECT MAX(TIMESTAMPDIFF(SECOND, trx_started, NOW())) FROM information_schema.INNODB_TRX").Scan(&longest); err != nil {
 		return fmt.Errorf("reading information_schema.INNODB_TRX on the source: %w", err)
 	}
+	var long error
 	if longest.Valid && time.Duration(longest.Int64)*time.Second > r.p.Options.LongTransaction {
-		errs = append(errs, fmt.Errorf("guardrail: a source transaction has been open %ds, over options.long_transaction %s: its commit would land after the fence; finish or kill it, then resume", longest.Int64, r.p.Options.LongTransaction))
+		long = fmt.Errorf("guardrail: a source transaction has been open %ds, over options.long_transaction %s: its commit would land after the fence; finish or kill it, then resume", longest.Int64, r.p.Options.LongTransaction)
+	}
+	if err := r.guardrail("no long source transaction", long); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -338,6 +353,8 @@ func (r *run) moveApplication(ctx context.Context, phase string) error {
 		to = "source"
 	}
 	r.say("ACTION NEEDED: move the application's writes to the %s now, then run: pitcrew migrate confirm --plan FILE%s", to, map[bool]string{true: " --rollback"}[phase == "rollback"])
+	r.rn.live.set(func(l *live) { l.confirm = phase })
+	defer r.rn.live.set(func(l *live) { l.confirm = "" })
 	// A local file: checked every second, whatever the AWS polling interval.
 	return r.pollEvery(ctx, "the operator's 'pitcrew migrate confirm'", min(r.p.Options.PollInterval, time.Second), func(context.Context) (bool, error) {
 		if _, err := os.Stat(file); err == nil {

@@ -36,6 +36,12 @@ type Plan struct {
 	Target  Side    `yaml:"target"`
 	DNS     *DNS    `yaml:"dns"` // nil: no DNS step (the application is moved by the hook)
 	Options Options `yaml:"options"`
+
+	// The console of a running apply/resume/rollback (see README, Console).
+	// Not part of the plan's digest: moving the console is no change of plan.
+	HTTPAddr        string `yaml:"http_addr" json:"-"`         // default 127.0.0.1:9307; "off" disables
+	ConsoleToken    string `yaml:"console_token" json:"-"`     // or PITCREW_CONSOLE_TOKEN
+	ConsoleReadOpen bool   `yaml:"console_read_open" json:"-"` // read-only view without the token
 }
 
 // Side is one end of the move: an AWS account with an RDS instance, or

@@ -72,6 +72,8 @@ type Runner struct {
 	// its backoff).
 	Retryer func() aws.Retryer
 	Now     func() time.Time
+
+	live live // what the console shows of a running run (view.go)
 }
 
 func (rn *Runner) defaults() {
@@ -200,6 +202,7 @@ func (rn *Runner) start(ctx context.Context, acceptChange bool) (*run, error) {
 		r.close()
 		return nil, err
 	}
+	rn.live.set(func(l *live) { l.r = r })
 	if err := r.resumeChannels(ctx); err != nil {
 		r.close()
 		return nil, err
@@ -221,6 +224,11 @@ type run struct {
 }
 
 func (r *run) close() {
+	r.rn.live.set(func(l *live) {
+		if l.r == r {
+			l.r, l.running, l.waiting, l.confirm = nil, "", "", ""
+		}
+	})
 	r.chans.stopAll()
 	r.store.Close()
 }
@@ -256,7 +264,9 @@ func (r *run) do(ctx context.Context, i int) error {
 	}
 	fmt.Fprintf(r.out, "%2d/%d %-11s %s%s\n", i+1, len(steps), s.id, s.title, resumed)
 	r.cur = &rec
+	r.rn.live.set(func(l *live) { l.running = s.id })
 	err = s.run(ctx, r)
+	r.rn.live.set(func(l *live) { l.running = "" })
 	r.cur = nil
 	if err != nil {
 		rec.State, rec.Error = checkpoint.StepFailed, err.Error()
@@ -305,6 +315,8 @@ func (r *run) poll(ctx context.Context, what string, check func(ctx context.Cont
 
 // pollEvery is poll with its own interval.
 func (r *run) pollEvery(ctx context.Context, what string, every time.Duration, check func(ctx context.Context) (bool, error)) error {
+	r.rn.live.set(func(l *live) { l.waiting = what })
+	defer r.rn.live.set(func(l *live) { l.waiting = "" })
 	deadline := r.rn.Now().Add(r.p.Options.Timeout)
 	for {
 		ok, err := check(ctx)

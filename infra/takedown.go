@@ -190,15 +190,18 @@ func (r *run) guardsHold(ctx context.Context, source *sql.DB) (bool, error) {
 	if len(sessions) > 0 {
 		busy = "client sessions on the source: " + strings.Join(sessions, ", ")
 	}
+	requests := -1.0 // not read: no load balancer in the plan, or sessions already busy
 	if busy == "" && r.p.DNS != nil {
 		n, err := r.requests(ctx, since, now)
 		if err != nil {
 			return false, err
 		}
+		requests = n
 		if n > 0 {
 			busy = fmt.Sprintf("%.0f requests on the old load balancer since %s", n, since.Format(time.RFC3339))
 		}
 	}
+	r.drained(requests, sessions, sessionCount(sessions))
 	if busy != "" {
 		since = now
 		waiting = append(waiting, busy)
@@ -210,6 +213,7 @@ func (r *run) guardsHold(ctx context.Context, source *sql.DB) (bool, error) {
 		waiting = append(waiting, fmt.Sprintf("the quiet period (%s of %s)", quiet.Round(time.Second), r.p.Options.QuietPeriod))
 	}
 	if len(waiting) > 0 {
+		r.rn.live.set(func(l *live) { l.waiting = "the take-down guards: " + strings.Join(waiting, "; ") })
 		if r.output("last_wait") != strings.Join(waiting, "; ") {
 			r.say("take-down waits for: %s", strings.Join(waiting, "; "))
 			_ = r.record("last_wait", strings.Join(waiting, "; "))
@@ -272,4 +276,17 @@ func (r *run) requests(ctx context.Context, from, to time.Time) (float64, error)
 		}
 	}
 	return sum, nil
+}
+
+// sessionCount adds up clientSessions' "user (n)" entries.
+func sessionCount(sessions []string) int {
+	total := 0
+	for _, s := range sessions {
+		var n int
+		if i := strings.LastIndex(s, "("); i >= 0 {
+			fmt.Sscanf(s[i:], "(%d)", &n)
+		}
+		total += n
+	}
+	return total
 }

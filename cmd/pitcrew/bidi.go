@@ -246,7 +246,7 @@ func (b *bidiSet) sync(ctx context.Context, force bool, startFrom, httpAddr stri
 		reg.MustRegister(ledgers)
 		svc.conflicts = ledgers
 	}
-	stop, err := serve(ctx, b.fc, b.fc.httpAddr(), log, svc)
+	_, stop, err := serve(ctx, b.fc.console(), b.fc.httpAddr(), log, svc)
 	if err != nil {
 		return err
 	}

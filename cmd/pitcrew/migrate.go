@@ -8,14 +8,15 @@ import (
 	"io"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
 	"github.com/pitcrew/pitcrew/infra"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 const migrateUsage = "migrate plan|apply|resume|status|rollback|confirm --plan FILE"
@@ -77,7 +78,7 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	case "plan":
 		return rn.Preview(stdout)
 	case "apply", "resume":
-		return rn.Apply(ctx, *through, *accept)
+		return migrateRun(ctx, rn, stdout, func(ctx context.Context) error { return rn.Apply(ctx, *through, *accept) })
 	case "status":
 		return migrateStatus(rn, stdout, *asJSON)
 	case "rollback":
@@ -91,18 +92,14 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			}
 			return nil
 		}
-		return rn.Rollback(ctx)
+		return migrateRun(ctx, rn, stdout, rn.Rollback)
 	case "confirm":
 		phase := "cutover"
 		if *back {
 			phase = "rollback"
 		}
-		f := infra.ConfirmFile(plan, phase)
-		if err := os.MkdirAll(filepath.Dir(f), 0o700); err != nil {
+		if err := rn.Confirm(ctx, phase); err != nil {
 			return err
-		}
-		if err := os.WriteFile(f, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
-			return fmt.Errorf("writing %s: %w", f, err)
 		}
 		fmt.Fprintln(stdout, "confirmed: the waiting run goes on within a second")
 		return nil
@@ -171,4 +168,75 @@ func migrateStatus(rn *infra.Runner, w io.Writer, asJSON bool) error {
 	}
 	fmt.Fprintln(w, "migration complete")
 	return nil
+}
+
+// migrateConsole is the console's view of a migration run in this
+// process: the runner's view and confirm, and a rollback that stops the
+// run and rolls back in its place.
+type migrateConsole struct {
+	*infra.Runner
+	mu       sync.Mutex
+	stopRun  context.CancelFunc
+	rollback bool
+}
+
+// Rollback implements console.Runbook.
+func (m *migrateConsole) Rollback(ctx context.Context) error {
+	// The journal is locked by the run: its view says whether it may.
+	v, err := m.View(ctx)
+	if err != nil {
+		return err
+	}
+	if !v.CanRollback {
+		return errors.New(v.RollbackWhy)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.rollback {
+		return errors.New("a rollback was already asked for")
+	}
+	m.rollback = true
+	m.stopRun()
+	return nil
+}
+
+// migrateRun runs one apply/resume/rollback with the console served on
+// the plan's http_addr; a rollback asked from the console stops the run
+// and rolls back.
+func migrateRun(ctx context.Context, rn *infra.Runner, stdout io.Writer, do func(context.Context) error) error {
+	p := rn.Plan
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	mc := &migrateConsole{Runner: rn, stopRun: stopRun}
+	addr := p.HTTPAddr
+	switch addr {
+	case "":
+		addr = defaultHTTPAddr
+	case "off":
+		addr = ""
+	}
+	token := p.ConsoleToken
+	if t, ok := os.LookupEnv(envConsoleToken); ok {
+		token = t
+	}
+	url, stop, err := serve(ctx, consoleSettings{token: token, readOpen: p.ConsoleReadOpen}, addr, rn.Log, service{
+		title: "migration " + p.Name, gatherer: prometheus.Gatherers{newRegistry(), rn.Gatherer()},
+		channels: rn.Channels, runbook: mc, list: true,
+	})
+	if err != nil {
+		return err
+	}
+	defer stop()
+	if url != "" {
+		fmt.Fprintf(stdout, "console: %s\n", url)
+	}
+	err = do(runCtx)
+	mc.mu.Lock()
+	rollback := mc.rollback
+	mc.mu.Unlock()
+	if rollback && ctx.Err() == nil {
+		fmt.Fprintln(stdout, "rollback asked from the console: the run stopped; rolling back")
+		return rn.Rollback(ctx)
+	}
+	return err
 }

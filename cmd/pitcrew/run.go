@@ -115,7 +115,7 @@ func cmdSync(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	stop, err := serve(ctx, fc, fc.httpAddr(), cfg.Logger, service{title: "sync " + cfg.Channel, gatherer: reg, channels: staticChannels(s)})
+	_, stop, err := serve(ctx, fc.console(), fc.httpAddr(), cfg.Logger, service{title: "sync " + cfg.Channel, gatherer: reg, channels: staticChannels(s)})
 	if err != nil {
 		return err
 	}

@@ -56,25 +56,37 @@ type service struct {
 	list      bool // /status is an array (more than one channel, or they come and go)
 }
 
+// consoleSettings are the config keys of the console.
+type consoleSettings struct {
+	token    string
+	readOpen bool
+	maxLag   time.Duration
+}
+
+func (fc fileConfig) console() consoleSettings {
+	return consoleSettings{token: fc.consoleToken(), readOpen: fc.ConsoleRead, maxLag: fc.healthMaxLag()}
+}
+
 // serve listens on addr ("" = off) and serves the console, /metrics,
-// /healthz, /readyz and /status until the returned stop is called. A bind
-// beyond loopback without a token is refused before anything runs.
-func serve(ctx context.Context, fc fileConfig, addr string, log *slog.Logger, s service) (stop func(), err error) {
+// /healthz, /readyz and /status until the returned stop is called; url is
+// the console's ("" when off). A bind beyond loopback without a token is
+// refused before anything runs.
+func serve(ctx context.Context, cs consoleSettings, addr string, log *slog.Logger, s service) (url string, stop func(), err error) {
 	if addr == "" {
-		return func() {}, nil
+		return "", func() {}, nil
 	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listening on %s for the console and /metrics: %w (set http_addr or --http to a free address, or 'off')", addr, err)
+		return "", nil, fmt.Errorf("listening on %s for the console and /metrics: %w (set http_addr or --http to a free address, or 'off')", addr, err)
 	}
-	health := syncer.HealthOptions{MaxLag: fc.healthMaxLag()}
+	health := syncer.HealthOptions{MaxLag: cs.maxLag}
 	con, err := console.New(console.Config{
-		Title: s.title, Version: version, Token: fc.consoleToken(), ReadOpen: fc.ConsoleRead, Health: health,
+		Title: s.title, Version: version, Token: cs.token, ReadOpen: cs.readOpen, Health: health,
 		Channels: s.channels, Conflicts: s.conflicts, Runbook: s.runbook, Logger: log,
 	}, l.Addr())
 	if err != nil {
 		l.Close()
-		return nil, err
+		return "", nil, err
 	}
 	base := http.NewServeMux()
 	syncer.Endpoints{Gatherer: s.gatherer, Health: health, Channels: s.channels, List: s.list}.Register(base)
@@ -82,8 +94,9 @@ func serve(ctx context.Context, fc fileConfig, addr string, log *slog.Logger, s 
 	cctx, cancel := context.WithCancel(ctx)
 	go con.Run(cctx)
 	go func() { _ = srv.Serve(l) }()
-	log.Info("console and /metrics, /healthz, /readyz, /status served", "url", "http://"+l.Addr().String()+"/")
-	return func() {
+	url = "http://" + l.Addr().String() + "/"
+	log.Info("console and /metrics, /healthz, /readyz, /status served", "url", url)
+	return url, func() {
 		cancel()
 		srv.Close()
 	}, nil

@@ -432,7 +432,7 @@ function renderRunbook() {
   barChart($("drain-ses"), d, "sessions", "#b8907d");
   const lastD = d[d.length - 1];
   $("drain-note").textContent = d.length
-    ? `${d.length} looks, last ${ago(lastD.at)}: ${lastD.requests < 0 ? "no load balancer in the plan" : num(lastD.requests) + " requests"}, ${lastD.sessions} client sessions${lastD.clients ? " (" + lastD.clients + ")" : ""}`
+    ? `${d.length} looks, last ${ago(lastD.at)}: ${lastD.requests < 0 ? "requests not read" : num(lastD.requests) + " requests"}, ${lastD.sessions} client sessions${lastD.clients ? " (" + lastD.clients + ")" : ""}`
     : "take-down has not looked at the old side yet";
   const rbb = $("rb-rollback");
   rbb.disabled = !rb.can_rollback || !canAct();

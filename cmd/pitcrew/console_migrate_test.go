@@ -1,0 +1,137 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/pitcrew/pitcrew/internal/testenv"
+)
+
+// The console of `pitcrew migrate apply` (server to server): the runbook's
+// steps and guardrails, the cut-over waiting for the operator, confirmed
+// from the page with the token and the typed phrase; take-down's drain
+// picture while it waits; then a rollback asked from the page, whose move
+// back is confirmed there too, ends with the source writable again.
+func TestConsoleMigrationInBrowser(t *testing.T) {
+	testenv.Require(t)
+	ctx := browser(t, 1360, 1100)
+	bin := buildBinary(t)
+	src := testenv.New(t, testenv.Options{ServerID: 1, Extra: []string{"--auto-increment-increment=2", "--auto-increment-offset=1"}})
+	tgt := testenv.New(t, testenv.Options{ServerID: 2, Extra: []string{"--auto-increment-increment=2", "--auto-increment-offset=2"}})
+	srcDB := testenv.MustDB(t, src)
+	testenv.Exec(t, srcDB, "CREATE DATABASE app", "CREATE TABLE app.t (id INT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(10) NOT NULL)", "INSERT INTO app.t (v) VALUES ('a'), ('b')")
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	plan := filepath.Join(dir, "migration.yaml")
+	body := fmt.Sprintf(`name: console-move
+data_dir: %s
+http_addr: %s
+console_token: %s
+source:
+  database: {host: 127.0.0.1, port: %d, user: root}
+target:
+  database: {host: 127.0.0.1, port: %d, user: root}
+options:
+  start_from: beginning
+  poll_interval: 300ms
+  timeout: 120s
+  quiet_period: 1h
+  rollback_window: 1h
+`, filepath.Join(dir, "data"), addr, testToken, src.Port, tgt.Port)
+	if err := os.WriteFile(plan, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	cmd := exec.Command(bin, "migrate", "apply", "--plan", plan)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill() //nolint:errcheck
+	defer func() {
+		if t.Failed() {
+			screenshot(t, ctx, "console-migrate-failed.png")
+			t.Logf("output:\n%s", logs.String())
+		}
+	}()
+	waitListening(t, addr, logs)
+	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+addr+"/"),
+		chromedp.SendKeys(chromedp.CSS("#token"), testToken), chromedp.Click(chromedp.CSS("#token-form button")),
+		chromedp.WaitVisible(chromedp.CSS(`#rb-steps li[data-step="cutover"]`))); err != nil {
+		t.Fatalf("the runbook did not render: %v", err)
+	}
+	within(t, 60*time.Second, "the cut-over to wait for the operator", func() bool {
+		_, err := textOf(ctx, "#rb-confirm")
+		return err == nil
+	})
+	guards, _ := textOf(ctx, "#rb-guards")
+	for _, g := range []string{"lag under max_lag", "auto-increment offsets apart", "target readable as a source", "no long source transaction"} {
+		if !strings.Contains(guards, "✓"+g) {
+			t.Errorf("guardrail %q not shown as passed: %q", g, guards)
+		}
+	}
+	if s, _ := textOf(ctx, `#rb-steps li[data-step="forward"] .when`); !strings.HasPrefix(s, "done") {
+		t.Errorf("forward step: %q", s)
+	}
+	if s, _ := textOf(ctx, `#rb-steps li[data-step="share-key"] .when`); !strings.HasPrefix(s, "skipped") {
+		t.Errorf("share-key step of a server move: %q", s)
+	}
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`.channel[data-channel="target-source"]`))); err != nil {
+		t.Errorf("the reverse channel is not shown: %v", err)
+	}
+	screenshot(t, ctx, "console-migrate-cutover.png")
+	phrase := "the application writes to the target now"
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#rb-confirm")), chromedp.WaitVisible(chromedp.CSS("#confirm-input")),
+		chromedp.SendKeys(chromedp.CSS("#confirm-input"), phrase), chromedp.Click(chromedp.CSS("#confirm-ok"))); err != nil {
+		t.Fatal(err)
+	}
+	within(t, 60*time.Second, "take-down to wait with a drain picture", func() bool {
+		s, _ := textOf(ctx, "#drain-note")
+		w, _ := textOf(ctx, "#rb-wait")
+		return strings.Contains(s, "looks") && strings.Contains(w, "rollback window")
+	})
+	if s, _ := textOf(ctx, `#rb-steps li[data-step="cutover"] .when`); !strings.HasPrefix(s, "done") {
+		t.Errorf("cutover step after the confirmation: %q", s)
+	}
+	var ro int
+	if err := srcDB.QueryRow("SELECT @@GLOBAL.read_only").Scan(&ro); err != nil || ro != 1 {
+		t.Errorf("source read_only %d (%v) after the cut-over, want 1", ro, err)
+	}
+	time.Sleep(2 * time.Second) // a few more looks at the old side
+	screenshot(t, ctx, "console-migrate-takedown.png")
+
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#rb-rollback")), chromedp.WaitVisible(chromedp.CSS("#confirm-input")),
+		chromedp.SendKeys(chromedp.CSS("#confirm-input"), "roll back console-move"), chromedp.Click(chromedp.CSS("#confirm-ok"))); err != nil {
+		t.Fatal(err)
+	}
+	within(t, 60*time.Second, "the rollback to wait for the move back", func() bool {
+		s, err := textOf(ctx, "#rb-confirm")
+		return err == nil && strings.Contains(s, "moved back")
+	})
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#rb-confirm")), chromedp.WaitVisible(chromedp.CSS("#confirm-input")),
+		chromedp.SendKeys(chromedp.CSS("#confirm-input"), "the application writes to the source again"), chromedp.Click(chromedp.CSS("#confirm-ok"))); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("migrate apply after the console's rollback: %v\n%s", err, logs.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the rollback did not finish\n%s", logs.String())
+	}
+	if err := srcDB.QueryRow("SELECT @@GLOBAL.read_only").Scan(&ro); err != nil || ro != 0 {
+		t.Errorf("source read_only %d (%v) after the rollback, want 0", ro, err)
+	}
+	if out := logs.String(); !strings.Contains(out, "rollback asked from the console") || strings.Contains(out, testToken) {
+		t.Errorf("output:\n%s", out)
+	}
+}
