@@ -3,12 +3,21 @@ GO        ?= go
 BIN       := bin/pitcrew
 SANDBOX   ?= .sandbox
 
-.PHONY: build demo test vet clean sandbox-down
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null)
+
+.PHONY: build demo test vet clean sandbox-down image
 
 # CGO_ENABLED=0: pebble then takes its memtables from the Go heap (bounded by
 # GOMEMLIMIT) instead of malloc, whose arenas made RSS grow with the backlog.
 build:
-	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/pitcrew
+	CGO_ENABLED=0 $(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/pitcrew
+
+# The OCI image (static binary, CA certificates, non-root user), built without
+# a container daemon: bin/image (OCI layout) and bin/pitcrew-image.tar
+# (docker load -i / podman load -i).
+image: build
+	$(GO) run ./internal/image/mkimage -binary $(BIN) -version $(VERSION) -revision "$(REVISION)" -layout bin/image -tar bin/pitcrew-image.tar
 
 # Sandbox up, demo schema + write workload on the source, catch-up, status, checksum compare.
 demo: build
@@ -17,6 +26,7 @@ demo: build
 # The test command CI runs (see README.md). PITCREW_REQUIRE_DB=1: no skipping for a missing MariaDB.
 test:
 	./scripts/ensure-mariadb.sh
+	./scripts/ensure-chromium.sh
 	$(GO) vet ./...
 	PITCREW_REQUIRE_DB=1 $(GO) test -race -count=1 -timeout 20m ./...
 

@@ -76,10 +76,20 @@ func screenshot(t *testing.T, ctx context.Context, name string) string {
 	return path
 }
 
-// textOf reads an element's text.
+// textOf reads an element's text; an element not there within a second
+// is an error (chromedp would wait for it for ever).
 func textOf(ctx context.Context, sel string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
 	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel), chromedp.NodeVisible))
 	return strings.TrimSpace(s), err
+}
+
+// steps runs browser actions, each waiting at most 30s in all.
+func steps(ctx context.Context, actions ...chromedp.Action[chromedp.Void]) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return chromedp.Do(ctx, actions...)
 }
 
 // within waits up to d for cond, checking every 250ms.
@@ -170,7 +180,7 @@ func TestConsoleSyncInBrowser(t *testing.T) {
 
 	url := "http://" + addr + "/"
 	waitListening(t, addr, logs)
-	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`.channel[data-channel="test"]`))); err != nil {
+	if err := steps(ctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`.channel[data-channel="test"]`))); err != nil {
 		t.Fatalf("the console did not render the channel: %v\n%s", err, logs.String())
 	}
 	maxLag := 0.0
@@ -212,7 +222,7 @@ func TestConsoleSyncInBrowser(t *testing.T) {
 	}
 	screenshot(t, ctx, "console-sync-desktop.png")
 	narrow := browser(t, 390, 844)
-	if err := chromedp.Do(narrow, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`.channel[data-channel="test"] .lag-line`))); err != nil {
+	if err := steps(narrow, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`.channel[data-channel="test"] .lag-line`))); err != nil {
 		t.Fatal(err)
 	}
 	screenshot(t, narrow, "console-sync-narrow.png")
@@ -297,7 +307,7 @@ func TestConsoleConflictInBrowser(t *testing.T) {
 	defer cmd.Process.Kill() //nolint:errcheck
 	url := "http://" + addr + "/"
 	waitListening(t, addr, logs)
-	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`.channel[data-channel="b-a"]`))); err != nil {
+	if err := steps(ctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`.channel[data-channel="b-a"]`))); err != nil {
 		t.Fatalf("the console did not render: %v\n%s", err, logs.String())
 	}
 	within(t, 30*time.Second, "both channels streaming", func() bool {
@@ -315,13 +325,13 @@ func TestConsoleConflictInBrowser(t *testing.T) {
 	c.Close()
 	testenv.Exec(t, adb, "UPDATE app.t SET v = 'from-a' WHERE id = 1")
 	row := `#conflict-rows tr[data-node="b"]`
-	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(row))); err != nil {
+	if err := steps(ctx, chromedp.WaitVisible(chromedp.CSS(row))); err != nil {
 		t.Fatalf("the conflict did not appear: %v\n%s", err, logs.String())
 	}
 	if p, _ := textOf(ctx, "#parked"); p != "1 parked" {
 		t.Errorf("parked pill: %q", p)
 	}
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(row)), chromedp.WaitVisible(chromedp.CSS("#take-source"))); err != nil {
+	if err := steps(ctx, chromedp.Click(chromedp.CSS(row)), chromedp.WaitVisible(chromedp.CSS("#take-source"))); err != nil {
 		t.Fatal(err)
 	}
 	disabled, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById('take-source').disabled`))
@@ -355,7 +365,7 @@ func TestConsoleConflictInBrowser(t *testing.T) {
 	}
 	screenshot(t, ctx, "console-conflict-locked.png")
 
-	if err := chromedp.Do(ctx,
+	if err := steps(ctx,
 		chromedp.SendKeys(chromedp.CSS("#token"), testToken),
 		chromedp.Click(chromedp.CSS(`#token-form button`)),
 		chromedp.WaitVisible(chromedp.CSS("#lock")),
@@ -366,7 +376,7 @@ func TestConsoleConflictInBrowser(t *testing.T) {
 		t.Fatalf("unlocking and resolving: %v", err)
 	}
 	screenshot(t, ctx, "console-conflict-confirm.png")
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#confirm-ok"))); err != nil {
+	if err := steps(ctx, chromedp.Click(chromedp.CSS("#confirm-ok"))); err != nil {
 		t.Fatal(err)
 	}
 	within(t, 15*time.Second, "the row to take the source's value", func() bool { return rowOn(bdb) == "from-a" })
