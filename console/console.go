@@ -367,16 +367,17 @@ func (s *Server) act(h func(r *http.Request, req actRequest) (phrase string, do 
 
 // state is everything the page polls every second but the conflicts.
 type state struct {
-	Title     string          `json:"title"`
-	Version   string          `json:"version"`
-	Now       time.Time       `json:"now"`
-	Auth      authView        `json:"auth"`
-	Healthy   bool            `json:"healthy"`
-	Health    string          `json:"health"`
-	Channels  []channelView   `json:"channels"`
-	Conflicts bool            `json:"conflicts"`
-	Runbook   *RunbookView    `json:"runbook,omitempty"`
-	SampleSec float64         `json:"sample_seconds"`
+	Title     string        `json:"title"`
+	Version   string        `json:"version"`
+	Now       time.Time     `json:"now"`
+	Auth      authView      `json:"auth"`
+	Healthy   bool          `json:"healthy"`
+	Health    string        `json:"health"`
+	Channels  []channelView `json:"channels"`
+	Conflicts bool          `json:"conflicts"`
+	Runbook   *RunbookView  `json:"runbook,omitempty"`
+	SampleSec float64       `json:"sample_seconds"`
+	MaxLag    float64       `json:"max_lag"` // health_max_lag in seconds; 0: off
 }
 
 type authView struct {
@@ -394,7 +395,7 @@ type channelView struct {
 func (s *Server) state(w http.ResponseWriter, r *http.Request) (any, error) {
 	st := state{Title: s.cfg.Title, Version: s.cfg.Version, Now: time.Now().UTC(),
 		Auth: authView{Token: s.cfg.Token != "", Valid: s.tokenOK(r)}, Conflicts: s.cfg.Conflicts != nil,
-		SampleSec: s.cfg.SampleEvery.Seconds()}
+		SampleSec: s.cfg.SampleEvery.Seconds(), MaxLag: s.cfg.Health.MaxLag.Seconds()}
 	var all []syncer.Status
 	for _, c := range s.cfg.Channels() {
 		cs := c.Status()

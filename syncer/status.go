@@ -43,14 +43,14 @@ type Status struct {
 	// Retention guard: seconds until the oldest binlog still needed may be
 	// purged (-1: never), estimated seconds to catch up (-1: unknown), and
 	// a warning when the first comes too close to the second.
-	BinlogExpiresIn  float64 `json:"binlog_expires_in_seconds"`
+	BinlogExpiresIn float64 `json:"binlog_expires_in_seconds"`
 	// ApplyRate is applied source transactions per second, smoothed over
 	// the last polls of the source (every 2 s).
 	ApplyRate float64 `json:"apply_rate"`
 	// LastCommit is the source commit time of the last applied transaction.
-	LastCommit time.Time `json:"last_source_commit,omitzero"`
-	CatchUpIn        float64 `json:"catch_up_in_seconds"`
-	RetentionWarning string  `json:"retention_warning,omitempty"`
+	LastCommit       time.Time `json:"last_source_commit,omitzero"`
+	CatchUpIn        float64   `json:"catch_up_in_seconds"`
+	RetentionWarning string    `json:"retention_warning,omitempty"`
 
 	// Relay: bytes spooled ahead of the applier, and its state (off,
 	// reading, or paused at the quota).

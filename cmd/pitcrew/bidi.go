@@ -137,7 +137,7 @@ func cmdBidi(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	config := fs.String("config", "pitcrew.yaml", "config file with nodes: (README.md, Bidirectional mode)")
 	force := fs.Bool("force", false, "sync: start even when auto-increment offsets are unsafe")
 	startFrom := fs.String("start-from", "", "sync, first start only: target | now | beginning for every channel (channels: in the config sets them one by one)")
-	httpAddr := fs.String("http", "", "sync: listen address for /metrics, /healthz, /status (overrides http_addr)")
+	httpAddr := fs.String("http", "", "sync: listen address for the console, /metrics, /healthz, /readyz, /status (overrides http_addr)")
 	asJSON := fs.Bool("json", false, "status: print JSON")
 	if err := parse(fs, rest); err != nil {
 		return err

@@ -26,8 +26,9 @@ const usage = `pitcrew: stream a live MySQL/MariaDB database into another server
 
 Usage:
   pitcrew sync     --config FILE [--start-from WHERE | --start-gtid SET]
-      Run as a service until SIGINT/SIGTERM. Serves /metrics, /healthz and
-      /status on http_addr (default 127.0.0.1:9307).
+      Run as a service until SIGINT/SIGTERM. Serves the console (a web
+      page), /metrics, /healthz, /readyz and /status on http_addr
+      (default 127.0.0.1:9307).
   pitcrew catchup  --config FILE [--until SET] [--timeout DURATION] [--start-from WHERE | --start-gtid SET]
       Apply until the target has everything the source had at start (or
       --until SET), then exit 0. Exit 2 on --timeout, with the gap printed.

@@ -91,7 +91,7 @@ func cmdSync(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlags("sync", "sync --config FILE [--start-from WHERE | --start-gtid SET]", stderr)
 	var cf channelFlags
 	cf.register(fs)
-	httpAddr := fs.String("http", "", "listen address for /metrics, /healthz, /status (overrides http_addr; 'off' disables)")
+	httpAddr := fs.String("http", "", "listen address for the console, /metrics, /healthz, /readyz, /status (overrides http_addr; 'off' disables)")
 	initialLoad := fs.Bool("initial-load", false, "first run a full load (pitcrew load) of the replicated tables, then stream from its snapshot")
 	if err := parse(fs, args); err != nil {
 		return err
