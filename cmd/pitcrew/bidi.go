@@ -360,6 +360,9 @@ func liveStatuses(ctx context.Context, url string) []syncer.Status {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/status", nil)
+	if err == nil {
+		bearerFromEnv(req)
+	}
 	if err != nil {
 		return nil
 	}

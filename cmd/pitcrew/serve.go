@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"time"
 
@@ -109,4 +110,12 @@ func staticChannels(ss ...*syncer.Syncer) func() []syncer.StatusSource {
 		out[i] = s
 	}
 	return func() []syncer.StatusSource { return out }
+}
+
+// bearerFromEnv sends PITCREW_CONSOLE_TOKEN with a request to a service
+// whose /status is guarded (a console beyond loopback).
+func bearerFromEnv(req *http.Request) {
+	if t := os.Getenv(envConsoleToken); t != "" {
+		req.Header.Set("Authorization", "Bearer "+t)
+	}
 }

@@ -83,6 +83,9 @@ func statusFromURL(ctx context.Context, url string) (syncer.Status, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/status", nil)
+	if err == nil {
+		bearerFromEnv(req)
+	}
 	if err != nil {
 		return st, err
 	}
