@@ -39,8 +39,9 @@ func (l *live) set(f func(l *live)) {
 
 // View implements console.Runbook: the journal (from the running run, or
 // read from disk when none runs) and the live state.
+// Call it once the Runner's fields are set (the console reads it from
+// another goroutine than the run's).
 func (rn *Runner) View(context.Context) (console.RunbookView, error) {
-	rn.defaults()
 	v := console.RunbookView{Name: rn.Plan.Name}
 	rn.live.mu.Lock()
 	defer rn.live.mu.Unlock()

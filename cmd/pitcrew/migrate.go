@@ -73,7 +73,7 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	rn := &infra.Runner{Plan: plan, Out: stdout, Log: log}
+	rn := &infra.Runner{Plan: plan, Out: stdout, Log: log, Now: time.Now}
 	switch sub {
 	case "plan":
 		return rn.Preview(stdout)
