@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/pitcrew/pitcrew/internal/conn"
 	"github.com/pitcrew/pitcrew/internal/testenv"
 	"github.com/pitcrew/pitcrew/internal/workload"
 )
@@ -414,6 +415,27 @@ func testenvExecConn(t *testing.T, c *sql.Conn, stmts ...string) {
 	for _, q := range stmts {
 		if _, err := c.ExecContext(t.Context(), q); err != nil {
 			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// A console other hosts could reach is refused before anything connects,
+// with the fix; a weak token too; log_format is checked.
+func TestConsoleExposureRefused(t *testing.T) {
+	src := conn.Endpoint{Host: "127.0.0.1", Port: 1, User: "root"}
+	tgt := conn.Endpoint{Host: "127.0.0.1", Port: 2, User: "root"}
+	for _, c := range []struct {
+		extra []string
+		want  string
+	}{
+		{[]string{"http_addr: 0.0.0.0:0"}, "reachable from other hosts and no console_token is set"},
+		{[]string{"http_addr: 127.0.0.1:0", "console_token: short"}, "use at least 16"},
+		{[]string{"log_format: xml"}, `log_format "xml" is unknown: use text or json`},
+	} {
+		cfg := writeConfig(t, src, tgt, c.extra...)
+		code, _, errOut := runCLI("sync", "--config", cfg, "--start-from", "now")
+		if code != exitError || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d %q, want %q", c.extra, code, errOut, c.want)
 		}
 	}
 }
