@@ -72,6 +72,8 @@ options:
 		return err == nil
 	})
 	guards, _ := textOf(ctx, "#rb-guards")
+	// innerText puts the mark and the name on lines of their own.
+	guards = strings.Join(strings.Fields(strings.ReplaceAll(guards, "\n", "")), " ")
 	for _, g := range []string{"lag under max_lag", "auto-increment offsets apart", "target readable as a source", "no long source transaction"} {
 		if !strings.Contains(guards, "✓"+g) {
 			t.Errorf("guardrail %q not shown as passed: %q", g, guards)
