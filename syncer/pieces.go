@@ -81,7 +81,8 @@ func (p *pipeline) applyPieces(ctx context.Context, first *txn.Txn, ch <-chan *t
 		last.Events = nil
 		return nil, p.applyBatch(ctx, []*txn.Txn{last}, 0)
 	}
-	after, err := p.next(p.st.applied, []*txn.Txn{first})
+	before := p.st.applied
+	after, err := p.next(before, []*txn.Txn{first})
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +100,7 @@ func (p *pipeline) applyPieces(ctx context.Context, first *txn.Txn, ch <-chan *t
 			return errIncomplete
 		}
 		return err
-	}, after)
+	}, before, after, p.mayBeDone(g))
 	if other != nil {
 		return instead(other)
 	}

@@ -413,18 +413,24 @@ func (p *pipeline) applyDDL(ctx context.Context, t *txn.Txn) error {
 	if err != nil {
 		return err
 	}
-	// Inside a resumed load's idempotent window the DDL may be there already.
-	mayBeDone := p.st.pending() == t.GTID || p.st.idempotent()
-	// From here until it is recorded the DDL may have run: a retry after
-	// any failure (even a cancelled context mid-statement) must accept
-	// "already exists" for it.
-	p.st.setPending(t.GTID)
 	began := time.Now()
-	if err := p.ex.ApplyDDL(ctx, t, before, after, mayBeDone); err != nil {
+	if err := p.ex.ApplyDDL(ctx, t, before, after, p.mayBeDone(t.GTID)); err != nil {
 		return err
 	}
 	p.s.metrics.ApplyDuration.Observe(time.Since(began).Seconds())
 	return p.committed(after, []*txn.Txn{t}, true)
+}
+
+// mayBeDone tells whether a DDL of transaction g (alone, or opening a
+// large CREATE TABLE ... SELECT) may have run already: marked pending
+// before a crash, tried by an earlier attempt of this run, or inside a
+// resumed load's idempotent window. From this call until the position
+// moves past g, a retry after any failure (even a cancelled context
+// mid-statement) must accept "already exists" for it.
+func (p *pipeline) mayBeDone(g string) bool {
+	may := p.st.pending() == g || p.st.idempotent()
+	p.st.setPending(g)
+	return may
 }
 
 // applyLazy applies a transaction too big to hold decoded (txn.Txn.Lazy)
@@ -454,7 +460,8 @@ func (p *pipeline) applyLazy(ctx context.Context, t *txn.Txn) error {
 			return p.applyBatch(ctx, []*txn.Txn{t}, 0)
 		}
 	}
-	after, err := p.next(p.st.applied, []*txn.Txn{t})
+	before := p.st.applied
+	after, err := p.next(before, []*txn.Txn{t})
 	if err != nil {
 		return err
 	}
@@ -467,7 +474,7 @@ func (p *pipeline) applyLazy(ctx context.Context, t *txn.Txn) error {
 		return p.lazyDec.Each(t, func(g string, evs []txn.Event) error {
 			return p.yieldRouted(&txn.Txn{GTID: g, Events: evs}, &rows, yield)
 		})
-	}, after)
+	}, before, after, p.mayBeDone(t.GTID))
 	if err != nil {
 		return err
 	}

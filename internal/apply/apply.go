@@ -155,7 +155,7 @@ func (e *Executor) ApplyRowsRecord(ctx context.Context, batch []*txn.Txn, rec Re
 			}
 		}
 		return nil
-	}, rec)
+	}, rec, nil)
 }
 
 // Events yields the row events of a target transaction in order, each with
@@ -166,8 +166,10 @@ type Events func(yield func(gtid string, ev txn.Event) error) error
 // they are applied (one too big to hold decoded), in one target
 // transaction that also records after as the channel's position. Memory
 // stays bounded: statements go out in 1 MiB round trips and the net
-// changes are flushed every compactBound rows.
-func (e *Executor) ApplyStream(ctx context.Context, gtidStr string, each Events, after gtid.Set) error {
+// changes are flushed every compactBound rows. A DDL first (a large
+// CREATE TABLE ... SELECT) runs as ApplyDDL runs it, before its rows.
+func (e *Executor) ApplyStream(ctx context.Context, gtidStr string, each Events, before, after gtid.Set, mayBeDone bool) error {
+	d := &ddlStep{gtid: gtidStr, before: before, mayBeDone: mayBeDone}
 	return e.applyEvents(ctx, "GTID "+gtidStr, func(yield func(string, txn.Event) error) error {
 		return each(func(g string, ev txn.Event) error {
 			if err := refuseEvent(g, ev); err != nil {
@@ -175,14 +177,47 @@ func (e *Executor) ApplyStream(ctx context.Context, gtidStr string, each Events,
 			}
 			return yield(g, ev)
 		})
-	}, e.progressRecord(after))
+	}, e.progressRecord(after), d)
+}
+
+// ddlStep is the DDL a row transaction may open (CREATE TABLE ... SELECT
+// in row format: the CREATE, then the rows it selected). It runs on a
+// connection of its own under the pending mark, before the rows, which
+// then commit with the record that clears the mark: a crash between the
+// two leaves the mark, and the next attempt accepts "already exists"
+// from the DDL and applies the rows, once.
+type ddlStep struct {
+	gtid      string
+	before    gtid.Set
+	mayBeDone bool // the DDL may have run already (a mark left by a crash, or an earlier attempt)
+}
+
+// runDDL marks the DDL pending, runs it and forgets the table
+// definitions it may change. From the first attempt on, a retry accepts
+// "already done".
+func (e *Executor) runDDL(ctx context.Context, d *ddlStep, q *txn.Query) error {
+	mayBeDone := d.mayBeDone
+	d.mayBeDone = true
+	defer e.schema.Invalidate()
+	if err := e.cfg.Progress.MarkDDL(ctx, e.db, e.cfg.Channel, e.cfg.Flavor, d.before.String(), d.gtid); err != nil {
+		return err
+	}
+	err := e.execDDL(ctx, q)
+	if err != nil && mayBeDone && alreadyDone(err) {
+		e.cfg.Logger.Warn("DDL was already applied before a restart; accepting", "gtid", d.gtid, "error", err)
+		err = nil
+	}
+	if err != nil && !conn.Retryable(err) {
+		return fmt.Errorf("GTID %s: applying DDL %.200q: %w; fix the target so the statement can run, or skip it explicitly", d.gtid, q.Text, err)
+	}
+	return err
 }
 
 // compactBound bounds the net changes a compactor holds before it writes
 // them out (a huge transaction would otherwise be held whole).
 const compactBound = 50000
 
-func (e *Executor) applyEvents(ctx context.Context, label string, each Events, rec Record) error {
+func (e *Executor) applyEvents(ctx context.Context, label string, each Events, rec Record, ddl *ddlStep) error {
 	return e.retry(ctx, rec.Landed, func() error {
 		c, err := e.db.Conn(ctx)
 		if err != nil {
@@ -209,7 +244,13 @@ func (e *Executor) applyEvents(ctx context.Context, label string, each Events, r
 		if !e.cfg.NoCompact && !e.idempotent && e.cfg.Resolver == nil {
 			cb = newCompactor()
 		}
+		first := true
 		err = each(func(g string, ev txn.Event) error {
+			opens := first
+			first = false
+			if q := ev.Query; q != nil && !q.Statement && ddl != nil && opens {
+				return e.runDDL(ctx, ddl, q)
+			}
 			if ev.Rows == nil {
 				return fmt.Errorf("GTID %s: a statement inside a row transaction: set binlog_format=ROW on the source", g)
 			}
@@ -251,37 +292,32 @@ func (e *Executor) applyEvents(ctx context.Context, label string, each Events, r
 
 // ApplyDDL applies one DDL transaction and then records after. When
 // mayBeDone is set (the progress row marked this DDL pending before a
-// crash) errors that say the change is already there are accepted.
+// crash) errors that say the change is already there are accepted. A
+// CREATE TABLE ... SELECT carries its rows after the DDL: they commit
+// with the record (see ddlStep).
 func (e *Executor) ApplyDDL(ctx context.Context, t *txn.Txn, before, after gtid.Set, mayBeDone bool) error {
 	if err := refuse(t); err != nil {
 		return err
 	}
+	d := &ddlStep{gtid: t.GTID, before: before, mayBeDone: mayBeDone}
+	if len(t.Events) > 1 {
+		return e.applyEvents(ctx, "GTID "+t.GTID, func(yield func(string, txn.Event) error) error {
+			for _, ev := range t.Events {
+				if err := yield(t.GTID, ev); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, e.progressRecord(after), d)
+	}
 	q := t.Events[0].Query
-	defer e.schema.Invalidate()
-	attempted := false
 	landed := func(ctx context.Context) (bool, error) { return e.committed(ctx, after) }
-	err := e.retry(ctx, landed, func() error {
-		// A previous attempt may have run the DDL before its connection
-		// broke: from the second attempt on, "already done" is success.
-		mayBeDone = mayBeDone || attempted
-		attempted = true
-		if err := e.cfg.Progress.MarkDDL(ctx, e.db, e.cfg.Channel, e.cfg.Flavor, before.String(), t.GTID); err != nil {
-			return err
-		}
-		err := e.execDDL(ctx, q)
-		if err != nil && mayBeDone && alreadyDone(err) {
-			e.cfg.Logger.Warn("DDL was already applied before a restart; accepting", "gtid", t.GTID, "error", err)
-			err = nil
-		}
-		if err != nil {
+	return e.retry(ctx, landed, func() error {
+		if err := e.runDDL(ctx, d, q); err != nil {
 			return err
 		}
 		return e.cfg.Progress.Write(ctx, e.db, e.cfg.Channel, e.cfg.Flavor, after.String())
 	})
-	if err != nil && !conn.Retryable(err) {
-		return fmt.Errorf("GTID %s: applying DDL %.200q: %w; fix the target so the statement can run, or skip it explicitly", t.GTID, q.Text, err)
-	}
-	return err
 }
 
 // execDDL runs q on a connection of its own with the source session's

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/replication"
@@ -18,6 +19,12 @@ type Assembler struct {
 	tables  map[uint64]*Table // table id -> table, valid until the next rotate
 	cur     *Txn              // transaction being received, nil between transactions
 	inTrx   bool              // BEGIN seen for cur
+	// savepoints: where in cur.Events each savepoint of the transaction
+	// was set (by name, as logged); taken is set once events were handed
+	// over early (TakeEvents, Part), which a rollback to a savepoint set
+	// before them cannot undo.
+	savepoints map[string]int
+	taken      bool
 }
 
 // NewAssembler returns an assembler for "mysql" or "mariadb" streams.
@@ -32,6 +39,8 @@ func (a *Assembler) KeepRaw() { a.keepRaw = true }
 // Reset drops a partly received transaction; call it when the stream breaks.
 func (a *Assembler) Reset() {
 	a.cur, a.inTrx = nil, false
+	clear(a.savepoints)
+	a.taken = false
 }
 
 // TakeEvents hands over the events of the transaction being received so
@@ -43,6 +52,7 @@ func (a *Assembler) TakeEvents() (gtid string, events []Event) {
 	}
 	events = a.cur.Events
 	a.cur.Events = nil
+	a.forget()
 	return a.cur.GTID, events
 }
 
@@ -90,7 +100,19 @@ func (a *Assembler) Part(limit int) *Txn {
 	}
 	a.cur.Raw, a.cur.Events, a.cur.Bytes = nil, nil, 0
 	a.cur.Parts++
+	a.forget()
 	return p
+}
+
+// forget notes that the events held so far were handed over: savepoints
+// set among them now point before the events still held.
+func (a *Assembler) forget() {
+	if len(a.savepoints) > 0 {
+		a.taken = true
+		for name := range a.savepoints {
+			a.savepoints[name] = -1
+		}
+	}
 }
 
 func (a *Assembler) feed(ev *replication.BinlogEvent) (*Txn, error) {
@@ -158,6 +180,8 @@ func (a *Assembler) begin(gtid string, ev *replication.BinlogEvent) {
 	// server's own applier does.
 	a.cur = &Txn{GTID: gtid, Timestamp: ev.Header.Timestamp, Bytes: int(ev.Header.EventSize)}
 	a.inTrx = false
+	clear(a.savepoints)
+	a.taken = false
 }
 
 func (a *Assembler) rows(et replication.EventType, e *replication.RowsEvent) error {
@@ -223,18 +247,89 @@ func (a *Assembler) query(e *replication.QueryEvent) (*Txn, error) {
 			return nil, nil
 		}
 	}
+	if a.cur != nil && a.inTrx {
+		if done, err := a.savepoint(q); done || err != nil {
+			return nil, err
+		}
+	}
 	standalone := a.cur == nil || !a.inTrx
 	if a.cur == nil {
 		a.cur = &Txn{} // an anonymous statement (no GTID event before it)
 	}
-	// In ROW format a query inside BEGIN..COMMIT is statement-format DML
-	// (binlog_format=MIXED/STATEMENT or a session override): kept, and
-	// refused by the applier, never applied as text.
-	a.cur.Events = append(a.cur.Events, Event{Query: &Query{Schema: string(e.Schema), Text: q, Statement: !standalone, Session: parseStatusVars(e.StatusVars)}})
+	query := &Query{Schema: string(e.Schema), Text: q, Statement: !standalone, Session: parseStatusVars(e.StatusVars)}
+	switch {
+	case standalone && createTable.MatchString(q) && createSelect.MatchString(q):
+		// MySQL 8 logs CREATE TABLE ... SELECT as one atomic transaction
+		// that this statement opens; its rows follow, then the XID.
+		query.Text = strings.TrimSpace(createSelect.ReplaceAllString(q, ""))
+		a.cur.Events = append(a.cur.Events, Event{Query: query})
+		a.inTrx = true
+		return nil, nil
+	case !standalone && len(a.cur.Events) == 0 && !a.taken && a.cur.Parts == 0 && createTable.MatchString(q):
+		// CREATE TABLE ... SELECT in row format: the CREATE (rewritten by
+		// the server with the columns it made) opens the transaction and
+		// the rows it selected follow. A DDL, applied before its rows.
+		query.Statement = false
+	}
+	a.cur.Events = append(a.cur.Events, Event{Query: query})
 	if standalone {
 		return a.commit()
 	}
 	return nil, nil
+}
+
+var (
+	// createTable: a CREATE TABLE (not a view or anything else).
+	createTable = regexp.MustCompile(`(?is)^(?:/\*.*?\*/\s*)*CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\b`)
+	// createSelect: MySQL's atomic CREATE TABLE ... SELECT, which ends
+	// with the START TRANSACTION that opens the transaction of its rows.
+	createSelect = regexp.MustCompile(`(?is)\s+START\s+TRANSACTION\s*$`)
+	// savepointRe: the savepoint statements a transaction may log (names
+	// as the server quotes them, or bare).
+	savepointRe = regexp.MustCompile("(?is)^(?:/\\*.*?\\*/\\s*)*(SAVEPOINT|ROLLBACK\\s+(?:WORK\\s+)?TO\\s+(?:SAVEPOINT\\s+)?|RELEASE\\s+SAVEPOINT)\\s*(`(?:[^`]|``)*`|\\S+)\\s*$")
+)
+
+// savepoint handles a savepoint statement inside a row transaction (ORMs
+// set them; the rows logged are already the transaction's net effect):
+// SAVEPOINT and RELEASE change nothing; ROLLBACK TO, which the server
+// logs only when the transaction also changed a non-transactional table
+// (its rows went to the log on their own), drops the rows logged since
+// the savepoint, as a replica's rollback to it does. done is false for
+// any other statement.
+func (a *Assembler) savepoint(q string) (done bool, err error) {
+	m := savepointRe.FindStringSubmatch(q)
+	if m == nil {
+		return false, nil
+	}
+	name := m[2]
+	if strings.HasPrefix(name, "`") {
+		name = strings.ReplaceAll(name[1:len(name)-1], "``", "`")
+	}
+	name = strings.ToLower(name) // savepoint names are case-insensitive
+	switch strings.ToUpper(m[1][:3]) {
+	case "SAV":
+		if a.savepoints == nil {
+			a.savepoints = map[string]int{}
+		}
+		a.savepoints[name] = len(a.cur.Events)
+	case "REL":
+		delete(a.savepoints, name)
+	default:
+		at, ok := a.savepoints[name]
+		switch {
+		case !ok:
+			return true, fmt.Errorf("GTID %s: %q rolls back to a savepoint the transaction never set: the log was read from the middle of a transaction", a.cur.GTID, q)
+		case at < 0:
+			return true, fmt.Errorf("GTID %s: %q undoes rows of a transaction so large that they were already handed to the applier; apply this transaction by hand on the target and skip it (pitcrew skip --gtid %s)", a.cur.GTID, q, a.cur.GTID)
+		}
+		a.cur.Events = a.cur.Events[:at]
+		for n, i := range a.savepoints {
+			if i > at {
+				delete(a.savepoints, n) // set after it: gone with the rollback
+			}
+		}
+	}
+	return true, nil
 }
 
 func (a *Assembler) commit() (*Txn, error) {

@@ -71,9 +71,11 @@ type RowChange struct {
 func (r *RowChange) Partial() bool { return r.Skipped != nil || r.PartialJSON }
 
 // Query is a statement logged as text. Outside BEGIN..COMMIT it is DDL (or
-// another statement that changes schema objects), applied in stream order.
+// another statement that changes schema objects), applied in stream order;
+// so is the CREATE that opens a CREATE TABLE ... SELECT transaction.
 // Statement marks statement-format DML inside a transaction, which the
 // engine refuses: replaying DML text does not reproduce the source's rows.
+// (Savepoints inside a row transaction are consumed by the Assembler.)
 type Query struct {
 	Schema    string // default database of the source session
 	Text      string
@@ -142,7 +144,9 @@ func (t *Txn) RowCount() int {
 	return n
 }
 
-// IsDDL reports whether the transaction is one standalone statement (DDL).
+// IsDDL reports whether the transaction is a DDL: one standalone
+// statement, or a CREATE TABLE ... SELECT (the CREATE, then the rows it
+// selected, in one transaction).
 func (t *Txn) IsDDL() bool {
-	return len(t.Events) == 1 && t.Events[0].Query != nil && !t.Events[0].Query.Statement
+	return len(t.Events) > 0 && t.Events[0].Query != nil && !t.Events[0].Query.Statement
 }
