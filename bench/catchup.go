@@ -392,35 +392,15 @@ func native(ctx context.Context, db *sql.DB, src *testenv.Server, before, after 
 	if err := startNative(ctx, db, src, before, threads); err != nil {
 		return err
 	}
-	var res sql.NullInt64
-	if err := db.QueryRowContext(ctx, "SELECT MASTER_GTID_WAIT(?, 600)", after).Scan(&res); err != nil {
+	if err := testenv.WaitReplica(ctx, db, after, 600*time.Second); err != nil {
 		return err
 	}
-	if !res.Valid || res.Int64 != 0 {
-		return fmt.Errorf("MASTER_GTID_WAIT did not reach %s", after)
-	}
-	_, err := db.ExecContext(ctx, "STOP SLAVE")
-	return err
+	return testenv.StopReplica(ctx, db)
 }
 
 // startNative points the target's replica at src from before and starts it.
 func startNative(ctx context.Context, db *sql.DB, src *testenv.Server, before string, threads int) error {
-	mode := "conservative"
-	if threads > 0 {
-		mode = "optimistic"
-	}
-	for _, q := range []string{
-		fmt.Sprintf("SET GLOBAL slave_parallel_threads = %d", threads),
-		"SET GLOBAL slave_parallel_mode = '" + mode + "'",
-		"SET GLOBAL gtid_slave_pos = '" + before + "'",
-		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = %d, MASTER_USER = 'root', MASTER_USE_GTID = slave_pos", src.Port),
-		"START SLAVE",
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("%s: %w", q, err)
-		}
-	}
-	return nil
+	return testenv.StartReplica(ctx, db, src, testenv.ReplicaOptions{From: before, Threads: threads})
 }
 
 // mariadbDump dumps the benchmark schema.

@@ -1,7 +1,11 @@
 // Package ddl understands the statements a binlog carries as text: which
 // databases and tables each touches, whether it changes table definitions,
 // and, for routing, the same statement with other names. It parses with the
-// TiDB parser and never guesses: a statement it cannot place is an error.
+// TiDB parser (literals kept as written, values.go); a table statement the
+// parser rejects is read by a lighter reader that only names its tables
+// (light.go), and what that reader said is checked on the target after the
+// statement ran. It never guesses: a statement neither can place is an
+// error, and no input makes it panic.
 package ddl
 
 import (
@@ -14,7 +18,6 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
 	"github.com/pingcap/tidb/pkg/parser/mysql"
-	_ "github.com/pingcap/tidb/pkg/parser/test_driver" // value expressions in DDL (defaults)
 )
 
 // Ref is a table, schema-qualified.
@@ -32,10 +35,37 @@ type Info struct {
 	// Other: a statement that defines no table (routines, triggers,
 	// events, views, accounts, grants, maintenance): applied as written.
 	Other bool
+	// Approx: the parser rejected the statement and the light reader named
+	// its tables; Expect then says what the target's catalogue must show
+	// once it ran. Complete: every table it names is in Tables (false when
+	// a SELECT inside may read others).
+	Approx   bool
+	Complete bool
+	Expect   []Expect
+	// Versioned: the statement makes a table system-versioned (WITH
+	// SYSTEM VERSIONING, ADD SYSTEM VERSIONING, PERIOD FOR SYSTEM_TIME).
+	Versioned bool
 
-	stmt   ast.StmtNode // nil unless the original text parsed
-	schema string
+	stmt    ast.StmtNode // nil unless the original text parsed
+	schema  string
+	sqlMode uint64
 }
+
+// Expect is what the target's catalogue shows after a statement read by
+// the light reader ran: the table (a database when Table is "") exists,
+// or is gone.
+type Expect struct {
+	Ref
+	Exists bool
+}
+
+// sql_mode bits the parser reads by (the same in MySQL, MariaDB and TiDB,
+// as the query event logs them).
+const (
+	modeANSIQuotes         = 1 << 2
+	modeNoBackslashEscapes = 1 << 20
+	parseModes             = 1<<0 | 1<<1 | modeANSIQuotes | 1<<3 | modeNoBackslashEscapes | 1<<29 // REAL_AS_FLOAT, PIPES_AS_CONCAT, ANSI_QUOTES, IGNORE_SPACE, NO_BACKSLASH_ESCAPES, HIGH_NOT_PRECEDENCE
+)
 
 // ErrUnparsed: the statement may change tables but cannot be parsed.
 var ErrUnparsed = errors.New("cannot parse the statement to know which tables it changes")
@@ -56,13 +86,23 @@ var otherRe = regexp.MustCompile(`(?is)^\s*(?:/\*.*?\*/\s*)*(?:` +
 	`(?:CREATE|ALTER|DROP)\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*\S+\s+)?(?:SQL\s+SECURITY\s+\w+\s+)?(?:AGGREGATE\s+)?(?:TRIGGER|PROCEDURE|FUNCTION|EVENT|VIEW|USER|ROLE|SERVER|SEQUENCE)\b` +
 	`|GRANT\b|REVOKE\b|SET\s+PASSWORD\b|SET\s+DEFAULT\s+ROLE\b|RENAME\s+USER\b|FLUSH\b|ANALYZE\b|OPTIMIZE\b|REPAIR\b|CHECK\b|INSTALL\b|UNINSTALL\b)`)
 
+// versionedRe: what makes a table system-versioned.
+var versionedRe = regexp.MustCompile(`(?is)\b(?:WITH\s+SYSTEM\s+VERSIONING|ADD\s+SYSTEM\s+VERSIONING|PERIOD\s+FOR\s+SYSTEM_TIME|GENERATED\s+ALWAYS\s+AS\s+ROW\s+(?:START|END))\b`)
+
 // Analyze parses one statement run with defaultSchema as the session's
 // database, under the source session's sql_mode (ANSI_QUOTES and
-// PIPES_AS_CONCAT change how it parses).
-func Analyze(defaultSchema, text string, sqlMode uint64) (Info, error) {
-	info := Info{schema: defaultSchema}
+// PIPES_AS_CONCAT change how it parses). It never panics: a parser panic
+// is an error like any statement it cannot read.
+func Analyze(defaultSchema, text string, sqlMode uint64) (info Info, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			info, err = Info{}, fmt.Errorf("%w: the parser failed on it (%v)", ErrUnparsed, r)
+		}
+	}()
+	info = Info{schema: defaultSchema, sqlMode: sqlMode}
+	info.Versioned = versionedRe.MatchString(text)
 	p := parser.New()
-	p.SetSQLMode(mysql.SQLMode(sqlMode & 0x7)) // REAL_AS_FLOAT, PIPES_AS_CONCAT, ANSI_QUOTES: same bits in MySQL, MariaDB and TiDB
+	p.SetSQLMode(mysql.SQLMode(sqlMode & parseModes))
 	stmts, _, err := p.Parse(text, "", "")
 	if err == nil && len(stmts) == 1 {
 		info.stmt = stmts[0]
@@ -80,6 +120,10 @@ func Analyze(defaultSchema, text string, sqlMode uint64) (Info, error) {
 	if otherRe.MatchString(text) {
 		info.Other = true
 		return info, nil
+	}
+	if li, ok := light(defaultSchema, text, sqlMode); ok {
+		li.Versioned, li.sqlMode = info.Versioned, sqlMode
+		return li, nil
 	}
 	if err == nil {
 		err = fmt.Errorf("%d statements in one event", len(stmts))
@@ -106,6 +150,7 @@ func (i *Info) collect(stmt ast.StmtNode) {
 	v := &names{schema: i.schema}
 	stmt.Accept(v)
 	i.Tables = v.refs
+	i.Complete = true
 }
 
 // names collects table names from an AST.
@@ -135,7 +180,12 @@ func (v *names) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 // rebuilt from the AST (never by string replacement). It fails when the
 // original text did not parse: a statement pitcrew cannot rebuild exactly
 // is not rewritten.
-func (i Info) Rename(table func(Ref) Ref, database func(string) string) (string, error) {
+func (i Info) Rename(table func(Ref) Ref, database func(string) string) (text string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			text, err = "", fmt.Errorf("rebuilding the statement failed (%v): apply it by hand on the target and skip it", r)
+		}
+	}()
 	if i.stmt == nil {
 		return "", errors.New("the statement parses only approximately (MariaDB syntax the parser lacks), so it cannot be rewritten with other names: apply it by hand on the target and skip it")
 	}
@@ -159,7 +209,11 @@ func (i Info) Rename(table func(Ref) Ref, database func(string) string) (string,
 		s.Name = ast.NewCIStr(database(s.Name.O))
 	}
 	var b strings.Builder
-	if err := i.stmt.Restore(format.NewRestoreCtx(format.DefaultRestoreFlags|format.RestoreStringWithoutCharset, &b)); err != nil {
+	flags := format.DefaultRestoreFlags
+	if i.sqlMode&modeNoBackslashEscapes == 0 {
+		flags |= format.RestoreStringEscapeBackslash // a backslash in a value reads back as itself
+	}
+	if err := i.stmt.Restore(format.NewRestoreCtx(flags, &b)); err != nil {
 		return "", fmt.Errorf("rebuilding the statement: %w", err)
 	}
 	return b.String(), nil

@@ -40,7 +40,7 @@ func TestAnalyze(t *testing.T) {
 			t.Errorf("%s: %+v", c.sql, info)
 		}
 	}
-	if _, err := Analyze("app", "ALTER TABLE t FROBNICATE", 0); !errors.Is(err, ErrUnparsed) {
+	if _, err := Analyze("app", "FROBNICATE TABLE t", 0); !errors.Is(err, ErrUnparsed) {
 		t.Errorf("nonsense DDL: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/pitcrew/pitcrew/internal/route"
 	"math"
 	"strconv"
 	"strings"
@@ -173,6 +174,32 @@ func checkTables(ctx context.Context, r *report, s *server) {
 	default:
 		r.add(s.side, "engines", Pass, "all InnoDB", "")
 	}
+}
+
+// checkVersioned fails on system-versioned tables the channel replicates:
+// their rows carry the history columns (row_start, row_end), which SQL
+// cannot write as the source logged them (an UPDATE through SQL makes a
+// history row of its own), so the channel would stop at their first
+// change.
+func checkVersioned(ctx context.Context, r *report, s *server, rt *route.Router) {
+	all, err := list(ctx, s.db, `SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_TYPE = 'SYSTEM VERSIONED' ORDER BY 1`)
+	if err != nil {
+		r.add(s.side, "system-versioned tables", Warn, "cannot list tables: "+err.Error(), "")
+		return
+	}
+	var names []string
+	for _, n := range all {
+		if db, t, _ := strings.Cut(n, "."); rt.Included(db, t) {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		r.add(s.side, "system-versioned tables", Pass, "none replicated", "")
+		return
+	}
+	r.add(s.side, "system-versioned tables", Fail,
+		fmt.Sprintf("%d system-versioned tables (%s): pitcrew cannot write their history rows (row_start/row_end) as the source logged them; the channel stops at their first change", len(names), short(names)),
+		"exclude them (route: exclude: [schema.table]) and copy them another way (mariadb-dump of the table, history included with system_versioning_insert_history), or ALTER TABLE ... DROP SYSTEM VERSIONING on the source")
 }
 
 func checkClock(ctx context.Context, r *report, s *server, cfg Config) {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/pitcrew/pitcrew/internal/route"
 	"strings"
 	"time"
 
@@ -35,6 +36,9 @@ type Config struct {
 	ServerID       uint32           // the replica server_id pitcrew will use
 	MaxClockSkew   time.Duration    // default 5s
 	Now            func() time.Time // default time.Now
+	// Route: the channel's routing, so that tables it filters out are
+	// not reported (zero: every table is replicated).
+	Route route.Rules
 }
 
 // Failed reports whether any result is a FAIL.
@@ -83,6 +87,7 @@ func Run(ctx context.Context, cfg Config) []Result {
 		checkServerID(ctx, r, src, cfg.ServerID)
 		checkSourceGrants(ctx, r, src)
 		checkTables(ctx, r, src)
+		checkVersioned(ctx, r, src, route.New(cfg.Route))
 	}
 	if tgt != nil {
 		defer tgt.db.Close()

@@ -9,6 +9,7 @@
 package route
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"regexp"
@@ -204,6 +205,21 @@ func (r *Router) query(q *txn.Query) (bool, error) {
 		return false, nil
 	case in > 0 && out > 0:
 		return false, fmt.Errorf("the statement touches replicated and filtered tables at once (%v): pitcrew cannot apply half of it", info.Tables)
+	case info.Versioned:
+		return false, fmt.Errorf("the statement makes %v system-versioned: pitcrew writes rows as SQL and cannot write a versioned table's history rows (row_start/row_end) as the source logged them; exclude the table (route: exclude) and copy it another way, or keep it unversioned", info.Tables)
+	}
+	if info.Approx {
+		// Named by the light reader: applied as written, or not at all.
+		switch {
+		case rename:
+			return false, errors.New("the statement parses only approximately (syntax the parser lacks), so it cannot be rewritten with other names: apply it by hand on the target and skip it")
+		case !info.Complete && !r.rules.Empty():
+			return false, errors.New("the statement parses only approximately and may read tables it does not name (a SELECT inside), which routing cannot check: apply it by hand on the target and skip it")
+		}
+		q.Expect = q.Expect[:0]
+		for _, x := range info.Expect {
+			q.Expect = append(q.Expect, txn.Expect{Schema: x.Schema, Table: x.Table, Exists: x.Exists})
+		}
 	}
 	if rename {
 		text, err := info.Rename(r.Table, r.Database)

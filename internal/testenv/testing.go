@@ -100,3 +100,15 @@ func NewTestCerts(t testing.TB, names ...string) *Certs {
 	}
 	return c
 }
+
+// NewNativeReplica starts a server for the test (o) that replicates from
+// source with the server's own replication (r), the reference to compare
+// pitcrew's target with; WaitReplica waits for a position.
+func NewNativeReplica(t testing.TB, source *Server, o Options, r ReplicaOptions) *Server {
+	t.Helper()
+	s := New(t, o)
+	if err := StartReplica(context.Background(), MustDB(t, s), source, r); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

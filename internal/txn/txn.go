@@ -81,6 +81,17 @@ type Query struct {
 	Text      string
 	Statement bool
 	Session   Session // sql_mode, character sets, time zone of the source session
+	// Expect is what the target's catalogue must show once the statement
+	// ran, when its tables were named without the full parser (set by
+	// routing); the applier checks it.
+	Expect []Expect
+}
+
+// Expect is a table (a database when Table is "") that exists, or is gone,
+// after a DDL ran.
+type Expect struct {
+	Schema, Table string
+	Exists        bool
 }
 
 // Event is one step of a transaction: exactly one of Rows and Query is set.
