@@ -25,6 +25,7 @@ type Assembler struct {
 	// before them cannot undo.
 	savepoints map[string]int
 	taken      bool
+	sealed     int // events before this index take no more rows (a savepoint follows them)
 }
 
 // NewAssembler returns an assembler for "mysql" or "mariadb" streams.
@@ -40,7 +41,7 @@ func (a *Assembler) KeepRaw() { a.keepRaw = true }
 func (a *Assembler) Reset() {
 	a.cur, a.inTrx = nil, false
 	clear(a.savepoints)
-	a.taken = false
+	a.taken, a.sealed = false, 0
 }
 
 // TakeEvents hands over the events of the transaction being received so
@@ -107,6 +108,7 @@ func (a *Assembler) Part(limit int) *Txn {
 // forget notes that the events held so far were handed over: savepoints
 // set among them now point before the events still held.
 func (a *Assembler) forget() {
+	a.sealed = 0
 	if len(a.savepoints) > 0 {
 		a.taken = true
 		for name := range a.savepoints {
@@ -181,7 +183,7 @@ func (a *Assembler) begin(gtid string, ev *replication.BinlogEvent) {
 	a.cur = &Txn{GTID: gtid, Timestamp: ev.Header.Timestamp, Bytes: int(ev.Header.EventSize)}
 	a.inTrx = false
 	clear(a.savepoints)
-	a.taken = false
+	a.taken, a.sealed = false, 0
 }
 
 func (a *Assembler) rows(et replication.EventType, e *replication.RowsEvent) error {
@@ -215,8 +217,9 @@ func (a *Assembler) rows(et replication.EventType, e *replication.RowsEvent) err
 			break
 		}
 	}
-	// Consecutive rows events of one kind on one table form one change.
-	if n := len(a.cur.Events); n > 0 {
+	// Consecutive rows events of one kind on one table form one change
+	// (not across a savepoint: a rollback to it cuts between them).
+	if n := len(a.cur.Events); n > a.sealed {
 		if last := a.cur.Events[n-1].Rows; last != nil && last.Kind == kind && last.Table == t && !rc.Partial() && !last.Partial() {
 			last.Rows = append(last.Rows, e.Rows...)
 			return nil
@@ -312,6 +315,7 @@ func (a *Assembler) savepoint(q string) (done bool, err error) {
 			a.savepoints = map[string]int{}
 		}
 		a.savepoints[name] = len(a.cur.Events)
+		a.sealed = len(a.cur.Events)
 	case "REL":
 		delete(a.savepoints, name)
 	default:
@@ -323,6 +327,7 @@ func (a *Assembler) savepoint(q string) (done bool, err error) {
 			return true, fmt.Errorf("GTID %s: %q undoes rows of a transaction so large that they were already handed to the applier; apply this transaction by hand on the target and skip it (pitcrew skip --gtid %s)", a.cur.GTID, q, a.cur.GTID)
 		}
 		a.cur.Events = a.cur.Events[:at]
+		a.sealed = at
 		for n, i := range a.savepoints {
 			if i > at {
 				delete(a.savepoints, n) // set after it: gone with the rollback
