@@ -64,8 +64,8 @@ func (n *value) SetValue(v any) {
 	}
 }
 
-func (n *value) GetValue() any           { return n.v }
-func (n *value) GetDatumString() string  { return n.GetString() }
+func (n *value) GetValue() any            { return n.v }
+func (n *value) GetDatumString() string   { return n.GetString() }
 func (n *value) GetProjectionOffset() int { return n.offset }
 func (n *value) SetProjectionOffset(o int) {
 	n.offset = o
