@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
 )
 
 var big = strings.Repeat("1234567890", 25) + "12345678" // 258 digits, as in the MariaDB test corpus
@@ -116,6 +118,19 @@ func TestRenameKeepsLiterals(t *testing.T) {
 	info, _ = Analyze("shop", `ALTER TABLE t ADD COLUMN b VARCHAR(9) DEFAULT 'a\b'`, modeNoBackslashEscapes)
 	if got, err := info.Rename(func(r Ref) Ref { return r }, func(s string) string { return s }); err != nil || !strings.Contains(got, `'a\b'`) {
 		t.Errorf("NO_BACKSLASH_ESCAPES: %s %v", got, err)
+	}
+}
+
+// Should the parser panic all the same, the panic is an ErrUnparsed like
+// any statement it cannot read: the channel stops with the GTID, the
+// statement and the skip, instead of the process dying on every restart.
+func TestAnalyzeRecoversFromParserPanic(t *testing.T) {
+	saved := ast.NewDecimal
+	ast.NewDecimal = func(string) (any, error) { panic("This branch is not implemented") }
+	defer func() { ast.NewDecimal = saved }()
+	_, err := Analyze("app", "CREATE TABLE t (d DECIMAL(65,0) DEFAULT 1.5)", 0)
+	if !errors.Is(err, ErrUnparsed) || !strings.Contains(err.Error(), "not implemented") {
+		t.Fatalf("a parser panic: %v", err)
 	}
 }
 

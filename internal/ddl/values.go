@@ -139,11 +139,9 @@ func (n *value) Format(w io.Writer) {
 	_, _ = w.Write(b)
 }
 
+// Accept visits the literal (it has no children).
 func (n *value) Accept(v ast.Visitor) (ast.Node, bool) {
-	node, skip := v.Enter(n)
-	if skip {
-		return v.Leave(node)
-	}
+	node, _ := v.Enter(n)
 	return v.Leave(node)
 }
 
@@ -164,9 +162,6 @@ func (n *paramMarker) Format(w io.Writer) { _, _ = io.WriteString(w, "?") }
 func (n *paramMarker) SetOrder(o int) { n.order = o }
 
 func (n *paramMarker) Accept(v ast.Visitor) (ast.Node, bool) {
-	node, skip := v.Enter(n)
-	if skip {
-		return v.Leave(node)
-	}
+	node, _ := v.Enter(n)
 	return v.Leave(node)
 }
