@@ -115,3 +115,26 @@ func TestRefusals(t *testing.T) {
 		}
 	}
 }
+
+// A DDL whose tables were named by the light reader is checked against the
+// target's catalogue once it ran: a misread name stops the channel, naming
+// what is wrong and the skip, instead of routing later changes wrongly.
+func TestDDLCheckedAgainstCatalogue(t *testing.T) {
+	ex, _ := newExecutor(t)
+	ctx := context.Background()
+	before := gtid.MustParse(gtid.MariaDB, "0-1-1")
+	if _, err := ex.DB().Exec("CREATE DATABASE app"); err != nil {
+		t.Fatal(err)
+	}
+	good := ddl("0-1-2", "app", "CREATE TABLE t (id INT PRIMARY KEY) CHARSET cp932")
+	good.Events[0].Query.Expect = []txn.Expect{{Schema: "app", Table: "t", Exists: true}, {Schema: "app", Exists: true}}
+	if err := ex.ApplyDDL(ctx, good, before, gtid.MustParse(gtid.MariaDB, "0-1-2"), false); err != nil {
+		t.Fatalf("a DDL that did what was read: %v", err)
+	}
+	bad := ddl("0-1-3", "app", "CREATE TABLE u (id INT PRIMARY KEY) CHARSET cp932")
+	bad.Events[0].Query.Expect = []txn.Expect{{Schema: "app", Table: "misread", Exists: true}}
+	err := ex.ApplyDDL(ctx, bad, gtid.MustParse(gtid.MariaDB, "0-1-2"), gtid.MustParse(gtid.MariaDB, "0-1-3"), false)
+	if err == nil || !strings.Contains(err.Error(), "table app.misread is missing") || !strings.Contains(err.Error(), "pitcrew skip --gtid 0-1-3") {
+		t.Fatalf("a DDL read wrong: %v", err)
+	}
+}
