@@ -31,8 +31,8 @@ test:
 	PITCREW_REQUIRE_DB=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 # The long form of the corpus (the short form runs in make test): a source with a
-# native replica and pitcrew behind it, 40 rounds of generated schemas and DML,
-# pitcrew's target compared with the native replica every 4 rounds.
+# native replica and pitcrew behind it, 150 rounds of generated schemas and DML,
+# pitcrew's target compared with the native replica every 10 rounds.
 # CORPUS_FLAGS='-corpus.cases=fk_cascade,triggers' runs cases by name (pending ones too).
 corpus:
 	./scripts/ensure-mariadb.sh

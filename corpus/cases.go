@@ -71,7 +71,7 @@ func caseTypes() Case {
 			vals := func() string {
 				return fmt.Sprintf("%d, %d, %d.%d, %d.5, -%d.25e3, b'%b', '2024-0%d-1%d 12:34:56.%06d', NOW(3), '-%d:00:01.5', %d, %s, %s, x'%08x00', REPEAT('b', %d), %s, '%c', 'x,%c', '{\"k\": %d}'",
 					g.N(256)-128, uint64(g.R.Uint64()), g.N(1e9), g.N(1e9), g.N(1e6), g.N(1e6), g.N(8192), 1+g.N(9), g.N(10), g.N(1e6), g.N(800),
-					1901+g.N(254), Lit(strings.TrimRight(g.sample(), " ")), Lit(g.sample()), g.N(1<<30), g.N(3000), Lit(g.sample()), 'a'+rune(g.N(3)), 'y'+rune(g.N(2)), g.N(100))
+					1901+g.N(254), "LEFT("+Lit(strings.TrimRight(g.sample(), " "))+", 5)", Lit(g.sample()), g.N(1<<30), g.N(3000), Lit(g.sample()), 'a'+rune(g.N(3)), 'y'+rune(g.N(2)), g.N(100))
 			}
 			return g.churn("t", "id, i8, u64, d, f, db, b, dt, ts, tm, y, c, v, vb, bl, tx, e, s, j", vals,
 				func() string {

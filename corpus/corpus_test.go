@@ -38,7 +38,7 @@ var unfixed = map[string]string{
 }
 
 var (
-	long      = flag.Bool("corpus.long", false, "the long form: 40 rounds, 5x the rows, a checkpoint every 4 rounds, lanes 1, 2 and 4 in turn (make corpus)")
+	long      = flag.Bool("corpus.long", false, "the long form: 150 rounds, 5x the rows, a checkpoint every 10 rounds, lanes 1, 2 and 4 in turn (make corpus)")
 	cases     = flag.String("corpus.cases", "", "comma-separated case names to run (pending ones included when named); default: every case not pending")
 	seed      = flag.Uint64("corpus.seed", 1, "the generator's seed")
 	nocompact = flag.Bool("corpus.nocompact", false, "pitcrew with compact: false")
@@ -88,7 +88,7 @@ func TestCorpus(t *testing.T) {
 		}
 	}
 	if *long {
-		cfg.Rounds, cfg.CheckEvery, cfg.Long, cfg.Lanes, cfg.Timeout = 40, 4, true, []int{1, 2, 4}, 10*time.Minute
+		cfg.Rounds, cfg.CheckEvery, cfg.Long, cfg.Lanes, cfg.Timeout = 150, 10, true, []int{1, 2, 4}, 10*time.Minute
 	}
 	if os.Getenv("PITCREW_TEST_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
