@@ -8,19 +8,19 @@ import (
 	"github.com/pitcrew/pitcrew/internal/testenv"
 )
 
-// A DDL the parser cannot place stops the channel with its GTID; the
-// operator applies it by hand, `pitcrew skip` moves past it, and the skip
-// is logged.
-func TestUnparseableDDLStopsAndSkip(t *testing.T) {
+// A DDL pitcrew refuses (here: one that makes a table system-versioned)
+// stops the channel with its GTID and the reason; the operator applies it
+// by hand, `pitcrew skip` moves past it, and the skip is logged.
+func TestRefusedDDLStopsAndSkip(t *testing.T) {
 	src := testenv.New(t, testenv.Options{ServerID: 1})
 	tgt := testenv.New(t, testenv.Options{ServerID: 2})
 	srcDB, tgtDB := testenv.MustDB(t, src), testenv.MustDB(t, tgt)
 	testenv.Exec(t, srcDB, "CREATE DATABASE app", "CREATE TABLE app.t (id INT PRIMARY KEY)",
-		"CREATE TABLE app.hist (id INT PRIMARY KEY) WITH SYSTEM VERSIONING", // MariaDB-only syntax
+		"CREATE TABLE app.hist (id INT PRIMARY KEY) WITH SYSTEM VERSIONING", // refused: its history cannot be written as logged
 		"INSERT INTO app.t VALUES (1)")
 	cfg := writeConfig(t, src.Endpoint(), tgt.Endpoint())
 	code, _, stderr := runCLI("catchup", "--config", cfg, "--start-from", "beginning")
-	m := regexp.MustCompile(`GTID (\d+-\d+-\d+): cannot parse`).FindStringSubmatch(stderr)
+	m := regexp.MustCompile(`GTID (\d+-\d+-\d+): the statement makes \[app.hist\] system-versioned`).FindStringSubmatch(stderr)
 	if code != exitError || m == nil || !strings.Contains(stderr, "pitcrew skip --gtid "+m[1]) || !strings.Contains(stderr, "SYSTEM VERSIONING") {
 		t.Fatalf("want a stop naming the GTID, the statement and the skip: exit %d\n%s", code, stderr)
 	}
