@@ -3,60 +3,103 @@ package checkpoint
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"math"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sync"
-
-	"github.com/cockroachdb/pebble/v2"
+	"time"
 )
 
-// Relay is the local relay spool of one channel: whole source transactions,
+// Relay is the local relay log of one channel: whole source transactions,
 // as the raw binlog events they came in, read ahead of the applier so the
 // source may purge its binlogs without losing what we still need.
 //
-// Entries are numbered 1, 2, 3... in stream order. The end record (the GTID
-// set covering everything applied or spooled) is written in the same pebble
-// batch as the entry it covers, so after a crash the spool and its end never
-// disagree. Each entry carries a CRC32C; a mismatch is ErrRelayCorrupt.
-// Entries are deleted once the applier committed them (Release).
+// Like MySQL's own relay log it is a sequence of numbered segment files in
+// <data dir>/relay/<channel>/ (format: relay_segment.go). Entries
+// (transactions) are numbered 1, 2, 3... in stream order and appended a
+// group at a time, each group followed by an end record (the GTID set
+// covering everything applied or spooled): the files are the only record
+// of what the relay holds and where reading continues, so the two never
+// disagree after a crash. Every record carries a CRC32C; a mismatch is
+// ErrRelayCorrupt. A segment is rolled at a size and deleted whole once
+// every entry in it is released (applied).
+//
+// What survives what (the sync policy):
+//   - A process crash (kill -9, OOM kill, panic) keeps every append that
+//     returned: an append is one write(2) of whole records, and what was
+//     written to a file lives in the kernel's page cache whatever becomes
+//     of the process. (A pebble commit without sync is not that: it may
+//     wait in pebble's own WAL buffer, in the process, until a block
+//     fills.) End never names a transaction a process crash takes away.
+//   - A machine crash (power loss, kernel panic) keeps what was fsynced:
+//     Sync (the pipeline calls it every RelaySyncInterval while there is
+//     something to sync, off the append path), and a segment is fsynced
+//     when it is rolled, a new segment's header and the directory before
+//     anything is written to it, a truncation before the relay goes on.
+//     Synced is the end as of the last fsync: what may be told to whoever
+//     purges the source's binlogs.
+//   - Opening cuts the tail segment after its last complete group (a write
+//     torn by the crash, or lost with the page cache) and fsyncs it.
 //
 // A transaction too big to hold in memory arrives in pieces first
-// (AppendPart): they are stored under the number its entry will get and
-// count for nothing until the entry itself is appended; the pieces of a
-// transaction whose entry never came (the stream broke) are dropped.
+// (AppendPart): they are appended as they come and count for nothing until
+// the entry itself, which says how many there were and where the first
+// starts; the pieces of a transaction whose entry never came (the stream
+// broke, or it never completed in the source's log) are skipped.
 //
-// Append blocks while the spool is at its byte quota; one goroutine appends
-// and one reads.
+// Append blocks while the relay holds its byte quota of unreleased
+// entries; one goroutine appends (and syncs), one reads.
 type Relay struct {
-	db     *pebble.DB
-	prefix string
-	quota  int64
+	dir      string
+	quota    int64
+	segBytes int64 // a segment is rolled past this size
 
-	mu      sync.Mutex
-	size    int64  // bytes of entries held
-	first   uint64 // lowest held entry (== next when empty)
-	next    uint64 // the number the next entry gets
-	end     Position
-	hasEnd  bool
-	formats map[uint32]bool // format descriptions already stored
-	changed chan struct{}   // closed and replaced on every append and release
-	// Pieces (AppendPart): those written for entry next, and those of the
-	// held entries that have some.
-	pending      int
-	pendingBytes int64
-	parts        map[uint64]partSpan
+	mu        sync.Mutex
+	segs      []segment // on disk, oldest first; the last one is appended to
+	first     uint64    // lowest held entry (== next when empty)
+	next      uint64    // the number the next entry gets
+	end       Position  // what reading from the source continues from
+	hasEnd    bool
+	synced    Position // end as of the last fsync
+	endOff    int64    // global offset of the log's end
+	syncedOff int64
+	released  int64  // global offset past the last released entry
+	abandoned []span // pieces of transactions that never completed, beyond released
+	lost      int64  // their bytes
+	formats   map[uint32][]byte
+	changed   chan struct{} // closed and replaced on every append and release
+	pending   int           // pieces appended for entry next
+	pendingAt int64         // where the first of them starts
+	err       error         // a failed write that could not be cut back
+	cut       int64         // bytes open cut from the tail segment
 
-	// The reader's side (one goroutine): an iterator that serves entries
-	// in order (a Get per entry re-reads index blocks), reopened when it
-	// reaches what it could see, and the format descriptions it read.
-	it       *pebble.Iterator
-	itNext   uint64
-	fmtCache map[uint32][]byte
+	// The appending goroutine's (and Truncate's, when none runs): the
+	// segment appended to and the formats it holds.
+	w        *os.File
+	wseg     segment
+	whead    int64 // bytes of its header
+	wformats map[uint32]bool
+	wbuf     []byte
+	syncMu   sync.Mutex // one Sync at a time, and never across a roll
+
+	rd reader // the replay's
 }
+
+// segment is one segment file as the relay knows it.
+type segment struct {
+	num      uint64
+	base     int64  // global offset of its first byte
+	firstSeq uint64 // the number of the first entry in it
+	size     int64
+	start    Position // the end before it
+	hasStart bool
+}
+
+// span is a range of global offsets.
+type span struct{ from, to int64 }
 
 // RelayEntry is one spooled transaction.
 type RelayEntry struct {
@@ -64,79 +107,198 @@ type RelayEntry struct {
 	GTID   string
 	Format []byte   // format description event the events decode under
 	Events [][]byte // raw binlog events, GTID event first (after the pieces)
-	Size   int      // bytes in the spool, pieces included
-	// Parts is the number of pieces spooled before the entry (ReadParts
-	// yields their events, which come before Events).
+	Size   int      // bytes in the relay, pieces included
+	// Parts is the number of pieces spooled before the entry, the first
+	// of which starts at PartsAt (ReadParts yields their events, which
+	// come before Events).
+	Parts   int
+	PartsAt int64
+	// End is the global offset just past the entry's record (Release,
+	// Passed).
+	End int64
+}
+
+// RelayItem is one transaction to spool.
+type RelayItem struct {
+	GTID   string
+	Format []byte
+	Events [][]byte
+	// Parts is the number of pieces of it spooled before (AppendPart);
+	// only the first item of an AppendMany may have some.
 	Parts int
+	// Set by AppendMany: the entry's number, and the global offset just
+	// past its record.
+	Seq uint64
+	End int64
 }
 
-// partSpan is the pieces of one entry: how many, and their bytes.
-type partSpan struct {
-	n     int
-	bytes int64
+// RelaySyncInterval is how often the pipeline fsyncs the relay's tail
+// while it has something to sync: what a machine crash may take back.
+const RelaySyncInterval = time.Second
+
+// maxSegment is the size a segment is rolled at, unless the quota is
+// small (segmentBytes).
+const maxSegment = 64 << 20
+
+// segmentBytes sizes segments to an eighth of the quota, between 64 KiB
+// and 64 MiB: a segment is only deleted once all of it is applied, so the
+// disk holds up to one segment more than the quota counts.
+func segmentBytes(quota int64) int64 {
+	if quota <= 0 {
+		return maxSegment
+	}
+	return min(maxSegment, max(64<<10, quota/8))
 }
 
-// ErrRelayCorrupt marks an entry whose checksum or framing is wrong.
-var ErrRelayCorrupt = errors.New("relay entry is corrupt")
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-func (r *Relay) entryKey(seq uint64) []byte { return fmt.Appendf(nil, "%se/%016x", r.prefix, seq) }
-func (r *Relay) formatKey(id uint32) []byte { return fmt.Appendf(nil, "%sf/%08x", r.prefix, id) }
-func (r *Relay) endKey() []byte             { return []byte(r.prefix + "end") }
-
-// Relay opens the channel's spool with a byte quota (<= 0: no limit).
+// Relay opens the channel's relay with a byte quota (<= 0: no limit). A
+// relay written by an earlier version (entries in pebble) is moved to
+// segment files first.
 func (s *Store) Relay(channel string, quota int64) (*Relay, error) {
-	r := &Relay{db: s.db, prefix: "relay/" + channel + "/", quota: quota, formats: map[uint32]bool{}, changed: make(chan struct{}), parts: map[uint64]partSpan{}}
-	s.relays = append(s.relays, r)
-	if v, closer, err := s.db.Get(r.endKey()); err == nil {
-		err = json.Unmarshal(v, &r.end)
-		closer.Close()
-		if err != nil {
-			return nil, fmt.Errorf("relay end of channel %q: %w", channel, err)
-		}
-		r.hasEnd = true
-	} else if !errors.Is(err, pebble.ErrNotFound) {
-		return nil, err
+	if r, ok := s.relays[channel]; ok {
+		return r, nil
 	}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: r.entryKey(0), UpperBound: r.entryKey(1<<63 - 1)})
-	if err != nil {
-		return nil, err
+	r := &Relay{
+		dir: filepath.Join(s.dir, "relay", channel), quota: quota, segBytes: segmentBytes(quota),
+		first: 1, next: 1, formats: map[uint32][]byte{}, changed: make(chan struct{}),
 	}
-	defer it.Close()
-	r.first, r.next = 1, 1
-	for ok := it.First(); ok; ok = it.Next() {
-		seq, err := r.seqOf(it.Key())
-		if err != nil {
-			return nil, err
-		}
-		if r.size == 0 {
-			r.first = seq
-		}
-		r.size += int64(len(it.Value()))
-		r.next = seq + 1
+	if err := os.MkdirAll(r.dir, 0o750); err != nil {
+		return nil, fmt.Errorf("creating the relay directory: %w", err)
 	}
-	if r.size == 0 && r.hasEnd {
-		r.first, r.next = r.end.nextSeq(), r.end.nextSeq()
+	if err := s.migrateRelay(channel, r.dir); err != nil {
+		return nil, fmt.Errorf("moving the relay of channel %q from the checkpoint store to segment files in %s: %w", channel, r.dir, err)
 	}
-	if err := it.Error(); err != nil {
-		return nil, err
+	if err := r.open(); err != nil {
+		return nil, fmt.Errorf("opening the relay of channel %q in %s: %w", channel, r.dir, err)
 	}
-	return r, r.openParts()
+	if s.relays == nil {
+		s.relays = map[string]*Relay{}
+	}
+	s.relays[channel] = r
+	return r, nil
 }
 
-func (r *Relay) seqOf(key []byte) (uint64, error) {
-	var seq uint64
-	_, err := fmt.Sscanf(string(key[len(r.prefix)+2:]), "%x", &seq)
-	return seq, err
+// open reads the segments' headers, cuts the tail segment after its last
+// complete group, and continues appending there.
+func (r *Relay) open() error {
+	nums, err := listSegments(r.dir)
+	if err != nil {
+		return err
+	}
+	for i, num := range nums {
+		seg, err := r.openSegment(num)
+		if err == nil && len(r.segs) > 0 {
+			if prev := r.segs[len(r.segs)-1]; seg.base < prev.base || seg.firstSeq < prev.firstSeq {
+				err = fmt.Errorf("%w: segment %d starts before segment %d", ErrRelayCorrupt, num, prev.num)
+			}
+		}
+		if err != nil {
+			if !errors.Is(err, ErrRelayCorrupt) {
+				return err
+			}
+			// A segment whose header never made it to disk (the process
+			// died creating it) or rotted: it and what follows are read
+			// from the source again, as the end moves back.
+			for _, n := range nums[i:] {
+				if err := os.Remove(segmentPath(r.dir, n)); err != nil {
+					return err
+				}
+			}
+			if err := syncDir(r.dir); err != nil {
+				return err
+			}
+			break
+		}
+		r.segs = append(r.segs, seg)
+	}
+	if len(r.segs) == 0 {
+		return nil // never written: the first append creates segment 1
+	}
+	tail := r.segs[len(r.segs)-1]
+	f, err := os.OpenFile(segmentPath(r.dir, tail.num), os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	sc, err := scanTail(f, tail)
+	if err == nil && sc.good < tail.size {
+		err = f.Truncate(sc.good)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("segment %s: %w", segmentName(tail.num), err)
+	}
+	r.cut = tail.size - sc.good
+	tail.size = sc.good
+	r.segs[len(r.segs)-1] = tail
+	r.w, r.wseg, r.whead, r.wformats = f, tail, sc.head, map[uint32]bool{}
+	for fid, format := range sc.formats {
+		r.formats[fid], r.wformats[fid] = format, true
+	}
+	r.first, r.released = r.segs[0].firstSeq, r.segs[0].base
+	r.next = tail.firstSeq + sc.entries
+	r.end, r.hasEnd = sc.end, sc.hasEnd
+	r.end.NextSeq = r.next
+	r.endOff = tail.base + sc.good
+	r.synced, r.syncedOff = r.end, r.endOff
+	return nil
 }
+
+// openSegment reads a segment's header and size.
+func (r *Relay) openSegment(num uint64) (segment, error) {
+	f, err := os.Open(segmentPath(r.dir, num))
+	if err != nil {
+		return segment{}, err
+	}
+	defer f.Close()
+	h, err := readHeader(f)
+	if err == nil && h.num != num {
+		err = fmt.Errorf("%w: segment file %s says it is segment %d", ErrRelayCorrupt, segmentName(num), h.num)
+	}
+	if err != nil {
+		return segment{}, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return segment{}, err
+	}
+	return segment{num: num, base: h.base, firstSeq: h.firstSeq, size: st.Size(), start: h.start, hasStart: h.hasStart}, nil
+}
+
+// Cut is the bytes opening cut from the tail segment: records after its
+// last whole group, which a crash tore or lost, or which rotted there.
+// What they held is read from the source again.
+func (r *Relay) Cut() int64 { return r.cut }
 
 // End returns the GTID set covering everything applied or spooled, and the
-// position Append continues from; ok is false for a spool never written.
+// position Append continues from; ok is false for a relay never written.
+// It survives a process crash (see Relay).
 func (r *Relay) End() (Position, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.end, r.hasEnd
+}
+
+// Synced returns End as of the last fsync: it survives a machine crash.
+func (r *Relay) Synced() (Position, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.synced, r.hasEnd
+}
+
+// Start returns the end before the oldest segment held: everything in it
+// was released (applied) before that segment's entries. A target that
+// does not hold it lost what the relay already let go (it was restored
+// from an older backup). ok is false when the relay holds no segment or
+// the oldest was the relay's first.
+func (r *Relay) Start() (Position, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.segs) == 0 {
+		return Position{}, false
+	}
+	return r.segs[0].start, r.segs[0].hasStart
 }
 
 // Bounds returns the lowest held entry and the next number; equal when empty.
@@ -146,12 +308,16 @@ func (r *Relay) Bounds() (first, next uint64) {
 	return r.first, r.next
 }
 
-// Size is the bytes the spool holds.
+// Size is the bytes the relay holds for the applier: its log from the end
+// of the last released entry on, less the pieces of transactions that
+// never completed.
 func (r *Relay) Size() int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.size
+	return r.size()
 }
+
+func (r *Relay) size() int64 { return r.endOff - r.released - r.lost }
 
 // Full reports whether an entry of n bytes would have to wait for space.
 func (r *Relay) Full(n int) bool {
@@ -161,9 +327,9 @@ func (r *Relay) Full(n int) bool {
 }
 
 func (r *Relay) full(n int) bool {
-	// An empty spool takes any entry: one transaction larger than the
+	// A relay holding no entry takes any: one transaction larger than the
 	// quota must not stop the channel (its own pieces do not count).
-	return r.quota > 0 && r.size > r.pendingBytes && r.size+int64(n) > r.quota
+	return r.quota > 0 && r.first < r.next && r.size()+int64(n) > r.quota
 }
 
 // waitRoom returns, with r.mu held, once n bytes fit.
@@ -198,409 +364,341 @@ func (r *Relay) Changed() <-chan struct{} {
 	return r.changed
 }
 
-// pointDeletes: a release of fewer entries deletes them one by one.
-const pointDeletes = 256
-
-// bigBatch: a spooled batch bigger than this is flushed at once (half the
-// store's 16 MiB memtable: pebble's threshold for a batch of its own).
-const bigBatch = 8 << 20
-
-// encodeEntryTo appends an entry to b: a checksum, the format id, the GTID,
-// the raw events and, when it has some, the number of its pieces.
-// AppendMany encodes into the pebble batch itself, sized by entryLen, so a
-// big transaction is copied once. A piece is encoded the same way.
-func encodeEntryTo(b []byte, gtid string, formatID uint32, events [][]byte, parts int) []byte {
-	start := len(b)
-	b = append(b, 0, 0, 0, 0)
-	b = binary.AppendUvarint(b, uint64(formatID))
-	b = binary.AppendUvarint(b, uint64(len(gtid)))
-	b = append(b, gtid...)
-	b = binary.AppendUvarint(b, uint64(len(events)))
-	for _, e := range events {
-		b = binary.AppendUvarint(b, uint64(len(e)))
-		b = append(b, e...)
-	}
-	if parts > 0 {
-		b = binary.AppendUvarint(b, uint64(parts))
-	}
-	binary.LittleEndian.PutUint32(b[start:], crc32.Checksum(b[start+4:], castagnoli))
-	return b
-}
-
-// entryLen is the exact length encodeEntryTo appends.
-func entryLen(gtid string, formatID uint32, events [][]byte, parts int) int {
-	uv := func(n uint64) int {
-		var tmp [binary.MaxVarintLen64]byte
-		return binary.PutUvarint(tmp[:], n)
-	}
-	n := 4 + uv(uint64(formatID)) + uv(uint64(len(gtid))) + len(gtid) + uv(uint64(len(events)))
-	for _, e := range events {
-		n += uv(uint64(len(e))) + len(e)
-	}
-	if parts > 0 {
-		n += uv(uint64(parts))
-	}
-	return n
-}
-
-// EntrySize is the most bytes an entry of these events takes in the spool
-// (the format id's varint at its longest).
-func EntrySize(gtid string, events [][]byte) int {
-	return entryLen(gtid, math.MaxUint32, events, 0)
-}
-
 // Append spools a transaction and moves the end to end (the GTID set
-// covering it), waiting while the spool is at its quota. paused is called
+// covering it), waiting while the relay is at its quota. paused is called
 // once when it has to wait.
 func (r *Relay) Append(ctx context.Context, gtid string, format []byte, events [][]byte, end Position, paused func()) (uint64, error) {
 	return r.AppendMany(ctx, []RelayItem{{GTID: gtid, Format: format, Events: events}}, end, paused)
 }
 
-// RelayItem is one transaction to spool.
-type RelayItem struct {
-	GTID   string
-	Format []byte
-	Events [][]byte
-	// Parts is the number of pieces of it spooled before (AppendPart);
-	// only the first item of an AppendMany may have some.
-	Parts int
-}
-
-// AppendMany spools several transactions in one pebble batch, with the end
-// record covering them all (end: the GTID set up to the last one). It
-// returns the number of the last entry. A group of transactions costs one
-// commit, one end record and one wake-up of the reader.
+// AppendMany spools several transactions with one write, followed by the
+// end record covering them all (end: the GTID set up to the last one),
+// and numbers them (RelayItem.Seq, End). It returns the number of the
+// last. A group of transactions costs one write(2) and one wake-up of the
+// reader.
 func (r *Relay) AppendMany(ctx context.Context, items []RelayItem, end Position, paused func()) (uint64, error) {
-	lens := make([]int, len(items))
-	fids := make([]uint32, len(items))
+	if len(items) == 0 {
+		return 0, errors.New("relay: nothing to spool")
+	}
 	total := 0
-	for i, it := range items {
-		fids[i] = crc32.Checksum(it.Format, castagnoli)
-		lens[i] = entryLen(it.GTID, fids[i], it.Events, it.Parts)
-		total += lens[i]
+	for _, it := range items {
+		total += EntrySize(it.GTID, it.Events)
 	}
 	if err := r.waitRoom(ctx, total, paused); err != nil {
 		return 0, err
 	}
-	defer r.mu.Unlock()
+	pending, pendingAt, err := r.pending, r.pendingAt, r.err
+	r.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
 	for i, it := range items {
 		want := 0
 		if i == 0 && it.Parts > 0 {
-			want = r.pending
+			want = pending
 		}
 		if it.Parts != want {
 			return 0, fmt.Errorf("relay: transaction %s comes with %d pieces spooled before it, but %d were", it.GTID, it.Parts, want)
 		}
 	}
+	if err := r.place(total); err != nil {
+		return 0, err
+	}
 	seq := r.next
 	end.NextSeq = seq + uint64(len(items))
-	// Sized up front: a big transaction's batch is not grown by doubling.
-	b := r.db.NewBatchWithSize(total + 64*len(items) + 1024)
-	defer b.Close()
-	if items[0].Parts == 0 {
-		if err := r.abandon(b); err != nil {
-			return 0, err
-		}
-	}
-	stored := map[uint32]bool{}
-	for i, it := range items {
-		if !r.formats[fids[i]] && !stored[fids[i]] {
-			if err := b.Set(r.formatKey(fids[i]), it.Format, nil); err != nil {
-				return 0, err
+	at := r.wseg.base + r.wseg.size
+	b := r.wbuf[:0]
+	var added map[uint32][]byte
+	for i := range items {
+		it := &items[i]
+		fid := crc32.Checksum(it.Format, castagnoli)
+		if !r.wformats[fid] && added[fid] == nil {
+			b = appendFormat(b, it.Format)
+			if added == nil {
+				added = map[uint32][]byte{}
 			}
-			stored[fids[i]] = true
+			added[fid] = it.Format
 		}
-		// Encoded straight into the batch: no second copy of a big one.
-		key := r.entryKey(seq + uint64(i))
-		op := b.SetDeferred(len(key), lens[i])
-		copy(op.Key, key)
-		encodeEntryTo(op.Value[:0], it.GTID, fids[i], it.Events, it.Parts)
-		if err := op.Finish(); err != nil {
-			return 0, err
+		var partsAt int64
+		if it.Parts > 0 {
+			partsAt = pendingAt
 		}
+		b = appendEntry(b, seq+uint64(i), fid, it.GTID, it.Events, it.Parts, partsAt)
+		it.Seq, it.End = seq+uint64(i), at+int64(len(b))
 	}
-	endVal, err := json.Marshal(end)
-	if err != nil {
-		return 0, err
+	b = appendEnd(b, end)
+	if err := r.write(b); err != nil {
+		return 0, fmt.Errorf("relay: spooling %d transactions: %w", len(items), err)
 	}
-	if err := b.Set(r.endKey(), endVal, nil); err != nil {
-		return 0, err
+	r.keep(b)
+	r.mu.Lock()
+	r.addFormats(added)
+	if items[0].Parts == 0 && pending > 0 {
+		r.abandon(at)
 	}
-	// No fsync: a process crash keeps what the OS has; a lost tail after a
-	// power cut is read again from the source, as the end moves back with it.
-	if err := b.Commit(pebble.NoSync); err != nil {
-		return 0, err
-	}
-	if total > bigBatch {
-		// Pebble keeps a batch bigger than half a memtable as a memtable
-		// of its own until it is flushed: write it out now rather than
-		// hold a big transaction twice while it is replayed.
-		if err := r.db.Flush(); err != nil {
-			return 0, err
-		}
-	}
-	for fid := range stored {
-		r.formats[fid] = true
-	}
-	if items[0].Parts > 0 {
-		r.parts[seq] = partSpan{r.pending, r.pendingBytes}
-		r.pending, r.pendingBytes = 0, 0
-	} else {
-		r.clearPending()
-	}
-	if r.first == r.next {
-		r.first = seq
-	}
-	r.next, r.size, r.end, r.hasEnd = end.NextSeq, r.size+int64(total), end, true
-	r.notify()
+	r.pending = 0
+	r.next, r.end, r.hasEnd = end.NextSeq, end, true
+	r.published()
+	r.mu.Unlock()
 	return end.NextSeq - 1, nil
 }
 
-// Read returns entry seq, verified.
-func (r *Relay) Read(seq uint64) (RelayEntry, error) {
-	v, err := r.entry(seq)
-	if err != nil {
-		return RelayEntry{}, fmt.Errorf("relay entry %d: %w", seq, err)
-	}
-	e, fid, err := decodeEntry(v)
-	if err != nil {
-		return RelayEntry{}, fmt.Errorf("relay entry %d: %w", seq, err)
-	}
-	e.Seq = seq
-	if e.Parts > 0 {
-		r.mu.Lock()
-		e.Size += int(r.parts[seq].bytes)
-		r.mu.Unlock()
-	}
-	if f, ok := r.fmtCache[fid]; ok {
-		e.Format = f
-		return e, nil
-	}
-	f, fcloser, err := r.db.Get(r.formatKey(fid))
-	if err != nil {
-		return RelayEntry{}, fmt.Errorf("relay entry %d: format description %08x: %w (%w)", seq, fid, ErrRelayCorrupt, err)
-	}
-	defer fcloser.Close()
-	if crc32.Checksum(f, castagnoli) != fid {
-		return RelayEntry{}, fmt.Errorf("relay entry %d: format description %08x: %w", seq, fid, ErrRelayCorrupt)
-	}
-	e.Format = bytes.Clone(f)
-	if r.fmtCache == nil {
-		r.fmtCache = map[uint32][]byte{}
-	}
-	r.fmtCache[fid] = e.Format
-	return e, nil
-}
-
-// entry returns the stored bytes of entry seq (valid until the next call).
-func (r *Relay) entry(seq uint64) ([]byte, error) {
-	want := r.entryKey(seq)
-	for attempt := 0; attempt < 2; attempt++ {
-		if r.it == nil || seq != r.itNext || attempt > 0 {
-			if r.it != nil {
-				r.it.Close()
-			}
-			it, err := r.db.NewIter(&pebble.IterOptions{LowerBound: want, UpperBound: r.entryKey(^uint64(0))})
-			if err != nil {
-				r.it = nil
-				return nil, err
-			}
-			r.it = it
-			r.it.First()
-		} else {
-			r.it.Next()
-		}
-		if r.it.Valid() && bytes.Equal(r.it.Key(), want) {
-			r.itNext = seq + 1
-			return r.it.Value(), nil
-		}
-		// Appended after the iterator was opened: open a new one.
-	}
-	if err := r.it.Error(); err != nil {
-		return nil, err
-	}
-	return nil, pebble.ErrNotFound
-}
-
-// StopReading releases the reader's iterator (before the store closes).
-func (r *Relay) StopReading() {
-	if r.it != nil {
-		r.it.Close()
-		r.it = nil
-	}
-}
-
-func decodeEntry(v []byte) (RelayEntry, uint32, error) {
-	if len(v) < 4 || binary.LittleEndian.Uint32(v) != crc32.Checksum(v[4:], castagnoli) {
-		return RelayEntry{}, 0, fmt.Errorf("%w: checksum mismatch", ErrRelayCorrupt)
-	}
-	e := RelayEntry{Size: len(v)}
-	rest := v[4:]
-	next := func() (uint64, bool) {
-		n, k := binary.Uvarint(rest)
-		if k <= 0 {
-			return 0, false
-		}
-		rest = rest[k:]
-		return n, true
-	}
-	bad := fmt.Errorf("%w: framing", ErrRelayCorrupt)
-	fid, ok := next()
-	if !ok {
-		return e, 0, bad
-	}
-	n, ok := next()
-	if !ok || uint64(len(rest)) < n {
-		return e, 0, bad
-	}
-	e.GTID, rest = string(rest[:n]), rest[n:]
-	count, ok := next()
-	if !ok {
-		return e, 0, bad
-	}
-	for range count {
-		n, ok := next()
-		if !ok || uint64(len(rest)) < n {
-			return e, 0, bad
-		}
-		e.Events = append(e.Events, bytes.Clone(rest[:n]))
-		rest = rest[n:]
-	}
-	if len(rest) > 0 {
-		parts, ok := next()
-		if !ok || len(rest) > 0 || parts == 0 {
-			return e, 0, bad
-		}
-		e.Parts = int(parts)
-	}
-	return e, uint32(fid), nil
-}
-
-// Release deletes the entries up to and including seq: the applier has
-// committed them.
-func (r *Relay) Release(seq uint64) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if seq < r.first {
+// place readies the segment for about n more bytes: the relay's first
+// segment, or the next one when this one is full.
+func (r *Relay) place(n int) error {
+	if r.w != nil && (r.wseg.size <= r.whead || r.wseg.size+int64(n) <= r.segBytes) {
 		return nil
 	}
-	lo, hi := r.entryKey(r.first), r.entryKey(seq+1)
-	it, err := r.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
-	if err != nil {
-		return err
-	}
-	// Point deletes for what a release usually frees (a few entries): a
-	// range tombstone is fragmented again by every new iterator while it
-	// sits in the memtable, and at one release per transaction that was a
-	// fifth of pitcrew's CPU at 500 tx/s. A big release takes one range.
-	b := r.db.NewBatch()
-	defer b.Close()
-	var freed int64
-	n := 0
-	for ok := it.First(); ok; ok = it.Next() {
-		freed += int64(len(it.Value()))
-		if n < pointDeletes {
-			if err := b.Delete(it.Key(), nil); err != nil {
-				it.Close()
-				return err
-			}
+	return r.roll()
+}
+
+// roll fsyncs and closes the segment appended to (so every segment but the
+// last is whole after any crash) and starts the next one: its header, and
+// the directory entry, are durable before anything is written to it.
+func (r *Relay) roll() error {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	num := uint64(1)
+	if r.w != nil {
+		if err := r.w.Sync(); err != nil {
+			return fmt.Errorf("relay: syncing segment %s: %w", segmentName(r.wseg.num), err)
 		}
-		n++
-	}
-	if err := it.Close(); err != nil {
-		return err
-	}
-	if n >= pointDeletes {
-		if err := b.DeleteRange(lo, hi, nil); err != nil {
+		if err := r.w.Close(); err != nil {
 			return err
 		}
+		r.mu.Lock()
+		r.w = nil
+		r.mu.Unlock()
 	}
-	for s, ps := range r.parts {
-		if s <= seq {
-			for i := range ps.n {
-				if err := b.Delete(r.partKey(s, i), nil); err != nil {
-					return err
-				}
-			}
-			freed += ps.bytes
-		}
+	r.mu.Lock()
+	if len(r.segs) > 0 {
+		num = r.segs[len(r.segs)-1].num + 1
 	}
-	if err := b.Commit(pebble.NoSync); err != nil {
-		return err
+	seg := segment{num: num, base: r.endOff, firstSeq: r.next, start: r.end, hasStart: r.hasEnd}
+	r.mu.Unlock()
+	b := appendHeader(nil, header{num: seg.num, base: seg.base, firstSeq: seg.firstSeq, start: seg.start, hasStart: seg.hasStart})
+	f, err := os.OpenFile(segmentPath(r.dir, num), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return fmt.Errorf("relay: creating a segment: %w", err)
 	}
-	for s := range r.parts {
-		if s <= seq {
-			delete(r.parts, s)
-		}
+	if _, err := f.WriteAt(b, 0); err == nil {
+		err = f.Sync()
 	}
-	r.size -= freed
-	r.first = min(seq+1, r.next)
-	r.notify()
+	if err == nil {
+		err = syncDir(r.dir)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return fmt.Errorf("relay: creating segment %s: %w", segmentName(num), err)
+	}
+	seg.size = int64(len(b))
+	r.wseg, r.whead, r.wformats = seg, seg.size, map[uint32]bool{}
+	r.mu.Lock()
+	r.w = f
+	r.segs = append(r.segs, seg)
+	r.endOff = seg.base + seg.size
+	// Everything before is synced with the segment rolled, the header
+	// with its own.
+	r.synced, r.syncedOff = r.end, r.endOff
+	r.mu.Unlock()
 	return nil
 }
 
-// Truncate drops entries from seq on and moves the end back to end: what
-// they held is read from the source again.
-func (r *Relay) Truncate(seq uint64, end Position) error {
-	r.StopReading() // its snapshot holds entries about to be replaced
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	end.NextSeq = seq
-	endVal, err := json.Marshal(end)
-	if err != nil {
-		return err
-	}
-	b := r.db.NewBatch()
-	defer b.Close()
-	if err := b.DeleteRange(r.entryKey(seq), r.entryKey(1<<63-1), nil); err != nil {
-		return err
-	}
-	if err := b.DeleteRange(r.partKey(seq, 0), r.partKey(1<<63-1, 0), nil); err != nil {
-		return err
-	}
-	if err := b.Set(r.endKey(), endVal, nil); err != nil {
-		return err
-	}
-	if err := b.Commit(pebble.Sync); err != nil {
-		return err
-	}
-	// Recount what is left.
-	it, err := r.db.NewIter(&pebble.IterOptions{LowerBound: r.entryKey(0), UpperBound: r.entryKey(seq)})
-	if err != nil {
-		return err
-	}
-	r.size = 0
-	for ok := it.First(); ok; ok = it.Next() {
-		r.size += int64(len(it.Value()))
-	}
-	for s, ps := range r.parts {
-		if s >= seq {
-			delete(r.parts, s)
-		} else {
-			r.size += ps.bytes
+// write appends b to the segment. A write that fails is cut back, so the
+// segment never holds half a group before a later one.
+func (r *Relay) write(b []byte) error {
+	if _, err := r.w.WriteAt(b, r.wseg.size); err != nil {
+		if terr := r.w.Truncate(r.wseg.size); terr != nil {
+			r.mu.Lock()
+			r.err = fmt.Errorf("relay: segment %s could not be cut back after a failed write (%w); restart pitcrew: opening the relay cuts it", segmentName(r.wseg.num), terr)
+			r.mu.Unlock()
 		}
+		return err
 	}
-	r.pending, r.pendingBytes = 0, 0 // what they counted is not in the recount
-	r.next, r.end, r.hasEnd = seq, end, true
-	r.first = min(r.first, seq)
-	r.notify()
-	return it.Close()
+	r.wseg.size += int64(len(b))
+	return nil
 }
 
-// GTIDs returns the GTIDs of entries [from, to), for rebuilding an end.
-func (r *Relay) GTIDs(from, to uint64) ([]string, error) {
-	it, err := r.db.NewIter(&pebble.IterOptions{LowerBound: r.entryKey(from), UpperBound: r.entryKey(to)})
-	if err != nil {
-		return nil, err
+// keep keeps the write buffer for the next append unless it grew big.
+func (r *Relay) keep(b []byte) {
+	if cap(b) <= 4<<20 {
+		r.wbuf = b[:0]
+	} else {
+		r.wbuf = nil
 	}
-	defer it.Close()
-	var out []string
-	for ok := it.First(); ok; ok = it.Next() {
-		e, _, err := decodeEntry(it.Value())
-		if err != nil {
-			return out, err
+}
+
+// published makes what write appended visible (r.mu held).
+func (r *Relay) published() {
+	r.segs[len(r.segs)-1].size = r.wseg.size
+	r.endOff = r.wseg.base + r.wseg.size
+	r.notify()
+}
+
+// addFormats records format descriptions just written (r.mu held).
+func (r *Relay) addFormats(added map[uint32][]byte) {
+	for fid, f := range added {
+		r.wformats[fid] = true
+		if r.formats[fid] == nil {
+			r.formats[fid] = bytes.Clone(f)
 		}
-		out = append(out, e.GTID)
 	}
-	return out, it.Error()
+}
+
+// abandon forgets the pending pieces, which end at to: their transaction
+// never completed (r.mu held).
+func (r *Relay) abandon(to int64) {
+	if r.pending > 0 && to > r.pendingAt {
+		r.abandoned = append(r.abandoned, span{r.pendingAt, to})
+		r.lost += to - r.pendingAt
+	}
+	r.pending = 0
+}
+
+// Sync fsyncs the segment appended to, so a machine crash keeps what it
+// holds (Synced). Safe beside appends.
+func (r *Relay) Sync() error {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	r.mu.Lock()
+	f, end, off, done := r.w, r.end, r.endOff, r.syncedOff
+	r.mu.Unlock()
+	if f == nil || off <= done {
+		return nil
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("relay: syncing %s: %w", f.Name(), err)
+	}
+	r.mu.Lock()
+	if off > r.syncedOff {
+		r.synced, r.syncedOff = end, off
+	}
+	r.mu.Unlock()
+	return nil
+}
+
+// Release lets go of the entries up to and including seq, whose record
+// ends at end: the applier has committed them. Segments all of whose
+// entries are released are deleted.
+func (r *Relay) Release(seq uint64, end int64) error {
+	r.mu.Lock()
+	if seq < r.first {
+		r.mu.Unlock()
+		return nil
+	}
+	r.first = min(seq+1, r.next)
+	r.released = max(r.released, end)
+	for len(r.abandoned) > 0 && r.abandoned[0].to <= r.released {
+		r.lost -= r.abandoned[0].to - r.abandoned[0].from
+		r.abandoned = r.abandoned[1:]
+	}
+	var gone []uint64
+	for len(r.segs) > 1 && r.segs[1].base <= r.released {
+		gone = append(gone, r.segs[0].num)
+		r.segs = r.segs[1:]
+	}
+	r.notify()
+	r.mu.Unlock()
+	for _, num := range gone {
+		if err := os.Remove(segmentPath(r.dir, num)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("removing relay segment %s, all applied: %w", segmentName(num), err)
+		}
+	}
+	return nil
+}
+
+// Truncate drops the log from global offset at (where the records of entry
+// seq begin) on, and moves the end back to end: what the dropped entries
+// held is read from the source again. Only while nothing appends, reads or
+// syncs.
+func (r *Relay) Truncate(seq uint64, at int64, end Position) error {
+	r.StopReading()
+	if r.w != nil {
+		if err := r.w.Close(); err != nil {
+			return err
+		}
+		r.w = nil
+	}
+	r.mu.Lock()
+	var keep []segment
+	for _, s := range r.segs {
+		if s.base < at {
+			keep = append(keep, s)
+			continue
+		}
+		if err := os.Remove(segmentPath(r.dir, s.num)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			r.mu.Unlock()
+			return fmt.Errorf("relay: truncating: %w", err)
+		}
+	}
+	if n := len(keep); n > 0 && keep[n-1].base+keep[n-1].size > at {
+		last := &keep[n-1]
+		if err := cutSegment(segmentPath(r.dir, last.num), at-last.base); err != nil {
+			r.mu.Unlock()
+			return fmt.Errorf("relay: truncating segment %s: %w", segmentName(last.num), err)
+		}
+		last.size = at - last.base
+	}
+	r.segs, r.endOff = keep, at
+	var abandoned []span
+	r.lost = 0
+	for _, s := range r.abandoned {
+		if s.to <= at {
+			abandoned = append(abandoned, s)
+			r.lost += s.to - s.from
+		}
+	}
+	end.NextSeq = seq
+	r.abandoned, r.pending, r.err = abandoned, 0, nil
+	r.next, r.end, r.hasEnd = seq, end, true
+	r.first, r.released = min(r.first, seq), min(r.released, at)
+	r.mu.Unlock()
+	// The new end is durable with the next segment's header.
+	if err := r.roll(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.notify()
+	r.mu.Unlock()
+	return nil
+}
+
+// Reset empties the relay and moves its end to end. Only while nothing
+// appends, reads or syncs.
+func (r *Relay) Reset(end Position) error {
+	r.mu.Lock()
+	at, seq := r.endOff, r.next
+	if len(r.segs) > 0 {
+		at = r.segs[0].base
+	}
+	r.first = seq
+	r.mu.Unlock()
+	return r.Truncate(seq, at, end)
+}
+
+func cutSegment(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// close fsyncs and closes the segment files (the store closes).
+func (r *Relay) close() error {
+	r.StopReading()
+	if r.w == nil {
+		return nil
+	}
+	err := r.Sync()
+	if cerr := r.w.Close(); err == nil {
+		err = cerr
+	}
+	r.w = nil
+	return err
 }

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/sstable"
 )
 
 // Position is a channel's applied GTID set as stored locally.
@@ -40,35 +39,35 @@ func (p Position) nextSeq() uint64 { return max(1, p.NextSeq) }
 // may open it (pebble locks the directory).
 type Store struct {
 	db     *pebble.DB
-	relays []*Relay // their readers' iterators close before the db does
+	dir    string
+	relays map[string]*Relay // by channel; their files close with the store
 }
 
 // Open opens (creating if needed) the store in dir.
 func Open(dir string) (*Store, error) {
-	opts := &pebble.Options{
-		Logger: quietLogger{},
-		// The relay's entries mostly live and die in the memtable (spooled,
-		// applied, released within seconds): a larger one spares flushing
-		// and compacting them.
-		MemTableSize: 16 << 20,
-	}
-	for i := range opts.Levels {
-		// Binlog events compress poorly against their CPU cost here.
-		opts.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.NoCompression }
-	}
-	db, err := pebble.Open(dir, opts)
+	// The relay's segment files live in dir/relay/, beside pebble's own
+	// files (pebble leaves what it does not name alone) and under the same
+	// directory lock.
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
 	if err != nil {
 		return nil, fmt.Errorf("opening checkpoint store %s: %w (is another pitcrew using this data dir?)", dir, err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, dir: dir}, nil
 }
 
-// Close flushes and closes the store.
+// Close syncs and closes the relays' files, then flushes and closes the
+// store.
 func (s *Store) Close() error {
+	var err error
 	for _, r := range s.relays {
-		r.StopReading()
+		if rerr := r.close(); rerr != nil && err == nil {
+			err = rerr
+		}
 	}
-	return s.db.Close()
+	if cerr := s.db.Close(); cerr != nil {
+		return cerr
+	}
+	return err
 }
 
 func positionKey(channel string) []byte { return []byte("channel/" + channel + "/position") }

@@ -170,7 +170,9 @@ func (p *pipeline) applyGate() *gate {
 }
 
 // run is one attempt. Without the relay: stream -> apply. With it:
-// stream -> spool (pebble) and, independently, relay -> replay -> apply.
+// stream -> spool (segment files) and, independently, replay -> apply,
+// the replay taking what the spool just wrote from memory while it keeps
+// up (handover), else from the files.
 func (p *pipeline) run(ctx context.Context) error {
 	cfg := p.s.cfg
 	from, err := p.readFrom()
@@ -189,8 +191,10 @@ func (p *pipeline) run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	if p.relay != nil {
 		toApply = make(chan *txn.Txn, queueTxns)
-		g.Go(func() error { return p.spool(gctx, from, fetched) })
-		g.Go(func() error { return p.replay(gctx, toApply) })
+		hot := newHandover()
+		g.Go(func() error { return p.spool(gctx, from, fetched, hot) })
+		g.Go(func() error { return p.replay(gctx, toApply, hot) })
+		g.Go(func() error { return p.syncRelay(gctx) })
 	}
 	partBytes := cfg.PartBytes
 	if p.relay == nil && p.loop.Echoing() {
@@ -217,7 +221,11 @@ func (p *pipeline) run(ctx context.Context) error {
 	} else {
 		g.Go(func() error { return p.applyLoop(gctx, toApply) })
 	}
-	return g.Wait()
+	err = g.Wait()
+	if bad := (*corruptEntry)(nil); errors.As(err, &bad) {
+		return p.dropCorrupt(bad)
+	}
+	return err
 }
 
 func (p *pipeline) applyLoop(ctx context.Context, ch <-chan *txn.Txn) error {
@@ -516,7 +524,7 @@ func (p *pipeline) release(t *txn.Txn) error {
 	if p.relay == nil || t.RelaySeq == 0 {
 		return nil
 	}
-	if err := p.relay.Release(t.RelaySeq); err != nil {
+	if err := p.relay.Release(t.RelaySeq, t.RelayEnd); err != nil {
 		return fmt.Errorf("releasing relay entries: %w", err)
 	}
 	size := p.relay.Size()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
@@ -23,9 +24,22 @@ const (
 // it; the pipeline restarts and reads it from the source again.
 var errRelayRefetch = errors.New("corrupt relay entry dropped; reading it from the source again")
 
+// corruptEntry is the replay finding relay entry seq corrupt; once every
+// stage of the attempt has stopped, the relay is truncated at at (where
+// the entry's records begin) and it is read from the source again.
+type corruptEntry struct {
+	seq   uint64
+	at    int64
+	cause error
+}
+
+func (e *corruptEntry) Error() string { return fmt.Sprintf("relay entry %d: %v", e.seq, e.cause) }
+func (e *corruptEntry) Unwrap() error { return e.cause }
+
 // readFrom is where the source stream continues: the relay's end when it
 // covers what the target applied, else the applied position (a relay
-// behind the target, e.g. after the target was restored, is emptied).
+// behind the target, e.g. after a machine crash took its unsynced tail or
+// the target was restored, is emptied).
 func (p *pipeline) readFrom() (gtid.Set, error) {
 	applied := p.st.snapshot()
 	if p.relay == nil {
@@ -40,23 +54,32 @@ func (p *pipeline) readFrom() (gtid.Set, error) {
 	}
 	end, ok := p.relay.End()
 	if ok {
-		if set, err := gtid.Parse(p.flavor, end.GTIDSet); err == nil && set.Contains(applied) {
-			return set, nil
+		set, err := gtid.Parse(p.flavor, end.GTIDSet)
+		if err == nil && set.Contains(applied) {
+			// What the relay let go (released, its segments deleted) must
+			// be on the target: one restored from an older backup lacks it.
+			start, hasStart := p.relay.Start()
+			before, err := gtid.Parse(p.flavor, start.GTIDSet)
+			if !hasStart || err == nil && applied.Contains(before) {
+				return set, nil
+			}
+			p.s.cfg.Logger.Warn("the target lacks transactions the relay already let go as applied (was it restored from an older backup?); emptied the relay, reading again from the target's position",
+				"component", "relay", "relay_start", start.GTIDSet, "gtid", applied.String())
 		}
 	}
-	_, next := p.relay.Bounds()
-	first, _ := p.relay.Bounds()
-	if err := p.relay.Truncate(first, checkpoint.Position{Flavor: p.flavor, GTIDSet: applied.String()}); err != nil {
+	first, next := p.relay.Bounds()
+	if err := p.relay.Reset(checkpoint.Position{Flavor: p.flavor, GTIDSet: applied.String()}); err != nil {
 		return gtid.Set{}, err
 	}
 	if ok && next > first {
-		p.s.cfg.Logger.Warn("relay does not cover the target's position; emptied it", "relay_end", end.GTIDSet, "gtid", applied.String())
+		p.s.cfg.Logger.Warn("relay does not cover the target's position; emptied it", "component", "relay", "relay_end", end.GTIDSet, "gtid", applied.String())
 	}
 	return applied, nil
 }
 
-// spool appends every fetched transaction to the relay.
-func (p *pipeline) spool(ctx context.Context, from gtid.Set, fetched <-chan *txn.Txn) error {
+// spool appends every fetched transaction to the relay and hands what it
+// wrote to the replay while the replay keeps up (hot).
+func (p *pipeline) spool(ctx context.Context, from gtid.Set, fetched <-chan *txn.Txn, hot *handover) error {
 	end := from
 	var lastLog time.Time
 	paused := func() {
@@ -87,8 +110,8 @@ func (p *pipeline) spool(ctx context.Context, from gtid.Set, fetched <-chan *txn
 			p.fetched.free(t)
 			continue
 		}
-		// What the stream has queued besides goes in the same pebble batch
-		// (up to a piece of the next transaction).
+		// What the stream has queued besides goes in the same write (up to
+		// a piece of the next transaction).
 		group, bytes := []*txn.Txn{t}, t.Bytes
 	more:
 		for len(group) < spoolGroup && bytes < spoolGroupBytes {
@@ -114,20 +137,22 @@ func (p *pipeline) spool(ctx context.Context, from gtid.Set, fetched <-chan *txn
 				return err
 			}
 			items[i] = checkpoint.RelayItem{GTID: t.GTID, Format: t.Format, Events: t.Raw, Parts: t.Parts}
-			t.Raw = nil // the relay's copy is the one read from now on
 		}
 		if _, err := p.relay.AppendMany(ctx, items, checkpoint.Position{Flavor: p.flavor, GTIDSet: next.String()}, paused); err != nil {
 			return fmt.Errorf("spooling GTIDs %s..%s: %w", group[0].GTID, group[len(group)-1].GTID, err)
 		}
 		p.fetched.free(group...)
+		for i, t := range group {
+			t.RelaySeq, t.RelayEnd = items[i].Seq, items[i].End
+			hot.offer(t)
+		}
 		end = next
-		size := p.relay.Size()
-		p.s.metrics.RelayBytes.Set(float64(size))
-		p.s.status.update(func(x *Status) { x.RelayBytes, x.RelayState, x.ReadGTIDSet = size, RelayReading, end.String() })
+		p.s.status.update(func(x *Status) { x.RelayState = RelayReading })
+		p.publishRelay()
 	}
 }
 
-// spoolGroup and spoolGroupBytes bound what is spooled in one pebble batch;
+// spoolGroup and spoolGroupBytes bound what is spooled in one write;
 // spoolQueueBytes what the stream may read ahead of the spool.
 const (
 	spoolGroup      = 64
@@ -135,8 +160,38 @@ const (
 	spoolQueueBytes = 8 << 20
 )
 
-// replay decodes relay entries in order and hands them to the applier.
-func (p *pipeline) replay(ctx context.Context, out chan<- *txn.Txn) error {
+// publishRelay shows the relay's size and what it durably holds: the
+// source may purge what read_gtid_set names even if this machine crashes.
+func (p *pipeline) publishRelay() {
+	size := p.relay.Size()
+	synced, _ := p.relay.Synced()
+	p.s.metrics.RelayBytes.Set(float64(size))
+	p.s.status.update(func(x *Status) { x.RelayBytes, x.ReadGTIDSet = size, synced.GTIDSet })
+}
+
+// syncRelay fsyncs what the spool appended every RelaySyncInterval, off
+// the spool's path (an fsync takes milliseconds, which the hot tail's
+// latency should not pay).
+func (p *pipeline) syncRelay(ctx context.Context) error {
+	tick := time.NewTicker(checkpoint.RelaySyncInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		if err := p.relay.Sync(); err != nil {
+			return err
+		}
+		p.publishRelay()
+	}
+}
+
+// replay decodes relay entries in order and hands them to the applier:
+// from memory (hot) while it keeps up with the spool, else from the
+// relay's files.
+func (p *pipeline) replay(ctx context.Context, out chan<- *txn.Txn, hot *handover) error {
 	dec := binlog.NewDecoder(p.flavor)
 	defer p.relay.StopReading()
 	cursor, _ := p.relay.Bounds()
@@ -144,36 +199,25 @@ func (p *pipeline) replay(ctx context.Context, out chan<- *txn.Txn) error {
 		changed := p.relay.Changed()
 		first, next := p.relay.Bounds()
 		cursor = max(cursor, first)
-		if cursor >= next {
+		var t *txn.Txn
+		var err error
+		if h := hot.take(cursor, cursor >= next); h != nil {
+			if t, err = p.decode(dec, h.Format, h.Raw, h.Bytes); err == nil {
+				p.relay.Passed(cursor, h.RelayEnd)
+				t.RelayEnd = h.RelayEnd
+			} else {
+				t, err = p.readEntry(dec, cursor) // the same bytes, with the place to cut
+			}
+		} else if cursor < next {
+			t, err = p.readEntry(dec, cursor)
+		} else {
 			select {
 			case <-changed:
-				continue
+			case <-hot.ready:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-		}
-		e, err := p.relay.Read(cursor)
-		var t *txn.Txn
-		if err == nil {
-			// A transaction bigger than Config.LazyBytes, or spooled in
-			// pieces, is decoded by the applier event by event as it
-			// applies it (applyLazy).
-			seq := cursor
-			if e.Parts > 0 {
-				// Checked here, a piece at a time: a corrupt piece is
-				// dropped and fetched again like a corrupt entry.
-				readParts := func(fn func([]byte) error) error { return p.relay.ReadParts(seq, e.GTID, e.Parts, fn) }
-				if err = readParts(func([]byte) error { return nil }); err == nil {
-					t = binlog.LazyParts(e.GTID, e.Format, e.Events, e.Size, readParts)
-				}
-			} else if e.Size > p.s.cfg.LazyBytes {
-				t, err = dec.Lazy(e.Format, e.Events)
-			} else {
-				t, err = dec.Decode(e.Format, e.Events)
-			}
-		}
-		if errors.Is(err, checkpoint.ErrRelayCorrupt) || errors.Is(err, binlog.ErrCorrupt) {
-			return p.dropCorrupt(cursor, err)
+			continue
 		}
 		if err != nil {
 			return err
@@ -191,30 +235,138 @@ func (p *pipeline) replay(ctx context.Context, out chan<- *txn.Txn) error {
 	}
 }
 
+// readEntry reads entry seq from the relay's files and decodes it. One the
+// target already has (read again after a restart) is handed on undecoded,
+// to be released in order.
+func (p *pipeline) readEntry(dec *binlog.Decoder, seq uint64) (*txn.Txn, error) {
+	e, err := p.relay.Read(seq)
+	var t *txn.Txn
+	if err == nil {
+		switch {
+		case p.st.snapshot().ContainsOne(e.GTID):
+			t = &txn.Txn{GTID: e.GTID}
+		case e.Parts > 0:
+			// Checked here, a piece at a time: a corrupt piece is dropped
+			// and fetched again like a corrupt entry. The applier decodes
+			// it event by event as it applies it (applyLazy).
+			readParts := func(fn func([]byte) error) error { return p.relay.ReadParts(seq, e.GTID, e.Parts, e.PartsAt, fn) }
+			if err = readParts(func([]byte) error { return nil }); err == nil {
+				t = binlog.LazyParts(e.GTID, e.Format, e.Events, e.Size, readParts)
+			}
+		default:
+			t, err = p.decode(dec, e.Format, e.Events, e.Size)
+		}
+	}
+	if errors.Is(err, checkpoint.ErrRelayCorrupt) || errors.Is(err, binlog.ErrCorrupt) {
+		return nil, &corruptEntry{seq: seq, at: p.relay.ReadAt(), cause: err}
+	}
+	if err != nil {
+		return nil, err
+	}
+	t.RelayEnd = e.End
+	return t, nil
+}
+
+// decode decodes a transaction's raw events; one bigger than
+// Config.LazyBytes is decoded by the applier event by event as it applies
+// it (applyLazy).
+func (p *pipeline) decode(dec *binlog.Decoder, format []byte, raw [][]byte, size int) (*txn.Txn, error) {
+	if size > p.s.cfg.LazyBytes {
+		return dec.Lazy(format, raw)
+	}
+	return dec.Decode(format, raw)
+}
+
 // dropCorrupt truncates the relay at a bad entry and moves its end back to
-// what the target applied plus the good entries before it.
-func (p *pipeline) dropCorrupt(seq uint64, cause error) error {
+// what the target applied plus the good entries before it. Every stage of
+// the attempt has stopped.
+func (p *pipeline) dropCorrupt(bad *corruptEntry) error {
 	end := p.st.snapshot()
 	first, _ := p.relay.Bounds()
-	gtids, err := p.relay.GTIDs(first, seq)
+	gtids, err := p.relay.GTIDs(first, bad.seq)
 	if err != nil {
-		return fmt.Errorf("relay entry %d: %w; and reading the entries before it: %w", seq, cause, err)
+		return fmt.Errorf("%w; and reading the entries before it: %w", bad, err)
 	}
 	for _, g := range gtids {
-		one, err := gtid.Parse(p.flavor, g)
-		if err != nil {
-			return err
-		}
-		if !end.Contains(one) {
+		if !end.ContainsOne(g) {
 			if end, err = end.Add(g); err != nil {
 				return err
 			}
 		}
 	}
-	if err := p.relay.Truncate(seq, checkpoint.Position{Flavor: p.flavor, GTIDSet: end.String()}); err != nil {
+	if err := p.relay.Truncate(bad.seq, bad.at, checkpoint.Position{Flavor: p.flavor, GTIDSet: end.String()}); err != nil {
 		return err
 	}
 	p.s.cfg.Logger.Warn("relay entry is corrupt: dropped it and everything after it; reading again from the source",
-		"component", "relay", "entry", seq, "gtid", end.String(), "error", cause)
+		"component", "relay", "entry", bad.seq, "gtid", end.String(), "error", bad.cause)
 	return errRelayRefetch
+}
+
+// handover passes the transactions the spool has just written to the
+// replay while they are still in memory: a replay that keeps up decodes
+// each once, from the bytes the stream read, and never reads the relay's
+// files back. It holds a run of consecutive entries starting at the one
+// the replay asked for; once one is missed (the replay is behind, or the
+// run is full) the replay reads from the files until it has read all the
+// spool wrote and asks again. Written before handed over, every entry the
+// applier sees is in the relay: a process crash cannot leave the relay
+// short of what was applied (a machine crash can; see readFrom).
+type handover struct {
+	mu    sync.Mutex
+	q     []*txn.Txn
+	bytes int
+	want  uint64        // the entry the run continues with; 0: none
+	ready chan struct{} // a send (buffered 1) when one arrives
+}
+
+// The run's bounds: what the replay may find in memory when it comes back
+// from handing the applier a batch.
+const (
+	hotTxns  = 256
+	hotBytes = 4 << 20
+)
+
+func newHandover() *handover { return &handover{ready: make(chan struct{}, 1)} }
+
+// offer hands over t, just spooled, if it continues the run the replay
+// waits for; else the run ends and t is left to the files.
+func (h *handover) offer(t *txn.Txn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.want == 0 || t.RelaySeq != h.want || t.Parts > 0 || len(h.q) >= hotTxns || h.bytes+t.Bytes > hotBytes {
+		h.want = 0
+		return
+	}
+	h.q = append(h.q, t)
+	h.bytes += t.Bytes
+	h.want++
+	select {
+	case h.ready <- struct{}{}:
+	default:
+	}
+}
+
+// take returns entry seq if memory holds it. When it does not and the
+// replay has read everything spooled (caughtUp), the run starts at seq.
+func (h *handover) take(seq uint64, caughtUp bool) *txn.Txn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for len(h.q) > 0 && h.q[0].RelaySeq < seq {
+		h.pop()
+	}
+	if len(h.q) > 0 && h.q[0].RelaySeq == seq {
+		return h.pop()
+	}
+	if len(h.q) == 0 && caughtUp {
+		h.want = seq
+	}
+	return nil
+}
+
+func (h *handover) pop() *txn.Txn {
+	t := h.q[0]
+	h.q[0] = nil
+	h.q = h.q[1:]
+	h.bytes -= t.Bytes
+	return t
 }

@@ -2,11 +2,14 @@ package syncer_test
 
 import (
 	"context"
+	"encoding/binary"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/pitcrew/pitcrew/internal/gtid"
 	"github.com/pitcrew/pitcrew/internal/testenv"
 	"github.com/pitcrew/pitcrew/internal/workload"
@@ -98,9 +101,11 @@ func TestRelayCorruptEntryIsFetchedAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
-		name, keys string
-		partBytes  int
-	}{{"entry", "e", 0}, {"piece", "p", 200}} {
+		name      string
+		kind      byte
+		partBytes int
+		tail      bool // in the segment appended to, cut when the relay opens
+	}{{"entry", 'E', 0, false}, {"piece", 'P', 200, false}, {"entry in the last segment", 'E', 0, true}} {
 		t.Run(c.name, func(t *testing.T) {
 			tgt := testenv.New(t, testenv.Options{ServerID: 2})
 			tgtDB := testenv.MustDB(t, tgt)
@@ -111,6 +116,9 @@ func TestRelayCorruptEntryIsFetchedAgain(t *testing.T) {
 					cfg.DataDir = dataDir
 					cfg.BatchTxns = 1 // apply slowly, so the relay reads ahead
 					cfg.PartBytes = c.partBytes
+					if !c.tail {
+						cfg.RelayQuota = 512 << 10 // segments of 64 KiB
+					}
 				})
 				if err := s.Run(context.Background(), syncer.RunOptions{CatchUp: true, Until: until}); err != nil {
 					t.Fatal(err)
@@ -118,30 +126,59 @@ func TestRelayCorruptEntryIsFetchedAgain(t *testing.T) {
 				return s
 			}
 			run("1-1-20")
-			db, err := pebble.Open(dataDir, &pebble.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte("relay/main/" + c.keys + "/"), UpperBound: []byte("relay/main/" + c.keys + "0")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !it.First() {
+			if !corruptRelayRecord(t, filepath.Join(dataDir, "relay", "main"), c.kind, 40, c.tail) {
 				t.Fatalf("the relay holds no %s beyond the goal: it did not read ahead", c.name)
 			}
-			key, val := append([]byte(nil), it.Key()...), append([]byte(nil), it.Value()...)
-			it.Close()
-			val[len(val)/2] ^= 0x55
-			if err := db.Set(key, val, pebble.Sync); err != nil {
-				t.Fatal(err)
-			}
-			db.Close()
-
 			s := run("")
-			if st := s.Status(); st.Reconnects < 1 {
+			if st := s.Status(); st.Reconnects < 1 && !c.tail {
 				t.Errorf("the corrupt %s did not make the channel read again: %+v", c.name, st)
 			}
 			testenv.AssertTablesEqual(t, srcDB, tgtDB, "shop")
 		})
 	}
+}
+
+// corruptRelayRecord flips a byte inside the first record of kind (E: an
+// entry, P: a piece) in the relay's segment files (the last one when tail
+// is set, else the others) whose transaction's GTID sequence number is
+// beyond after, and reports whether it found one.
+// The format: length (4 bytes), CRC32C (4), kind (1), payload; entry and
+// piece payloads start with two varints (number or index, format id) and
+// the GTID.
+func corruptRelayRecord(t *testing.T, dir string, kind byte, after uint64, tail bool) bool {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.seg"))
+	if err != nil || len(files) == 0 || !tail && len(files) < 2 {
+		t.Fatalf("relay segments in %s: %v %v", dir, files, err)
+	}
+	if tail {
+		files = files[len(files)-1:]
+	} else {
+		files = files[:len(files)-1]
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for off := 0; off+9 <= len(b); {
+			n := int(binary.LittleEndian.Uint32(b[off:]))
+			rec := b[off+9 : off+8+n]
+			if b[off+8] == kind {
+				_, k1 := binary.Uvarint(rec)
+				_, k2 := binary.Uvarint(rec[k1:])
+				glen, k3 := binary.Uvarint(rec[k1+k2:])
+				g := string(rec[k1+k2+k3 : k1+k2+k3+int(glen)])
+				if seq, err := strconv.ParseUint(g[strings.LastIndex(g, "-")+1:], 10, 64); err == nil && seq > after {
+					b[off+9+len(rec)/2] ^= 0x55
+					if err := os.WriteFile(f, b, 0o640); err != nil {
+						t.Fatal(err)
+					}
+					return true
+				}
+			}
+			off += 8 + n
+		}
+	}
+	return false
 }

@@ -148,6 +148,9 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 		if relay, err = store.Relay(s.cfg.Channel, s.cfg.RelayQuota); err != nil {
 			return err
 		}
+		if n := relay.Cut(); n > 0 {
+			s.cfg.Logger.Warn("the relay's last segment ended in records that are not a whole group (a crash tore them, or they rotted): cut them; what they held is read from the source again", "component", "relay", "bytes", n)
+		}
 	}
 	if len(start.extras) > 0 {
 		s.cfg.Logger.Info("parallel lanes committed batches beyond the position before the last stop; they are not applied again", "gtid", start.set.String(), "batches_beyond", len(start.extras))

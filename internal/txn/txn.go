@@ -112,8 +112,10 @@ type Txn struct {
 	Raw    [][]byte
 	Format []byte
 	// RelaySeq is the transaction's place in the local relay; 0 when it did
-	// not come through the relay.
+	// not come through the relay. RelayEnd is where its entry's record ends
+	// in the relay's log (what releasing it frees up to).
 	RelaySeq uint64
+	RelayEnd int64
 	// Echo marks a transaction emptied because it came back from the node
 	// it was applied to (bidirectional mode).
 	Echo bool
