@@ -90,6 +90,10 @@ func TestRelayAppendReadReleaseReopen(t *testing.T) {
 	if _, err := r.Read(2); err == nil {
 		t.Fatal("an entry in a deleted segment is still readable")
 	}
+	// What the relay let go: the end before the oldest segment left.
+	if start, ok := r.Start(); !ok || start.GTIDSet != "0-1-3" {
+		t.Fatalf("start after releasing 4: %+v %v", start, ok)
+	}
 	s.Close()
 
 	s, r = openRelay(t, dir, 0, 1)

@@ -127,16 +127,12 @@ func (p *pipeline) spool(ctx context.Context, from gtid.Set, fetched <-chan *txn
 			}
 		}
 		items := make([]checkpoint.RelayItem, len(group))
-		next := end
 		for i, t := range group {
-			if t.GTID == "" {
-				return errors.New("source transaction without GTID: turn GTIDs on at the source (MySQL gtid_mode=ON)")
-			}
-			var err error
-			if next, err = next.Add(t.GTID); err != nil {
-				return err
-			}
 			items[i] = checkpoint.RelayItem{GTID: t.GTID, Format: t.Format, Events: t.Raw, Parts: t.Parts}
+		}
+		next, err := p.next(end, group)
+		if err != nil {
+			return err
 		}
 		if _, err := p.relay.AppendMany(ctx, items, checkpoint.Position{Flavor: p.flavor, GTIDSet: next.String()}, paused); err != nil {
 			return fmt.Errorf("spooling GTIDs %s..%s: %w", group[0].GTID, group[len(group)-1].GTID, err)

@@ -70,7 +70,15 @@ func (a *Assembler) Feed(ev *replication.BinlogEvent) (*Txn, error) {
 	if ev.Header.EventType == replication.FORMAT_DESCRIPTION_EVENT {
 		a.format = ev.RawData
 	}
-	t, err := a.feed(ev)
+	var t *Txn
+	var err error
+	if _, ok := ev.Event.(*replication.RowsEvent); ok && a.cur != nil {
+		// Framed only (its row images were not decoded): the relay
+		// decodes the raw event when it is replayed.
+		a.cur.Bytes += int(ev.Header.EventSize)
+	} else {
+		t, err = a.feed(ev)
+	}
 	// The event belongs to the transaction it completed, or to the one in
 	// progress (which it may just have begun).
 	if owner := cmp.Or(t, a.cur); owner != nil && err == nil {
