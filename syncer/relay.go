@@ -82,6 +82,8 @@ func (p *pipeline) readFrom() (gtid.Set, error) {
 func (p *pipeline) spool(ctx context.Context, from gtid.Set, fetched <-chan *txn.Txn, hot *handover) error {
 	end := from
 	var lastLog time.Time
+	var state string // what the status was last told, and when
+	var shown time.Time
 	paused := func() {
 		// Once a minute at most: a spool at its quota pauses at every
 		// transaction; /status shows the state all along.
@@ -91,6 +93,7 @@ func (p *pipeline) spool(ctx context.Context, from gtid.Set, fetched <-chan *txn
 			lastLog = time.Now()
 		}
 		p.s.status.update(func(x *Status) { x.RelayState = RelayPaused })
+		state = RelayPaused
 	}
 	var next *txn.Txn // taken from fetched, not yet spooled
 	for {
@@ -143,8 +146,13 @@ func (p *pipeline) spool(ctx context.Context, from gtid.Set, fetched <-chan *txn
 			hot.offer(t)
 		}
 		end = next
-		p.s.status.update(func(x *Status) { x.RelayState = RelayReading })
-		p.publishRelay()
+		// Shown at most every 100 ms (a group may be one transaction);
+		// the sync publishes every second besides.
+		if state != RelayReading || time.Since(shown) > 100*time.Millisecond {
+			state, shown = RelayReading, time.Now()
+			p.s.status.update(func(x *Status) { x.RelayState = RelayReading })
+			p.publishRelay()
+		}
 	}
 }
 

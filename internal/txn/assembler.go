@@ -189,6 +189,9 @@ func (a *Assembler) begin(gtid string, ev *replication.BinlogEvent) {
 	// was never committed in the log (a crashed source): drop it, as the
 	// server's own applier does.
 	a.cur = &Txn{GTID: gtid, Timestamp: ev.Header.Timestamp, Bytes: int(ev.Header.EventSize)}
+	if a.keepRaw {
+		a.cur.Raw = make([][]byte, 0, 8) // a small transaction's events, grown once at most
+	}
 	a.inTrx = false
 	clear(a.savepoints)
 	a.taken, a.sealed = false, 0
