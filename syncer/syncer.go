@@ -149,7 +149,7 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 			return err
 		}
 		if n := relay.Cut(); n > 0 {
-			s.cfg.Logger.Warn("the relay's last segment ended in records that are not a whole group (a crash tore them, or they rotted): cut them; what they held is read from the source again", "component", "relay", "bytes", n)
+			s.cfg.Logger.Warn("the relay's last segment ended in records after its last whole group (pieces of a transaction still arriving, a write a crash tore, or rot): cut them; what they held is read from the source again", "component", "relay", "bytes", n)
 		}
 	}
 	if len(start.extras) > 0 {
