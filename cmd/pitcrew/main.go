@@ -20,8 +20,6 @@ import (
 	"github.com/go-sql-driver/mysql"
 )
 
-var version = "dev"
-
 const usage = `pitcrew: stream a live MySQL/MariaDB database into another server, exactly once.
 
 Usage:
@@ -67,6 +65,7 @@ Usage:
   pitcrew sandbox  up|down|status|workload|compare [--dir DIR]
       Throwaway local MariaDB source and target for trying pitcrew out.
   pitcrew version
+      Version, commit and build date of this binary.
 
 First start of a channel (no checkpoint yet) needs one of:
   --start-from target     the target was restored from a snapshot/dump of the source
@@ -131,7 +130,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "migrate":
 		err = cmdMigrate(ctx, rest, stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "pitcrew", version)
+		printVersion(stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:

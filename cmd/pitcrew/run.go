@@ -173,7 +173,7 @@ func cmdCatchup(ctx context.Context, args []string, stderr io.Writer) error {
 		ctx, cancel = context.WithTimeout(ctx, *timeout)
 		defer cancel()
 	}
-	bar := newProgress(stderr, isTTY(os.Stderr))
+	bar := newProgress(stderr)
 	done := make(chan struct{})
 	go bar.loop(s, done)
 	err = s.Run(ctx, syncer.RunOptions{CatchUp: true, Until: *until})

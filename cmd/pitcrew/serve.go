@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime/debug"
 	"time"
 
 	"github.com/pitcrew/pitcrew/console"
@@ -27,26 +26,6 @@ func newRegistry() *prometheus.Registry {
 
 // buildRevision is the VCS revision the binary was built from ("" when
 // unknown, e.g. go test binaries).
-func buildRevision() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return ""
-	}
-	rev, dirty := "", false
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			dirty = s.Value == "true"
-		}
-	}
-	if rev != "" && dirty {
-		rev += "-dirty"
-	}
-	return rev
-}
-
 // service is what a long-running command serves on http_addr.
 type service struct {
 	title     string
