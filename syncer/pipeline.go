@@ -204,7 +204,8 @@ func (p *pipeline) run(ctx context.Context) error {
 	}
 	g.Go(func() error {
 		err := binlog.Stream(gctx, binlog.Config{
-			Source: cfg.Source, Flavor: p.flavor, ServerID: cfg.ServerID, KeepRaw: p.relay != nil, Admit: p.fetched.admit,
+			Source: cfg.Source, Flavor: p.flavor, ServerID: cfg.ServerID, ReportHost: binlog.ReportHost(cfg.Channel),
+			KeepRaw: p.relay != nil, Admit: p.fetched.admit,
 			PartBytes: partBytes, Heartbeat: cfg.Heartbeat, ConnectTimeout: cfg.ConnectTimeout,
 			Logger: cfg.Logger.With("component", "binlog"),
 		}, from, fetched, p.s.metrics)

@@ -27,6 +27,11 @@ type Config struct {
 	Source   conn.Endpoint
 	Flavor   string // "mysql" or "mariadb"; syncer fills it from the server's version
 	ServerID uint32 // our replica server_id; must be unique among the source's replicas
+	// ReportHost is the name the replica registers with: the source shows
+	// it in SHOW SLAVE HOSTS / SHOW REPLICAS, where preflight tells
+	// pitcrew's own channel from a stranger using the same server_id.
+	// Default "pitcrew".
+	ReportHost string
 	// Heartbeat is how often the source sends a heartbeat when idle; the
 	// stream is considered dead after three missed heartbeats. Default 5s.
 	Heartbeat time.Duration
@@ -46,10 +51,22 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// ReportHost is the name a channel's replica connection registers with.
+func ReportHost(channel string) string {
+	h := "pitcrew/" + channel
+	if len(h) > 60 { // the server keeps report_host to 60 characters
+		h = h[:60]
+	}
+	return h
+}
+
 // Default fills the documented defaults.
 func (c *Config) Default() {
 	if c.Heartbeat == 0 {
 		c.Heartbeat = 5 * time.Second
+	}
+	if c.ReportHost == "" {
+		c.ReportHost = "pitcrew"
 	}
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = conn.ConnectTimeout
@@ -90,6 +107,7 @@ func Stream(ctx context.Context, cfg Config, from gtid.Set, out chan<- *txn.Txn,
 		RowsEventDecodeFunc:            rowsDecode,
 		TableMapOptionalMetaDecodeFunc: tableMeta,
 		ServerID:                       cfg.ServerID,
+		Localhost:                      cfg.ReportHost,
 		Flavor:                         cfg.Flavor,
 		Host:                           cfg.Source.Host,
 		Port:                           uint16(cfg.Source.Port),

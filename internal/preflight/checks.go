@@ -37,7 +37,7 @@ func checkRetention(ctx context.Context, r *report, s *server) {
 	}
 }
 
-func checkServerID(ctx context.Context, r *report, s *server, ours uint32) {
+func checkServerID(ctx context.Context, r *report, s *server, ours uint32, channel string) {
 	if s.info.ServerID == ours {
 		r.add(s.side, "server_id", Fail, fmt.Sprintf("the source's server_id is %d, the same as pitcrew's", ours), "set server_id in pitcrew's config to a value no server or replica uses")
 		return
@@ -57,6 +57,10 @@ func checkServerID(ctx context.Context, r *report, s *server, ours uint32) {
 				ptrs[i] = &vals[i]
 			}
 			if rows.Scan(ptrs...) == nil && len(vals) > 0 && vals[0].String == strconv.FormatUint(uint64(ours), 10) {
+				if channel != "" && len(vals) > 1 && vals[1].String == binlog.ReportHost(channel) {
+					r.add(s.side, "server_id", Pass, fmt.Sprintf("source %d, pitcrew %d (channel %s is running and connected)", s.info.ServerID, ours, channel), "")
+					return
+				}
 				r.add(s.side, "server_id", Fail, fmt.Sprintf("a replica with server_id %d is connected to the source", ours),
 					"set server_id in pitcrew's config to an unused value (two replicas with one id kick each other off)")
 				return

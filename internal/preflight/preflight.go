@@ -34,6 +34,7 @@ type Result struct {
 type Config struct {
 	Source, Target conn.Endpoint
 	ServerID       uint32           // the replica server_id pitcrew will use
+	Channel        string           // the channel's name: its own running replica connection is no clash
 	MaxClockSkew   time.Duration    // default 5s
 	Now            func() time.Time // default time.Now
 	// Route: the channel's routing, so that tables it filters out are
@@ -84,7 +85,7 @@ func Run(ctx context.Context, cfg Config) []Result {
 		defer src.db.Close()
 		checkBinlog(r, src)
 		checkRetention(ctx, r, src)
-		checkServerID(ctx, r, src, cfg.ServerID)
+		checkServerID(ctx, r, src, cfg.ServerID, cfg.Channel)
 		checkSourceGrants(ctx, r, src)
 		checkTables(ctx, r, src)
 		checkVersioned(ctx, r, src, route.New(cfg.Route))
