@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/pitcrew/pitcrew/console"
@@ -34,7 +35,13 @@ type service struct {
 	conflicts console.Conflicts
 	runbook   console.Runbook
 	list      bool // /status is an array (more than one channel, or they come and go)
+	// urlFile, when set, holds the console's URL while the service runs,
+	// so that `pitcrew status --config` finds it whatever address it got.
+	urlFile string
 }
+
+// serviceURLFile is the file in a data dir naming the running service's URL.
+const serviceURLFile = "service.url"
 
 // consoleSettings are the config keys of the console.
 type consoleSettings struct {
@@ -76,9 +83,20 @@ func serve(ctx context.Context, cs consoleSettings, addr string, log *slog.Logge
 	go func() { _ = srv.Serve(l) }()
 	url = "http://" + l.Addr().String() + "/"
 	log.Info("console and /metrics, /healthz, /readyz, /status served", "url", url)
+	if s.urlFile != "" {
+		if err := os.MkdirAll(filepath.Dir(s.urlFile), 0o700); err == nil {
+			err = os.WriteFile(s.urlFile, []byte(url+"\n"), 0o600)
+		}
+		if err != nil {
+			log.Warn("cannot record the service's URL in the data dir; pitcrew status finds it at http_addr only", "file", s.urlFile, "err", err)
+		}
+	}
 	return url, func() {
 		cancel()
 		srv.Close()
+		if s.urlFile != "" {
+			_ = os.Remove(s.urlFile)
+		}
 	}, nil
 }
 
