@@ -113,6 +113,9 @@ func loadYAML(path, what string, out any, hint, doc string) error {
 	if err := root.Decode(out); err != nil {
 		return fmt.Errorf("%s %s: %s", what, path, strings.ReplaceAll(err.Error(), "\n", " "))
 	}
+	if err := resolveEndpoints(reflect.ValueOf(out), ""); err != nil {
+		return fmt.Errorf("%s %s: %w", what, path, err)
+	}
 	return nil
 }
 
@@ -134,6 +137,55 @@ func checkKeys(n *yaml.Node, t reflect.Type, prefix string) error {
 		}
 		if err := checkValue(v, ft, prefix+k.Value); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// resolveEndpoints fills every endpoint in v (at any depth) from its dsn
+// and defaults_file; name is the key path for errors.
+func resolveEndpoints(v reflect.Value, name string) error {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			return resolveEndpoints(v.Elem(), name)
+		}
+	case reflect.Struct:
+		if e, ok := v.Addr().Interface().(*conn.Endpoint); ok {
+			return e.Resolve(strings.TrimSuffix(name, "."))
+		}
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			key := strings.Split(f.Tag.Get("yaml"), ",")[0]
+			if key == "-" {
+				continue
+			}
+			prefix := name
+			if key != "" {
+				prefix += key + "."
+			}
+			if err := resolveEndpoints(v.Field(i), prefix); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			if err := resolveEndpoints(v.Index(i), fmt.Sprintf("%s[%d].", strings.TrimSuffix(name, "."), i)); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		for _, k := range v.MapKeys() {
+			e := reflect.New(v.Type().Elem()).Elem()
+			e.Set(v.MapIndex(k))
+			if err := resolveEndpoints(e, fmt.Sprintf("%s%v.", name, k.Interface())); err != nil {
+				return err
+			}
+			v.SetMapIndex(k, e)
 		}
 	}
 	return nil

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"fmt"
+	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/internal/workload"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -47,5 +51,42 @@ func TestSampleConfig(t *testing.T) {
 	_, sample, _ := strings.Cut(string(body), "\nchannel:")
 	if !strings.Contains(string(readme), "\nchannel:"+sample) {
 		t.Error("pitcrew.yaml and README.md's Configuration block differ: keep them the same")
+	}
+}
+
+// Endpoints written as the mysql tools take them: the source from an
+// option file that names its unix socket, the target as a DSN.
+func TestEndpointsFromOptionFileSocketAndDSN(t *testing.T) {
+	src := testenv.New(t, testenv.Options{ServerID: 1})
+	tgt := testenv.New(t, testenv.Options{ServerID: 2})
+	srcDB, tgtDB := testenv.MustDB(t, src), testenv.MustDB(t, tgt)
+	testenv.Exec(t, srcDB, workload.Schema("shop")...)
+	if err := workload.New(srcDB, "shop", 3).Run(t.Context(), 50); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cnf := filepath.Join(dir, "source.cnf")
+	se, te := src.Endpoint(), tgt.Endpoint()
+	if err := os.WriteFile(cnf, []byte(fmt.Sprintf("[client]\nuser = %s\npassword = %q\nsocket = %s\nport = 1 # nothing listens there: only the socket works\n", se.User, se.Password, src.Socket())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "pitcrew.yaml")
+	body := fmt.Sprintf("channel: test\nsource:\n  defaults_file: %s\ntarget:\n  dsn: %q\ndata_dir: %s\nhttp_addr: \"off\"\n",
+		cnf, fmt.Sprintf("mysql://%s:%s@%s", te.User, te.Password, te.Addr()), filepath.Join(dir, "data"))
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI("catchup", "--config", cfg, "--start-from", "beginning")
+	if code != 0 {
+		t.Fatalf("catchup: exit %d: %s", code, stderr)
+	}
+	if strings.Contains(stderr, se.Password) && se.Password != "" {
+		t.Error("a password from the option file reached the output")
+	}
+	var want, got int
+	srcDB.QueryRow("SELECT COUNT(*) FROM shop.events").Scan(&want)
+	tgtDB.QueryRow("SELECT COUNT(*) FROM shop.events").Scan(&got)
+	if want == 0 || got != want {
+		t.Fatalf("events: source %d, target %d", want, got)
 	}
 }

@@ -131,6 +131,10 @@ func Stream(ctx context.Context, cfg Config, from gtid.Set, out chan<- *txn.Txn,
 		VerifyChecksum:   true,
 		Logger:           quiet(cfg.Logger),
 	}
+	if cfg.Source.Socket != "" {
+		// go-mysql dials a unix socket when Host is its path and Port 0.
+		bcfg.Host, bcfg.Port = cfg.Source.Socket, 0
+	}
 	syncer, streamer, err := startSync(bcfg, cfg.ConnectTimeout, from)
 	if err != nil && tlsCfg != nil && cfg.Source.TLS.Fallback() && conn.NoTLS(err) {
 		// preferred, and the server offers no TLS: plaintext, as the
