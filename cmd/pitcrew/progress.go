@@ -86,16 +86,26 @@ func fit(s string, n int) string {
 // progress prints catch-up progress: a bar with percent, elapsed and ETA
 // on a terminal, plain lines every few seconds otherwise.
 type progress struct {
-	line   *liveLine
-	start  time.Time
-	last   syncer.Status
-	lastAt time.Time
-	rate   float64 // transactions per second, smoothed
-	first  int64   // behind at the first reading, for the bar
+	line      *liveLine
+	start     time.Time
+	rate      float64 // transactions per second over the last few seconds
+	rateKnown bool    // the samples span at least a second
+	first     int64   // the largest backlog seen, for the bar
+	// samples of (time, applied) over the last rateWindow, from the first
+	// reading at which something was applied (the connect and the start
+	// before it would make the first ETA hours long).
+	samples []sample
 }
 
+type sample struct {
+	at      time.Time
+	applied int64
+}
+
+const rateWindow = 5 * time.Second
+
 func newProgress(w io.Writer) *progress {
-	return &progress{line: newLiveLine(w), start: time.Now(), lastAt: time.Now()}
+	return &progress{line: newLiveLine(w), start: time.Now()}
 }
 
 func (p *progress) loop(s *syncer.Syncer, done <-chan struct{}) {
@@ -113,31 +123,35 @@ func (p *progress) loop(s *syncer.Syncer, done <-chan struct{}) {
 
 func (p *progress) print(st syncer.Status) {
 	now := time.Now()
-	if dt := now.Sub(p.lastAt).Seconds(); dt > 0 {
-		inst := float64(st.TxnsApplied-p.last.TxnsApplied) / dt
-		if p.rate == 0 {
-			p.rate = inst
-		} else {
-			p.rate = 0.7*p.rate + 0.3*inst
-		}
+	if len(p.samples) == 1 && p.samples[0].applied == st.TxnsApplied {
+		p.samples = p.samples[:0] // nothing applied yet: no rate to measure from
 	}
-	p.last, p.lastAt = st, now
-	if p.first == 0 || st.TransactionsBehind > p.first {
+	p.samples = append(p.samples, sample{now, st.TxnsApplied})
+	for len(p.samples) > 2 && now.Sub(p.samples[1].at) >= rateWindow {
+		p.samples = p.samples[1:]
+	}
+	p.rate, p.rateKnown = 0, false
+	if old := p.samples[0]; now.Sub(old.at) >= time.Second {
+		p.rate, p.rateKnown = float64(st.TxnsApplied-old.applied)/now.Sub(old.at).Seconds(), true
+	}
+	if st.TransactionsBehind > p.first {
 		p.first = st.TransactionsBehind
 	}
 	p.line.show(p.text(st, now))
 }
 
-// text is one progress line. The ETA is the backlog over the smoothed rate
+// text is one progress line. The ETA is the backlog over the recent rate
 // while behind ("?" until a rate is known), and the bar and percent are of
 // the largest backlog seen, so both stay true when the source outruns us.
+// On a terminal the line fits its width: the bar goes first when narrow,
+// the totals are left out when they do not fit whole.
 func (p *progress) text(st syncer.Status, now time.Time) string {
 	eta := "?"
 	switch {
 	case st.TransactionsBehind == 0:
 		eta = "0s"
 	case p.rate > 0:
-		eta = (time.Duration(float64(st.TransactionsBehind)/p.rate) * time.Second).Round(time.Second).String()
+		eta = time.Duration(float64(st.TransactionsBehind) / p.rate * float64(time.Second)).Round(time.Second).String()
 	}
 	frac := 1.0
 	if p.first > 0 {
@@ -145,22 +159,36 @@ func (p *progress) text(st syncer.Status, now time.Time) string {
 	}
 	frac = max(0, min(1, frac))
 	elapsed := now.Sub(p.start).Round(time.Second)
-	head := fmt.Sprintf("%3.0f%% %s, elapsed %s, ETA %s, behind %d txns, %.0f txn/s",
-		frac*100, st.State, elapsed, eta, st.TransactionsBehind, p.rate)
+	state := ""
+	if st.State != syncer.StateStreaming {
+		state = " " + string(st.State) + ","
+	}
+	rate := "? txn/s" // still measuring
+	if p.rateKnown {
+		rate = fmt.Sprintf("%.0f txn/s", p.rate)
+	}
+	head := fmt.Sprintf("%3.0f%%%s behind %d txns, %s, elapsed %s, ETA %s",
+		frac*100, state, st.TransactionsBehind, rate, elapsed, eta)
 	tail := fmt.Sprintf(", applied %d txns %d rows", st.TxnsApplied, st.RowsApplied)
 	if !p.line.tty {
 		return "catchup: " + head + tail
 	}
-	// The bar takes what the terminal has left after the figures that
-	// matter, between 10 and 30 columns; the totals come last and are the
+	// A bar of a steady width (10 columns, 20 on a wide terminal) when the
+	// figures that matter fit beside it; the totals come last and are the
 	// first to be cut.
-	room := p.line.width - 1 - len(head) - 3
-	if room < 10 {
-		return head + tail
+	n := 10
+	if p.line.width >= 120 {
+		n = 20
 	}
-	n := min(room, 30)
-	fill := int(frac * float64(n))
-	return "[" + strings.Repeat("#", fill) + strings.Repeat(".", n-fill) + "] " + head + tail
+	line := head
+	if p.line.width-1 >= len(head)+n+3 {
+		fill := int(frac * float64(n))
+		line = "[" + strings.Repeat("#", fill) + strings.Repeat(".", n-fill) + "] " + head
+	}
+	if len(line)+len(tail) <= p.line.width-1 {
+		line += tail // whole or not at all
+	}
+	return line
 }
 
 func (p *progress) final(st syncer.Status) {

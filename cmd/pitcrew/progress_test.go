@@ -13,7 +13,7 @@ import (
 func TestProgressFitsTheTerminal(t *testing.T) {
 	for _, width := range []int{40, 80, 200} {
 		var buf bytes.Buffer
-		p := &progress{line: &liveLine{w: &buf, tty: true, width: width}, start: time.Now().Add(-90 * time.Second), lastAt: time.Now()}
+		p := &progress{line: &liveLine{w: &buf, tty: true, width: width}, start: time.Now().Add(-90 * time.Second)}
 		p.print(syncer.Status{State: "catching-up", TxnsApplied: 123456, RowsApplied: 987654, TransactionsBehind: 4567})
 		out := buf.String()
 		line := strings.TrimSuffix(strings.TrimPrefix(out, "\r"), "\033[K")
@@ -29,7 +29,7 @@ func TestProgressFitsTheTerminal(t *testing.T) {
 func TestProgressInALogFileHasNoEscapes(t *testing.T) {
 	var buf bytes.Buffer
 	p := newProgress(&buf) // not a terminal
-	p.lastAt = time.Now().Add(-time.Second)
+	p.samples = []sample{{time.Now().Add(-2 * time.Second), 500}} // applying for 2 s
 	p.print(syncer.Status{State: "catching-up", TxnsApplied: 1000, TransactionsBehind: 1000})
 	p.print(syncer.Status{State: "catching-up", TxnsApplied: 1500, TransactionsBehind: 500})
 	p.final(syncer.Status{State: "caught-up", TxnsApplied: 2000})
@@ -60,5 +60,24 @@ func TestKeyText(t *testing.T) {
 		if got := keyText(c.key); got != c.want {
 			t.Errorf("keyText(%v) = %q, want %q", c.key, got, c.want)
 		}
+	}
+}
+
+// Before anything is applied (connecting, starting) the ETA is unknown,
+// not hours long; once applying, it is the backlog over the recent rate.
+func TestProgressETAFromTheFirstApply(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf)
+	t0 := time.Now().Add(-10 * time.Second)
+	p.samples = []sample{{t0, 0}} // a reading 10 s ago, nothing applied then
+	p.print(syncer.Status{State: "streaming", TxnsApplied: 0, TransactionsBehind: 1000})
+	if !strings.Contains(buf.String(), "ETA ?") {
+		t.Errorf("nothing applied yet: %q", buf.String())
+	}
+	buf.Reset()
+	p.samples = []sample{{time.Now().Add(-2 * time.Second), 0}}
+	p.print(syncer.Status{State: "streaming", TxnsApplied: 200, TransactionsBehind: 800})
+	if !strings.Contains(buf.String(), "100 txn/s") || !strings.Contains(buf.String(), "ETA 8s") {
+		t.Errorf("200 applied in 2 s, 800 behind: %q", buf.String())
 	}
 }
