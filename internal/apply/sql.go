@@ -23,6 +23,7 @@ type plan struct {
 	keyNames    []string    // quoted target names of key
 	nullSafe    bool        // no primary key: match the whole before image with <=>
 	unsigned    []int       // image positions to read as unsigned (source logged no signedness)
+	pads        []padCol    // BINARY(n) columns: image positions padded back to n bytes
 	foldable    bool        // a batch's changes may be folded per key (see compactor)
 	uniques     []uniqueKey // the target's unique indexes, for conflict keys
 }
@@ -57,6 +58,9 @@ func newPlan(bt *txn.Table, def *schema.Table) (*plan, error) {
 		p.targetNames = append(p.targetNames, def.Columns[ti].Name)
 		if !bt.Signedness && def.Columns[ti].Unsigned {
 			p.unsigned = append(p.unsigned, i)
+		}
+		if pad := def.Columns[ti].Pad; pad > 0 {
+			p.pads = append(p.pads, padCol{pos: i, n: pad})
 		}
 	}
 	for _, ti := range def.PK {
@@ -157,6 +161,39 @@ func (p *plan) fixSigns(rows [][]any, types []byte) {
 			row[i] = unsigned(row[i], types[i])
 		}
 	}
+}
+
+// padCol is a BINARY(n) column of the image.
+type padCol struct{ pos, n int }
+
+// padBinary pads BINARY(n) values with 0x00 to n bytes, in place: the
+// binlog logs them without their trailing zeros (a BINARY(16) UUID ending
+// in 00 arrives as 15 bytes), and compared with the stored value in a
+// WHERE a short value matches nothing. Every use of the image (WHERE,
+// SET, conflict keys, the resolver's reads) then sees the stored value.
+// Padding a padded value changes nothing, so a retried batch is safe.
+func (p *plan) padBinary(rows [][]any) {
+	for _, row := range rows {
+		for _, c := range p.pads {
+			if c.pos < len(row) {
+				row[c.pos] = padded(row[c.pos], c.n)
+			}
+		}
+	}
+}
+
+func padded(v any, n int) any {
+	switch x := v.(type) {
+	case string:
+		if len(x) < n {
+			return x + strings.Repeat("\x00", n-len(x))
+		}
+	case []byte:
+		if len(x) < n {
+			return append(x[:len(x):len(x)], make([]byte, n-len(x))...)
+		}
+	}
+	return v
 }
 
 func unsigned(v any, typ byte) any {

@@ -104,3 +104,39 @@ func TestInsertsSplitIntoChunks(t *testing.T) {
 		t.Fatalf("%d statements, %d+%d args", len(stmts), len(args[0]), len(args[1]))
 	}
 }
+
+// A BINARY(16) UUID key ending in 00 is logged as 15 bytes; the WHERE of
+// its UPDATE must carry the 16 the target stores, or it matches nothing.
+// Other binary columns (VARBINARY, a BINARY already full) stay as logged.
+func TestBinaryValuesPaddedToColumnLength(t *testing.T) {
+	def := &schema.Table{Schema: "d", Name: "u", Columns: []schema.Column{
+		{Name: "id", Pad: 16}, {Name: "vb"}, {Name: "b4", Pad: 4}, {Name: "n", Integer: true},
+	}, PK: []int{0}}
+	p, err := newPlan(&txn.Table{Types: make([]byte, 4)}, def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := "\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f"
+	before := []any{key, []byte("ab"), []byte{1, 2, 3, 4}, 1}
+	after := []any{key, []byte("ab"), []byte{7}, 2}
+	rows := [][]any{before, after, {nil, nil, nil, 3}}
+	p.padBinary(rows)
+	p.padBinary(rows) // a retried batch pads again: no change
+	_, args := p.update(before, after)
+	want := []any{key + "\x00", []byte("ab"), []byte{7, 0, 0, 0}, 2, key + "\x00"}
+	if !reflect.DeepEqual(args, want) {
+		t.Errorf("update args %q, want %q", args, want)
+	}
+	if rows[2][0] != nil || rows[2][2] != nil {
+		t.Errorf("NULL padded: %v", rows[2])
+	}
+	// A keyless table's before image: every column in the WHERE, padded.
+	nk := &schema.Table{Schema: "d", Name: "nk", Columns: []schema.Column{{Name: "b", Pad: 4}, {Name: "n"}}}
+	p, _ = newPlan(&txn.Table{Types: make([]byte, 2)}, nk)
+	img := [][]any{{"\x05", 1}}
+	p.padBinary(img)
+	if _, args := p.delete(img[0]); !reflect.DeepEqual(args, []any{"\x05\x00\x00\x00", 1}) {
+		t.Errorf("keyless delete args %q", args)
+	}
+}
+

@@ -13,6 +13,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -26,6 +27,12 @@ type Column struct {
 	// Collation of a character column ("" for numbers, dates and binary
 	// strings): what decides which values its indexes take as equal.
 	Collation string
+	// Pad: the length of a BINARY(n) column, 0 for any other type. The
+	// server pads a BINARY value with 0x00 to n bytes when it stores it,
+	// and the binlog carries it without those trailing zeros (as it
+	// stores CHAR without trailing spaces): compared with the stored
+	// value, the logged one must be padded again.
+	Pad int
 }
 
 // Unique is one unique index (the primary key included).
@@ -125,7 +132,7 @@ FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER 
 		}
 		lt := strings.ToLower(typ)
 		def.Columns = append(def.Columns, Column{Name: col, Generated: generated != "NEVER",
-			Unsigned: strings.Contains(lt, "unsigned"), Integer: isInteger(lt), Collation: collation})
+			Unsigned: strings.Contains(lt, "unsigned"), Integer: isInteger(lt), Collation: collation, Pad: binaryLen(lt)})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -178,6 +185,19 @@ ORDER BY INDEX_NAME <> 'PRIMARY', INDEX_NAME, SEQ_IN_INDEX`, def.Schema, def.Nam
 		u.Prefix = append(u.Prefix, prefix)
 	}
 	return out, rows.Err()
+}
+
+// binaryLen is n of a "binary(n)" column type, else 0.
+func binaryLen(columnType string) int {
+	rest, ok := strings.CutPrefix(columnType, "binary(")
+	if !ok {
+		return 0
+	}
+	n, err := strconv.Atoi(strings.TrimSuffix(rest, ")"))
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 func isInteger(columnType string) bool {
