@@ -112,3 +112,43 @@ func TestBinaryValuesEndingInZero(t *testing.T) {
 	a.equal("b")
 }
 
+// Long unique keys (UNIQUE on BLOB/TEXT): MariaDB logs the hidden
+// DB_ROW_HASH_n column of each, after the real columns, and the channel
+// stopped with "column DB_ROW_HASH_1 of t is not on the target table".
+// With column names logged and without them, the hidden columns are never
+// written and the rows are keyed by the real columns.
+func TestLongUniqueKeys(t *testing.T) {
+	for _, meta := range []string{"FULL", "NO_LOG"} {
+		t.Run(meta, func(t *testing.T) {
+			a := newAgainstNative(t, meta)
+			testenv.Exec(t, a.srcDB, "CREATE DATABASE l",
+				"CREATE TABLE l.lu (id INT PRIMARY KEY, b BLOB, t TEXT CHARACTER SET utf8mb4, UNIQUE KEY (b), UNIQUE KEY (t(2000)))",
+				"CREATE TABLE l.lk (b BLOB NOT NULL, n INT, UNIQUE KEY (b))",
+				"CREATE TABLE l.ln (b BLOB, n INT, UNIQUE KEY (b, n))",
+				"CREATE TABLE l.lh (id INT PRIMARY KEY, k INT, UNIQUE KEY (k) USING HASH)")
+			write := func(from int) {
+				for i := from; i < from+15; i++ {
+					testenv.Exec(t, a.srcDB,
+						fmt.Sprintf("INSERT INTO l.lu VALUES (%d, REPEAT('%c', %d), CONCAT('t', %d))", i, 'a'+i%26, 1+i*300, i),
+						fmt.Sprintf("UPDATE l.lu SET b = REPEAT('z', %d) WHERE id = %d", 4000+i, i/2),
+						fmt.Sprintf("INSERT INTO l.lk VALUES (REPEAT('q', %d), 1)", 1+i*200),
+						fmt.Sprintf("UPDATE l.lk SET n = n + 1 WHERE LENGTH(b) = %d", 1+(i/2)*200),
+						fmt.Sprintf("INSERT INTO l.ln VALUES (IF(%d %% 4 = 0, NULL, REPEAT('n', %d)), %d)", i, 1+i, i%3),
+						fmt.Sprintf("UPDATE l.ln SET n = n + 10 WHERE n = %d LIMIT 1", i%3),
+						fmt.Sprintf("INSERT INTO l.lh VALUES (%d, %d)", i, i*7),
+						fmt.Sprintf("UPDATE l.lh SET k = k + 1 WHERE id = %d", i))
+					if i%4 == 0 {
+						testenv.Exec(t, a.srcDB, fmt.Sprintf("DELETE FROM l.lu WHERE id = %d", i/3), fmt.Sprintf("DELETE FROM l.lk WHERE LENGTH(b) = %d", 1+(i/3)*200),
+							"DELETE FROM l.ln WHERE b IS NULL LIMIT 1")
+					}
+				}
+			}
+			write(0)
+			a.catchUp(1)
+			a.equal("l")
+			write(15)
+			a.catchUp(2)
+			a.equal("l")
+		})
+	}
+}

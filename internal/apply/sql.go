@@ -31,24 +31,33 @@ type plan struct {
 func newPlan(bt *txn.Table, def *schema.Table) (*plan, error) {
 	p := &plan{table: conn.QuoteName(def.Schema) + "." + conn.QuoteName(def.Name)}
 	n := len(bt.Types)
-	// target column index for each image position
+	// target column index for each image position; -1: a hidden column of
+	// the source server's own (a long unique key's DB_ROW_HASH_n), never
+	// written nor compared: the target computes its own.
 	target := make([]int, n)
 	switch {
 	case bt.Columns != nil:
 		for i, name := range bt.Columns {
-			if target[i] = def.Index(name); target[i] < 0 {
+			if target[i] = def.Index(name); target[i] < 0 && !hashColumn(name) {
 				return nil, fmt.Errorf("column %s of %s is not on the target table: add it there or let the stream's DDL create the table", name, bt.QualifiedName())
 			}
 		}
-	case n == len(def.Columns):
+	case n == len(def.Columns) || n == len(def.Columns)+def.Hidden:
+		// Without names: the hidden columns come after every real one.
 		for i := range target {
 			target[i] = i
+			if i >= len(def.Columns) {
+				target[i] = -1
+			}
 		}
 	default:
 		return nil, fmt.Errorf("%s: the binlog row has %d columns, the target table %d, and the source logs no column names: make the definitions equal or set binlog_row_metadata=FULL on the source", bt.QualifiedName(), n, len(def.Columns))
 	}
 	byTarget := make(map[int]int, n)
 	for i, ti := range target {
+		if ti < 0 {
+			continue
+		}
 		byTarget[ti] = i
 		if def.Columns[ti].Generated {
 			continue
@@ -79,6 +88,21 @@ func newPlan(bt *txn.Table, def *schema.Table) (*plan, error) {
 	p.foldable = compactable(p, def)
 	p.uniques = keyPlan(byTarget, def)
 	return p, nil
+}
+
+// hashColumn reports a name MariaDB gives the hidden column of a long
+// unique key (UNIQUE on BLOB/TEXT): DB_ROW_HASH_1, DB_ROW_HASH_2, ...
+func hashColumn(name string) bool {
+	rest, ok := strings.CutPrefix(name, "DB_ROW_HASH_")
+	if !ok || rest == "" {
+		return false
+	}
+	for _, c := range rest {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // maxParams keeps a multi-row INSERT under the server's placeholder limit

@@ -140,3 +140,45 @@ func TestBinaryValuesPaddedToColumnLength(t *testing.T) {
 	}
 }
 
+// MariaDB logs a long unique key's hidden DB_ROW_HASH_n column after the
+// real ones; information_schema never shows it, so the target "lacks" it.
+// It is never written nor keyed on, with names logged or without them.
+func TestLongUniqueHashColumnsSkipped(t *testing.T) {
+	def := &schema.Table{Schema: "d", Name: "lu", Columns: []schema.Column{{Name: "id", Integer: true}, {Name: "b"}, {Name: "t"}},
+		PK: []int{0}, Uniques: []schema.Unique{{Name: "PRIMARY", Cols: []int{0}, Prefix: []int{0}}, {Name: "b", Cols: []int{1}, Prefix: []int{0}, Hash: true}}, Hidden: 1}
+	for _, bt := range []*txn.Table{
+		{Schema: "d", Name: "lu", Types: make([]byte, 4), Columns: []string{"id", "b", "t", "DB_ROW_HASH_1"}},
+		{Schema: "d", Name: "lu", Types: make([]byte, 4)},
+	} {
+		p, err := newPlan(bt, def)
+		if err != nil {
+			t.Fatal(err)
+		}
+		row := []any{1, []byte("x"), "y", uint64(857)}
+		stmts, args := p.inserts([][]any{row})
+		if stmts[0] != "INSERT INTO `d`.`lu` (`id`,`b`,`t`) VALUES (?,?,?)" || len(args[0]) != 3 {
+			t.Errorf("insert %q %v", stmts, args)
+		}
+		if q, _ := p.update(row, row); q != "UPDATE `d`.`lu` SET `id` = ?,`b` = ?,`t` = ? WHERE `id` = ?" {
+			t.Errorf("update %q", q)
+		}
+	}
+	// A keyless table: the before image matched on the real columns only.
+	lk := &schema.Table{Schema: "d", Name: "lk", Columns: []schema.Column{{Name: "b"}, {Name: "n"}},
+		Uniques: []schema.Unique{{Name: "b", Cols: []int{0}, Prefix: []int{0}, Hash: true}}, Hidden: 1}
+	p, err := newPlan(&txn.Table{Types: make([]byte, 3), Columns: []string{"b", "n", "DB_ROW_HASH_1"}}, lk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q, args := p.delete([]any{[]byte("q"), 1, uint64(820)}); q != "DELETE FROM `d`.`lk` WHERE `b` <=> ? AND `n` <=> ? LIMIT 1" || len(args) != 2 {
+		t.Errorf("delete %q %v", q, args)
+	}
+	// Other missing names still stop, and so does a count that the
+	// hidden columns do not explain.
+	if _, err := newPlan(&txn.Table{Types: make([]byte, 3), Columns: []string{"b", "n", "DB_ROW_HASH_x"}}, lk); err == nil {
+		t.Error("DB_ROW_HASH_x accepted")
+	}
+	if _, err := newPlan(&txn.Table{Types: make([]byte, 4)}, lk); err == nil {
+		t.Error("two extra columns accepted for one long unique key")
+	}
+}
