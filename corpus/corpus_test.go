@@ -32,7 +32,6 @@ var pending = map[string]string{
 // unfixed: cases that fail for a reason no change in flight fixes yet;
 // skipped with the reason, run by naming them.
 var unfixed = map[string]string{
-	"autoinc": "compaction folds a row inserted and deleted within one batch into nothing, so the target's AUTO_INCREMENT counter stays behind the native replica's (internal/apply/compact.go)",
 }
 
 var (

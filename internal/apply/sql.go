@@ -24,6 +24,7 @@ type plan struct {
 	nullSafe    bool        // no primary key: match the whole before image with <=>
 	unsigned    []int       // image positions to read as unsigned (source logged no signedness)
 	pads        []padCol    // BINARY(n) columns: image positions padded back to n bytes
+	autoInc     int         // image position of the AUTO_INCREMENT column; -1: none
 	foldable    bool        // a batch's changes may be folded per key (see compactor)
 	uniques     []uniqueKey // the target's unique indexes, for conflict keys
 }
@@ -54,11 +55,15 @@ func newPlan(bt *txn.Table, def *schema.Table) (*plan, error) {
 		return nil, fmt.Errorf("%s: the binlog row has %d columns, the target table %d, and the source logs no column names: make the definitions equal or set binlog_row_metadata=FULL on the source", bt.QualifiedName(), n, len(def.Columns))
 	}
 	byTarget := make(map[int]int, n)
+	p.autoInc = -1
 	for i, ti := range target {
 		if ti < 0 {
 			continue
 		}
 		byTarget[ti] = i
+		if def.Columns[ti].AutoIncrement {
+			p.autoInc = i
+		}
 		if def.Columns[ti].Generated {
 			continue
 		}

@@ -33,6 +33,8 @@ type Column struct {
 	// stores CHAR without trailing spaces): compared with the stored
 	// value, the logged one must be padded again.
 	Pad int
+	// AutoIncrement: the table's AUTO_INCREMENT column.
+	AutoIncrement bool
 }
 
 // Unique is one unique index (the primary key included).
@@ -127,7 +129,7 @@ func (t *Tracker) Table(ctx context.Context, db, name string) (*Table, error) {
 }
 
 func (t *Tracker) load(ctx context.Context, db, name string) (*Table, error) {
-	rows, err := t.db.QueryContext(ctx, `SELECT COLUMN_NAME, IS_GENERATED, COLUMN_TYPE, COALESCE(COLLATION_NAME, '')
+	rows, err := t.db.QueryContext(ctx, `SELECT COLUMN_NAME, IS_GENERATED, COLUMN_TYPE, COALESCE(COLLATION_NAME, ''), EXTRA LIKE '%auto_increment%'
 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, db, name)
 	if err != nil {
 		return nil, fmt.Errorf("reading definition of %s.%s: %w", db, name, err)
@@ -136,12 +138,13 @@ FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER 
 	def := &Table{Schema: db, Name: name}
 	for rows.Next() {
 		var col, generated, typ, collation string
-		if err := rows.Scan(&col, &generated, &typ, &collation); err != nil {
+		var autoInc bool
+		if err := rows.Scan(&col, &generated, &typ, &collation, &autoInc); err != nil {
 			return nil, err
 		}
 		lt := strings.ToLower(typ)
 		def.Columns = append(def.Columns, Column{Name: col, Generated: generated != "NEVER",
-			Unsigned: strings.Contains(lt, "unsigned"), Integer: isInteger(lt), Collation: collation, Pad: binaryLen(lt)})
+			Unsigned: strings.Contains(lt, "unsigned"), Integer: isInteger(lt), Collation: collation, Pad: binaryLen(lt), AutoIncrement: autoInc})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
