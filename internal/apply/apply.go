@@ -482,6 +482,9 @@ func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, cb *compact
 	if len(p.unsigned) > 0 {
 		p.fixSigns(rc.Rows, rc.Table.Types)
 	}
+	if len(p.pads) > 0 {
+		p.padBinary(rc.Rows)
+	}
 	wrap := func(err error) error {
 		return fmt.Errorf("GTID %s: %s on %s: %w", gtidStr, rc.Kind, rc.Table.QualifiedName(), err)
 	}

@@ -26,6 +26,16 @@ import (
 // has no trigger on it (triggers would see net changes). Net changes keep
 // the applier's checks: a row that must exist is counted by the DELETE or
 // UPDATE, one that must not by the INSERT's duplicate-key error.
+//
+// A row inserted and deleted within the batch folds into nothing, but its
+// INSERT moved the table's AUTO_INCREMENT counter (a native replica's
+// counter ends past it). When the highest key inserted in the batch is
+// such a row, it is written and deleted again after the net changes, so
+// the counter moves as applying every change would move it (with the
+// session's auto_increment_increment/offset, as row by row; ALTER TABLE
+// ... AUTO_INCREMENT would commit the batch half-way and ignore them).
+// Only a table whose identifying key is its AUTO_INCREMENT column alone is
+// folded: that is where the highest key is the counter's high mark.
 type compactor struct {
 	tables map[string]*netTable
 	order  []string
@@ -43,6 +53,7 @@ type netRow struct {
 	existed bool  // before the batch (its first change was an update or delete)
 	image   []any // after the batch; nil: absent
 	first   []any // the first image seen: its key is the row's key
+	insert  []any // the last image inserted under this key in the batch, if any
 }
 
 func newCompactor() *compactor { return &compactor{tables: map[string]*netTable{}} }
@@ -62,6 +73,9 @@ func compactable(p *plan, def *schema.Table) bool {
 		if !def.Columns[ti].Integer {
 			return false
 		}
+	}
+	if p.autoInc >= 0 && (len(p.key) != 1 || p.key[0] != p.autoInc) {
+		return false // the counter's high mark is not the highest key (see compactor)
 	}
 	return true
 }
@@ -137,7 +151,8 @@ func (c *compactor) add(p *plan, rc *txn.RowChange) bool {
 	switch rc.Kind {
 	case txn.Insert:
 		for _, row := range rc.Rows {
-			touch(row, false).image = row
+			r := touch(row, false)
+			r.image, r.insert = row, row
 		}
 	case txn.Update:
 		for i := 0; i+1 < len(rc.Rows); i += 2 {
@@ -160,8 +175,17 @@ func (c *compactor) flushTable(ctx context.Context, b *stmts, table string) erro
 	delete(c.tables, table)
 	c.order = slices.DeleteFunc(c.order, func(s string) bool { return s == table })
 	var dels, upds, ins [][]any
+	var gone, high []any // the highest inserted image folded away, and of all inserted
 	for _, k := range t.keys {
 		r := t.rows[k]
+		if t.p.autoInc >= 0 && r.insert != nil {
+			if high == nil || intLess(high[t.p.autoInc], r.insert[t.p.autoInc]) {
+				high = r.insert
+			}
+			if r.image == nil && !r.existed && (gone == nil || intLess(gone[t.p.autoInc], r.insert[t.p.autoInc])) {
+				gone = r.insert
+			}
+		}
 		switch {
 		case r.existed && r.image == nil:
 			dels = append(dels, t.p.keyValues(r.first))
@@ -190,7 +214,61 @@ func (c *compactor) flushTable(ctx context.Context, b *stmts, table string) erro
 			return err
 		}
 	}
+	if gone != nil && !intLess(gone[p.autoInc], high[p.autoInc]) {
+		// Its key is free: absent before the batch and after it.
+		q, args := p.insertOne(gone)
+		if err := b.add(ctx, q, args, 1, "AUTO_INCREMENT of "+p.table+": inserting the highest row the batch inserted and deleted"); err != nil {
+			return err
+		}
+		q, args = p.delete(gone)
+		if err := b.add(ctx, q, args, 1, "AUTO_INCREMENT of "+p.table+": deleting it again"); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// intLess orders two integer image values of one column (the decoder may
+// give int64 or uint64 for the same column); non-integers are never less.
+func intLess(a, b any) bool {
+	x, xu, xok := intValue(a)
+	y, yu, yok := intValue(b)
+	switch {
+	case !xok || !yok:
+		return false
+	case xu && yu:
+		return uint64(x) < uint64(y)
+	case xu: // a >= 0
+		return y >= 0 && uint64(x) < uint64(y)
+	case yu:
+		return x < 0 || uint64(x) < uint64(y)
+	}
+	return x < y
+}
+
+// intValue is an integer as int64 bits, and whether they are unsigned.
+func intValue(v any) (int64, bool, bool) {
+	switch x := v.(type) {
+	case int64:
+		return x, false, true
+	case int32:
+		return int64(x), false, true
+	case int16:
+		return int64(x), false, true
+	case int8:
+		return int64(x), false, true
+	case int:
+		return int64(x), false, true
+	case uint64:
+		return int64(x), true, true
+	case uint32:
+		return int64(x), true, true
+	case uint16:
+		return int64(x), true, true
+	case uint8:
+		return int64(x), true, true
+	}
+	return 0, false, false
 }
 
 // flush writes every table's net changes.
