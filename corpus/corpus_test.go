@@ -26,7 +26,6 @@ var pending = map[string]string{
 	"triggers":          "item 2 (triggers fire again on the target)",
 	"events":            "item 3 (events enabled on the target)",
 	"binary_zero":       "item 4 (BINARY(n) keys ending in 0x00)",
-	"question_mark":     "item 9 (a ? in an identifier)",
 	"long_unique":       "item 10 (long UNIQUE keys, DB_ROW_HASH)",
 	"generated_indexed": "item 12 (indexed virtual columns)",
 }

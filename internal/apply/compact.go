@@ -172,21 +172,21 @@ func (c *compactor) flushTable(ctx context.Context, b *stmts, table string) erro
 		}
 	}
 	p := t.p
-	for chunk := range slices.Chunk(dels, max(1, maxParams/len(p.key))) {
+	for chunk := range chunks(dels, max(1, maxParams/len(p.key))) {
 		q, args := p.deleteIn(chunk)
-		if err := b.add(ctx, q, args, int64(len(chunk)), "net delete on "+p.table); err != nil {
+		if err := b.add(ctx, q, args, int64(len(chunk)), stmtRef{what: "net delete", db: p.db, table: p.table}); err != nil {
 			return err
 		}
 	}
-	for chunk := range slices.Chunk(upds, max(1, maxParams/len(p.cols))) {
+	for chunk := range chunks(upds, max(1, maxParams/len(p.cols))) {
 		q, args := p.updateJoin(chunk)
-		if err := b.add(ctx, q, args, int64(len(chunk)), "net update on "+p.table); err != nil {
+		if err := b.add(ctx, q, args, int64(len(chunk)), stmtRef{what: "net update", db: p.db, table: p.table}); err != nil {
 			return err
 		}
 	}
 	qs, args := p.inserts(ins)
 	for i, q := range qs {
-		if err := b.add(ctx, q, args[i], -1, "net insert on "+p.table); err != nil {
+		if err := b.add(ctx, q, args[i], -1, stmtRef{what: "net insert", db: p.db, table: p.table}); err != nil {
 			return err
 		}
 	}
