@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pitcrew/pitcrew/conflict"
 	"github.com/pitcrew/pitcrew/internal/conn"
 	"github.com/pitcrew/pitcrew/internal/testenv"
 	"github.com/pitcrew/pitcrew/syncer"
@@ -36,6 +37,9 @@ func TestCatchUpOddIdentifiers(t *testing.T) {
 			for i, n := range oddIdents {
 				c := oddIdents[(i+1)%len(oddIdents)]
 				tbl, kl := q(d)+"."+q(n), q(d)+"."+q(n[:min(len(n), 60)]+"_k")
+				if round == 2 && n == "t?2" {
+					tbl = q(d) + "." + q("t?3") // renamed in round 1
+				}
 				if round == 0 {
 					testenv.Exec(t, srcDB,
 						fmt.Sprintf("CREATE TABLE %s (id INT PRIMARY KEY, %s INT, `v?` VARCHAR(20), KEY %s (%s))", tbl, q(c), q(c), q(c)),
@@ -43,7 +47,7 @@ func TestCatchUpOddIdentifiers(t *testing.T) {
 				}
 				base := round * 10
 				testenv.Exec(t, srcDB,
-					fmt.Sprintf("INSERT INTO %s VALUES (%d, 1, '?'), (%d, 2, 'x?y'), (%d, NULL, '`?`')", tbl, base+1, base+2, base+3),
+					fmt.Sprintf("INSERT INTO %s (id, %s, `v?`) VALUES (%d, 1, '?'), (%d, 2, 'x?y'), (%d, NULL, '`?`')", tbl, q(c), base+1, base+2, base+3),
 					fmt.Sprintf("UPDATE %s SET %s = %s + 1, `v?` = '\\\\?''' WHERE id = %d", tbl, q(c), q(c), base+1),
 					fmt.Sprintf("UPDATE %s SET id = id + 100 WHERE id = %d", tbl, base+2),
 					fmt.Sprintf("DELETE FROM %s WHERE id = %d", tbl, base+3),
@@ -71,6 +75,19 @@ func TestCatchUpOddIdentifiers(t *testing.T) {
 	s = newSyncer(t, src, tgt, func(c *syncer.Config) { c.Lanes = 2 })
 	if err := s.Run(ctx, syncer.RunOptions{CatchUp: true}); err != nil {
 		t.Fatalf("catch-up in lanes: %v", err)
+	}
+	// Resolving conflicts (bidirectional mode's applier, row by row): rows
+	// the target holds already are overwritten, source wins.
+	for _, d := range dbs {
+		testenv.Exec(t, tgtDB, fmt.Sprintf("INSERT INTO %s.%s (id) VALUES (21), (22)", q(d), q("c?")))
+	}
+	write(2)
+	s = newSyncer(t, src, tgt, func(c *syncer.Config) { c.Conflicts = &conflict.Rules{} })
+	if err := s.Run(ctx, syncer.RunOptions{CatchUp: true}); err != nil {
+		t.Fatalf("catch-up resolving conflicts: %v", err)
+	}
+	if n := count(t, tgtDB, "SELECT COUNT(*) FROM _pitcrew.conflicts"); n < len(dbs) {
+		t.Errorf("%d conflicts recorded, want at least %d", n, len(dbs))
 	}
 	for _, d := range dbs {
 		testenv.AssertTablesEqual(t, srcDB, tgtDB, d)

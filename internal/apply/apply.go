@@ -516,6 +516,7 @@ func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, cb *compact
 		if err := b.flush(ctx); err != nil {
 			return err
 		}
+		tx = textTx{dbtx: tx, packet: &e.packet}
 	}
 	if e.idempotent {
 		if err := applyIdempotent(ctx, tx, rc, p); err != nil {

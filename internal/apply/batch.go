@@ -141,6 +141,53 @@ func (s *stmts) flush(ctx context.Context) error {
 	return nil
 }
 
+// textTx runs statements one at a time (the idempotent and resolving
+// paths), interpolated by pitcrew as stmts does and checked against the
+// target's max_allowed_packet the same way.
+type textTx struct {
+	dbtx
+	packet *atomic.Int64
+}
+
+func (t textTx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	text, err := t.text(ctx, q, args)
+	if err != nil {
+		return nil, err
+	}
+	return t.dbtx.ExecContext(ctx, text)
+}
+
+func (t textTx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	text, err := t.text(ctx, q, args)
+	if err != nil {
+		return nil, err
+	}
+	return t.dbtx.QueryContext(ctx, text)
+}
+
+func (t textTx) text(ctx context.Context, q string, args []any) (string, error) {
+	b, err := conn.Interpolate(nil, q, args)
+	if err != nil || len(b) <= int(t.packet.Load())-2 {
+		return string(b), err
+	}
+	var packet int
+	rows, err := t.dbtx.QueryContext(ctx, "SELECT @@max_allowed_packet")
+	if err == nil {
+		if rows.Next() {
+			err = rows.Scan(&packet)
+		}
+		rows.Close()
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading the target's max_allowed_packet: %w", err)
+	}
+	t.packet.Store(int64(packet))
+	if len(b) <= packet-2 {
+		return string(b), nil
+	}
+	return "", &stmtError{placed: true, size: len(b), packet: packet}
+}
+
 // multiExec runs a multi-statement query and returns each statement's
 // affected rows (go-sql-driver exposes them only on the driver result).
 func multiExec(ctx context.Context, c *sql.Conn, q string) ([]int64, error) {

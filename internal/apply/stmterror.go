@@ -28,6 +28,14 @@ func (e *stmtError) Unwrap() error { return e.err }
 const maxPacket = 1 << 30
 
 func (e *stmtError) Error() string {
+	if e.ref == (stmtRef{}) {
+		// The caller names the statement (textTx).
+		return strings.TrimPrefix(e.explain(), ": ")
+	}
+	return e.explain()
+}
+
+func (e *stmtError) explain() string {
 	switch {
 	case e.err == nil:
 		if e.size+2 > maxPacket {
