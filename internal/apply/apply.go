@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
@@ -88,6 +89,9 @@ type Executor struct {
 	// a newer snapshot). INSERT becomes REPLACE, UPDATE becomes REPLACE of
 	// the after image, DELETE may find nothing. Set by the syncer.
 	idempotent bool
+	// packet is the target's max_allowed_packet as last read: statements
+	// and round trips are cut to fit it (stmts).
+	packet atomic.Int64
 }
 
 // SetIdempotent switches the idempotent window on or off.
@@ -104,7 +108,14 @@ func Open(ctx context.Context, cfg Config) (*Executor, error) {
 		db.Close()
 		return nil, err
 	}
-	return &Executor{cfg: cfg, db: db, schema: schema.NewTracker(db)}, nil
+	e := &Executor{cfg: cfg, db: db, schema: schema.NewTracker(db)}
+	var packet int64
+	if err := db.QueryRowContext(ctx, "SELECT @@max_allowed_packet").Scan(&packet); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("target %s: reading max_allowed_packet: %w", cfg.Target, err)
+	}
+	e.packet.Store(packet)
+	return e, nil
 }
 
 // DB is the target pool (for reading state).
@@ -279,77 +290,92 @@ func (e *Executor) refuseVersioned(ctx context.Context, def *schema.Table) error
 // them out (a huge transaction would otherwise be held whole).
 const compactBound = 50000
 
+// applyEvents applies the events in one target transaction with rec. A
+// statement the target refuses in a round trip of several, or among the net
+// changes of several source transactions, is not known by itself: the
+// attempt is rolled back and made once more one statement at a time,
+// uncompacted, so the stop names the source transaction and the table.
 func (e *Executor) applyEvents(ctx context.Context, label string, each Events, rec Record, ddl *ddlStep) error {
 	return e.retry(ctx, rec.Landed, func() error {
-		c, err := e.db.Conn(ctx)
-		if err != nil {
+		err := e.attempt(ctx, label, each, rec, ddl, false)
+		var se *stmtError
+		if errors.As(err, &se) && !se.placed && !conn.Retryable(err) {
+			err = e.attempt(ctx, label, each, rec, ddl, true)
+		}
+		return err
+	})
+}
+
+// attempt is one try at applyEvents; single sends each statement alone.
+func (e *Executor) attempt(ctx context.Context, label string, each Events, rec Record, ddl *ddlStep, single bool) error {
+	c, err := e.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	committed := false
+	defer func() {
+		if !committed {
+			// A broken connection fails here too; the driver then
+			// discards it instead of returning it to the pool.
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, _ = c.ExecContext(rctx, "ROLLBACK")
+			cancel()
+		}
+	}()
+	// BEGIN, the rows and the progress row go in as few round trips as
+	// the statements' size allows; COMMIT alone after them.
+	b := &stmts{c: c, packet: &e.packet, single: single}
+	if err := b.add(ctx, "BEGIN", nil, -1, stmtRef{what: "BEGIN"}); err != nil {
+		return err
+	}
+	var cb *compactor
+	if !single && !e.cfg.NoCompact && !e.idempotent && e.cfg.Resolver == nil {
+		cb = newCompactor()
+	}
+	first := true
+	err = each(func(g string, ev txn.Event) error {
+		opens := first
+		first = false
+		if q := ev.Query; q != nil && !q.Statement && ddl != nil && opens {
+			return e.runDDL(ctx, ddl, q)
+		}
+		if ev.Rows == nil {
+			return fmt.Errorf("GTID %s: a statement inside a row transaction: set binlog_format=ROW on the source", g)
+		}
+		if err := e.applyRows(ctx, c, b, cb, g, ev.Rows); err != nil {
 			return err
 		}
-		defer c.Close()
-		committed := false
-		defer func() {
-			if !committed {
-				// A broken connection fails here too; the driver then
-				// discards it instead of returning it to the pool.
-				rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				_, _ = c.ExecContext(rctx, "ROLLBACK")
-				cancel()
-			}
-		}()
-		// BEGIN, the rows and the progress row go in as few round trips as
-		// the statements' size allows; COMMIT alone after them.
-		b := &stmts{c: c}
-		if err := b.add(ctx, "BEGIN", nil, -1, "BEGIN"); err != nil {
-			return err
-		}
-		var cb *compactor
-		if !e.cfg.NoCompact && !e.idempotent && e.cfg.Resolver == nil {
-			cb = newCompactor()
-		}
-		first := true
-		err = each(func(g string, ev txn.Event) error {
-			opens := first
-			first = false
-			if q := ev.Query; q != nil && !q.Statement && ddl != nil && opens {
-				return e.runDDL(ctx, ddl, q)
-			}
-			if ev.Rows == nil {
-				return fmt.Errorf("GTID %s: a statement inside a row transaction: set binlog_format=ROW on the source", g)
-			}
-			if err := e.applyRows(ctx, c, b, cb, g, ev.Rows); err != nil {
-				return err
-			}
-			if cb != nil && cb.n > compactBound {
-				if err := cb.flush(ctx, b); err != nil {
-					return fmt.Errorf("%s: %w", label, err)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if cb != nil {
+		if cb != nil && cb.n > compactBound {
 			if err := cb.flush(ctx, b); err != nil {
 				return fmt.Errorf("%s: %w", label, err)
 			}
 		}
-		if err := b.add(ctx, rec.SQL, rec.Args, -1, "writing the progress row"); err != nil {
-			return err
-		}
-		if err := b.flush(ctx); err != nil {
-			return fmt.Errorf("%s: %w", label, err)
-		}
-		// COMMIT is not cancelled with ctx: a COMMIT cut off half-way would
-		// leave the caller unsure whether the batch landed.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if _, err := c.ExecContext(cctx, "COMMIT"); err != nil {
-			return err
-		}
-		committed = true
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	if cb != nil {
+		if err := cb.flush(ctx, b); err != nil {
+			return fmt.Errorf("%s: %w", label, err)
+		}
+	}
+	if err := b.add(ctx, rec.SQL, rec.Args, -1, stmtRef{what: "writing the progress row", db: conn.QuoteName(e.cfg.Progress.Schema)}); err != nil {
+		return err
+	}
+	if err := b.flush(ctx); err != nil {
+		return fmt.Errorf("%s: %w", label, err)
+	}
+	// COMMIT is not cancelled with ctx: a COMMIT cut off half-way would
+	// leave the caller unsure whether the batch landed.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if _, err := c.ExecContext(cctx, "COMMIT"); err != nil {
+		return err
+	}
+	committed = true
+	return nil
 }
 
 // ApplyDDL applies one DDL transaction and then records after. When
@@ -493,6 +519,7 @@ func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, cb *compact
 		if err := b.flush(ctx); err != nil {
 			return err
 		}
+		tx = textTx{dbtx: tx, packet: &e.packet}
 	}
 	if e.idempotent {
 		if err := applyIdempotent(ctx, tx, rc, p); err != nil {
@@ -515,7 +542,7 @@ func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, cb *compact
 			return err
 		}
 	}
-	what := fmt.Sprintf("GTID %s: %s on %s", gtidStr, rc.Kind, rc.Table.QualifiedName())
+	what := stmtRef{gtid: gtidStr, what: rc.Kind.String(), db: p.db, table: p.table}
 	switch rc.Kind {
 	case txn.Insert:
 		qs, args := p.inserts(rc.Rows)

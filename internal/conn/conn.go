@@ -193,6 +193,7 @@ var fatal = map[uint16]bool{
 	errSecureTransport: true, // plaintext refused by require_secure_transport (MySQL)
 	1049:               true, // unknown database
 	1142:               true, // command denied
+	1143:               true, // command denied on a column
 	1227:               true, // needs a privilege
 	1236:               true, // source cannot serve the binlog (purged, unknown GTID)
 	1064:               true, // syntax error
@@ -203,6 +204,19 @@ var fatal = map[uint16]bool{
 	1366:               true, // incorrect value
 	1406:               true, // data too long
 	1452:               true, // foreign key
+}
+
+// Privilege reports errors that say the user lacks a privilege: on a
+// database, a table, a column, or a global one.
+func Privilege(err error) bool {
+	switch Code(err) {
+	case 1044, // access denied to database
+		1142, // command denied on a table
+		1143, // command denied on a column
+		1227: // needs a global privilege
+		return true
+	}
+	return false
 }
 
 // retryable error numbers: transient server states.
