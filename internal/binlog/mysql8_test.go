@@ -39,10 +39,16 @@ func streamed(t *testing.T, p *mysqltest.Primary, e conn.Endpoint, from string, 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	start := gtid.MustParse(gtid.MySQL, from)
+	defer func() {
+		if start.String() != gtid.MustParse(gtid.MySQL, from).String() {
+			t.Errorf("the stream changed the position it was given: %s, was %s", start, from)
+		}
+	}()
 	out := make(chan *txn.Txn, 64)
 	done := make(chan error, 1)
 	go func() {
-		done <- Stream(ctx, Config{Source: e, Flavor: gtid.MySQL, ServerID: 4207, Heartbeat: hb}, gtid.MustParse(gtid.MySQL, from), out, nil)
+		done <- Stream(ctx, Config{Source: e, Flavor: gtid.MySQL, ServerID: 4207, Heartbeat: hb}, start, out, nil)
 	}()
 	var got []*txn.Txn
 	for {
