@@ -33,6 +33,12 @@ func (s *session) HandleBinlogDumpGTID(set *mysql.MysqlGTIDSet) (*replication.Bi
 		return nil, err
 	}
 	p.mu.Lock()
+	before, n := p.before, len(p.dumps)+1
+	p.mu.Unlock()
+	if before != nil {
+		before(n)
+	}
+	p.mu.Lock()
 	d := Dump{ServerID: p.regs[s.c.ConnectionID()], Set: have.String()}
 	executed, purged := p.setOf(p.files), p.setOf(p.files[:p.purged])
 	p.mu.Unlock()

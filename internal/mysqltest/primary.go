@@ -73,6 +73,7 @@ type Primary struct {
 	auths    []Auth
 	outside  []string
 	regs     map[uint32]uint32 // session id -> replica server_id
+	before   func(n int)
 	closed   bool
 	wg       sync.WaitGroup
 	hbSent   int
@@ -328,6 +329,14 @@ func (p *Primary) CutInside(g string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cut = g
+}
+
+// BeforeDump calls f with the number of each dump request (1, 2, ...)
+// before the primary answers it: to purge, append or cut in between.
+func (p *Primary) BeforeDump(f func(n int)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.before = f
 }
 
 // Dumps are the dump requests received so far.

@@ -231,6 +231,14 @@ func empty(col string) func(*session, []string) (*mysql.Result, error) {
 }
 
 func rows(names []string, values ...[]any) (*mysql.Result, error) {
+	for _, row := range values {
+		for i, v := range row {
+			// go-mysql writes an empty string as NULL; as bytes it is ''.
+			if s, ok := v.(string); ok {
+				row[i] = append([]byte{}, s...)
+			}
+		}
+	}
 	rs, err := mysql.BuildSimpleTextResultset(names, values)
 	if err != nil {
 		return nil, err
