@@ -222,3 +222,50 @@ func TestMySQL8PurgedWhileAway(t *testing.T) {
 		}
 	}
 }
+
+// What MariaDB cannot hold, or pitcrew cannot place, stops the channel
+// at that transaction with its GTID, the statement and the way past it:
+// MySQL 9's VECTOR columns (a 9.0 file: VECTOR is 9.0+; MariaDB 10.11
+// says "Unknown data type"), the ALTER USER to caching_sha2_password every
+// MySQL 8 fixture starts with (MariaDB has no such plugin; here it also
+// has no root@localhost), and DDL the parser reads only approximately
+// (INVISIBLE columns) when it would have to be renamed.
+func TestMySQL8Refusals(t *testing.T) {
+	dir := mysqlFixtures(t)
+	for _, c := range []struct {
+		name  string
+		file  mysqltest.File
+		start string
+		want  []string
+	}{
+		{"vector", mysqltest.File{Path: filepath.Join(dir, "vector.binlog"), AssignUUID: zstdUUID}, "",
+			[]string{"GTID " + zstdUUID + ":2", "VECTOR", "skip"}},
+		{"account", mysqltest.File{Path: filepath.Join(dir, "mysql-enum-string-set.000001")}, "",
+			[]string{"GTID " + enumUUID + ":1", "caching_sha2_password", "skip"}},
+		{"invisible", mysqltest.File{Path: filepath.Join(dir, "binlog-invisible-columns.000001")}, "97c7af02-4c50-11ec-acd8-681842034964:1",
+			[]string{"GTID 97c7af02-4c50-11ec-acd8-681842034964:2", "cannot be rewritten with other names", "INVISIBLE", "pitcrew skip --gtid"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := mysqltest.Start(t, mysqltest.Options{Files: []mysqltest.File{c.file}})
+			tgt, _ := mysql8Target(t)
+			s := mysql8Syncer(t, p, tgt, func(cfg *syncer.Config) {
+				cfg.StartGTID = c.start
+				if c.start == "" {
+					cfg.StartFrom, cfg.StartGTID = syncer.StartBeginning, ""
+				}
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			err := s.Run(ctx, syncer.RunOptions{CatchUp: true})
+			if err == nil {
+				t.Fatal("caught up")
+			}
+			t.Logf("refused: %v", err)
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q", w)
+				}
+			}
+		})
+	}
+}
