@@ -21,6 +21,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -226,7 +227,9 @@ func (p *Primary) serve(nc net.Conn) {
 	s.c, s.user = c, c.GetUser()
 	if tc, ok := c.Conn.Conn.(*tls.Conn); ok {
 		st := tc.ConnectionState()
-		s.tlsVersion, s.tlsCipher = tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite)
+		// As MySQL's Ssl_version says it: TLSv1.3.
+		s.tlsVersion = strings.Replace(tls.VersionName(st.Version), "TLS 1", "TLSv1", 1)
+		s.tlsCipher = tls.CipherSuiteName(st.CipherSuite)
 	}
 	// MySQL buffers a response and sends it at once (net_flush); go-mysql
 	// writes each packet on its own, which over TLS is a TLS record per

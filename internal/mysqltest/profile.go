@@ -122,6 +122,10 @@ var rules = []rule{
 		return rows([]string{"@@version", "@@server_id", "@@log_bin", "@@binlog_format", "@@binlog_row_image"},
 			[]any{s.p.o.Profile.Version, int64(s.p.o.ServerID), int64(1), "ROW", "FULL"})
 	}},
+	// binlog.Retention, before it asks for expire_logs_days.
+	{rx(`SELECT @@version`), func(s *session, _ []string) (*mysql.Result, error) {
+		return rows([]string{"@@version"}, []any{s.p.o.Profile.Version})
+	}},
 	// binlog.Executed, Purged; the start checks; catchup's target.
 	{rx(`SELECT @@GLOBAL\.gtid_executed`), func(s *session, _ []string) (*mysql.Result, error) {
 		return rows([]string{"@@GLOBAL.gtid_executed"}, []any{mysqlSetText(s.p.Executed())})
@@ -154,7 +158,9 @@ var rules = []rule{
 	{rx(`SELECT @@GLOBAL\.(\w+)`), func(s *session, m []string) (*mysql.Result, error) {
 		v, ok := s.p.o.Profile.variables()[strings.ToLower(m[1])]
 		if !ok {
-			return nil, mysql.NewError(1193, fmt.Sprintf("Unknown system variable '%s'", m[1]))
+			// The server's answer, but pitcrew must not ask: it is a
+			// MariaDB variable, or one this version removed.
+			return nil, outsideErr{mysql.NewError(1193, fmt.Sprintf("Unknown system variable '%s'", m[1]))}
 		}
 		return rows([]string{"@@GLOBAL." + m[1]}, []any{v})
 	}},
@@ -205,11 +211,17 @@ func (p Profile) answer(s *session, query string) (r *mysql.Result, err error, f
 	for _, r := range rules {
 		if m := r.pattern.FindStringSubmatch(q); m != nil {
 			res, err := r.answer(s, m)
+			if o, ok := err.(outsideErr); ok {
+				return nil, o.MyError, false
+			}
 			return res, err, true
 		}
 	}
 	return nil, mysql.NewError(mysql.ER_UNKNOWN_ERROR, "query outside the test primary's MySQL "+p.Name+" profile: "+q), false
 }
+
+// outsideErr is a server error for a query pitcrew should not send.
+type outsideErr struct{ *mysql.MyError }
 
 func normalize(q string) string {
 	q = strings.Join(strings.Fields(q), " ")
