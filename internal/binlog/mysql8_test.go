@@ -231,3 +231,14 @@ func TestMySQL8HeartbeatsAndCut(t *testing.T) {
 		t.Errorf("dumps %+v", d)
 	}
 }
+
+// A replica with more of the source's own GTIDs than the source has is
+// refused with MySQL's 1236 for it (the start checks refuse such a start
+// before streaming; this is the server's own answer under them).
+func TestMySQL8ReplicaAhead(t *testing.T) {
+	p := mysqltest.Start(t, mysqltest.Options{Files: fixtureFiles(t, enumFile)})
+	_, err := streamed(t, p, p.Endpoint(), enumUUID+":1-9", 1, 0)
+	if conn.Code(err) != 1236 || !strings.Contains(err.Error(), "Replica has more GTIDs than the source has, using the source's SERVER_UUID") {
+		t.Fatalf("want MySQL's 1236 for a replica ahead, got %v", err)
+	}
+}
