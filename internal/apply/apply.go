@@ -422,9 +422,16 @@ func (e *Executor) execDDL(ctx context.Context, q *txn.Query) error {
 	}()
 	// The source session's context, as mysqlbinlog replays it: the text's
 	// character set, its sql_mode (ANSI_QUOTES, zero dates...), its zone.
-	for _, q := range sessionOf(q.Session) {
-		if _, err := c.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("source session context %q: %w", q, err)
+	mapped := sessionOf(q.Session, true)
+	for i, s := range sessionOf(q.Session, false) {
+		_, err := c.ExecContext(ctx, s)
+		if (conn.Code(err) == 1115 || conn.Code(err) == 1273) && mapped[i] != s {
+			// A MySQL 8 collation the target (MariaDB) lacks.
+			s = mapped[i]
+			_, err = c.ExecContext(ctx, s)
+		}
+		if err != nil {
+			return fmt.Errorf("source session context %q: %w", s, err)
 		}
 	}
 	if q.Schema != "" {
@@ -644,10 +651,16 @@ func (e *Executor) committed(ctx context.Context, after gtid.Set) (bool, error) 
 	return have.Contains(after) && row.PendingDDL == "", nil
 }
 
-func sessionOf(s txn.Session) []string {
+// sessionOf is the source session's context as statements; mapped: with
+// the collations the target lacks replaced (collation).
+func sessionOf(s txn.Session, mapped bool) []string {
 	var out []string
 	if s.HasCharset {
-		out = append(out, fmt.Sprintf("SET @@session.character_set_client = %d, @@session.collation_connection = %d, @@session.collation_server = %d", s.Charset[0], s.Charset[1], s.Charset[2]))
+		c := s.Charset
+		if mapped {
+			c = [3]uint16{charset(c[0]), collation(c[1]), collation(c[2])}
+		}
+		out = append(out, fmt.Sprintf("SET @@session.character_set_client = %d, @@session.collation_connection = %d, @@session.collation_server = %d", c[0], c[1], c[2]))
 	} else {
 		out = append(out, "SET NAMES utf8mb4")
 	}
@@ -658,6 +671,31 @@ func sessionOf(s txn.Session) []string {
 		out = append(out, "SET @@session.time_zone = '"+strings.ReplaceAll(s.TimeZone, "'", "''")+"'")
 	}
 	return out
+}
+
+// collation maps a collation number the source logged to one the target
+// knows. MySQL 8 numbers its utf8mb4_0900_* collations 255-309 (255 is
+// utf8mb4_0900_ai_ci, its default, in every session of a MySQL 8 client),
+// which MariaDB does not have: replayed as they are, MySQL 8's DDL fails
+// on MariaDB with "Unknown character set: '255'". They become
+// utf8mb4_unicode_520_ci (246), the Unicode collation both servers have
+// (0900 is UCA 9.0, 520 UCA 5.2), on a target that refuses the number
+// (a MySQL 8 target takes it as logged).
+func collation(id uint16) uint16 {
+	if id >= 255 && id <= 309 {
+		return 246
+	}
+	return id
+}
+
+// charset is collation for character_set_client, which MariaDB takes as
+// the number of a character set's default collation only: utf8mb4's is
+// utf8mb4_general_ci (45).
+func charset(id uint16) uint16 {
+	if collation(id) != id {
+		return 45
+	}
+	return id
 }
 
 // applyIdempotent makes each row what the change leads to, whatever it was.

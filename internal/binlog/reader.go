@@ -214,7 +214,10 @@ func startSync(bcfg replication.BinlogSyncerConfig, timeout time.Duration, from 
 	bcfg.Dialer = d.dial
 	syncer := replication.NewBinlogSyncer(bcfg)
 	started := time.Now()
-	streamer, err := syncer.StartSyncGTID(from.Raw())
+	// A copy: for MySQL sets go-mysql adds each received transaction's
+	// GTID to the set it was given (BinlogSyncer.prevGset), which is the
+	// caller's position, shared and never to be mutated (gtid.Set).
+	streamer, err := syncer.StartSyncGTID(from.Raw().Clone())
 	if err != nil {
 		if time.Since(started) < timeout {
 			syncer.Close()
