@@ -70,6 +70,12 @@ var Session = []string{
 	"SET NAMES binary",
 }
 
+// The session's foreign_key_checks around a change that cascades.
+const (
+	fkChecksOn  = "SET foreign_key_checks = 1"
+	fkChecksOff = "SET foreign_key_checks = 0"
+)
+
 // Executor applies transactions to one target.
 type Executor struct {
 	cfg    Config
@@ -293,6 +299,7 @@ func (e *Executor) applyEvents(ctx context.Context, label string, each Events, r
 				// discards it instead of returning it to the pool.
 				rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				_, _ = c.ExecContext(rctx, "ROLLBACK")
+				_, _ = c.ExecContext(rctx, fkChecksOff) // a cascade cut off half-way
 				cancel()
 			}
 		}()
@@ -485,10 +492,29 @@ func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, cb *compact
 	wrap := func(err error) error {
 		return fmt.Errorf("GTID %s: %s on %s: %w", gtidStr, rc.Kind, rc.Table.QualifiedName(), err)
 	}
+	// A change to a table that cascading foreign keys reference runs with
+	// foreign_key_checks=1, as a native replica runs it, so the target
+	// changes the rows the source's cascade changed (they are not in the
+	// binlog). Whatever the batch folded so far is written first: the
+	// cascade must meet the rows as the source's did.
+	cascade := def.Cascades && !rc.NoFKChecks
+	if cascade && cb != nil {
+		if err := cb.flush(ctx, b); err != nil {
+			return err
+		}
+	}
 	if e.idempotent || e.cfg.Resolver != nil {
 		// Statement by statement: these paths read the target as they go.
 		if err := b.flush(ctx); err != nil {
 			return err
+		}
+		// Idempotent inserts and updates are REPLACEs, whose delete half
+		// would cascade: only a delete cascades in that window.
+		if cascade && (e.cfg.Resolver != nil || rc.Kind == txn.Delete) {
+			if _, err := tx.ExecContext(ctx, fkChecksOn); err != nil {
+				return wrap(err)
+			}
+			defer func() { _, _ = tx.ExecContext(ctx, fkChecksOff) }()
 		}
 	}
 	if e.idempotent {
@@ -503,7 +529,12 @@ func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, cb *compact
 		}
 		return nil
 	}
-	if cb != nil && p.foldable {
+	what := fmt.Sprintf("GTID %s: %s on %s", gtidStr, rc.Kind, rc.Table.QualifiedName())
+	if cascade {
+		if err := b.add(ctx, fkChecksOn, nil, -1, what); err != nil {
+			return err
+		}
+	} else if cb != nil && p.foldable {
 		if cb.add(p, rc) {
 			return nil
 		}
@@ -512,7 +543,6 @@ func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, cb *compact
 			return err
 		}
 	}
-	what := fmt.Sprintf("GTID %s: %s on %s", gtidStr, rc.Kind, rc.Table.QualifiedName())
 	switch rc.Kind {
 	case txn.Insert:
 		qs, args := p.inserts(rc.Rows)
@@ -535,6 +565,9 @@ func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, cb *compact
 				return err
 			}
 		}
+	}
+	if cascade {
+		return b.add(ctx, fkChecksOff, nil, -1, what)
 	}
 	return nil
 }
