@@ -25,6 +25,7 @@ import (
 	"github.com/pitcrew/pitcrew/internal/conn"
 	"github.com/pitcrew/pitcrew/internal/gtid"
 	"github.com/pitcrew/pitcrew/internal/schema"
+	"github.com/pitcrew/pitcrew/internal/stored"
 	"github.com/pitcrew/pitcrew/internal/txn"
 )
 
@@ -40,6 +41,11 @@ type Config struct {
 	// DDLPrefix is prepended to every applied DDL: a comment that names
 	// the channel, so the DDL is recognised when it comes back.
 	DDLPrefix string
+	// AfterDDL, when set, runs after each DDL statement succeeded on the
+	// target, before the DDL is recorded as applied (a crash in between
+	// runs the DDL and it again): pitcrew's care of the triggers and
+	// events a DDL created (internal/stored).
+	AfterDDL func(ctx context.Context, q *txn.Query) error
 	// NoCompact turns off folding a batch's row changes into net changes
 	// per key written with set statements (see compactor).
 	NoCompact bool
@@ -62,12 +68,15 @@ func (c *Config) Default() {
 // Session is how every applier connection is set up (DESIGN.md, "Sessions on
 // the target"): row images carry values, so TIMESTAMPs are UTC, the sql_mode
 // is permissive (zero dates and 0 in AUTO_INCREMENT columns are kept as
-// logged), foreign keys were checked on the source, and strings are bytes.
+// logged), foreign keys were checked on the source (a change that cascades
+// turns them on for itself), strings are bytes, and the triggers pitcrew
+// guarded do not fire (they already did on the source).
 var Session = []string{
 	"SET time_zone = '+00:00'",
 	"SET sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
 	"SET foreign_key_checks = 0",
 	"SET NAMES binary",
+	stored.SessionMarker,
 }
 
 // The session's foreign_key_checks around a change that cascades.
@@ -221,6 +230,11 @@ func (e *Executor) runDDL(ctx context.Context, d *ddlStep, q *txn.Query) error {
 	}
 	if err == nil && len(q.Expect) > 0 {
 		err = e.checkExpect(ctx, d.gtid, q)
+	}
+	if err == nil && e.cfg.AfterDDL != nil {
+		if err = e.cfg.AfterDDL(ctx, q); err != nil && !conn.Retryable(err) {
+			return fmt.Errorf("GTID %s: after DDL %.200q: %w", d.gtid, q.Text, err)
+		}
 	}
 	return err
 }
