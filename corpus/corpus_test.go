@@ -22,7 +22,6 @@ import (
 // the issue that fixes them ("Same data as a native replica, always").
 // They are skipped with a message; remove a line once its fix is merged.
 var pending = map[string]string{
-	"events":            "item 3 (events enabled on the target)",
 	"binary_zero":       "item 4 (BINARY(n) keys ending in 0x00)",
 	"question_mark":     "item 9 (a ? in an identifier)",
 	"long_unique":       "item 10 (long UNIQUE keys, DB_ROW_HASH)",

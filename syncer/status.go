@@ -67,6 +67,7 @@ type Status struct {
 	// the source's triggers guarded (silent for pitcrew's writes) and its
 	// events parked, the target's own left alone.
 	Triggers *stored.TriggerState `json:"triggers,omitempty"`
+	Events   *stored.EventState   `json:"events,omitempty"`
 
 	LastError string    `json:"last_error,omitempty"`
 	StartedAt time.Time `json:"started_at,omitzero"`

@@ -15,13 +15,19 @@ import (
 // (internal/stored): set once every check passed, used after each DDL.
 type storedObjects struct {
 	triggers *stored.Triggers
+	events   *stored.Events
 }
 
 // afterDDL guards the triggers and parks the events a DDL from the stream
 // created (apply.Config.AfterDDL).
 func (o *storedObjects) afterDDL(ctx context.Context, q *txn.Query) error {
 	if o.triggers != nil {
-		return o.triggers.AfterDDL(ctx, q.Text)
+		if err := o.triggers.AfterDDL(ctx, q.Text); err != nil {
+			return err
+		}
+	}
+	if o.events != nil {
+		return o.events.AfterDDL(ctx, q.Schema, q.Text)
 	}
 	return nil
 }
@@ -34,11 +40,20 @@ func (s *Syncer) prepareStored(ctx context.Context, o *storedObjects, tgt, src *
 	if err != nil {
 		return err
 	}
-	o.triggers = trig
-	if len(ts.Guarded)+len(ts.Own) > 0 {
-		s.cfg.Logger.Info("target's triggers", "component", "stored",
-			"triggers_guarded", len(ts.Guarded), "triggers_own", strings.Join(ts.Own, ","))
+	schema := func(db string) (string, bool) {
+		s, _, ok := router.Origin(db, "")
+		return s, ok
 	}
-	s.status.update(func(st *Status) { st.Triggers = &ts })
+	ev, es, err := stored.DisableEvents(ctx, tgt, src, schema, prefix)
+	if err != nil {
+		return err
+	}
+	o.triggers, o.events = trig, ev
+	if len(ts.Guarded)+len(ts.Own)+len(es.Parked)+len(es.Own) > 0 {
+		s.cfg.Logger.Info("target's triggers and events", "component", "stored",
+			"triggers_guarded", len(ts.Guarded), "triggers_own", strings.Join(ts.Own, ","),
+			"events_parked", len(es.Parked), "events_own", strings.Join(es.Own, ","))
+	}
+	s.status.update(func(st *Status) { st.Triggers, st.Events = &ts, &es })
 	return nil
 }

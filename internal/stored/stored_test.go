@@ -28,6 +28,31 @@ func TestGuardRoundTrip(t *testing.T) {
 	}
 }
 
+func TestEventNames(t *testing.T) {
+	for _, c := range []struct{ text, want string }{
+		{"CREATE EVENT ev ON SCHEDULE EVERY 1 HOUR DO DELETE FROM t", "d.ev"},
+		{"/* pitcrew origin=x */ CREATE DEFINER=`root`@`localhost` EVENT IF NOT EXISTS `s`.`e v` ON SCHEDULE EVERY 1 DAY DO SELECT 1", "s.e v"},
+		{"ALTER EVENT `a``b` ON SCHEDULE EVERY 2 HOUR RENAME TO s2.ev2", "d.a`b s2.ev2"},
+		{"create or replace event x.y on schedule every 1 hour do select 1", "x.y"},
+		{"CREATE TABLE t (id INT)", ""},
+	} {
+		var got []string
+		if m := eventRe.FindStringSubmatch(c.text); m != nil {
+			names := []string{m[1]}
+			if r := renameRe.FindStringSubmatch(c.text[len(m[0]):]); r != nil {
+				names = append(names, r[1])
+			}
+			for _, n := range names {
+				s, name := splitName("d", n)
+				got = append(got, s+"."+name)
+			}
+		}
+		if strings.Join(got, " ") != c.want {
+			t.Errorf("%q names %q, want %q", c.text, got, c.want)
+		}
+	}
+}
+
 // showTrigger is SHOW CREATE TRIGGER without its Created time, and the
 // trigger's order.
 func showTrigger(t *testing.T, db *sql.DB, schema, name string) string {
@@ -148,5 +173,71 @@ func TestTriggersGuardedAndRestored(t *testing.T) {
 	}
 	if left := count(t, db, "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE ACTION_STATEMENT LIKE '%pitcrew_apply%'"); left != 0 {
 		t.Errorf("%d triggers still guarded", left)
+	}
+}
+
+func status(t *testing.T, db *sql.DB) string {
+	t.Helper()
+	rows, err := conn.Strings(context.Background(), db, "SELECT CONCAT(EVENT_SCHEMA, '.', EVENT_NAME, '=', STATUS) FROM information_schema.EVENTS ORDER BY 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(rows, " ")
+}
+
+// The source's events are parked on the target (enabled ones, and every
+// one a DDL from the stream names), the target's own are left alone;
+// SwitchEvents moves the enabled ones to the new primary and back.
+func TestEventsParkedAndSwitched(t *testing.T) {
+	ctx := context.Background()
+	a := testenv.MustDB(t, testenv.New(t, testenv.Options{ServerID: 1}))
+	b := testenv.MustDB(t, testenv.New(t, testenv.Options{ServerID: 2}))
+	for _, db := range []*sql.DB{a, b} {
+		testenv.Exec(t, db, "CREATE DATABASE s", "CREATE TABLE s.t (id INT)",
+			"CREATE EVENT s.on1 ON SCHEDULE EVERY 1 HOUR DO INSERT INTO s.t VALUES (1)",
+			"CREATE EVENT s.off ON SCHEDULE EVERY 1 HOUR DISABLE DO DELETE FROM s.t")
+	}
+	testenv.Exec(t, b, "CREATE DATABASE own", "CREATE EVENT own.mine ON SCHEDULE EVERY 1 HOUR DO SELECT 1")
+	schema := func(db string) (string, bool) { return db, db != "own" }
+	ev, state, err := DisableEvents(ctx, b, a, schema, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := status(t, b), "own.mine=ENABLED s.off=DISABLED s.on1=SLAVESIDE_DISABLED"; got != want {
+		t.Errorf("after start: %s, want %s", got, want)
+	}
+	if fmt.Sprint(state.Parked, state.Own) != "[s.off s.on1] [own.mine]" {
+		t.Errorf("state %+v", state)
+	}
+	// From the stream: a new event, an ALTER with a rename.
+	for _, q := range []string{
+		"CREATE EVENT s.new1 ON SCHEDULE EVERY 1 DAY DO SELECT 1",
+		"ALTER EVENT s.off ON SCHEDULE EVERY 2 HOUR RENAME TO s.off2",
+	} {
+		testenv.Exec(t, b, "USE s", q)
+		if err := ev.AfterDDL(ctx, "s", q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := status(t, b), "own.mine=ENABLED s.new1=SLAVESIDE_DISABLED s.off2=SLAVESIDE_DISABLED s.on1=SLAVESIDE_DISABLED"; got != want {
+		t.Errorf("after the stream's DDL: %s, want %s", got, want)
+	}
+	// Cut-over to b: a's enabled events move; then back.
+	testenv.Exec(t, a, "ALTER EVENT s.off RENAME TO s.off2", "CREATE EVENT s.new1 ON SCHEDULE EVERY 1 DAY DO SELECT 1")
+	moved, err := SwitchEvents(ctx, b, a, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := status(t, a)+" | "+status(t, b), "s.new1=SLAVESIDE_DISABLED s.off2=DISABLED s.on1=SLAVESIDE_DISABLED | own.mine=ENABLED s.new1=ENABLED s.off2=SLAVESIDE_DISABLED s.on1=ENABLED"; got != want {
+		t.Errorf("after the switch to b (moved %v):\n got  %s\n want %s", moved, got, want)
+	}
+	if _, err := SwitchEvents(ctx, a, b, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := status(t, a), "s.new1=ENABLED s.off2=DISABLED s.on1=ENABLED"; got != want {
+		t.Errorf("after the switch back: %s, want %s", got, want)
+	}
+	if got, want := status(t, b), "own.mine=ENABLED s.new1=SLAVESIDE_DISABLED s.off2=SLAVESIDE_DISABLED s.on1=SLAVESIDE_DISABLED"; got != want {
+		t.Errorf("b after the switch back: %s, want %s", got, want)
 	}
 }

@@ -22,6 +22,10 @@
 // (the source has none of that name on that table with that body: an
 // operator's own, such as an audit of what pitcrew applies) are left alone
 // and fire for pitcrew's writes too.
+//
+// Events. A native replica marks the events it replicates
+// SLAVESIDE_DISABLED (DISABLE ON SLAVE), so they run on the primary only;
+// see events.go.
 package stored
 
 import (
