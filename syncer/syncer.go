@@ -120,6 +120,7 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 		Target: s.cfg.Target, Channel: s.cfg.Channel, Flavor: flavor, Progress: progress,
 		DDLPrefix: conflict.OriginMarker(s.cfg.Channel), NoCompact: s.cfg.NoCompact,
 		Logger: s.cfg.Logger.With("component", "apply"), AfterDDL: objects.afterDDL,
+		MarkDefinitions: len(s.cfg.Echo) > 0,
 	}
 	var ledger *conflict.Ledger
 	if s.cfg.Conflicts != nil {

@@ -54,6 +54,10 @@ Usage:
   pitcrew skip     --config FILE --gtid GTID
       Do not apply one source transaction (a DDL pitcrew refused, say); read
       at the next start, used once, logged and shown in /status.
+  pitcrew triggers restore --config FILE
+      Give the source's triggers on the target their own definitions back
+      (pitcrew guards them while it applies, so they do not fire again for
+      replicated rows); for when pitcrew is done.
   pitcrew bidi     plan|check|sync|status --config FILE [--force]
       Bidirectional (master-master) mode over the config's nodes: plan and
       check auto-increment offsets, run every direction loop-free with
@@ -122,6 +126,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdBinlog(ctx, rest, stdout, stderr)
 	case "skip":
 		err = cmdSkip(rest, stdout, stderr)
+	case "triggers":
+		err = cmdTriggers(ctx, rest, stdout, stderr)
 	case "bidi":
 		err = cmdBidi(ctx, rest, stdout, stderr)
 	case "conflicts":

@@ -41,6 +41,10 @@ type Config struct {
 	// DDLPrefix is prepended to every applied DDL: a comment that names
 	// the channel, so the DDL is recognised when it comes back.
 	DDLPrefix string
+	// MarkDefinitions puts DDLPrefix inside CREATE TRIGGER and CREATE EVENT
+	// as well (after the keyword), where the server's binlog keeps it
+	// (bidirectional mode: the statement comes back otherwise unmarked).
+	MarkDefinitions bool
 	// AfterDDL, when set, runs after each DDL statement succeeded on the
 	// target, before the DDL is recorded as applied (a crash in between
 	// runs the DDL and it again): pitcrew's care of the triggers and
@@ -427,7 +431,11 @@ func (e *Executor) execDDL(ctx context.Context, q *txn.Query) error {
 			return err
 		}
 	}
-	_, err = c.ExecContext(ctx, e.cfg.DDLPrefix+q.Text)
+	text := q.Text
+	if e.cfg.MarkDefinitions {
+		text = stored.MarkDefinition(text, e.cfg.DDLPrefix)
+	}
+	_, err = c.ExecContext(ctx, e.cfg.DDLPrefix+text)
 	return err
 }
 

@@ -28,6 +28,22 @@ func TestGuardRoundTrip(t *testing.T) {
 	}
 }
 
+func TestMarkDefinition(t *testing.T) {
+	m := "/* pitcrew origin=a-b */ "
+	for _, c := range []struct{ text, want string }{
+		{"CREATE DEFINER=`root`@`127.0.0.1` TRIGGER s.t AFTER INSERT ON t FOR EACH ROW SET @a = 1", "CREATE DEFINER=`root`@`127.0.0.1` TRIGGER /* pitcrew origin=a-b */ s.t AFTER"},
+		{"/* x */ create or replace definer='a b'@'%' event e ON SCHEDULE EVERY 1 HOUR DO SELECT 1", "/* x */ create or replace definer='a b'@'%' event /* pitcrew origin=a-b */ e ON"},
+		{"CREATE DEFINER=CURRENT_USER() TRIGGER x BEFORE DELETE ON t FOR EACH ROW SET @a = 1", "CREATE DEFINER=CURRENT_USER() TRIGGER /* pitcrew origin=a-b */ x"},
+		{"CREATE TRIGGER x BEFORE DELETE ON t FOR EACH ROW SET @a = 1", "CREATE TRIGGER /* pitcrew origin=a-b */ x"},
+		{"CREATE TABLE trigger_log (id INT)", "CREATE TABLE trigger_log (id INT)"},
+		{"ALTER EVENT e DISABLE", "ALTER EVENT e DISABLE"},
+	} {
+		if got := MarkDefinition(c.text, m); !strings.HasPrefix(got, c.want) {
+			t.Errorf("MarkDefinition(%q) = %q, want it to start %q", c.text, got, c.want)
+		}
+	}
+}
+
 func TestEventNames(t *testing.T) {
 	for _, c := range []struct{ text, want string }{
 		{"CREATE EVENT ev ON SCHEDULE EVERY 1 HOUR DO DELETE FROM t", "d.ev"},

@@ -127,7 +127,13 @@ type Triggers struct {
 	prefix string
 	// own: triggers only on the target when the channel started (an
 	// operator's own), by Key; never guarded.
-	own map[string]bool
+	own   map[string]bool
+	state TriggerState
+}
+
+// State is what is in force now.
+func (g *Triggers) State() TriggerState {
+	return TriggerState{Guarded: slices.Clone(g.state.Guarded), Own: slices.Clone(g.state.Own)}
 }
 
 // TriggerState is what is in force on a target, for preflight and /status.
@@ -139,8 +145,8 @@ type TriggerState struct {
 // GuardTriggers guards every trigger of tgt that src has too (same schema
 // and table as named there, name, timing, event and body), and every
 // trigger already guarded; it leaves the others (the target's own) alone.
-// prefix is prepended to each statement (the channel's origin marker, so
-// a bidirectional peer drops it as an echo).
+// prefix goes into each statement (the channel's origin marker, so a
+// bidirectional peer drops it as an echo; see MarkDefinition).
 func GuardTriggers(ctx context.Context, tgt, src *sql.DB, names Names, prefix string) (*Triggers, TriggerState, error) {
 	g := &Triggers{db: tgt, prefix: prefix, own: map[string]bool{}}
 	plan, state, err := Plan(ctx, tgt, src, names)
@@ -159,6 +165,7 @@ func GuardTriggers(ctx context.Context, tgt, src *sql.DB, names Names, prefix st
 			return nil, state, err
 		}
 	}
+	g.state = state
 	return g, state, nil
 }
 
@@ -209,7 +216,7 @@ func Plan(ctx context.Context, tgt, src Queryer, names Names) (TriggerPlan, Trig
 // Cheap for other statements: it only looks when the text creates a
 // trigger.
 func (g *Triggers) AfterDDL(ctx context.Context, text string) error {
-	if !createTriggerRe.MatchString(text) {
+	if !CreatesTrigger(text) {
 		return nil
 	}
 	all, err := ListTriggers(ctx, g.db)
@@ -223,6 +230,7 @@ func (g *Triggers) AfterDDL(ctx context.Context, text string) error {
 		if err := replace(ctx, g.db, all, t, true, g.prefix); err != nil {
 			return err
 		}
+		g.state.Guarded = append(g.state.Guarded, t.Key())
 	}
 	return nil
 }
@@ -290,7 +298,9 @@ func replace(ctx context.Context, db *sql.DB, all []Trigger, t Trigger, guard bo
 	}
 	header, ok := strings.CutSuffix(original, body)
 	if ok && len(header) > len("CREATE ") && strings.EqualFold(header[:len("CREATE ")], "CREATE ") {
-		header = "CREATE OR REPLACE " + header[len("CREATE "):]
+		// Markers an earlier guard left in the head go: the original
+		// comes back as it was.
+		header = "CREATE OR REPLACE " + originRe.ReplaceAllString(header[len("CREATE "):], "")
 	} else {
 		header = "CREATE OR REPLACE"
 		if user, host, ok := cutLast(t.Definer, "@"); ok {
@@ -319,7 +329,7 @@ func replace(ctx context.Context, db *sql.DB, all []Trigger, t Trigger, guard bo
 			}
 		}
 	}
-	if _, err := c.ExecContext(ctx, prefix+q+body); err != nil {
+	if _, err := c.ExecContext(ctx, MarkDefinition(q, prefix)+body); err != nil {
 		fix := ""
 		switch conn.Code(err) {
 		case 1142, 1227, 1044:
@@ -337,6 +347,37 @@ func cutLast(s, sep string) (before, after string, ok bool) {
 	}
 	return s[:i], s[i+len(sep):], true
 }
+
+// account is a definer's user or host as written: quoted or bare.
+const account = "(?:`(?:[^`]|``)*`|\"(?:[^\"]|\"\")*\"|'(?:[^']|'')*'|[^\\s@`'\"]+)"
+
+// definitionRe: the head of a CREATE TRIGGER or CREATE EVENT, up to its
+// keyword. The server logs these statements rebuilt from the keyword on
+// (a DEFINER added, a leading comment gone).
+var definitionRe = regexp.MustCompile(`(?is)^(\s*(?:/\*.*?\*/\s*)*CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*(?:CURRENT_USER(?:\s*\(\s*\))?|` +
+	account + `\s*@\s*` + account + `|` + account + `)\s+)?(?:TRIGGER|EVENT)\s+)`)
+
+// originRe is a channel's origin marker (conflict.OriginMarker).
+var originRe = regexp.MustCompile(`/\* pitcrew origin=[A-Za-z0-9_-]+ \*/ ?`)
+
+// MarkDefinition puts marker (a channel's origin marker) right after the
+// TRIGGER or EVENT keyword of a CREATE TRIGGER or CREATE EVENT, where the
+// server's binlog keeps it, so the other direction of a bidirectional pair
+// knows the statement for an echo; other statements are returned as they
+// are.
+func MarkDefinition(text, marker string) string {
+	if marker == "" {
+		return text
+	}
+	m := definitionRe.FindStringIndex(text)
+	if m == nil {
+		return text
+	}
+	return text[:m[1]] + strings.TrimSpace(marker) + " " + text[m[1]:]
+}
+
+// CreatesTrigger reports whether a statement creates a trigger.
+func CreatesTrigger(text string) bool { return createTriggerRe.MatchString(text) }
 
 // createTriggerRe: a statement that creates a trigger.
 var createTriggerRe = regexp.MustCompile(`(?is)^\s*(?:/\*.*?\*/\s*)*CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*\S+\s+)?TRIGGER\b`)
