@@ -266,6 +266,11 @@ func replace(ctx context.Context, db *sql.DB, all []Trigger, t Trigger, guard bo
 			return fmt.Errorf("trigger %s: unexpected session setting %q in information_schema.TRIGGERS", t.Key(), w)
 		}
 	}
+	if guard {
+		if err := needReplace(ctx, db); err != nil {
+			return err
+		}
+	}
 	c, err := db.Conn(ctx)
 	if err != nil {
 		return err
@@ -336,6 +341,20 @@ func replace(ctx context.Context, db *sql.DB, all []Trigger, t Trigger, guard bo
 			fix = ": grant the target user TRIGGER on the schema (and SUPER, or SET USER on MariaDB 10.5+, for a trigger another user defined)"
 		}
 		return fmt.Errorf("trigger %s: %w%s", t.Key(), err, fix)
+	}
+	return nil
+}
+
+// needReplace refuses a server without CREATE OR REPLACE TRIGGER (MySQL),
+// where a trigger could only be swapped by a DROP and a CREATE that let
+// writes in between miss it.
+func needReplace(ctx context.Context, db *sql.DB) error {
+	var version string
+	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+		return err
+	}
+	if !strings.Contains(strings.ToLower(version), "mariadb") {
+		return fmt.Errorf("the target (%s) is not MariaDB: pitcrew cannot guard the source's triggers there in one statement (no CREATE OR REPLACE TRIGGER), and they would fire again for every replicated row; drop them on the target for the migration and create them again at the switch-over", version)
 	}
 	return nil
 }
