@@ -22,9 +22,6 @@ import (
 // the issue that fixes them ("Same data as a native replica, always").
 // They are skipped with a message; remove a line once its fix is merged.
 var pending = map[string]string{
-	"fk_cascade":        "item 1 (ON DELETE/UPDATE CASCADE and SET NULL)",
-	"triggers":          "item 2 (triggers fire again on the target)",
-	"events":            "item 3 (events enabled on the target)",
 	"generated_indexed": "item 12 (indexed virtual columns)",
 }
 

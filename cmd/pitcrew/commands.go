@@ -41,6 +41,8 @@ var commands = []command{
 	{"skip", "--config FILE --gtid GTID", "Do not apply one source transaction",
 		"Do not apply one source transaction (a DDL pitcrew refused, say); read at the next start, used once, logged and shown in /status.",
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdSkip(a, o, e) }},
+	{"triggers", "restore --config FILE", "Give the target's guarded triggers their own definitions back",
+		"Give the source's triggers on the target their own definitions back (pitcrew guards them while it applies, so they do not fire again for replicated rows); for when pitcrew is done.", cmdTriggers},
 	{"bidi", "plan|check|sync|status --config FILE [--force]", "Bidirectional (master-master) mode",
 		"Bidirectional (master-master) mode over the config's nodes: plan and check auto-increment offsets, run every direction loop-free with conflict policies, and tell when the nodes are in sync.", cmdBidi},
 	{"conflicts", "list|show ID|resolve ID --take source|target --config FILE [--node NAME]", "The conflict ledger of each node",

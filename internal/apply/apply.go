@@ -26,6 +26,7 @@ import (
 	"github.com/pitcrew/pitcrew/internal/conn"
 	"github.com/pitcrew/pitcrew/internal/gtid"
 	"github.com/pitcrew/pitcrew/internal/schema"
+	"github.com/pitcrew/pitcrew/internal/stored"
 	"github.com/pitcrew/pitcrew/internal/txn"
 )
 
@@ -41,6 +42,15 @@ type Config struct {
 	// DDLPrefix is prepended to every applied DDL: a comment that names
 	// the channel, so the DDL is recognised when it comes back.
 	DDLPrefix string
+	// MarkDefinitions puts DDLPrefix inside CREATE TRIGGER and CREATE EVENT
+	// as well (after the keyword), where the server's binlog keeps it
+	// (bidirectional mode: the statement comes back otherwise unmarked).
+	MarkDefinitions bool
+	// AfterDDL, when set, runs after each DDL statement succeeded on the
+	// target, before the DDL is recorded as applied (a crash in between
+	// runs the DDL and it again): pitcrew's care of the triggers and
+	// events a DDL created (internal/stored).
+	AfterDDL func(ctx context.Context, q *txn.Query) error
 	// NoCompact turns off folding a batch's row changes into net changes
 	// per key written with set statements (see compactor).
 	NoCompact bool
@@ -63,13 +73,22 @@ func (c *Config) Default() {
 // Session is how every applier connection is set up (DESIGN.md, "Sessions on
 // the target"): row images carry values, so TIMESTAMPs are UTC, the sql_mode
 // is permissive (zero dates and 0 in AUTO_INCREMENT columns are kept as
-// logged), foreign keys were checked on the source, and strings are bytes.
+// logged), foreign keys were checked on the source (a change that cascades
+// turns them on for itself), strings are bytes, and the triggers pitcrew
+// guarded do not fire (they already did on the source).
 var Session = []string{
 	"SET time_zone = '+00:00'",
 	"SET sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
 	"SET foreign_key_checks = 0",
 	"SET NAMES binary",
+	stored.SessionMarker,
 }
+
+// The session's foreign_key_checks around a change that cascades.
+const (
+	fkChecksOn  = "SET foreign_key_checks = 1"
+	fkChecksOff = "SET foreign_key_checks = 0"
+)
 
 // Executor applies transactions to one target.
 type Executor struct {
@@ -227,6 +246,11 @@ func (e *Executor) runDDL(ctx context.Context, d *ddlStep, q *txn.Query) error {
 	if err == nil && len(q.Expect) > 0 {
 		err = e.checkExpect(ctx, d.gtid, q)
 	}
+	if err == nil && e.cfg.AfterDDL != nil {
+		if err = e.cfg.AfterDDL(ctx, q); err != nil && !conn.Retryable(err) {
+			return fmt.Errorf("GTID %s: after DDL %.200q: %w", d.gtid, q.Text, err)
+		}
+	}
 	return err
 }
 
@@ -320,6 +344,7 @@ func (e *Executor) attempt(ctx context.Context, label string, each Events, rec R
 			// discards it instead of returning it to the pool.
 			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_, _ = c.ExecContext(rctx, "ROLLBACK")
+			_, _ = c.ExecContext(rctx, fkChecksOff) // a cascade cut off half-way
 			cancel()
 		}
 	}()
@@ -439,7 +464,11 @@ func (e *Executor) execDDL(ctx context.Context, q *txn.Query) error {
 			return err
 		}
 	}
-	_, err = c.ExecContext(ctx, e.cfg.DDLPrefix+q.Text)
+	text := q.Text
+	if e.cfg.MarkDefinitions {
+		text = stored.MarkDefinition(text, e.cfg.DDLPrefix)
+	}
+	_, err = c.ExecContext(ctx, e.cfg.DDLPrefix+text)
 	return err
 }
 
@@ -521,12 +550,31 @@ func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, cb *compact
 	wrap := func(err error) error {
 		return fmt.Errorf("GTID %s: %s on %s: %w", gtidStr, rc.Kind, rc.Table.QualifiedName(), err)
 	}
+	// A change to a table that cascading foreign keys reference runs with
+	// foreign_key_checks=1, as a native replica runs it, so the target
+	// changes the rows the source's cascade changed (they are not in the
+	// binlog). Whatever the batch folded so far is written first: the
+	// cascade must meet the rows as the source's did.
+	cascade := def.Cascades && !rc.NoFKChecks
+	if cascade && cb != nil {
+		if err := cb.flush(ctx, b); err != nil {
+			return err
+		}
+	}
 	if e.idempotent || e.cfg.Resolver != nil {
 		// Statement by statement: these paths read the target as they go.
 		if err := b.flush(ctx); err != nil {
 			return err
 		}
 		tx = textTx{dbtx: tx, packet: &e.packet}
+		// Idempotent inserts and updates are REPLACEs, whose delete half
+		// would cascade: only a delete cascades in that window.
+		if cascade && (e.cfg.Resolver != nil || rc.Kind == txn.Delete) {
+			if _, err := tx.ExecContext(ctx, fkChecksOn); err != nil {
+				return wrap(err)
+			}
+			defer func() { _, _ = tx.ExecContext(ctx, fkChecksOff) }()
+		}
 	}
 	if e.idempotent {
 		if err := applyIdempotent(ctx, tx, rc, p); err != nil {
@@ -540,7 +588,12 @@ func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, cb *compact
 		}
 		return nil
 	}
-	if cb != nil && p.foldable {
+	what := stmtRef{gtid: gtidStr, what: rc.Kind.String(), db: p.db, table: p.table}
+	if cascade {
+		if err := b.add(ctx, fkChecksOn, nil, -1, what); err != nil {
+			return err
+		}
+	} else if cb != nil && p.foldable {
 		if cb.add(p, rc) {
 			return nil
 		}
@@ -549,7 +602,6 @@ func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, cb *compact
 			return err
 		}
 	}
-	what := stmtRef{gtid: gtidStr, what: rc.Kind.String(), db: p.db, table: p.table}
 	switch rc.Kind {
 	case txn.Insert:
 		qs, args := p.inserts(rc.Rows)
@@ -572,6 +624,9 @@ func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, cb *compact
 				return err
 			}
 		}
+	}
+	if cascade {
+		return b.add(ctx, fkChecksOff, nil, -1, what)
 	}
 	return nil
 }

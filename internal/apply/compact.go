@@ -23,7 +23,8 @@ import (
 // integer identifying key (no collation folds 'a' into 'A', no second
 // unique key can clash between rows while they are reordered), no update
 // changes a key (those flush the table and go row by row), and the target
-// has no trigger on it (triggers would see net changes). Net changes keep
+// has no trigger on it (triggers would see net changes) and no cascading
+// foreign key references it (a cascade must meet the rows in source order). Net changes keep
 // the applier's checks: a row that must exist is counted by the DELETE or
 // UPDATE, one that must not by the INSERT's duplicate-key error.
 //
@@ -61,7 +62,7 @@ func newCompactor() *compactor { return &compactor{tables: map[string]*netTable{
 // compactable tells whether a table's changes may be folded (newPlan
 // records it in plan.foldable).
 func compactable(p *plan, def *schema.Table) bool {
-	if p.nullSafe || def.Triggers || def.UniqueKeys != 1 || len(def.PK) == 0 || len(p.cols) <= len(p.key) {
+	if p.nullSafe || def.Triggers || def.Cascades || def.UniqueKeys != 1 || len(def.PK) == 0 || len(p.cols) <= len(p.key) {
 		return false
 	}
 	for _, i := range p.key {

@@ -93,7 +93,7 @@ func Run(ctx context.Context, cfg Config) []Result {
 	if tgt != nil {
 		defer tgt.db.Close()
 		checkTargetGrants(ctx, r, tgt)
-		checkTriggers(ctx, r, tgt)
+		checkStored(ctx, r, src, tgt, route.New(cfg.Route))
 	}
 	for _, s := range []*server{src, tgt} {
 		if s != nil {
