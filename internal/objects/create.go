@@ -461,3 +461,57 @@ func RaiseCounters(ctx context.Context, src, tgt *sql.DB, scope Scope) (int, err
 	}
 	return n, nil
 }
+
+// Repair makes the target's objects what the source's are: objects whose
+// definition differs are dropped and created again, accounts whose
+// definition differs are altered to the source's (password hash
+// included), missing objects, accounts and grants are created, counters
+// raised. It never drops what exists only on the target, never revokes a
+// grant, and leaves tables' definitions and events' status (which side
+// runs them) to the operator. It returns how many things it changed.
+func Repair(ctx context.Context, src, tgt *sql.DB, scope Scope, sel Selection) (int, error) {
+	a, err := Read(ctx, src, scope, sel, nil)
+	if err != nil {
+		return 0, fmt.Errorf("source: %w", err)
+	}
+	b, err := Read(ctx, tgt, scope.TargetScope(), sel, mappedAccounts(a.Accounts))
+	if err != nil {
+		return 0, fmt.Errorf("target: %w", err)
+	}
+	have := map[string]Object{}
+	for _, o := range b.Objects {
+		have[o.key()] = o
+	}
+	n := 0
+	for _, so := range a.Objects {
+		o, err := scope.forTarget(so)
+		if err != nil {
+			return n, err
+		}
+		if t, ok := have[o.key()]; ok && !sameObject(o, t) {
+			q := fmt.Sprintf("DROP %s %s.%s", showWord(t), quote(t.Schema), quote(t.Name))
+			if _, err := tgt.ExecContext(ctx, q); err != nil {
+				return n, fmt.Errorf("%s on the target: %w", q, err)
+			}
+			n++
+		}
+	}
+	haveAcc := map[string]Account{}
+	for _, x := range b.Accounts {
+		haveAcc[x.key()] = x
+	}
+	for _, x := range a.Accounts {
+		if t, ok := haveAcc[x.key()]; ok && t.Create != x.Create && !x.Role && strings.HasPrefix(x.Create, "CREATE USER") {
+			if _, err := tgt.ExecContext(ctx, "ALTER"+strings.TrimPrefix(x.Create, "CREATE")); err != nil {
+				return n, fmt.Errorf("ALTER USER %s on the target: %w", x.Name(), err)
+			}
+			n++
+		}
+	}
+	p, err := Check(ctx, src, tgt, scope, sel)
+	if err != nil {
+		return n, err
+	}
+	m, err := p.Create(ctx, src, tgt)
+	return n + m, err
+}
