@@ -123,7 +123,7 @@ func cmdSync(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer stop()
 	if *initialLoad {
-		if _, err := runLoad(ctx, cfg, 4, 10000, "", stderr); err != nil {
+		if _, err := runLoad(ctx, cfg, 4, 10000, "", allObjects(), stderr); err != nil {
 			return err
 		}
 	}

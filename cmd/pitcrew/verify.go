@@ -23,13 +23,14 @@ import (
 )
 
 func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("verify", "verify --config FILE [--tables PATTERNS] [--chunk N] [--repair] [--no-wait] [--json]", stderr)
+	fs := newFlags("verify", "verify --config FILE [--tables PATTERNS] [--chunk N] [--repair] [--no-wait] [--json] | verify --objects --config FILE [--repair] [--json]", stderr)
 	config := fs.String("config", "pitcrew.yaml", "config file (source, target, route, channel)")
 	tables := fs.String("tables", "", "comma-separated schema.table patterns (globs) to verify; default: every replicated table")
 	chunk := fs.Int("chunk", 1000, "rows per checksum chunk")
 	doRepair := fs.Bool("repair", false, "rewrite differing rows on the target from the source (recorded in _pitcrew.repairs), then verify again")
 	noWait := fs.Bool("no-wait", false, "do not wait for the channel to apply past a differing chunk before reporting it")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	withObjects := fs.Bool("objects", false, "compare everything that is not rows instead: table definitions, views, routines, triggers, events, users and grants, AUTO_INCREMENT counters (--repair creates what is missing)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -56,6 +57,9 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if err := conn.Ping(ctx, tgt, "target", cfg.Target); err != nil {
 		return err
+	}
+	if *withObjects {
+		return verifyObjects(ctx, src, tgt, cfg, route.New(cfg.Route), *doRepair, *asJSON, stdout)
 	}
 	info, err := binlog.Inspect(ctx, src)
 	if err != nil {

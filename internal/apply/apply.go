@@ -725,6 +725,11 @@ func sessionOf(s txn.Session, mapped bool) []string {
 	if s.TimeZone != "" {
 		out = append(out, "SET @@session.time_zone = '"+strings.ReplaceAll(s.TimeZone, "'", "''")+"'")
 	}
+	if s.Timestamp != 0 {
+		// As a native replica does: a CREATE EVENT without STARTS starts
+		// when it ran on the source, not when it is applied.
+		out = append(out, fmt.Sprintf("SET @@session.timestamp = %d", s.Timestamp))
+	}
 	return out
 }
 

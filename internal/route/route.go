@@ -91,8 +91,9 @@ func (r *Router) Included(schema, table string) bool {
 	return len(r.rules.Include) == 0 || matches(r.rules.Include, schema, b)
 }
 
-// databaseIncluded: some table of the database may be replicated.
-func (r *Router) databaseIncluded(schema string) bool {
+// DatabaseIncluded reports whether some table of the database may be
+// replicated.
+func (r *Router) DatabaseIncluded(schema string) bool {
 	for _, p := range r.rules.Exclude {
 		if strings.EqualFold(pattern(p), schema+".*") {
 			return false
@@ -216,7 +217,7 @@ func (r *Router) query(q *txn.Query) (bool, error) {
 		}
 	}
 	for _, db := range info.Databases {
-		if r.databaseIncluded(db) {
+		if r.DatabaseIncluded(db) {
 			in++
 		} else {
 			out++

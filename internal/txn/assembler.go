@@ -165,7 +165,7 @@ func (a *Assembler) feed(ev *replication.BinlogEvent) (*Txn, error) {
 	case *replication.RowsEvent:
 		return nil, a.rows(ev.Header.EventType, e)
 	case *replication.QueryEvent:
-		return a.query(e)
+		return a.query(e, ev.Header.Timestamp)
 	case *replication.XIDEvent:
 		return a.commit()
 	case *replication.RotateEvent:
@@ -241,7 +241,7 @@ func (a *Assembler) rows(et replication.EventType, e *replication.RowsEvent) err
 	return nil
 }
 
-func (a *Assembler) query(e *replication.QueryEvent) (*Txn, error) {
+func (a *Assembler) query(e *replication.QueryEvent, when uint32) (*Txn, error) {
 	q := strings.TrimSpace(string(e.Query))
 	word := strings.ToUpper(firstWord(q))
 	switch word {
@@ -272,6 +272,7 @@ func (a *Assembler) query(e *replication.QueryEvent) (*Txn, error) {
 		a.cur = &Txn{} // an anonymous statement (no GTID event before it)
 	}
 	query := &Query{Schema: string(e.Schema), Text: q, Statement: !standalone, Session: parseStatusVars(e.StatusVars)}
+	query.Session.Timestamp = when
 	switch {
 	case standalone && createTable.MatchString(q) && createSelect.MatchString(q):
 		// MySQL 8 logs CREATE TABLE ... SELECT as one atomic transaction
