@@ -131,7 +131,7 @@ func (r *Router) Origin(schema, table string) (srcSchema, srcTable string, ok bo
 		}
 	}
 	if table == "" {
-		return srcSchema, "", r.databaseIncluded(srcSchema)
+		return srcSchema, "", r.DatabaseIncluded(srcSchema)
 	}
 	return srcSchema, srcTable, r.Included(srcSchema, srcTable)
 }
