@@ -64,6 +64,10 @@ Usage:
       The whole move (AWS account to account, or server to server) as a
       resumable runbook: snapshot, KMS share, restore, peering, forward
       channel, guarded cut-over, DNS, take-down. 'plan' needs no credentials.
+  pitcrew fleet    plan|apply|resume|status|rollback|confirm|manifests --fleet FILE
+      Many databases: each runbook a process of its own under copy limits,
+      applications cut over in waves once all their databases are in sync,
+      one KMS key and peering per account pair, Kubernetes manifests.
   pitcrew sandbox  up|down|status|workload|compare [--dir DIR]
       Throwaway local MariaDB source and target for trying pitcrew out.
   pitcrew version
@@ -130,6 +134,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdSandbox(ctx, rest, stdout, stderr)
 	case "migrate":
 		err = cmdMigrate(ctx, rest, stdout, stderr)
+	case "fleet":
+		err = cmdFleet(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "pitcrew", version)
 	case "help", "-h", "--help":
