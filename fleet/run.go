@@ -30,9 +30,10 @@ type Runner struct {
 	// Poll is how often the runbooks' state is read; default 500ms.
 	Poll time.Duration
 	Now  func() time.Time
-	// AWS and Retryer are handed to the shared steps' runner (and to
-	// in-process runbooks): tests wire the account model in here.
-	AWS     []func(*config.LoadOptions) error
+	// AWS (per plan: its source account's) and Retryer are handed to the
+	// shared steps' runner and to in-process runbooks: tests wire the
+	// account model in here.
+	AWS     func(p *infra.Plan) []func(*config.LoadOptions) error
 	Retryer func() aws.Retryer
 	// InProcess runs each runbook in this process instead of a process of
 	// its own (tests: the AWS model answers only this process's clients).
@@ -187,7 +188,7 @@ func (r *Runner) Apply(ctx context.Context, through string) (Stats, error) {
 	}
 	for _, pr := range f.Pairs() {
 		r.say("account pair %s (%s): shared KMS key and VPC peering", pr.Name, strings.Join(pr.Databases, ", "))
-		rn := &infra.Runner{Plan: pr.plan, Out: prefixed(r.Out, pr.Name), AWS: r.AWS, Retryer: r.Retryer, Now: r.Now}
+		rn := &infra.Runner{Plan: pr.plan, Out: prefixed(r.Out, pr.Name), AWS: r.awsFor(pr.plan), Retryer: r.Retryer, Now: r.Now}
 		if err := rn.ApplySteps(ctx, infra.SharedSteps); err != nil {
 			return stats, fmt.Errorf("account pair %s: %w; fix it, then 'pitcrew fleet resume'", pr.Name, err)
 		}
@@ -531,3 +532,10 @@ func (r *Runner) writeState(waves []Wave, dbs []*db) {
 }
 
 func stepOrder() []string { return infra.StepIDs() }
+
+func (r *Runner) awsFor(p *infra.Plan) []func(*config.LoadOptions) error {
+	if r.AWS == nil {
+		return nil
+	}
+	return r.AWS(p)
+}

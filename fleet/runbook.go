@@ -213,7 +213,7 @@ type inProcess struct {
 }
 
 func (r *Runner) inProcessLauncher(ctx context.Context, d *Database, verb, through string) (runbook, error) {
-	rn := &infra.Runner{Plan: d.plan, Out: prefixed(r.Out, d.Name), AWS: r.AWS, Retryer: r.Retryer}
+	rn := &infra.Runner{Plan: d.plan, Out: prefixed(r.Out, d.Name), AWS: r.awsFor(d.plan), Retryer: r.Retryer}
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	ip := &inProcess{rn: rn, cancel: cancel, doneCh: make(chan struct{})}
 	go func() {
