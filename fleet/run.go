@@ -104,6 +104,7 @@ type db struct {
 	// confirmed: this run told the runbook its application moved (its view
 	// may still say it waits until it reads the confirmation).
 	confirmed bool
+	inSync    bool // said so for this runbook
 }
 
 func (x *db) cut() bool   { return x.steps["cutover"].State == checkpoint.StepDone }
@@ -232,7 +233,7 @@ func (r *Runner) Apply(ctx context.Context, through string) (Stats, error) {
 			case <-x.rb.done():
 				err := x.rb.err()
 				x.rb = nil
-				x.waiting, x.confirmed = "", false
+				x.waiting, x.confirmed, x.inSync = "", false, false
 				if s, jerr := journalSteps(x.d.plan); jerr == nil {
 					x.steps = s
 				}
@@ -248,8 +249,16 @@ func (r *Runner) Apply(ctx context.Context, through string) (Stats, error) {
 			}
 			if v, ok := x.rb.view(ctx); ok {
 				x.steps, x.waiting = stepMap(v.Steps), v.Confirm
-				if x.waiting == "cutover" {
-					once("ready "+x.d.Name+fmt.Sprint(x.rb.pid()), "database %s: in sync, waiting for wave %d", x.d.Name, x.wave+1)
+				if x.ready() && !x.inSync {
+					x.inSync = true
+					switch {
+					case x.waiting == "cutover":
+						r.say("database %s: in sync, waiting for wave %d", x.d.Name, x.wave+1)
+					case x.cut():
+						r.say("database %s: cut over, its runbook goes on (dns, take-down)", x.d.Name)
+					default:
+						r.say("database %s: in sync, its cut-over under way", x.d.Name)
+					}
 				}
 			}
 			x.console = x.rb.console()
@@ -280,7 +289,9 @@ func (r *Runner) Apply(ctx context.Context, through string) (Stats, error) {
 			x.rb = rb
 			running++
 			what := "copying"
-			if x.moved() {
+			if x.cut() {
+				what = "after its cut-over"
+			} else if x.moved() {
 				what = "resuming its cut-over"
 			} else {
 				copying++
@@ -449,9 +460,14 @@ func (r *Runner) moveApp(ctx context.Context, a *Application, phase string) erro
 			}
 		}
 	}
+	// A crash before this record runs the hook again on resume (hooks must
+	// be safe to run twice); after it, never.
 	rec.State, rec.Finished, rec.Error = checkpoint.StepDone, r.Now().UTC(), ""
+	if err := r.store.SetStep(r.Fleet.Name, rec); err != nil {
+		return err
+	}
 	r.say("application %s moved (%s)", a.Name, phase)
-	return r.store.SetStep(r.Fleet.Name, rec)
+	return nil
 }
 
 func (r *Runner) confirmFile(app, phase string) string {
