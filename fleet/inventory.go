@@ -222,6 +222,7 @@ func (f *Fleet) prepare() error {
 			bad("database %s: tps %d: give the source's expected transactions per second (it sizes the channel's CPU request)", d.Name, d.TPS)
 		}
 	}
+	errs = append(errs, f.checkServerIDs()...)
 	apps := map[string]bool{}
 	used := map[string]string{}
 	for i, a := range f.Applications {
@@ -390,4 +391,36 @@ func (f *Fleet) appsOf(db string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// checkServerIDs refuses two channels with one server_id on one server: a
+// server keeps one replica connection per id, so they would push each
+// other off (forward uses options.server_id on the source, reverse +1 on
+// the target).
+func (f *Fleet) checkServerIDs() []error {
+	var errs []error
+	seen := map[string]string{}
+	for _, d := range f.Databases {
+		if d.plan == nil {
+			continue
+		}
+		o := d.plan.Options
+		for _, k := range []struct {
+			side string
+			e    string
+			id   uint32
+		}{{"source", fmt.Sprintf("%s:%d", d.plan.Source.Database.Host, d.plan.Source.Database.Port), o.ServerID},
+			{"target", fmt.Sprintf("%s:%d", d.plan.Target.Database.Host, d.plan.Target.Database.Port), o.ServerID + 1}} {
+			if strings.HasPrefix(k.e, ":") {
+				continue // an RDS instance: its endpoint is known at run time
+			}
+			key := fmt.Sprintf("%s/%d", k.e, k.id)
+			if other, ok := seen[key]; ok {
+				errs = append(errs, fmt.Errorf("databases %s and %s would both connect to %s as replica server_id %d: give each its own options.server_id (the reverse channel takes server_id+1)", other, d.Name, k.e, k.id))
+				continue
+			}
+			seen[key] = d.Name
+		}
+	}
+	return errs
 }

@@ -323,10 +323,16 @@ func (f *Fleet) Preview(w io.Writer) error {
 	for _, wv := range waves {
 		var apps []string
 		for _, a := range wv.Applications {
-			apps = append(apps, fmt.Sprintf("%s (%s)", a, strings.Join(f.app(a).Databases, ", ")))
+			app := f.app(a)
+			move := "hook: " + app.Hook
+			if app.Hook == "" {
+				move = "waits for 'pitcrew fleet confirm --application " + a + "'"
+			}
+			apps = append(apps, fmt.Sprintf("%s (%s; %s)", a, strings.Join(app.Databases, ", "), move))
 		}
 		fmt.Fprintf(w, "  wave %d: %s\n", wv.Number, strings.Join(apps, ", "))
 	}
+	fmt.Fprintf(w, "  each runbook copies, then waits in its cut-over step, in sync, until the fleet has moved its application and confirms it\n")
 	pairs := f.Pairs()
 	if len(pairs) > 0 {
 		fmt.Fprintf(w, "\nshared AWS resources (one KMS key and one VPC peering per account pair):\n")

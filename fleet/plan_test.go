@@ -92,6 +92,7 @@ func TestRefused(t *testing.T) {
 		{"bad quiet hours", strings.Replace(base, "cutovers: 2}", "cutovers: 3, quiet_hours: 2am}", 1) + "applications: [{name: x, databases: [a, b, c]}]\n", "use HH:MM-HH:MM"},
 		{"orphan database", base + "applications: [{name: x, databases: [a, b]}]\n", "database c is used by no application"},
 		{"unknown database", base + "applications: [{name: x, databases: [a, b, c, d]}]\n", "application x uses database d, which is not under databases"},
+		{"one server_id twice on a server", "name: estate\ndatabases:\n" + local("a", 1000) + local("b", 1000) + "applications: [{name: x, databases: [a, b]}]\n", "databases a and b would both connect to 127.0.0.1:1000 as replica server_id 4207"},
 		{"unknown key", strings.Replace(base, "limits:", "limtis:", 1), `unknown key "limtis" at line 2: remove it or fix its spelling`},
 		{"unknown key in a plan", strings.Replace(base, "source: {database:", "source: {databse:", 1), `unknown key "databse" at line 6`},
 		{"hook on a database", strings.Replace(base, "migration:\n", "migration:\n      options: {hook: ./move.sh}\n", 1) + "applications: [{name: x, databases: [a, b]}, {name: y, databases: [c]}]\n", "database a: options.hook is set"},

@@ -57,7 +57,7 @@ func cmdFleet(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	f, err := fleet.Load(*path)
 	if err != nil {
-		return err
+		return errors.New(strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	rn := &fleet.Runner{Fleet: f, Out: stdout}
 	switch sub {
