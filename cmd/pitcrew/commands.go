@@ -49,6 +49,8 @@ var commands = []command{
 		"The conflict ledger of each node.", cmdConflicts},
 	{"migrate", "plan|apply|resume|status|rollback|confirm --plan FILE", "The whole move as a resumable runbook",
 		"The whole move (AWS account to account, or server to server) as a resumable runbook: snapshot, KMS share, restore, peering, forward channel, guarded cut-over, DNS, take-down. 'plan' needs no credentials.", cmdMigrate},
+	{"fleet", "plan|apply|resume|status|rollback|confirm|manifests --fleet FILE", "Many databases moved in waves",
+		"Many databases: each runbook a process of its own under copy limits, applications cut over in waves once all their databases are in sync, one KMS key and peering per account pair, Kubernetes manifests.", cmdFleet},
 	{"bench", "catchup|load|lag|memory|all [FLAGS]", "Measure pitcrew against its contenders",
 		"Measure pitcrew against native replication, mydumper and others on throwaway servers (same machine, same run); 'pitcrew bench' lists the benchmarks.", cmdBench},
 	{"sandbox", "up|down|status|workload|compare [--dir DIR]", "Throwaway local source and target",

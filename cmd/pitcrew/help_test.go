@@ -10,7 +10,7 @@ import (
 // touching anything.
 func TestHelpEveryCommand(t *testing.T) {
 	for _, cmd := range []string{"sync", "catchup", "status", "preflight", "bench", "load", "verify", "binlog",
-		"skip", "triggers", "bidi", "conflicts", "sandbox", "migrate"} {
+		"skip", "triggers", "bidi", "conflicts", "sandbox", "migrate", "fleet"} {
 		var out, errOut bytes.Buffer
 		code := run([]string{cmd, "--help"}, &out, &errOut)
 		all := out.String() + errOut.String()
