@@ -16,6 +16,7 @@ import (
 type Report struct {
 	Started time.Time       `json:"started"`
 	Host    string          `json:"host"`
+	Smoke   bool            `json:"smoke,omitempty"` // tiny sizes: the numbers mean nothing
 	Catchup []CatchupResult `json:"catchup,omitempty"`
 	Lag     []LagResult     `json:"lag,omitempty"`
 	Memory  []MemoryResult  `json:"memory,omitempty"`
@@ -98,6 +99,7 @@ func (r *Report) Summary() []Line {
 			}
 			out = append(out, l)
 		}
+		out = append(out, r.cpuLines(w)...)
 	}
 	type lagKey struct {
 		rate int
@@ -158,6 +160,43 @@ func (r *Report) Summary() []Line {
 			}
 		}
 		out = append(out, l)
+	}
+	return out
+}
+
+// cpuLines are one workload's CPU per source transaction, median over
+// rounds: pitcrew's own (this process), and the target server's for every
+// contender (what a user's target instance feels), with pitcrew's against
+// the native single-threaded replica's. A run shorter than 10 s is
+// flagged: start-up dominates it.
+func (r *Report) cpuLines(workload string) []Line {
+	own, server, secs := map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
+	var names []string
+	for _, c := range r.Catchup {
+		if c.Workload != workload || c.Note != "" || c.TxnsPerS == 0 {
+			continue
+		}
+		n := c.TxnsPerS * c.Seconds
+		if _, ok := server[c.Contender]; !ok {
+			names = append(names, c.Contender)
+		}
+		own[c.Contender] = append(own[c.Contender], 1e6*c.PitcrewCPU/n)
+		server[c.Contender] = append(server[c.Contender], 1e6*c.ServerCPU/n)
+		secs[c.Contender] = append(secs[c.Contender], c.Seconds)
+	}
+	sec := "catch-up " + workload
+	var out []Line
+	nativeServer := median(server["native single-threaded"])
+	for _, name := range names {
+		l := Line{Section: sec, Name: name + ": target server CPU per txn", Value: median(server[name]), Unit: "us/txn"}
+		if strings.HasPrefix(name, "pitcrew") {
+			l.Ratio, l.Reference = ratio(l.Value, nativeServer), "native single-threaded's"
+			out = append(out, Line{Section: sec, Name: name + ": pitcrew CPU per txn", Value: median(own[name]), Unit: "us/txn"})
+		}
+		out = append(out, l)
+		if strings.HasPrefix(name, "native") && median(secs[name]) < 10 && !r.Smoke {
+			out = append(out, Line{Section: sec, Name: name + ": run shorter than 10 s (start-up dominates; raise --txns)", Value: median(secs[name]), Unit: "s"})
+		}
 	}
 	return out
 }
@@ -231,8 +270,8 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 		return fmt.Sprintf("%.2fx", v)
 	},
 }).Parse(`<!doctype html><html><head><meta charset="utf-8"><title>pitcrew bench</title>
-<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}svg{margin:1em 0;display:block}</style></head><body>
-<h1>pitcrew bench</h1><p>{{.R.Started.Format "2006-01-02 15:04 MST"}} on {{.R.Host}}. Medians over rounds; ratios against contenders measured in the same run.</p>
+<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}td:first-child{white-space:nowrap}td.n{text-align:right;font-variant-numeric:tabular-nums}svg{margin:1em 0;display:block}</style></head><body>
+<h1>pitcrew bench</h1>{{if .R.Smoke}}<p style="background:#fde2e2;padding:6px 10px"><b>Smoke run</b> (--smoke): tiny sizes that keep the harness working; these numbers mean nothing.</p>{{end}}<p>{{.R.Started.Format "2006-01-02 15:04 MST"}} on {{.R.Host}}. Medians over rounds; ratios against contenders measured in the same run.</p>
 <table><tr><th>section</th><th>measure</th><th>value</th><th>unit</th><th>ratio</th><th>against</th></tr>
 {{range .Lines}}<tr><td>{{.Section}}</td><td>{{.Name}}</td><td class="n">{{f .Value}}</td><td>{{.Unit}}</td><td class="n">{{ratio .Ratio}}</td><td>{{.Reference}}</td></tr>{{end}}</table>
 {{range .Charts}}{{.}}{{end}}</body></html>

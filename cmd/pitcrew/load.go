@@ -115,7 +115,7 @@ func runLoad(ctx context.Context, cfg syncer.Config, workers, chunk int, pattern
 				pct = min(100, 100*float64(rows)/float64(total))
 			}
 			if rate > 0 && total > rows {
-				eta = time.Duration(float64(total-rows)/rate*float64(time.Second)).Round(time.Second).String()
+				eta = time.Duration(float64(total-rows) / rate * float64(time.Second)).Round(time.Second).String()
 			}
 			live.show(fmt.Sprintf("load: %3.0f%%, %d of ~%d rows, %.0f rows/s, elapsed %s, ETA %s",
 				pct, rows, total, rate, elapsed.Round(time.Second), eta))

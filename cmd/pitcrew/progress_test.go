@@ -28,7 +28,7 @@ func TestProgressFitsTheTerminal(t *testing.T) {
 
 func TestProgressInALogFileHasNoEscapes(t *testing.T) {
 	var buf bytes.Buffer
-	p := newProgress(&buf) // not a terminal
+	p := newProgress(&buf)                                        // not a terminal
 	p.samples = []sample{{time.Now().Add(-2 * time.Second), 500}} // applying for 2 s
 	p.print(syncer.Status{State: "catching-up", TxnsApplied: 1000, TransactionsBehind: 1000})
 	p.print(syncer.Status{State: "catching-up", TxnsApplied: 1500, TransactionsBehind: 500})
