@@ -266,5 +266,8 @@ func TestTargetRefusalsNamed(t *testing.T) {
 			t.Fatalf("after %s: %v", grant, err)
 		}
 		testenv.AssertTablesEqual(t, srcDB, tgtDB, "g")
+		// DDL: the user may write rows, not change tables.
+		c = oneConn(t, srcDB, "ALTER TABLE g.t ADD COLUMN w INT")
+		wantAll(t, catchUp("ins", as("ins")), "GTID "+lastGTID(t, c), "ALTER TABLE g.t ADD COLUMN w INT", "lacks a privilege", "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX")
 	})
 }
