@@ -240,6 +240,9 @@ func (e *Executor) runDDL(ctx context.Context, d *ddlStep, q *txn.Query) error {
 		e.cfg.Logger.Warn("DDL was already applied before a restart; accepting", "gtid", d.gtid, "error", err)
 		err = nil
 	}
+	if err != nil && conn.Privilege(err) {
+		return fmt.Errorf("GTID %s: applying DDL %.200q: %w: the target user lacks a privilege the statement needs: grant it what the applier needs on each replicated database (GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX ON `db`.* TO the user, as preflight checks), or skip the statement explicitly (pitcrew skip --gtid %s)", d.gtid, q.Text, err, d.gtid)
+	}
 	if err != nil && !conn.Retryable(err) {
 		return fmt.Errorf("GTID %s: applying DDL %.200q: %w; fix the target so the statement can run, or skip it explicitly", d.gtid, q.Text, err)
 	}

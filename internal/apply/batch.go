@@ -135,7 +135,9 @@ func (s *stmts) flush(ctx context.Context) error {
 	}
 	for i, e := range expect {
 		if e.rows >= 0 && affected[i] != e.rows {
-			return fmt.Errorf("%s: %w: the row to change is missing on the target (%d rows matched)", e.ref, ErrDiverged, affected[i])
+			// Net changes of several transactions: the replay names the one.
+			return &stmtError{ref: e.ref, placed: e.ref.gtid != "" || s.single,
+				err: fmt.Errorf("%w: the row to change is missing on the target (%d rows matched)", ErrDiverged, affected[i])}
 		}
 	}
 	return nil

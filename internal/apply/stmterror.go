@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -44,11 +45,9 @@ func (e *stmtError) explain() string {
 		need := min(maxPacket, (e.size+2+1<<20-1)/(1<<20)*(1<<20))
 		return fmt.Sprintf("%s: the statement that writes this row is %d bytes, more than the target's max_allowed_packet (%d bytes) lets through: raise it on the target to at least %d (SET GLOBAL max_allowed_packet = %d, and max_allowed_packet in its configuration file), then start pitcrew again; the transaction was rolled back", e.ref, e.size, e.packet, need, need)
 	case conn.Code(e.err) == 1062:
-		skip := ""
-		if e.ref.gtid != "" {
-			skip = fmt.Sprintf(", or go past the transaction (pitcrew skip --gtid %s) and repair the rows by hand", e.ref.gtid)
-		}
-		return fmt.Sprintf("%s: the target already holds a row with this key (%v): it diverged from the source: delete that row on the target or repair the table from the source (pitcrew verify --repair)%s", e.ref, e.err, skip)
+		return fmt.Sprintf("%s: the target already holds a row with this key (%v): it diverged from the source: delete that row on the target or repair the table from the source (pitcrew verify --repair)%s", e.ref, e.err, e.skip())
+	case errors.Is(e.err, ErrDiverged):
+		return fmt.Sprintf("%s: %v: repair the table from the source (pitcrew verify --repair)%s", e.ref, e.err, e.skip())
 	case conn.Privilege(e.err):
 		user := e.user
 		if user == "" {
@@ -61,6 +60,13 @@ func (e *stmtError) explain() string {
 		return fmt.Sprintf("%s: %s lacks a privilege the applier needs (%v): %s (what pitcrew writes there), then start pitcrew again", e.ref, user, e.err, grant)
 	}
 	return fmt.Sprintf("%s: %v", e.ref, e.err)
+}
+
+func (e *stmtError) skip() string {
+	if e.ref.gtid == "" {
+		return ""
+	}
+	return fmt.Sprintf(", or go past the transaction (pitcrew skip --gtid %s) and repair the rows by hand", e.ref.gtid)
 }
 
 // currentUser is the account the target authenticated the connection as,
