@@ -3,6 +3,8 @@ package stored
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -199,7 +201,7 @@ func SwitchEvents(ctx context.Context, primary, other *sql.DB, prefix string) ([
 
 func alterEvent(ctx context.Context, db *sql.DB, schema, name, clause, prefix string) error {
 	q := prefix + "ALTER EVENT " + conn.QuoteName(schema) + "." + conn.QuoteName(name) + clause
-	if _, err := db.ExecContext(ctx, q); err != nil && conn.Code(err) != noSuchEvent {
+	fail := func(err error) error {
 		fix := ""
 		switch conn.Code(err) {
 		case 1044, 1142, 1227:
@@ -207,8 +209,43 @@ func alterEvent(ctx context.Context, db *sql.DB, schema, name, clause, prefix st
 		}
 		return fmt.Errorf("event %s.%s: %s: %w%s", schema, name, strings.TrimSpace(clause), err, fix)
 	}
+	// ALTER EVENT records the session's character set, collation and
+	// sql_mode as the event's own: it runs in a session set to what the
+	// event was created under, so only its status changes.
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	defer func() {
+		_ = c.Raw(func(any) error { return driver.ErrBadConn }) // its session changed: never reused
+		c.Close()
+	}()
+	var cs, coll, mode string
+	err = c.QueryRowContext(ctx, `SELECT CHARACTER_SET_CLIENT, COLLATION_CONNECTION, SQL_MODE FROM information_schema.EVENTS
+WHERE EVENT_SCHEMA = ? AND EVENT_NAME = ?`, schema, name).Scan(&cs, &coll, &mode)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // gone meanwhile: nothing to park
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if !charsetName.MatchString(cs) || !charsetName.MatchString(coll) {
+		return fail(fmt.Errorf("unexpected character set %q / collation %q", cs, coll))
+	}
+	if _, err := c.ExecContext(ctx, "SET NAMES "+cs+" COLLATE "+coll); err != nil {
+		return fail(err)
+	}
+	if _, err := c.ExecContext(ctx, "SET sql_mode = ?", mode); err != nil {
+		return fail(err)
+	}
+	if _, err := c.ExecContext(ctx, q); err != nil && conn.Code(err) != noSuchEvent {
+		return fail(err)
+	}
 	return nil
 }
+
+// charsetName is what a character set or collation name looks like.
+var charsetName = regexp.MustCompile(`^\w+$`)
 
 // ident is one identifier as written: backquoted or bare.
 const ident = "(?:`(?:[^`]|``)*`|[\\w$]+)"
