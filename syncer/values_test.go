@@ -8,7 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pitcrew/pitcrew/checkpoint"
+	"github.com/pitcrew/pitcrew/internal/apply"
+	"github.com/pitcrew/pitcrew/internal/conn"
 	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/internal/verify"
 	"github.com/pitcrew/pitcrew/syncer"
 )
 
@@ -110,6 +114,35 @@ func TestBinaryValuesEndingInZero(t *testing.T) {
 	write(20)
 	a.catchUp(2)
 	a.equal("b")
+
+	// verify names and repairs a changed row whose key ends in 00.
+	src, err := conn.Open(a.src.Endpoint(), conn.Options{Init: apply.Session})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	tgt, err := conn.Open(a.tgt.Endpoint(), conn.Options{Init: apply.Session, Interpolate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tgt.Close()
+	ctx := context.Background()
+	if err := verify.EnsureRepairs(ctx, tgt, checkpoint.InternalMarker); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Exec(t, a.tgtDB, fmt.Sprintf("UPDATE b.u SET n = 99 WHERE id = x'%030x00'", 1))
+	vc := verify.Config{Source: src, Target: tgt, ChunkRows: 7, Repair: true,
+		Tables: []verify.Table{{SourceSchema: "b", SourceName: "u", TargetSchema: "b", TargetName: "u"}, {SourceSchema: "b", SourceName: "uk", TargetSchema: "b", TargetName: "uk"}}}
+	rep, err := verify.Run(ctx, vc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := rep.Tables[0].Diffs; len(d) != 1 || d[0].Kind != "different" || d[0].Key["id"] != "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00" || rep.Tables[0].Repaired != 1 || rep.Tables[1].Diffs != nil {
+		t.Errorf("verify: %+v", rep.Tables)
+	}
+	if rep, err = verify.Run(ctx, vc); err != nil || !rep.Equal {
+		t.Errorf("verify after the repair: %+v %v", rep, err)
+	}
 }
 
 // Long unique keys (UNIQUE on BLOB/TEXT): MariaDB logs the hidden
