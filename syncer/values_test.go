@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -206,7 +207,7 @@ func TestIndexedVirtualColumns(t *testing.T) {
 					id++
 					vals = append(vals, fmt.Sprintf("(%d, %d, 's%d')", id, id%50, id%7))
 				}
-				tx := []string{"BEGIN", fmt.Sprintf("INSERT INTO v.%s (id, a, s) VALUES %s", tbl, joinComma(vals)),
+				tx := []string{"BEGIN", fmt.Sprintf("INSERT INTO v.%s (id, a, s) VALUES %s", tbl, strings.Join(vals, ", ")),
 					fmt.Sprintf("UPDATE v.%s SET a = a + 1 WHERE v > %d", tbl, (r*13)%90),
 					fmt.Sprintf("DELETE FROM v.%s WHERE a < %d", tbl, r%20),
 					fmt.Sprintf("UPDATE v.%s SET s = IF(LENGTH(s) < 15, CONCAT(s, 'x'), 's') WHERE w LIKE 's3%%' LIMIT 5", tbl),
@@ -232,17 +233,6 @@ func TestIndexedVirtualColumns(t *testing.T) {
 	write(20)
 	a.catchUp(4)
 	check()
-}
-
-func joinComma(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += ", "
-		}
-		out += x
-	}
-	return out
 }
 
 // A row inserted and deleted within one batch folded into nothing, and

@@ -61,8 +61,8 @@ type Table struct {
 	Uniques      []Unique
 	// Hidden: the hidden columns of the long unique keys (one per Hash
 	// index), logged in row images after the real columns.
-	Hidden int
-	Triggers     bool // the table has triggers on this server
+	Hidden   int
+	Triggers bool // the table has triggers on this server
 }
 
 // Index returns the position of the named column (case-insensitive, as
