@@ -111,7 +111,7 @@ WHERE AUTO_INCREMENT IS NOT NULL AND TABLE_SCHEMA NOT IN ('mysql', 'information_
 			if next[t] == nil {
 				next[t] = map[string]int64{}
 			}
-			next[t][node] = nextID(n, offsets[node])
+			next[t][node] = NextID(n, offsets[node])
 		}
 		rows.Close()
 	}
@@ -156,8 +156,8 @@ func IsUnsafe(problems []string) bool { return len(problems) > 0 }
 // Join renders problems for one error line.
 func Join(problems []string) string { return strings.Join(problems, "; ") }
 
-// nextID is the first id >= counter that a node with offsets o generates.
-func nextID(counter int64, o Offsets) int64 {
+// NextID is the first id >= counter that a node with offsets o generates.
+func NextID(counter int64, o Offsets) int64 {
 	inc, off := int64(max(1, o.Increment)), int64(max(1, o.Offset))
 	if counter <= off {
 		return off

@@ -61,8 +61,8 @@ func TestOffsets(t *testing.T) {
 		o       Offsets
 		want    int64
 	}{{1, Offsets{"", 2, 1}, 1}, {1, Offsets{"", 2, 2}, 2}, {10, Offsets{"", 2, 1}, 11}, {10, Offsets{"", 2, 2}, 10}, {11, Offsets{"", 3, 2}, 11}} {
-		if got := nextID(c.counter, c.o); got != c.want {
-			t.Errorf("nextID(%d, %+v) = %d, want %d", c.counter, c.o, got, c.want)
+		if got := NextID(c.counter, c.o); got != c.want {
+			t.Errorf("NextID(%d, %+v) = %d, want %d", c.counter, c.o, got, c.want)
 		}
 	}
 }

@@ -21,12 +21,7 @@ import (
 // pending: cases that fail until another change lands, with the item of
 // the issue that fixes them ("Same data as a native replica, always").
 // They are skipped with a message; remove a line once its fix is merged.
-var pending = map[string]string{
-	"fk_cascade":    "item 1 (ON DELETE/UPDATE CASCADE and SET NULL)",
-	"triggers":      "item 2 (triggers fire again on the target)",
-	"events":        "item 3 (events enabled on the target)",
-	"question_mark": "item 9 (a ? in an identifier)",
-}
+var pending = map[string]string{}
 
 // unfixed: cases that fail for a reason no change in flight fixes yet;
 // skipped with the reason, run by naming them.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -22,13 +23,14 @@ import (
 )
 
 func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("verify", "verify --config FILE [--tables PATTERNS] [--chunk N] [--repair] [--no-wait] [--json]", stderr)
+	fs := newFlags("verify", "verify --config FILE [--tables PATTERNS] [--chunk N] [--repair] [--no-wait] [--json] | verify --objects --config FILE [--repair] [--json]", stderr)
 	config := fs.String("config", "pitcrew.yaml", "config file (source, target, route, channel)")
 	tables := fs.String("tables", "", "comma-separated schema.table patterns (globs) to verify; default: every replicated table")
 	chunk := fs.Int("chunk", 1000, "rows per checksum chunk")
 	doRepair := fs.Bool("repair", false, "rewrite differing rows on the target from the source (recorded in _pitcrew.repairs), then verify again")
 	noWait := fs.Bool("no-wait", false, "do not wait for the channel to apply past a differing chunk before reporting it")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	withObjects := fs.Bool("objects", false, "compare everything that is not rows instead: table definitions, views, routines, triggers, events, users and grants, AUTO_INCREMENT counters (--repair creates what is missing)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -56,6 +58,9 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := conn.Ping(ctx, tgt, "target", cfg.Target); err != nil {
 		return err
 	}
+	if *withObjects {
+		return verifyObjects(ctx, src, tgt, cfg, route.New(cfg.Route), *doRepair, *asJSON, stdout)
+	}
 	info, err := binlog.Inspect(ctx, src)
 	if err != nil {
 		return err
@@ -67,10 +72,11 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if len(list) == 0 {
 		return errors.New("no table to verify: check --tables and the route rules")
 	}
+	live := newLiveLine(stderr)
 	vc := verify.Config{Source: src, Target: tgt, Tables: list, ChunkRows: *chunk, Repair: *doRepair,
 		Progress: func(table string, rows int64) {
-			if !*asJSON {
-				fmt.Fprintf(stderr, "\rverify: %s: %d rows checked\033[K", table, rows)
+			if !*asJSON && live.due() {
+				live.show(fmt.Sprintf("verify: %s: %d rows checked", table, rows))
 			}
 		}}
 	if !*noWait {
@@ -108,9 +114,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		rep = again
 	}
-	if !*asJSON {
-		fmt.Fprint(stderr, "\r\033[K")
-	}
+	live.clear()
 	printReport(stdout, rep, *asJSON)
 	if !rep.Equal {
 		return errors.New("source and target differ (see the report): re-run with --repair to rewrite the rows from the source")
@@ -139,7 +143,7 @@ func printReport(w io.Writer, rep verify.Report, asJSON bool) {
 				fmt.Fprintf(w, "    ... and %d more (--json lists them all)\n", len(t.Diffs)-20)
 				break
 			}
-			fmt.Fprintf(w, "    %s %v\n", d.Kind, d.Key)
+			fmt.Fprintf(w, "    %s %s\n", d.Kind, keyText(d.Key))
 		}
 	}
 	if rep.Equal {
@@ -177,4 +181,19 @@ ORDER BY 1`, ours)
 		out = append(out, verify.Table{SourceSchema: schema, SourceName: table, TargetSchema: to.Schema, TargetName: to.Table})
 	}
 	return out, nil
+}
+
+// keyText prints a row's key as the SQL a person would type after WHERE:
+// id=20, or a=1 b='x y' for a composite key (columns in name order).
+func keyText(key map[string]string) string {
+	cols := slices.Sorted(maps.Keys(key))
+	parts := make([]string, len(cols))
+	for i, c := range cols {
+		v := key[c]
+		if v == "" || strings.ContainsAny(v, " '\"=\t\n") {
+			v = "'" + strings.ReplaceAll(v, "'", "''") + "'"
+		}
+		parts[i] = c + "=" + v
+	}
+	return strings.Join(parts, " ")
 }

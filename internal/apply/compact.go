@@ -23,7 +23,8 @@ import (
 // integer identifying key (no collation folds 'a' into 'A', no second
 // unique key can clash between rows while they are reordered), no update
 // changes a key (those flush the table and go row by row), and the target
-// has no trigger on it (triggers would see net changes). Net changes keep
+// has no trigger on it (triggers would see net changes) and no cascading
+// foreign key references it (a cascade must meet the rows in source order). Net changes keep
 // the applier's checks: a row that must exist is counted by the DELETE or
 // UPDATE, one that must not by the INSERT's duplicate-key error.
 //
@@ -61,7 +62,7 @@ func newCompactor() *compactor { return &compactor{tables: map[string]*netTable{
 // compactable tells whether a table's changes may be folded (newPlan
 // records it in plan.foldable).
 func compactable(p *plan, def *schema.Table) bool {
-	if p.nullSafe || def.Triggers || def.UniqueKeys != 1 || len(def.PK) == 0 || len(p.cols) <= len(p.key) {
+	if p.nullSafe || def.Triggers || def.Cascades || def.UniqueKeys != 1 || len(def.PK) == 0 || len(p.cols) <= len(p.key) {
 		return false
 	}
 	for _, i := range p.key {
@@ -196,32 +197,32 @@ func (c *compactor) flushTable(ctx context.Context, b *stmts, table string) erro
 		}
 	}
 	p := t.p
-	for chunk := range slices.Chunk(dels, max(1, maxParams/len(p.key))) {
+	for chunk := range chunks(dels, max(1, maxParams/len(p.key))) {
 		q, args := p.deleteIn(chunk)
-		if err := b.add(ctx, q, args, int64(len(chunk)), "net delete on "+p.table); err != nil {
+		if err := b.add(ctx, q, args, int64(len(chunk)), stmtRef{what: "net delete", db: p.db, table: p.table}); err != nil {
 			return err
 		}
 	}
-	for chunk := range slices.Chunk(upds, max(1, maxParams/len(p.cols))) {
+	for chunk := range chunks(upds, max(1, maxParams/len(p.cols))) {
 		q, args := p.updateJoin(chunk)
-		if err := b.add(ctx, q, args, int64(len(chunk)), "net update on "+p.table); err != nil {
+		if err := b.add(ctx, q, args, int64(len(chunk)), stmtRef{what: "net update", db: p.db, table: p.table}); err != nil {
 			return err
 		}
 	}
 	qs, args := p.inserts(ins)
 	for i, q := range qs {
-		if err := b.add(ctx, q, args[i], -1, "net insert on "+p.table); err != nil {
+		if err := b.add(ctx, q, args[i], -1, stmtRef{what: "net insert", db: p.db, table: p.table}); err != nil {
 			return err
 		}
 	}
 	if gone != nil && !intLess(gone[p.autoInc], high[p.autoInc]) {
 		// Its key is free: absent before the batch and after it.
 		q, args := p.insertOne(gone)
-		if err := b.add(ctx, q, args, 1, "AUTO_INCREMENT of "+p.table+": inserting the highest row the batch inserted and deleted"); err != nil {
+		if err := b.add(ctx, q, args, 1, stmtRef{what: "AUTO_INCREMENT: inserting the highest row the batch inserted and deleted", db: p.db, table: p.table}); err != nil {
 			return err
 		}
 		q, args = p.delete(gone)
-		if err := b.add(ctx, q, args, 1, "AUTO_INCREMENT of "+p.table+": deleting it again"); err != nil {
+		if err := b.add(ctx, q, args, 1, stmtRef{what: "AUTO_INCREMENT: deleting it again", db: p.db, table: p.table}); err != nil {
 			return err
 		}
 	}

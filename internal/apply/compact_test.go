@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/pitcrew/pitcrew/internal/gtid"
@@ -153,11 +154,13 @@ func TestFoldedInsertKeepsAutoIncrement(t *testing.T) {
 				t.Fatal("not folded")
 			}
 		}
-		b := &stmts{}
+		packet := &atomic.Int64{}
+		packet.Store(1 << 30)
+		b := &stmts{packet: packet}
 		if err := c.flush(context.Background(), b); err != nil {
 			t.Fatal(err)
 		}
-		return fmt.Sprint(b.sql.String(), " ", b.args)
+		return string(b.buf)
 	}
 	ins := func(rows ...[]any) *txn.RowChange { return &txn.RowChange{Kind: txn.Insert, Rows: rows} }
 	del := func(rows ...[]any) *txn.RowChange { return &txn.RowChange{Kind: txn.Delete, Rows: rows} }
@@ -166,13 +169,13 @@ func TestFoldedInsertKeepsAutoIncrement(t *testing.T) {
 		name, want string
 		changes    []*txn.RowChange
 	}{
-		{"inserted and deleted: written and deleted again", "INSERT INTO `d`.`a` (`id`,`v`) VALUES (?,?);\nDELETE FROM `d`.`a` WHERE `id` = ? [9 1 9]",
+		{"inserted and deleted: written and deleted again", "INSERT INTO `d`.`a` (`id`,`v`) VALUES (9,1);\nDELETE FROM `d`.`a` WHERE `id` = 9",
 			[]*txn.RowChange{ins([]any{int32(9), 1}), del([]any{int32(9), 1})}},
-		{"the highest of several, after the net insert", "INSERT INTO `d`.`a` (`id`,`v`) VALUES (?,?);\nINSERT INTO `d`.`a` (`id`,`v`) VALUES (?,?);\nDELETE FROM `d`.`a` WHERE `id` = ? [5 2 12 1 12]",
+		{"the highest of several, after the net insert", "INSERT INTO `d`.`a` (`id`,`v`) VALUES (5,2);\nINSERT INTO `d`.`a` (`id`,`v`) VALUES (12,1);\nDELETE FROM `d`.`a` WHERE `id` = 12",
 			[]*txn.RowChange{ins([]any{int32(10), 1}, []any{int32(12), 1}), ins([]any{int32(5), 2}), upd([]any{int32(12), 1}, []any{int32(12), 3}), del([]any{int32(10), 1}), del([]any{int32(12), 3})}},
-		{"a higher net insert moves the counter itself", "INSERT INTO `d`.`a` (`id`,`v`) VALUES (?,?) [20 1]",
+		{"a higher net insert moves the counter itself", "INSERT INTO `d`.`a` (`id`,`v`) VALUES (20,1)",
 			[]*txn.RowChange{ins([]any{int32(9), 1}), del([]any{int32(9), 1}), ins([]any{int32(20), 1})}},
-		{"deleted rows that existed move nothing", "DELETE FROM `d`.`a` WHERE `id` IN (?) [30]",
+		{"deleted rows that existed move nothing", "DELETE FROM `d`.`a` WHERE `id` IN (30)",
 			[]*txn.RowChange{del([]any{int32(30), 1})}},
 	} {
 		if got := run(c.changes...); got != c.want {

@@ -2,7 +2,7 @@ package apply
 
 import (
 	"fmt"
-	"slices"
+	"iter"
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -15,6 +15,7 @@ import (
 // table: which image positions are written (generated columns never are)
 // and which identify the row.
 type plan struct {
+	db          string      // quoted `db`
 	table       string      // quoted `db`.`table`
 	cols        []int       // image positions written by INSERT/UPDATE
 	names       []string    // quoted target names of cols
@@ -30,7 +31,8 @@ type plan struct {
 }
 
 func newPlan(bt *txn.Table, def *schema.Table) (*plan, error) {
-	p := &plan{table: conn.QuoteName(def.Schema) + "." + conn.QuoteName(def.Name)}
+	p := &plan{db: conn.QuoteName(def.Schema)}
+	p.table = p.db + "." + conn.QuoteName(def.Name)
 	n := len(bt.Types)
 	// target column index for each image position; -1: a hidden column of
 	// the source server's own (a long unique key's DB_ROW_HASH_n), never
@@ -114,12 +116,53 @@ func hashColumn(name string) bool {
 // and its packet small.
 const maxParams = 20000
 
+// maxStmtBytes bounds the values of one set statement (a multi-row
+// INSERT, DELETE ... IN, UPDATE ... JOIN): escaped, at most twice as much
+// text, well under the default 16 MiB max_allowed_packet. A single row
+// may be larger; stmts checks each statement against the target's setting.
+const maxStmtBytes = 512 << 10
+
+// chunks cuts rows into runs of at most per rows and about maxStmtBytes
+// of values each.
+func chunks(rows [][]any, per int) iter.Seq[[][]any] {
+	return func(yield func([][]any) bool) {
+		start, size := 0, 0
+		for i, row := range rows {
+			n := 0
+			for _, v := range row {
+				n += valueSize(v)
+			}
+			if i > start && (i-start >= per || size+n > maxStmtBytes) {
+				if !yield(rows[start:i:i]) {
+					return
+				}
+				start, size = i, 0
+			}
+			size += n
+		}
+		if start < len(rows) {
+			yield(rows[start:len(rows):len(rows)])
+		}
+	}
+}
+
+// valueSize is about the length of v's SQL literal (unescaped).
+func valueSize(v any) int {
+	switch x := v.(type) {
+	case string:
+		return len(x) + 3
+	case []byte:
+		return len(x) + 10
+	}
+	return 8
+}
+
 // inserts returns multi-row INSERT statements for rows.
 func (p *plan) inserts(rows [][]any) (stmts []string, args [][]any) {
 	per := max(1, maxParams/max(1, len(p.cols)))
 	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", len(p.cols)), ",") + ")"
 	head := "INSERT INTO " + p.table + " (" + strings.Join(p.names, ",") + ") VALUES "
-	for chunk := range slices.Chunk(rows, per) {
+	for chunk := range chunks(rows, per) {
 		var b strings.Builder
 		b.WriteString(head)
 		a := make([]any, 0, len(chunk)*len(p.cols))

@@ -26,6 +26,7 @@ import (
 	"github.com/pitcrew/pitcrew/internal/conn"
 	"github.com/pitcrew/pitcrew/internal/ddl"
 	"github.com/pitcrew/pitcrew/internal/gtid"
+	"github.com/pitcrew/pitcrew/internal/objects"
 	"github.com/pitcrew/pitcrew/internal/schema"
 	"golang.org/x/sync/errgroup"
 )
@@ -52,6 +53,12 @@ type Config struct {
 	Rename   func(ddl.Ref) ddl.Ref
 	Progress func(rows int64)
 	Logger   *slog.Logger
+	// Objects are the kinds of non-table objects carried after the rows
+	// (views, routines, triggers, events, users, AUTO_INCREMENT counters;
+	// empty: tables only), within ObjectScope. They are checked against
+	// the target before anything is written.
+	Objects     objects.Selection
+	ObjectScope objects.Scope
 }
 
 func (c *Config) defaults() {
@@ -74,6 +81,8 @@ type Result struct {
 	Position gtid.Set // start the stream here
 	Until    gtid.Set // apply idempotently until here (equal to Position for a load that never crashed)
 	Rows     int64
+	Objects  int      // objects, accounts and counters created or raised
+	Skipped  []string // objects already on the target as the source has them
 }
 
 // Run loads the tables (or resumes a load) and returns the hand-off.
@@ -105,14 +114,22 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			st.Tables[t.key()] = &checkpoint.LoadTable{Copied: map[int]bool{}}
 		}
 	}
-	if err := cfg.Store.SetLoad(cfg.Channel, st); err != nil {
-		return Result{}, err
-	}
 	tgt, err := conn.Open(cfg.Target, conn.Options{Init: apply.Session, Interpolate: true})
 	if err != nil {
 		return Result{}, err
 	}
 	defer tgt.Close()
+	var plan *objects.Plan
+	if cfg.Objects.Any() {
+		// Before anything is recorded or created: a refusal leaves the
+		// target, and the load's state, as they were.
+		if plan, err = objects.Check(ctx, snap.db, tgt, cfg.ObjectScope, cfg.Objects); err != nil {
+			return Result{}, err
+		}
+	}
+	if err := cfg.Store.SetLoad(cfg.Channel, st); err != nil {
+		return Result{}, err
+	}
 	r := &runner{cfg: cfg, st: st, snap: snap, tgt: tgt, resumed: ok}
 	if err := r.prepare(ctx); err != nil {
 		return Result{}, err
@@ -120,12 +137,23 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := r.copy(ctx); err != nil {
 		return Result{}, err
 	}
+	var made int
+	if plan != nil {
+		// After the rows: triggers must not fire for the copy, and the
+		// counters are raised over the copied ids.
+		if made, err = plan.Create(ctx, snap.db, tgt); err != nil {
+			return Result{}, err
+		}
+	}
 	st.Done = true
 	if err := cfg.Store.SetLoad(cfg.Channel, st); err != nil {
 		return Result{}, err
 	}
 	res, err := result(st)
-	res.Rows = r.rows.Load()
+	res.Rows, res.Objects = r.rows.Load(), made
+	if plan != nil {
+		res.Skipped = plan.Skipped
+	}
 	return res, err
 }
 
@@ -294,7 +322,14 @@ func (r *runner) copyChunk(ctx context.Context, c *sql.Conn, ch chunk) error {
 		}
 	}
 	where, args := schema.KeyRange(key, ch.lo, ch.hi)
-	rows, err := c.QueryContext(ctx, "SELECT "+strings.Join(sel, ",")+" FROM "+conn.QuoteName(ch.table.SourceSchema)+"."+conn.QuoteName(ch.table.SourceName)+" WHERE "+where, args...)
+	// Interpolated here, not by the driver: it counts the ? of a name such
+	// as `c?` as placeholders and falls back to a prepared statement (binary
+	// protocol on the source, the 65535-placeholder limit on the target).
+	sq, err := conn.Interpolate(nil, "SELECT "+strings.Join(sel, ",")+" FROM "+conn.QuoteName(ch.table.SourceSchema)+"."+conn.QuoteName(ch.table.SourceName)+" WHERE "+where, args)
+	if err != nil {
+		return err
+	}
+	rows, err := c.QueryContext(ctx, string(sq))
 	if err != nil {
 		return err
 	}
@@ -311,13 +346,17 @@ func (r *runner) copyChunk(ctx context.Context, c *sql.Conn, ch chunk) error {
 	head := verb + " INTO " + conn.QuoteName(ch.table.TargetSchema) + "." + conn.QuoteName(ch.table.TargetName) + " (" + strings.Join(names, ",") + ") VALUES "
 	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", len(cols)), ",") + ")"
 	var batch []any
+	var text []byte
 	n := 0
 	flush := func() error {
 		if n == 0 {
 			return nil
 		}
-		q := head + strings.TrimSuffix(strings.Repeat(tuple+",", n), ",")
-		if _, err := tx.ExecContext(ctx, q, batch...); err != nil {
+		var err error
+		if text, err = conn.Interpolate(text[:0], head+strings.TrimSuffix(strings.Repeat(tuple+",", n), ","), batch); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, string(text)); err != nil {
 			return err
 		}
 		r.rows.Add(int64(n))

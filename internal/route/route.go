@@ -91,8 +91,9 @@ func (r *Router) Included(schema, table string) bool {
 	return len(r.rules.Include) == 0 || matches(r.rules.Include, schema, b)
 }
 
-// databaseIncluded: some table of the database may be replicated.
-func (r *Router) databaseIncluded(schema string) bool {
+// DatabaseIncluded reports whether some table of the database may be
+// replicated.
+func (r *Router) DatabaseIncluded(schema string) bool {
 	for _, p := range r.rules.Exclude {
 		if strings.EqualFold(pattern(p), schema+".*") {
 			return false
@@ -108,6 +109,31 @@ func (r *Router) databaseIncluded(schema string) bool {
 		}
 	}
 	return false
+}
+
+// Origin maps a target table back to the source's name for it (renames
+// reversed); ok is false when the channel does not replicate it. With
+// table "", a database: ok when some of its tables may be replicated.
+func (r *Router) Origin(schema, table string) (srcSchema, srcTable string, ok bool) {
+	srcSchema, srcTable = schema, table
+	renamed := false
+	for from, to := range r.rules.RenameTables {
+		if table != "" && strings.EqualFold(to, schema+"."+table) {
+			srcSchema, srcTable, _ = strings.Cut(from, ".")
+			renamed = true
+		}
+	}
+	if !renamed {
+		for from, to := range r.rules.RenameDatabases {
+			if to == schema {
+				srcSchema = from
+			}
+		}
+	}
+	if table == "" {
+		return srcSchema, "", r.DatabaseIncluded(srcSchema)
+	}
+	return srcSchema, srcTable, r.Included(srcSchema, srcTable)
 }
 
 // Database maps a database name.
@@ -191,7 +217,7 @@ func (r *Router) query(q *txn.Query) (bool, error) {
 		}
 	}
 	for _, db := range info.Databases {
-		if r.databaseIncluded(db) {
+		if r.DatabaseIncluded(db) {
 			in++
 		} else {
 			out++

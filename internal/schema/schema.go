@@ -63,6 +63,11 @@ type Table struct {
 	// index), logged in row images after the real columns.
 	Hidden   int
 	Triggers bool // the table has triggers on this server
+	// Cascades: a foreign key with ON DELETE or ON UPDATE CASCADE, SET NULL
+	// or SET DEFAULT references this table, so a change to it changes
+	// other rows that no binlog carries (InnoDB does them inside the
+	// statement): the applier runs it with foreign_key_checks=1, in order.
+	Cascades bool
 }
 
 // Index returns the position of the named column (case-insensitive, as
@@ -176,6 +181,14 @@ FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER 
 		return nil, fmt.Errorf("reading the triggers of %s.%s: %w", db, name, err)
 	}
 	def.Triggers = triggers > 0
+	var cascades int
+	err = t.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.REFERENTIAL_CONSTRAINTS
+WHERE UNIQUE_CONSTRAINT_SCHEMA = ? AND REFERENCED_TABLE_NAME = ?
+  AND (DELETE_RULE IN ('CASCADE', 'SET NULL', 'SET DEFAULT') OR UPDATE_RULE IN ('CASCADE', 'SET NULL', 'SET DEFAULT'))`, db, name).Scan(&cascades)
+	if err != nil {
+		return nil, fmt.Errorf("reading the foreign keys that reference %s.%s: %w", db, name, err)
+	}
+	def.Cascades = cascades > 0
 	return def, nil
 }
 

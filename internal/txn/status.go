@@ -12,6 +12,9 @@ type Session struct {
 	Charset    [3]uint16
 	HasCharset bool
 	TimeZone   string
+	// Timestamp is when the statement ran on the source (unix seconds; 0
+	// unknown): what NOW() and CREATE EVENT's default STARTS read there.
+	Timestamp uint32
 }
 
 // parseStatusVars reads the status variables of a query event, stopping at
