@@ -21,9 +21,7 @@ import (
 // pending: cases that fail until another change lands, with the item of
 // the issue that fixes them ("Same data as a native replica, always").
 // They are skipped with a message; remove a line once its fix is merged.
-var pending = map[string]string{
-	"generated_indexed": "item 12 (indexed virtual columns)",
-}
+var pending = map[string]string{}
 
 // unfixed: cases that fail for a reason no change in flight fixes yet;
 // skipped with the reason, run by naming them.

@@ -13,6 +13,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +36,11 @@ type Column struct {
 	Pad int
 	// AutoIncrement: the table's AUTO_INCREMENT column.
 	AutoIncrement bool
+	// Virtual: a VIRTUAL generated column (not stored): the value a
+	// binlog image logs for it is the source's computation, never a
+	// stored value to match on.
+	Virtual  bool
+	Nullable bool
 }
 
 // Unique is one unique index (the primary key included).
@@ -61,8 +67,8 @@ type Table struct {
 	Uniques      []Unique
 	// Hidden: the hidden columns of the long unique keys (one per Hash
 	// index), logged in row images after the real columns.
-	Hidden int
-	Triggers     bool // the table has triggers on this server
+	Hidden   int
+	Triggers bool // the table has triggers on this server
 	// Cascades: a foreign key with ON DELETE or ON UPDATE CASCADE, SET NULL
 	// or SET DEFAULT references this table, so a change to it changes
 	// other rows that no binlog carries (InnoDB does them inside the
@@ -134,7 +140,8 @@ func (t *Tracker) Table(ctx context.Context, db, name string) (*Table, error) {
 }
 
 func (t *Tracker) load(ctx context.Context, db, name string) (*Table, error) {
-	rows, err := t.db.QueryContext(ctx, `SELECT COLUMN_NAME, IS_GENERATED, COLUMN_TYPE, COALESCE(COLLATION_NAME, ''), EXTRA LIKE '%auto_increment%'
+	rows, err := t.db.QueryContext(ctx, `SELECT COLUMN_NAME, IS_GENERATED, COLUMN_TYPE, COALESCE(COLLATION_NAME, ''), EXTRA LIKE '%auto_increment%',
+  EXTRA LIKE '%VIRTUAL%', IS_NULLABLE = 'YES'
 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, db, name)
 	if err != nil {
 		return nil, fmt.Errorf("reading definition of %s.%s: %w", db, name, err)
@@ -143,13 +150,13 @@ FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER 
 	def := &Table{Schema: db, Name: name}
 	for rows.Next() {
 		var col, generated, typ, collation string
-		var autoInc bool
-		if err := rows.Scan(&col, &generated, &typ, &collation, &autoInc); err != nil {
+		var autoInc, virtual, nullable bool
+		if err := rows.Scan(&col, &generated, &typ, &collation, &autoInc, &virtual, &nullable); err != nil {
 			return nil, err
 		}
 		lt := strings.ToLower(typ)
 		def.Columns = append(def.Columns, Column{Name: col, Generated: generated != "NEVER",
-			Unsigned: strings.Contains(lt, "unsigned"), Integer: isInteger(lt), Collation: collation, Pad: binaryLen(lt), AutoIncrement: autoInc})
+			Unsigned: strings.Contains(lt, "unsigned"), Integer: isInteger(lt), Collation: collation, Pad: binaryLen(lt), AutoIncrement: autoInc, Virtual: virtual, Nullable: nullable})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -169,6 +176,7 @@ FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER 
 	if def.Uniques, err = t.uniques(ctx, def); err != nil {
 		return nil, fmt.Errorf("reading the unique indexes of %s.%s: %w", db, name, err)
 	}
+	def.PK = identifying(def)
 	def.UniqueKeys = len(def.Uniques)
 	for _, u := range def.Uniques {
 		if u.Hash {
@@ -219,6 +227,27 @@ ORDER BY s.INDEX_NAME <> 'PRIMARY', s.INDEX_NAME, s.SEQ_IN_INDEX`, def.Schema, d
 		u.Prefix = append(u.Prefix, prefix)
 	}
 	return out, rows.Err()
+}
+
+// identifying keeps def.PK unless it has a VIRTUAL column (MySQL allows
+// a NOT NULL one in a unique key; a table without a primary key then
+// identifies rows by it): the before image's value of a virtual column is
+// computed by the source, and a WHERE on it may match nothing where the
+// stored columns still match. It then takes the first unique key of
+// stored NOT NULL columns, else none (the written columns are matched).
+func identifying(def *Table) []int {
+	virtual := func(cols []int) bool {
+		return slices.ContainsFunc(cols, func(i int) bool { return i < 0 || def.Columns[i].Virtual })
+	}
+	if !virtual(def.PK) {
+		return def.PK
+	}
+	for _, u := range def.Uniques {
+		if !virtual(u.Cols) && !slices.ContainsFunc(u.Cols, func(i int) bool { return def.Columns[i].Nullable }) {
+			return u.Cols
+		}
+	}
+	return nil
 }
 
 // binaryLen is n of a "binary(n)" column type, else 0.
