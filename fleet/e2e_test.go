@@ -276,6 +276,7 @@ type appWriter struct {
 	dbs      []string
 	moved    string
 	src, tgt map[string]int
+	mu       sync.Mutex
 	acked    map[string][]int64
 	errs     int
 	onTarget atomic.Int64
@@ -323,12 +324,25 @@ func (w *appWriter) run() {
 			time.Sleep(5 * time.Millisecond)
 			continue
 		}
+		w.mu.Lock()
 		w.acked[d] = append(w.acked[d], seq)
+		w.mu.Unlock()
 		if node == "target" {
 			w.onTarget.Add(1)
 		}
 		time.Sleep(3 * time.Millisecond)
 	}
+}
+
+// count is how many writes were acknowledged so far.
+func (w *appWriter) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, a := range w.acked {
+		n += len(a)
+	}
+	return n
 }
 
 func (w *appWriter) finish() {
@@ -377,9 +391,9 @@ type fleetProc struct {
 	err     error
 }
 
-func startFleet(t *testing.T, bin, fleetYAML string, onLine func(string)) *fleetProc {
+func startFleet(t *testing.T, bin, fleetYAML string, onLine func(string), args ...string) *fleetProc {
 	t.Helper()
-	cmd := exec.Command(bin, "fleet", "apply", "--fleet", fleetYAML)
+	cmd := exec.Command(bin, append([]string{"fleet", "apply", "--fleet", fleetYAML}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
