@@ -70,48 +70,19 @@ func TestFleetOnRealServers(t *testing.T) {
 		t.FailNow()
 	}
 	t.Logf("8 servers up after %s", time.Since(start).Round(time.Millisecond))
-	srcDB, tgtDB := map[string]*sql.DB{}, map[string]*sql.DB{}
+	srcDB, tgtDB, ports := map[string]*sql.DB{}, map[string]*sql.DB{}, map[string][2]int{}
 	for _, name := range names {
-		srcDB[name], tgtDB[name] = testenv.MustDB(t, srcs[name]), testenv.MustDB(t, tgts[name])
-		appUser(t, srcDB[name], tgtDB[name])
-		testenv.Exec(t, srcDB[name], "CREATE DATABASE app",
-			"CREATE TABLE app.events (id BIGINT AUTO_INCREMENT PRIMARY KEY, seq BIGINT NOT NULL, node VARCHAR(10) NOT NULL, UNIQUE KEY (seq))")
+		srcDB[name], tgtDB[name], ports[name] = testenv.MustDB(t, srcs[name]), testenv.MustDB(t, tgts[name]), [2]int{srcs[name].Port, tgts[name].Port}
+		appSchema(t, srcDB[name], tgtDB[name])
 	}
 
 	dir := t.TempDir()
-	hook := filepath.Join(dir, "move.sh")
-	os.WriteFile(hook, []byte(`#!/bin/sh
-set -e
-echo "$PITCREW_APPLICATION $1 $PITCREW_DATABASES" >> `+dir+`/hook.log
-if [ "$1" = cutover ]; then touch `+dir+`/moved-$PITCREW_APPLICATION; else rm -f `+dir+`/moved-$PITCREW_APPLICATION; fi
-`), 0o755)
-	var y strings.Builder
-	fmt.Fprintf(&y, "name: estate\ndata_dir: %s\nlimits: {copies: 2, cutovers: 2}\ndatabases:\n", filepath.Join(dir, "fleet"))
-	for _, name := range names {
-		fmt.Fprintf(&y, `  - name: %s
-    migration:
-      source: {database: {host: 127.0.0.1, port: %d}}
-      target: {database: {host: 127.0.0.1, port: %d}}
-      options: {start_from: beginning, poll_interval: 50ms, timeout: 60s, quiet_period: 1s, rollback_window: 3s}
-`, name, srcs[name].Port, tgts[name].Port)
-	}
-	fmt.Fprintf(&y, `applications:
-  - {name: shop, databases: [orders, users], hook: %[1]s}
-  - {name: blog, databases: [posts], hook: %[1]s}
-  - {name: crm, databases: [contacts], hook: %[1]s}
-`, hook)
-	fleetYAML := filepath.Join(dir, "fleet.yaml")
-	os.WriteFile(fleetYAML, []byte(y.String()), 0o600)
-
+	fleetYAML := writeFleet(t, dir, "{copies: 2, cutovers: 2}", names, ports, "quiet_period: 1s, rollback_window: 3s",
+		"shop=orders,users", "blog=posts", "crm=contacts")
 	apps := map[string][]string{"shop": {"orders", "users"}, "blog": {"posts"}, "crm": {"contacts"}}
 	writers := map[string]*appWriter{}
 	for app, dbs := range apps {
-		w := &appWriter{app: app, dbs: dbs, moved: filepath.Join(dir, "moved-"+app), src: map[string]int{}, tgt: map[string]int{}, acked: map[string][]int64{}, done: make(chan struct{})}
-		for _, d := range dbs {
-			w.src[d], w.tgt[d] = srcs[d].Port, tgts[d].Port
-		}
-		writers[app] = w
-		go w.run()
+		writers[app] = startWriter(app, dbs, dir, ports)
 	}
 	defer func() {
 		for _, w := range writers {
@@ -623,4 +594,57 @@ func forkOfFleet(pid string) bool {
 	}
 	pb, err := os.ReadFile("/proc/" + f[1] + "/cmdline")
 	return err == nil && strings.Contains(string(pb), "fleet\x00apply")
+}
+
+// appSchema is the application's table on the source and its account on
+// both servers.
+func appSchema(t *testing.T, src, tgt *sql.DB) {
+	t.Helper()
+	appUser(t, src, tgt)
+	testenv.Exec(t, src, "CREATE DATABASE app",
+		"CREATE TABLE app.events (id BIGINT AUTO_INCREMENT PRIMARY KEY, seq BIGINT NOT NULL, node VARCHAR(10) NOT NULL, UNIQUE KEY (seq))")
+}
+
+// writeFleet writes fleet.yaml (and the applications' hook, which logs each
+// move to hook.log and leaves moved-APP while an application is on its
+// targets) into dir.
+// apps are "NAME=DB,DB", in the order fleet.yaml lists them (waves are
+// packed in that order).
+func writeFleet(t *testing.T, dir, limits string, names []string, ports map[string][2]int, options string, apps ...string) string {
+	t.Helper()
+	hook := filepath.Join(dir, "move.sh")
+	os.WriteFile(hook, []byte(`#!/bin/sh
+set -e
+echo "$PITCREW_APPLICATION $1" >> `+dir+`/hook.log
+if [ "$1" = cutover ]; then touch `+dir+`/moved-$PITCREW_APPLICATION; else rm -f `+dir+`/moved-$PITCREW_APPLICATION; fi
+`), 0o755)
+	var y strings.Builder
+	fmt.Fprintf(&y, "name: estate\ndata_dir: %s\nlimits: %s\ndatabases:\n", filepath.Join(dir, "fleet"), limits)
+	for _, name := range names {
+		fmt.Fprintf(&y, `  - name: %s
+    migration:
+      source: {database: {host: 127.0.0.1, port: %d}}
+      target: {database: {host: 127.0.0.1, port: %d}}
+      options: {start_from: beginning, poll_interval: 50ms, timeout: 60s, %s}
+`, name, ports[name][0], ports[name][1], options)
+	}
+	y.WriteString("applications:\n")
+	for _, app := range apps {
+		name, dbs, _ := strings.Cut(app, "=")
+		fmt.Fprintf(&y, "  - {name: %s, databases: [%s], hook: %s}\n", name, dbs, hook)
+	}
+	path := filepath.Join(dir, "fleet.yaml")
+	if err := os.WriteFile(path, []byte(y.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func startWriter(app string, dbs []string, dir string, ports map[string][2]int) *appWriter {
+	w := &appWriter{app: app, dbs: dbs, moved: filepath.Join(dir, "moved-"+app), src: map[string]int{}, tgt: map[string]int{}, acked: map[string][]int64{}, done: make(chan struct{})}
+	for _, d := range dbs {
+		w.src[d], w.tgt[d] = ports[d][0], ports[d][1]
+	}
+	go w.run()
+	return w
 }

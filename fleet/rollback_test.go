@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"database/sql"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,36 +25,11 @@ func TestFleetRollback(t *testing.T) {
 		s := testenv.New(t, testenv.Options{ServerID: uint32(10*i + 1), Extra: []string{"--auto-increment-increment=2", "--auto-increment-offset=1"}})
 		g := testenv.New(t, testenv.Options{ServerID: uint32(10*i + 2), Extra: []string{"--auto-increment-increment=2", "--auto-increment-offset=2"}})
 		srcDB[name], tgtDB[name], ports[name] = testenv.MustDB(t, s), testenv.MustDB(t, g), [2]int{s.Port, g.Port}
-		appUser(t, srcDB[name], tgtDB[name])
-		testenv.Exec(t, srcDB[name], "CREATE DATABASE app",
-			"CREATE TABLE app.events (id BIGINT AUTO_INCREMENT PRIMARY KEY, seq BIGINT NOT NULL, node VARCHAR(10) NOT NULL, UNIQUE KEY (seq))")
+		appSchema(t, srcDB[name], tgtDB[name])
 	}
 	dir := t.TempDir()
-	hook := filepath.Join(dir, "move.sh")
-	os.WriteFile(hook, []byte(`#!/bin/sh
-set -e
-echo "$PITCREW_APPLICATION $1" >> `+dir+`/hook.log
-if [ "$1" = cutover ]; then touch `+dir+`/moved-shop; else rm -f `+dir+`/moved-shop; fi
-`), 0o755)
-	var y strings.Builder
-	fmt.Fprintf(&y, "name: estate\ndata_dir: %s\ndatabases:\n", filepath.Join(dir, "fleet"))
-	for _, name := range names {
-		fmt.Fprintf(&y, `  - name: %s
-    migration:
-      source: {database: {host: 127.0.0.1, port: %d}}
-      target: {database: {host: 127.0.0.1, port: %d}}
-      options: {start_from: beginning, poll_interval: 50ms, timeout: 60s}
-`, name, ports[name][0], ports[name][1])
-	}
-	fmt.Fprintf(&y, "applications:\n  - {name: shop, databases: [orders, users], hook: %s}\n", hook)
-	fleetYAML := filepath.Join(dir, "fleet.yaml")
-	os.WriteFile(fleetYAML, []byte(y.String()), 0o600)
-
-	w := &appWriter{app: "shop", dbs: names, moved: filepath.Join(dir, "moved-shop"), src: map[string]int{}, tgt: map[string]int{}, acked: map[string][]int64{}, done: make(chan struct{})}
-	for _, d := range names {
-		w.src[d], w.tgt[d] = ports[d][0], ports[d][1]
-	}
-	go w.run()
+	fleetYAML := writeFleet(t, dir, "{copies: 2}", names, ports, "quiet_period: 1s", "shop=orders,users")
+	w := startWriter("shop", names, dir, ports)
 	defer w.finish()
 
 	apply := startFleet(t, bin, fleetYAML, func(string) {}, "--through", "cutover")
