@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,48 +70,19 @@ func TestFleetOnRealServers(t *testing.T) {
 		t.FailNow()
 	}
 	t.Logf("8 servers up after %s", time.Since(start).Round(time.Millisecond))
-	srcDB, tgtDB := map[string]*sql.DB{}, map[string]*sql.DB{}
+	srcDB, tgtDB, ports := map[string]*sql.DB{}, map[string]*sql.DB{}, map[string][2]int{}
 	for _, name := range names {
-		srcDB[name], tgtDB[name] = testenv.MustDB(t, srcs[name]), testenv.MustDB(t, tgts[name])
-		appUser(t, srcDB[name], tgtDB[name])
-		testenv.Exec(t, srcDB[name], "CREATE DATABASE app",
-			"CREATE TABLE app.events (id BIGINT AUTO_INCREMENT PRIMARY KEY, seq BIGINT NOT NULL, node VARCHAR(10) NOT NULL, UNIQUE KEY (seq))")
+		srcDB[name], tgtDB[name], ports[name] = testenv.MustDB(t, srcs[name]), testenv.MustDB(t, tgts[name]), [2]int{srcs[name].Port, tgts[name].Port}
+		appSchema(t, srcDB[name], tgtDB[name])
 	}
 
 	dir := t.TempDir()
-	hook := filepath.Join(dir, "move.sh")
-	os.WriteFile(hook, []byte(`#!/bin/sh
-set -e
-echo "$PITCREW_APPLICATION $1 $PITCREW_DATABASES" >> `+dir+`/hook.log
-if [ "$1" = cutover ]; then touch `+dir+`/moved-$PITCREW_APPLICATION; else rm -f `+dir+`/moved-$PITCREW_APPLICATION; fi
-`), 0o755)
-	var y strings.Builder
-	fmt.Fprintf(&y, "name: estate\ndata_dir: %s\nlimits: {copies: 2, cutovers: 2}\ndatabases:\n", filepath.Join(dir, "fleet"))
-	for _, name := range names {
-		fmt.Fprintf(&y, `  - name: %s
-    migration:
-      source: {database: {host: 127.0.0.1, port: %d}}
-      target: {database: {host: 127.0.0.1, port: %d}}
-      options: {start_from: beginning, poll_interval: 50ms, timeout: 60s, quiet_period: 1s, rollback_window: 3s}
-`, name, srcs[name].Port, tgts[name].Port)
-	}
-	fmt.Fprintf(&y, `applications:
-  - {name: shop, databases: [orders, users], hook: %[1]s}
-  - {name: blog, databases: [posts], hook: %[1]s}
-  - {name: crm, databases: [contacts], hook: %[1]s}
-`, hook)
-	fleetYAML := filepath.Join(dir, "fleet.yaml")
-	os.WriteFile(fleetYAML, []byte(y.String()), 0o600)
-
+	fleetYAML := writeFleet(t, dir, "{copies: 2, cutovers: 2}", names, ports, "quiet_period: 1s, rollback_window: 3s",
+		"shop=orders,users", "blog=posts", "crm=contacts")
 	apps := map[string][]string{"shop": {"orders", "users"}, "blog": {"posts"}, "crm": {"contacts"}}
 	writers := map[string]*appWriter{}
 	for app, dbs := range apps {
-		w := &appWriter{app: app, dbs: dbs, moved: filepath.Join(dir, "moved-"+app), src: map[string]int{}, tgt: map[string]int{}, acked: map[string][]int64{}, done: make(chan struct{})}
-		for _, d := range dbs {
-			w.src[d], w.tgt[d] = srcs[d].Port, tgts[d].Port
-		}
-		writers[app] = w
-		go w.run()
+		writers[app] = startWriter(app, dbs, dir, ports)
 	}
 	defer func() {
 		for _, w := range writers {
@@ -170,6 +142,7 @@ if [ "$1" = cutover ]; then touch `+dir+`/moved-$PITCREW_APPLICATION; else rm -f
 		t.Errorf("status does not show contacts failed at its cut-over:\n%s", status)
 	}
 	t.Logf("fleet status after run 2:\n%s", status)
+	checkView(t, bin, fleetYAML)
 
 	// Fixed; run 3 finishes the estate.
 	testenv.Exec(t, tgtDB["contacts"], "SET GLOBAL auto_increment_increment = 2", "SET GLOBAL auto_increment_offset = 2")
@@ -210,7 +183,7 @@ if [ "$1" = cutover ]; then touch `+dir+`/moved-$PITCREW_APPLICATION; else rm -f
 		total, run1.elapsed()+run2.elapsed()+run3.elapsed(), run1.elapsed().Round(time.Millisecond), run2.elapsed().Round(time.Millisecond),
 		run3.elapsed().Round(time.Millisecond), peakProcs, time.Since(start).Round(time.Millisecond))
 	if peakProcs > 5 {
-		t.Errorf("peak %d processes: one fleet and at most four runbooks expected", peakProcs)
+		t.Errorf("peak %d processes: one fleet and at most four runbooks expected:\n%s", peakProcs, strings.Join(sampler.at, "\n"))
 	}
 	if t.Failed() {
 		t.Logf("run 1:\n%s\nrun 2:\n%s\nrun 3:\n%s", out1, out2, out3)
@@ -276,6 +249,7 @@ type appWriter struct {
 	dbs      []string
 	moved    string
 	src, tgt map[string]int
+	mu       sync.Mutex
 	acked    map[string][]int64
 	errs     int
 	onTarget atomic.Int64
@@ -323,12 +297,25 @@ func (w *appWriter) run() {
 			time.Sleep(5 * time.Millisecond)
 			continue
 		}
+		w.mu.Lock()
 		w.acked[d] = append(w.acked[d], seq)
+		w.mu.Unlock()
 		if node == "target" {
 			w.onTarget.Add(1)
 		}
 		time.Sleep(3 * time.Millisecond)
 	}
+}
+
+// count is how many writes were acknowledged so far.
+func (w *appWriter) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, a := range w.acked {
+		n += len(a)
+	}
+	return n
 }
 
 func (w *appWriter) finish() {
@@ -377,9 +364,9 @@ type fleetProc struct {
 	err     error
 }
 
-func startFleet(t *testing.T, bin, fleetYAML string, onLine func(string)) *fleetProc {
+func startFleet(t *testing.T, bin, fleetYAML string, onLine func(string), args ...string) *fleetProc {
 	t.Helper()
-	cmd := exec.Command(bin, "fleet", "apply", "--fleet", fleetYAML)
+	cmd := exec.Command(bin, append([]string{"fleet", "apply", "--fleet", fleetYAML}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -510,6 +497,7 @@ func runCmd(t *testing.T, bin string, args ...string) string {
 type sampler struct {
 	stopCh chan struct{}
 	peak   chan int
+	at     []string // the processes at the peak
 }
 
 func startSampler(dataDir string) *sampler {
@@ -524,6 +512,7 @@ func startSampler(dataDir string) *sampler {
 			case <-time.After(20 * time.Millisecond):
 			}
 			n := 0
+			var seen []string
 			entries, _ := os.ReadDir("/proc")
 			for _, e := range entries {
 				if _, err := strconv.Atoi(e.Name()); err != nil {
@@ -534,14 +523,128 @@ func startSampler(dataDir string) *sampler {
 					continue
 				}
 				cl := string(b)
+				if strings.Contains(cl, "fleet\x00apply") && forkOfFleet(e.Name()) {
+					continue // forked by the fleet, not yet exec'd (a hook or a runbook about to start)
+				}
 				if strings.Contains(cl, "fleet\x00apply") || strings.Contains(cl, dataDir+"/plans/") {
 					n++
+					seen = append(seen, e.Name()+" "+strings.ReplaceAll(cl, "\x00", " "))
 				}
 			}
-			peak = max(peak, n)
+			if n > peak {
+				peak, s.at = n, seen
+			}
 		}
 	}()
 	return s
 }
 
 func (s *sampler) stop() int { close(s.stopCh); return <-s.peak }
+
+// checkView serves the fleet view of the held fleet ('fleet status
+// --http') and reads its JSON; with PITCREW_SCREENSHOT set (a PNG path)
+// headless Chromium also takes a picture of the page.
+func checkView(t *testing.T, bin, fleetYAML string) {
+	t.Helper()
+	cmd := exec.Command(bin, "fleet", "status", "--fleet", fleetYAML, "--http", "127.0.0.1:0")
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	sc := bufio.NewScanner(stdout)
+	url := ""
+	for sc.Scan() {
+		if u, ok := strings.CutPrefix(sc.Text(), "fleet view: "); ok {
+			url = strings.Fields(u)[0]
+			break
+		}
+	}
+	if url == "" {
+		t.Fatal("fleet status --http printed no address")
+	}
+	var v View
+	if err := getJSON(t.Context(), &http.Client{Timeout: 5 * time.Second}, url+"api/fleet", &v); err != nil {
+		t.Fatal(err)
+	}
+	phases := map[string]string{}
+	for _, d := range v.Databases {
+		phases[d.Name] = d.Phase
+	}
+	if len(v.Waves) != 2 || phases["contacts"] != "failed" || len(v.Databases) != 4 {
+		t.Errorf("fleet view: %d waves, phases %v", len(v.Waves), phases)
+	}
+	if png := os.Getenv("PITCREW_SCREENSHOT"); png != "" {
+		out, err := exec.Command("chromium", "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,640", "--virtual-time-budget=3000", "--screenshot="+png, url).CombinedOutput()
+		if err != nil {
+			t.Errorf("chromium: %v\n%s", err, out)
+		}
+	}
+}
+
+// forkOfFleet tells whether a process's parent is a fleet process too.
+func forkOfFleet(pid string) bool {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 2 {
+		return false
+	}
+	pb, err := os.ReadFile("/proc/" + f[1] + "/cmdline")
+	return err == nil && strings.Contains(string(pb), "fleet\x00apply")
+}
+
+// appSchema is the application's table on the source and its account on
+// both servers.
+func appSchema(t *testing.T, src, tgt *sql.DB) {
+	t.Helper()
+	appUser(t, src, tgt)
+	testenv.Exec(t, src, "CREATE DATABASE app",
+		"CREATE TABLE app.events (id BIGINT AUTO_INCREMENT PRIMARY KEY, seq BIGINT NOT NULL, node VARCHAR(10) NOT NULL, UNIQUE KEY (seq))")
+}
+
+// writeFleet writes fleet.yaml (and the applications' hook, which logs each
+// move to hook.log and leaves moved-APP while an application is on its
+// targets) into dir.
+// apps are "NAME=DB,DB", in the order fleet.yaml lists them (waves are
+// packed in that order).
+func writeFleet(t *testing.T, dir, limits string, names []string, ports map[string][2]int, options string, apps ...string) string {
+	t.Helper()
+	hook := filepath.Join(dir, "move.sh")
+	os.WriteFile(hook, []byte(`#!/bin/sh
+set -e
+echo "$PITCREW_APPLICATION $1" >> `+dir+`/hook.log
+if [ "$1" = cutover ]; then touch `+dir+`/moved-$PITCREW_APPLICATION; else rm -f `+dir+`/moved-$PITCREW_APPLICATION; fi
+`), 0o755)
+	var y strings.Builder
+	fmt.Fprintf(&y, "name: estate\ndata_dir: %s\nlimits: %s\ndatabases:\n", filepath.Join(dir, "fleet"), limits)
+	for _, name := range names {
+		fmt.Fprintf(&y, `  - name: %s
+    migration:
+      source: {database: {host: 127.0.0.1, port: %d}}
+      target: {database: {host: 127.0.0.1, port: %d}}
+      options: {start_from: beginning, poll_interval: 50ms, timeout: 60s, %s}
+`, name, ports[name][0], ports[name][1], options)
+	}
+	y.WriteString("applications:\n")
+	for _, app := range apps {
+		name, dbs, _ := strings.Cut(app, "=")
+		fmt.Fprintf(&y, "  - {name: %s, databases: [%s], hook: %s}\n", name, dbs, hook)
+	}
+	path := filepath.Join(dir, "fleet.yaml")
+	if err := os.WriteFile(path, []byte(y.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func startWriter(app string, dbs []string, dir string, ports map[string][2]int) *appWriter {
+	w := &appWriter{app: app, dbs: dbs, moved: filepath.Join(dir, "moved-"+app), src: map[string]int{}, tgt: map[string]int{}, acked: map[string][]int64{}, done: make(chan struct{})}
+	for _, d := range dbs {
+		w.src[d], w.tgt[d] = ports[d][0], ports[d][1]
+	}
+	go w.run()
+	return w
+}

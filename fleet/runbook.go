@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -213,7 +214,8 @@ type inProcess struct {
 }
 
 func (r *Runner) inProcessLauncher(ctx context.Context, d *Database, verb, through string) (runbook, error) {
-	rn := &infra.Runner{Plan: d.plan, Out: prefixed(r.Out, d.Name), AWS: r.awsFor(d.plan), Retryer: r.Retryer}
+	// Every field set before View may read them from this goroutine.
+	rn := &infra.Runner{Plan: d.plan, Out: prefixed(r.Out, d.Name), Log: slog.New(slog.DiscardHandler), Now: time.Now, AWS: r.awsFor(d.plan), Retryer: r.Retryer}
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	ip := &inProcess{rn: rn, cancel: cancel, doneCh: make(chan struct{})}
 	go func() {

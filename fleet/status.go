@@ -68,6 +68,9 @@ func (r *Runner) Status(ctx context.Context) ([]DBStatus, *State, error) {
 				_ = getJSON(ctx, client, s.Console+"status", &s.Channels)
 			}
 		}
+		if s.From == "" && s.PID != 0 && processAlive(s.PID) {
+			s.From = "runbook starting" // it holds its journal; its console is not up yet
+		}
 		if s.From == "" {
 			m, err := journalSteps(d.plan)
 			if err != nil {
@@ -87,7 +90,15 @@ func (r *Runner) Status(ctx context.Context) ([]DBStatus, *State, error) {
 		for _, x := range steps {
 			if x.State != checkpoint.StepDone && x.State != checkpoint.StepSkipped {
 				s.Step, s.State, s.StepError = x.ID, x.State, x.Error
+				if x.State == checkpoint.StepFailed && strings.Contains(x.Error, "context canceled") {
+					s.State, s.StepError = "interrupted", "" // stopped with the fleet; resume goes on
+				}
 				break
+			}
+		}
+		for _, x := range steps {
+			if s.Phase == "stopped" && x.ID == "cutover" && x.State == checkpoint.StepDone {
+				s.Phase = "cut-over"
 			}
 		}
 		out = append(out, s)

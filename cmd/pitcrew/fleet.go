@@ -52,6 +52,7 @@ func cmdFleet(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	back := fs.Bool("rollback", false, "confirm: the application moved back to its sources")
 	out := fs.String("out", "", "manifests: the directory to write them to")
 	asJSON := fs.Bool("json", false, "status: print JSON")
+	httpAddr := fs.String("http", "", "apply/resume/status: serve the fleet view (a page linking every runbook's console) on this loopback address, e.g. 127.0.0.1:9310; status then serves until interrupted")
 	if err := parse(fs, rest); err != nil {
 		return err
 	}
@@ -64,9 +65,25 @@ func cmdFleet(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "plan":
 		return f.Preview(stdout)
 	case "apply", "resume":
+		if *httpAddr != "" {
+			url, err := rn.Serve(ctx, *httpAddr)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "fleet view: %s\n", url)
+		}
 		_, err := rn.Apply(ctx, *through)
 		return err
 	case "status":
+		if *httpAddr != "" {
+			url, err := rn.Serve(ctx, *httpAddr)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "fleet view: %s (until interrupted)\n", url)
+			<-ctx.Done()
+			return nil
+		}
 		dbs, st, err := rn.Status(ctx)
 		if err != nil {
 			return err
