@@ -2,6 +2,7 @@ package infra
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"os"
@@ -34,6 +35,7 @@ func TestMigrateAcrossAccounts(t *testing.T) {
 
 	m := newModel(t)
 	m.Account(srcAcct, "").Requests = [][]float64{{12, 3}, {1}} // traffic drains, then no datapoints
+	serveParameters(t, m, map[string]*sql.DB{srcAcct: srcDB, tgtAcct: tgtDB})
 	p := newPlan(t, src.Port, tgt.Port)
 	dir := t.TempDir()
 	p.Options.Hook = hookScript(t, dir)
@@ -152,6 +154,7 @@ func TestMigrateRollbackAfterDNS(t *testing.T) {
 	fakeRDSProcedures(t, tgtDB)
 	appSchema(t, srcDB, tgtDB)
 	m := newModel(t)
+	serveParameters(t, m, map[string]*sql.DB{srcAcct: srcDB, tgtAcct: tgtDB})
 	p := newPlan(t, src.Port, tgt.Port)
 	dir := t.TempDir()
 	p.Options.Hook = hookScript(t, dir)
