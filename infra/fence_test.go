@@ -266,3 +266,30 @@ func TestMigrateFenceGuardrails(t *testing.T) {
 		}
 	})
 }
+
+// The journal's sub-steps read back as migrate status prints them: the
+// application's stall runs from the fence to its release (fence-first);
+// with both-writable it moved before the fence, stalled not at all, and
+// both sides took writes until the fence was up.
+func TestCutoverTimes(t *testing.T) {
+	at := func(ms int) string { return time.Unix(100, int64(ms)*int64(time.Millisecond)).UTC().Format(time.RFC3339Nano) }
+	first := ReadCutoverTimes(map[string]string{"at_guardrails": at(0), "at_fence": at(100), "source_fenced": at(101), "at_drained": at(131),
+		"at_move": at(131), "app_moved": at(140), "lag_at_fence": "12 txns, 3ms", "conflicts": "0"})
+	if s, ok := first.Stall(); !ok || s != 40*time.Millisecond {
+		t.Errorf("fence-first stall %s %v, want 40ms", s, ok)
+	}
+	if b, _ := first.BothWritable(); b != 0 {
+		t.Errorf("fence-first both writable %s", b)
+	}
+	want := "guardrails 100.0ms, fence 1.0ms (forward 12 txns, 3ms behind), drain 30.0ms, release 9.0ms, application stalled 40.0ms, both writable 0.0ms, conflicts 0"
+	if got := first.String(); got != want {
+		t.Errorf("status line\n got %s\nwant %s", got, want)
+	}
+	both := ReadCutoverTimes(map[string]string{"at_guardrails": at(0), "at_move": at(50), "app_moved": at(60), "at_fence": at(60), "source_fenced": at(61), "at_drained": at(70), "conflicts": "3"})
+	if s, _ := both.Stall(); s != 0 {
+		t.Errorf("both-writable stall %s, want 0", s)
+	}
+	if b, _ := both.BothWritable(); b != 11*time.Millisecond {
+		t.Errorf("both-writable window %s, want 11ms", b)
+	}
+}
