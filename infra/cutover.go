@@ -202,6 +202,13 @@ func (r *run) fenceDrainRelease(ctx context.Context) error {
 	if err := r.startChannel(forward); err != nil {
 		return err
 	}
+	// Caught up first, while the application still writes: the drain
+	// behind the fence is then only the last milliseconds' commits.
+	if now, err := binlog.Executed(ctx, sdb, flavor); err != nil {
+		return err
+	} else if err := r.waitApplied(ctx, forward, now); err != nil {
+		return err
+	}
 	if err := r.mark("at_fence", time.Now()); err != nil {
 		return err
 	}

@@ -109,21 +109,25 @@ func (s *syncBuffer) String() string {
 // with the retention unset as on a fresh RDS instance.
 func fakeRDSProcedures(t *testing.T, db *sql.DB) {
 	t.Helper()
-	c, err := db.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	for _, q := range []string{
-		"SET sql_log_bin = 0",
+	unlogged(t, db,
 		"CREATE TABLE mysql.rds_configuration (name VARCHAR(100) PRIMARY KEY, value VARCHAR(100), description VARCHAR(300))",
 		"INSERT INTO mysql.rds_configuration VALUES ('binlog retention hours', NULL, 'binlog retention hours specifies the duration in hours before binary logs are automatically deleted.')",
 		"CREATE PROCEDURE mysql.rds_show_configuration() SELECT name, value, description FROM mysql.rds_configuration",
 		"CREATE PROCEDURE mysql.rds_set_configuration(IN n VARCHAR(100), IN v INT) UPDATE mysql.rds_configuration SET value = v WHERE name = n",
 		// RDS's way to end another user's session (KILL needs SUPER there).
-		"CREATE PROCEDURE mysql.rds_kill(IN thread BIGINT) KILL thread",
-		"SET sql_log_bin = 1", // the connection goes back to the pool
-	} {
+		"CREATE PROCEDURE mysql.rds_kill(IN thread BIGINT) KILL thread")
+}
+
+// unlogged runs statements on one session with the binlog off: what they
+// create stays on this server.
+func unlogged(t *testing.T, db *sql.DB, stmts ...string) {
+	t.Helper()
+	c, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, q := range append(append([]string{"SET sql_log_bin = 0"}, stmts...), "SET sql_log_bin = 1") { // the connection goes back to the pool
 		if _, err := c.ExecContext(t.Context(), q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -148,22 +152,10 @@ func serveParameters(t *testing.T, m *awstest.Model, dbs map[string]*sql.DB) {
 // and KILL of another user's session are refused.
 func rdsUser(t *testing.T, db *sql.DB, user, password string) {
 	t.Helper()
-	c, err := db.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	for _, q := range []string{
-		"SET sql_log_bin = 0",
-		"CREATE USER '" + user + "'@'%' IDENTIFIED BY '" + password + "'",
-		"GRANT ALL ON *.* TO '" + user + "'@'%' WITH GRANT OPTION",
-		"REVOKE SUPER, READ_ONLY ADMIN, BINLOG ADMIN, CONNECTION ADMIN ON *.* FROM '" + user + "'@'%'",
-		"SET sql_log_bin = 1",
-	} {
-		if _, err := c.ExecContext(t.Context(), q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	unlogged(t, db,
+		"CREATE USER '"+user+"'@'%' IDENTIFIED BY '"+password+"'",
+		"GRANT ALL ON *.* TO '"+user+"'@'%' WITH GRANT OPTION",
+		"REVOKE SUPER, READ_ONLY ADMIN, BINLOG ADMIN, CONNECTION ADMIN ON *.* FROM '"+user+"'@'%'")
 }
 
 // appSchema is the application's table on the source, with users of its
@@ -172,17 +164,8 @@ func rdsUser(t *testing.T, db *sql.DB, user, password string) {
 func appSchema(t *testing.T, dbs ...*sql.DB) {
 	t.Helper()
 	for _, db := range dbs {
-		c, err := db.Conn(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, q := range []string{"SET sql_log_bin = 0", "CREATE USER 'app'@'%' IDENTIFIED BY 'app'", "GRANT ALL ON app.* TO 'app'@'%'",
-			"CREATE USER 'shop_app'@'%' IDENTIFIED BY 'app'", "GRANT ALL ON app.* TO 'shop_app'@'%'", "SET sql_log_bin = 1"} {
-			if _, err := c.ExecContext(t.Context(), q); err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
-		}
-		c.Close()
+		unlogged(t, db, "CREATE USER 'app'@'%' IDENTIFIED BY 'app'", "GRANT ALL ON app.* TO 'app'@'%'",
+			"CREATE USER 'shop_app'@'%' IDENTIFIED BY 'app'", "GRANT ALL ON app.* TO 'shop_app'@'%'")
 	}
 	testenv.Exec(t, dbs[0], "CREATE DATABASE app",
 		"CREATE TABLE app.events (id BIGINT AUTO_INCREMENT PRIMARY KEY, seq BIGINT NOT NULL, node VARCHAR(10) NOT NULL, UNIQUE KEY (seq))")
