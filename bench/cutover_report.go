@@ -38,17 +38,18 @@ type CutoverResult struct {
 	NodesEqual     bool  `json:"nodes_equal"` // after take-down
 
 	P50, P99, MaxMS float64        `json:"-"`
-	LongestStallMS  float64        `json:"longest_stall_ms"` // the longest any one write waited (retries included)
-	LongestGapMS    float64        `json:"longest_gap_ms"`   // the longest time no write was acknowledged
-	BothWritableMS  float64        `json:"both_writable_ms"` // the app's view: first ack on the new side to last on the old
-	JournalStallMS  float64        `json:"journal_stall_ms"` // fence to release, as migrate journaled it
-	FenceMS         float64        `json:"fence_ms"`         // the fence statement(s)
-	DrainMS         float64        `json:"drain_ms"`         // fence up to the forward channel holding the source's set
-	ReleaseMS       float64        `json:"release_ms"`       // the hook
-	JournalBothMS   float64        `json:"journal_both_ms"`  // both writable, as the journal says
-	LagAtFence      string         `json:"lag_at_fence"`     // forward behind when the fence was up
-	CutoverAt       float64        `json:"cutover_at"`       // migrate's cut-over began (guardrails)
-	Steps           []Mark         `json:"steps"`            // the cut-over's sub-steps
+	LongestStallMS  float64        `json:"longest_stall_ms"`  // the longest any one write waited (retries included), up to a rollback
+	RollbackStallMS float64        `json:"rollback_stall_ms"` // the same from the rollback on
+	LongestGapMS    float64        `json:"longest_gap_ms"`    // the longest time no write was acknowledged
+	BothWritableMS  float64        `json:"both_writable_ms"`  // the app's view: first ack on the new side to last on the old
+	JournalStallMS  float64        `json:"journal_stall_ms"`  // fence to release, as migrate journaled it
+	FenceMS         float64        `json:"fence_ms"`          // the fence statement(s)
+	DrainMS         float64        `json:"drain_ms"`          // fence up to the forward channel holding the source's set
+	ReleaseMS       float64        `json:"release_ms"`        // the hook
+	JournalBothMS   float64        `json:"journal_both_ms"`   // both writable, as the journal says
+	LagAtFence      string         `json:"lag_at_fence"`      // forward behind when the fence was up
+	CutoverAt       float64        `json:"cutover_at"`        // migrate's cut-over began (guardrails)
+	Steps           []Mark         `json:"steps"`             // the cut-over's sub-steps
 	RollbackAt      float64        `json:"rollback_at,omitempty"`
 	RollbackDone    float64        `json:"rollback_done,omitempty"`
 	TakeDownAt      float64        `json:"take_down_done,omitempty"`
@@ -193,7 +194,11 @@ func (a *app) summarize(r *CutoverResult) {
 	var acks []float64
 	for _, w := range ws {
 		lat = append(lat, w.Latency)
-		r.LongestStallMS = max(r.LongestStallMS, w.Latency)
+		if r.Rollback && w.At >= r.RollbackAt {
+			r.RollbackStallMS = max(r.RollbackStallMS, w.Latency)
+		} else {
+			r.LongestStallMS = max(r.LongestStallMS, w.Latency)
+		}
 		if !w.OK {
 			r.Failed++
 			continue
@@ -260,6 +265,9 @@ func (r CutoverResult) Line() string {
 	s := fmt.Sprintf("%d writes (%d inserts, %d updates acknowledged): lost %d inserts %d updates, %d failed, exactly once %v, nodes equal %v; stall %.0f ms (fence %.1f, drain %.1f, hook %.1f ms; lag at fence %s), both writable %.0f ms, %d conflicts",
 		r.Writes, r.InsertsAcked, r.UpdatesAcked, r.LostInserts, r.LostUpdates, r.Failed, r.ExactlyOnce, r.NodesEqual,
 		r.LongestStallMS, r.FenceMS, r.DrainMS, r.ReleaseMS, r.LagAtFence, r.BothWritableMS, r.ConflictCount())
+	if r.Rollback {
+		s += fmt.Sprintf("; rollback stall %.0f ms", r.RollbackStallMS)
+	}
 	if r.Note != "" {
 		s += "; " + r.Note
 	}
@@ -495,7 +503,7 @@ var cutoverPage = template.Must(template.New("cutover").Funcs(template.FuncMap{
 <pre>{{.Table}}</pre>
 {{range .Runs}}<h2>run {{.R.Run}}: fence {{.R.Fence}}, {{.R.Order}}{{if .R.Rollback}}, rolled back{{end}}</h2>
 <p>{{if or .R.LostInserts .R.LostUpdates .R.Failed}}<span class="bad">{{.R.LostInserts}} inserts and {{.R.LostUpdates}} updates lost, {{.R.Failed}} writes failed</span>{{else}}<span class="ok">nothing lost, no write failed</span>{{end}};
-longest stall {{f .R.LongestStallMS}} ms (fence {{f .R.FenceMS}} ms, drain {{f .R.DrainMS}} ms, hook {{f .R.ReleaseMS}} ms; forward {{.R.LagAtFence}} behind at the fence);
+longest stall {{f .R.LongestStallMS}} ms{{if .R.Rollback}} (rollback: {{f .R.RollbackStallMS}} ms){{end}} (cut-over: fence {{f .R.FenceMS}} ms, drain {{f .R.DrainMS}} ms, hook {{f .R.ReleaseMS}} ms; forward {{.R.LagAtFence}} behind at the fence);
 both sides written {{f .R.BothWritableMS}} ms; conflicts: {{range $k, $v := .R.Conflicts}}{{$k}} {{$v}}; {{else}}none{{end}}
 {{if .R.Note}}<br><span class="bad">{{.R.Note}}</span>{{end}}</p>
 {{.Chart}}
