@@ -221,6 +221,9 @@ func (a *app) summarize(r *CutoverResult) {
 	if lastOld > firstNew {
 		r.BothWritableMS = (lastOld - firstNew) * 1000
 	}
+	// The source stays writable until the fence is up, whether or not the
+	// application's last write there was acknowledged that late.
+	r.BothWritableMS = max(r.BothWritableMS, r.JournalBothMS)
 	r.P50, r.P99, r.MaxMS = quantile(lat, 0.5), quantile(lat, 0.99), quantile(lat, 1)
 	z := r.zero()
 	r.PerSecond = timeSlices(ws, 1, z)

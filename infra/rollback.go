@@ -128,6 +128,18 @@ func (r *run) writesBack(ctx context.Context) error {
 		return err
 	}
 	defer tdb.Close()
+	sdb, _, err := r.open(ctx, "source")
+	if err != nil {
+		return err
+	}
+	defer sdb.Close()
+	// Caught up first (a resumed channel may still be connecting): behind
+	// the fence the application then waits only for the last commits.
+	if now, err := binlog.Executed(ctx, tdb, flavor); err != nil {
+		return err
+	} else if err := r.waitApplied(ctx, reverse, now); err != nil {
+		return err
+	}
 	if err := r.fence(ctx, "target", tdb, true); err != nil {
 		return fmt.Errorf("fencing the target: %w", err)
 	}
@@ -139,11 +151,6 @@ func (r *run) writesBack(ctx context.Context) error {
 	if err := r.waitApplied(ctx, reverse, goal); err != nil {
 		return err
 	}
-	sdb, _, err := r.open(ctx, "source")
-	if err != nil {
-		return err
-	}
-	defer sdb.Close()
 	if err := r.fence(ctx, "source", sdb, false); err != nil {
 		return fmt.Errorf("unfencing the source: %w", err)
 	}
