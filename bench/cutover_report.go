@@ -443,7 +443,7 @@ func latencyChart(r CutoverResult) template.HTML {
 		}
 		color := palette[i]
 		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/><text x="%.0f" y="%.0f" fill="%s">%s per 100 ms</text>`,
-			color, strings.Join(pts, " "), chartW-150, chartT+14*float64(i+1), color, series.name)
+			color, strings.Join(pts, " "), chartL+10, chartT+14*float64(i+1), color, series.name)
 	}
 	for _, bk := range r.Buckets {
 		if bk.Failed > 0 && bk.At >= x0 && bk.At <= x1 {
