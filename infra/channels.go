@@ -171,6 +171,11 @@ var errNotYet = errors.New("not started yet")
 // waitApplied waits until a direction has applied goal.
 func (r *run) waitApplied(ctx context.Context, name string, goal gtid.Set) error {
 	r.say("waiting for %s to apply %s", name, goal)
+	return r.awaitApplied(ctx, name, goal)
+}
+
+// awaitApplied is waitApplied without the progress line.
+func (r *run) awaitApplied(ctx context.Context, name string, goal gtid.Set) error {
 	// The channel runs in this process: its status is cheap to read, and
 	// during the cut-over every millisecond here is the application's stall.
 	return r.pollEvery(ctx, fmt.Sprintf("channel %s to apply %s", name, goal), time.Millisecond, func(context.Context) (bool, error) {

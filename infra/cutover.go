@@ -115,10 +115,6 @@ var stepCutover = step{
 	title: "guardrails, reverse channel on, source fenced, forward drained to its exact GTID set and stopped, application released",
 	skip:  func(*Plan) string { return "" },
 	actions: func(p *Plan) []Action {
-		move := "wait for 'pitcrew migrate confirm --plan FILE' (the operator moved the application)"
-		if p.Options.Hook != "" {
-			move = "run hook: " + p.Options.Hook + " cutover"
-		}
 		a := []Action{
 			{"pitcrew", fmt.Sprintf("guardrails: %s lag <= %s; auto_increment offsets keep both nodes' inserts apart; the target serves binlog to a replica and keeps it %dh; the fence (%s) will work on both sides; no source transaction older than %s", forward, p.Options.MaxLag, p.Options.BinlogRetentionHours, p.Options.Fence, p.Options.LongTransaction)},
 			{"target database", "SELECT @@GLOBAL.gtid_binlog_pos / @@GLOBAL.gtid_executed -> where the reverse channel starts (journaled)"},
@@ -128,10 +124,19 @@ var stepCutover = step{
 			{"source database", fenceSQL(p, "source", true)},
 			{"source database", "SELECT the executed GTID set -> the exact drain goal; wait until " + forward + " applied it; stop " + forward},
 		}
-		if p.Options.CutoverOrder == OrderBothWritable {
-			return append(append(a, Action{"pitcrew", move + " (both sides take the application's writes until the fence: a row written on both is a conflict, resolved source-wins, and may lose an update)"}), fence...)
+		switch {
+		case p.Options.CutoverOrder == OrderBothWritable:
+			move := "wait for 'pitcrew migrate confirm --plan FILE' (the operator moved the application)"
+			if p.Options.Hook != "" {
+				move = "run hook: " + p.Options.Hook + " cutover"
+			}
+			a = append(a, Action{"pitcrew", move + " (both sides take the application's writes until the fence: a row written on both is a conflict, resolved source-wins, and may lose an update)"})
+			return append(a, fence...)
+		case p.Options.Hook != "":
+			return append(append(a, fence...), Action{"pitcrew", "run hook: " + p.Options.Hook + " cutover (the target holds every write the source acknowledged)"})
 		}
-		return append(append(a, fence...), Action{"pitcrew", move + " (the target holds every write the source acknowledged)"})
+		a = append(a, Action{"pitcrew", "wait for 'pitcrew migrate confirm --plan FILE' (the operator is ready to move the application)"})
+		return append(append(a, fence...), Action{"pitcrew", "say RELEASE: the operator moves the application's writes to the target (which holds every write the source acknowledged)"})
 	},
 	run: runCutover,
 }
@@ -206,8 +211,15 @@ func (r *run) fenceDrainRelease(ctx context.Context) error {
 	// behind the fence is then only the last milliseconds' commits.
 	if now, err := binlog.Executed(ctx, sdb, flavor); err != nil {
 		return err
-	} else if err := r.waitApplied(ctx, forward, now); err != nil {
+	} else if err := r.awaitApplied(ctx, forward, now); err != nil {
 		return err
+	}
+	// Without a hook the operator (or a fleet) says when to go, before the
+	// fence: the source stays writable while the operator is not ready.
+	if r.p.Options.Hook == "" && r.p.Options.CutoverOrder != OrderBothWritable && r.output("app_moved") == "" {
+		if err := r.moveApplication(ctx, "cutover"); err != nil {
+			return err
+		}
 	}
 	if err := r.mark("at_fence", time.Now()); err != nil {
 		return err
@@ -228,19 +240,23 @@ func (r *run) fenceDrainRelease(ctx context.Context) error {
 			lag += fmt.Sprintf(", %.0fms", c.s.Status().SecondsBehind*1000)
 		}
 	}
-	if err := r.waitApplied(ctx, forward, goal); err != nil {
+	if err := r.awaitApplied(ctx, forward, goal); err != nil {
 		return err
 	}
 	tDrained := time.Now()
+	r.say("source fenced (%s) in %s with %s %s behind; drained to %s in %s", r.p.Options.Fence, ms(tFenced.Sub(tFence)), forward, lag, goal, ms(tDrained.Sub(tFenced)))
 	var tMove, tMoved time.Time
 	if r.p.Options.CutoverOrder != OrderBothWritable && r.output("app_moved") == "" {
 		tMove = time.Now()
-		if err := r.moveApplication(ctx, "cutover"); err != nil {
-			return err
+		if r.p.Options.Hook != "" {
+			if err := r.moveApplication(ctx, "cutover"); err != nil {
+				return err
+			}
+		} else {
+			r.say("RELEASE: the target holds every write the source acknowledged: move the application's writes to the target now")
 		}
 		tMoved = time.Now()
 	}
-	r.say("source fenced (%s) in %s with %s %s behind; drained to %s in %s", r.p.Options.Fence, ms(tFenced.Sub(tFence)), forward, lag, goal, ms(tDrained.Sub(tFenced)))
 	for _, kv := range [][2]string{
 		{"at_fence", stamp(tFence)}, {"source_fenced", stamp(tFenced)}, {"lag_at_fence", lag}, {"at_drained", stamp(tDrained)},
 		{"forward_stopped", goal.String()}, {"at_move", stamp(tMove)}, {"app_moved", stamp(tMoved)},
@@ -413,7 +429,11 @@ func (r *run) moveApplication(ctx context.Context, phase string) error {
 	if phase == "rollback" {
 		to = "source"
 	}
-	r.say("ACTION NEEDED: move the application's writes to the %s now, then run: pitcrew migrate confirm --plan FILE%s", to, map[bool]string{true: " --rollback"}[phase == "rollback"])
+	if phase == "cutover" && r.p.Options.CutoverOrder != OrderBothWritable {
+		r.say("ACTION NEEDED: the cut-over is ready: run 'pitcrew migrate confirm --plan FILE'; pitcrew then fences the source, drains the forward channel and says when the application may write to the target (its writes to the source fail from the fence until then)")
+	} else {
+		r.say("ACTION NEEDED: move the application's writes to the %s now, then run: pitcrew migrate confirm --plan FILE%s", to, map[bool]string{true: " --rollback"}[phase == "rollback"])
+	}
 	r.rn.live.set(func(l *live) { l.confirm = phase })
 	defer r.rn.live.set(func(l *live) { l.confirm = "" })
 	// A local file: checked every second, whatever the AWS polling interval.

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,6 +36,13 @@ func TestPlanFenceChoice(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := examplePlan(t)
+			if tc.name == "parameter_group on RDS" { // also the default of a plan with accounts
+				p.Options.Fence = ""
+				p.Default()
+				if p.Options.Fence != FenceParameterGroup {
+					t.Errorf("default fence of an RDS plan: %s", p.Options.Fence)
+				}
+			}
 			tc.edit(p)
 			err := p.Validate()
 			switch {
@@ -140,24 +146,8 @@ func TestMigrateExampleOnRDS(t *testing.T) {
 	// pitcrew's: the test's own pool must not keep one.
 	srcDB.SetMaxIdleConns(0)
 	w := startWriterAs(t, "shop_app", dir, src.Port, tgt.Port)
-	var once sync.Once
-	m.After = func(op string) {
-		if op == "ChangeResourceRecordSets" {
-			once.Do(w.finish)
-		}
-	}
 	out := &syncBuffer{}
-	if err := runner(p, m, out).Apply(t.Context(), "", false); err != nil {
-		t.Fatalf("apply: %v\n%s", err, out)
-	}
-	w.finish()
-	t.Logf("%d writes acknowledged, %d refused at the fence\n%s", len(w.acked), len(w.errors), out)
-	assertExactlyOnce(t, srcDB, "old database", w.acked)
-	assertExactlyOnce(t, tgtDB, "new database", w.acked)
-	var onTarget int
-	if err := tgtDB.QueryRow("SELECT COUNT(*) FROM app.events WHERE node = 'target'").Scan(&onTarget); err != nil || onTarget == 0 {
-		t.Errorf("no write reached the target after the cut-over (%d, %v)", onTarget, err)
-	}
+	applyWhileWriting(t, runner(p, m, out), m, w, srcDB, tgtDB, out)
 	for _, e := range w.errors {
 		if strings.Contains(e.Error(), "on target") {
 			t.Errorf("the application failed on the new database: %v", e)

@@ -274,3 +274,28 @@ func assertExactlyOnce(t *testing.T, db *sql.DB, name string, acked []int64) {
 		}
 	}
 }
+
+// applyWhileWriting runs the whole plan while w writes, stops w once the
+// traffic moves (the first DNS change: the application is on the target by
+// then), and checks that every acknowledged write is on both databases
+// exactly once and that writes reached the target.
+func applyWhileWriting(t *testing.T, rn *Runner, m *awstest.Model, w *writer, srcDB, tgtDB *sql.DB, out *syncBuffer) {
+	t.Helper()
+	var once sync.Once
+	m.After = func(op string) {
+		if op == "ChangeResourceRecordSets" {
+			once.Do(w.finish)
+		}
+	}
+	if err := rn.Apply(t.Context(), "", false); err != nil {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	w.finish()
+	t.Logf("%d writes acknowledged, %d refused at the fence\n%s", len(w.acked), len(w.errors), out)
+	assertExactlyOnce(t, srcDB, "old database", w.acked)
+	assertExactlyOnce(t, tgtDB, "new database", w.acked)
+	var onTarget int
+	if err := tgtDB.QueryRow("SELECT COUNT(*) FROM app.events WHERE node = 'target'").Scan(&onTarget); err != nil || onTarget == 0 {
+		t.Errorf("no write reached the target after the cut-over (%d, %v)", onTarget, err)
+	}
+}

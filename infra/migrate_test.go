@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
@@ -41,25 +40,8 @@ func TestMigrateAcrossAccounts(t *testing.T) {
 	p.Options.Hook = hookScript(t, dir)
 
 	w := startWriter(t, dir, src.Port, tgt.Port)
-	var once sync.Once
-	m.After = func(op string) {
-		if op == "ChangeResourceRecordSets" { // the application is on the target by now
-			once.Do(w.finish)
-		}
-	}
 	out := &syncBuffer{}
-	if err := runner(p, m, out).Apply(t.Context(), "", false); err != nil {
-		t.Fatalf("apply: %v\n%s", err, out)
-	}
-	w.finish()
-	t.Logf("%d writes acknowledged, %d refused at the fence\n%s", len(w.acked), len(w.errors), out)
-
-	assertExactlyOnce(t, srcDB, "old database", w.acked)
-	assertExactlyOnce(t, tgtDB, "new database", w.acked)
-	var onTarget int
-	if err := tgtDB.QueryRow("SELECT COUNT(*) FROM app.events WHERE node = 'target'").Scan(&onTarget); err != nil || onTarget == 0 {
-		t.Errorf("no write reached the target after the cut-over (%d, %v)", onTarget, err)
-	}
+	applyWhileWriting(t, runner(p, m, out), m, w, srcDB, tgtDB, out)
 	var hours string
 	if err := srcDB.QueryRow("SELECT value FROM mysql.rds_configuration WHERE name = 'binlog retention hours'").Scan(&hours); err != nil || hours != "72" {
 		t.Errorf("binlog retention hours = %q (%v), want 72", hours, err)

@@ -103,7 +103,7 @@ type Options struct {
 	PollInterval         time.Duration `yaml:"poll_interval"`    // AWS waiters and checks; default 30s
 	Timeout              time.Duration `yaml:"timeout"`          // per wait; default 2h
 	Hook                 string        `yaml:"hook"`             // run as: hook cutover|rollback; empty: wait for 'pitcrew migrate confirm'
-	Fence                string        `yaml:"fence"`            // read_only (default), parameter_group or lock_users
+	Fence                string        `yaml:"fence"`            // read_only (default; with accounts parameter_group), parameter_group or lock_users
 	AppUsers             []string      `yaml:"app_users"`        // with fence lock_users
 	CutoverOrder         string        `yaml:"cutover_order"`    // fence-first (default) or both-writable
 	FinalSnapshot        *bool         `yaml:"final_snapshot"`   // take-down keeps one; default true
@@ -157,6 +157,9 @@ func (p *Plan) Default() {
 	}
 	if o.Fence == "" {
 		o.Fence = FenceReadOnly
+		if p.aws() { // RDS refuses SET GLOBAL read_only
+			o.Fence = FenceParameterGroup
+		}
 	}
 	if o.CutoverOrder == "" {
 		o.CutoverOrder = OrderFenceFirst

@@ -137,7 +137,7 @@ func (r *run) writesBack(ctx context.Context) error {
 	// the fence the application then waits only for the last commits.
 	if now, err := binlog.Executed(ctx, tdb, flavor); err != nil {
 		return err
-	} else if err := r.waitApplied(ctx, reverse, now); err != nil {
+	} else if err := r.awaitApplied(ctx, reverse, now); err != nil {
 		return err
 	}
 	if err := r.fence(ctx, "target", tdb, true); err != nil {

@@ -146,7 +146,7 @@ func migrateStatus(rn *infra.Runner, w io.Writer, asJSON bool) error {
 		} else if len(s.Outputs) > 0 {
 			var kv []string
 			for _, k := range slices.Sorted(maps.Keys(s.Outputs)) {
-				if !strings.HasPrefix(k, "at_") && k != "lag_at_fence" && k != "conflicts" {
+				if s.ID != "cutover" || !slices.Contains([]string{"source_fenced", "app_moved", "lag_at_fence", "conflicts"}, k) && !strings.HasPrefix(k, "at_") {
 					kv = append(kv, k+"="+s.Outputs[k])
 				}
 			}
