@@ -262,7 +262,9 @@ func TestMigrateFenceGuardrails(t *testing.T) {
 // with both-writable it moved before the fence, stalled not at all, and
 // both sides took writes until the fence was up.
 func TestCutoverTimes(t *testing.T) {
-	at := func(ms int) string { return time.Unix(100, int64(ms)*int64(time.Millisecond)).UTC().Format(time.RFC3339Nano) }
+	at := func(ms int) string {
+		return time.Unix(100, int64(ms)*int64(time.Millisecond)).UTC().Format(time.RFC3339Nano)
+	}
 	first := ReadCutoverTimes(map[string]string{"at_guardrails": at(0), "at_fence": at(100), "source_fenced": at(101), "at_drained": at(131),
 		"at_move": at(131), "app_moved": at(140), "lag_at_fence": "12 txns, 3ms", "conflicts": "0"})
 	if s, ok := first.Stall(); !ok || s != 40*time.Millisecond {
