@@ -37,7 +37,9 @@ type CutoverResult struct {
 	ExactlyOnce    bool  `json:"exactly_once"`
 	NodesEqual     bool  `json:"nodes_equal"` // after take-down
 
-	P50, P99, MaxMS float64        `json:"-"`
+	P50             float64        `json:"p50_ms"` // over every write of the run
+	P99             float64        `json:"p99_ms"`
+	MaxMS           float64        `json:"max_ms"`
 	LongestStallMS  float64        `json:"longest_stall_ms"`  // the longest any one write waited (retries included), up to a rollback
 	RollbackStallMS float64        `json:"rollback_stall_ms"` // the same from the rollback on
 	LongestGapMS    float64        `json:"longest_gap_ms"`    // the longest time no write was acknowledged
