@@ -21,6 +21,7 @@ import (
 
 // account is one AWS account's service clients.
 type account struct {
+	role   string // source or target
 	id     string
 	region string
 	rds    *rds.Client
@@ -68,7 +69,7 @@ func (r *run) awsClients(ctx context.Context) (*clients, error) {
 		})
 		tgtCfg.Credentials = aws.NewCredentialsCache(prov)
 	}
-	c := &clients{source: newAccount(p.Source, srcCfg), target: newAccount(p.Target, tgtCfg)}
+	c := &clients{source: newAccount("source", p.Source, srcCfg), target: newAccount("target", p.Target, tgtCfg)}
 	for _, a := range []struct {
 		role string
 		cfg  aws.Config
@@ -86,9 +87,9 @@ func (r *run) awsClients(ctx context.Context) (*clients, error) {
 	return c, nil
 }
 
-func newAccount(s Side, cfg aws.Config) *account {
+func newAccount(role string, s Side, cfg aws.Config) *account {
 	return &account{
-		id: s.Account, region: s.Region,
+		role: role, id: s.Account, region: s.Region,
 		rds: rds.NewFromConfig(cfg), kms: kms.NewFromConfig(cfg), ec2: ec2.NewFromConfig(cfg),
 		r53: route53.NewFromConfig(cfg), cw: cloudwatch.NewFromConfig(cfg),
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/pitcrew/pitcrew/conflict"
 	"github.com/pitcrew/pitcrew/internal/gtid"
@@ -83,6 +84,9 @@ func (r *run) channelConfig(name string) (syncer.Config, error) {
 	c := syncer.Config{
 		Channel: name, DataDir: filepath.Join(r.p.DataDir, "channels", name),
 		Conflicts: &conflict.Rules{Default: conflict.SourceWins}, Logger: r.log.With("channel", name),
+	}
+	if r.p.Options.Fence == FenceLockUsers {
+		c.FenceUsers = r.p.Options.AppUsers // a side's fence stays on that side
 	}
 	for _, ch := range mesh {
 		if ch.Name == name {
@@ -167,7 +171,14 @@ var errNotYet = errors.New("not started yet")
 // waitApplied waits until a direction has applied goal.
 func (r *run) waitApplied(ctx context.Context, name string, goal gtid.Set) error {
 	r.say("waiting for %s to apply %s", name, goal)
-	return r.poll(ctx, fmt.Sprintf("channel %s to apply %s", name, goal), func(context.Context) (bool, error) {
+	return r.awaitApplied(ctx, name, goal)
+}
+
+// awaitApplied is waitApplied without the progress line.
+func (r *run) awaitApplied(ctx context.Context, name string, goal gtid.Set) error {
+	// The channel runs in this process: its status is cheap to read, and
+	// during the cut-over every millisecond here is the application's stall.
+	return r.pollEvery(ctx, fmt.Sprintf("channel %s to apply %s", name, goal), time.Millisecond, func(context.Context) (bool, error) {
 		set, err := r.applied(name)
 		if errors.Is(err, errNotYet) {
 			return false, nil

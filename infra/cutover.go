@@ -15,7 +15,6 @@ import (
 	"github.com/pitcrew/pitcrew/internal/apply"
 	"github.com/pitcrew/pitcrew/internal/binlog"
 	"github.com/pitcrew/pitcrew/internal/conn"
-	"github.com/pitcrew/pitcrew/internal/preflight"
 )
 
 var stepForward = step{
@@ -29,7 +28,9 @@ var stepForward = step{
 		}
 		a := []Action{}
 		if p.aws() {
-			a = append(a, Action{"pitcrew", "preflight checks of source and target; any FAIL stops here"})
+			a = append(a,
+				Action{"pitcrew", "preflight checks of source and target; any FAIL stops here"},
+				Action{"target database", fmt.Sprintf("CALL mysql.rds_set_configuration('binlog retention hours', %d) (the reverse channel reads its binlog until take-down)", p.Options.BinlogRetentionHours)})
 		}
 		return append(a,
 			Action{"pitcrew", fmt.Sprintf("channel %s (server_id %d) from %s; checkpoints in %s", forward, p.Options.ServerID, from, filepath.Join(p.DataDir, "channels", forward))},
@@ -40,12 +41,36 @@ var stepForward = step{
 			if err := r.preflight(ctx, true); err != nil {
 				return err
 			}
+			if err := r.keepTargetBinlogs(ctx); err != nil {
+				return err
+			}
 		}
 		if err := r.startChannel(forward); err != nil {
 			return err
 		}
 		return r.drain(ctx, forward, "source")
 	},
+}
+
+// keepTargetBinlogs sets the restored instance's binlog retention (RDS
+// restores it NULL: purge as soon as possible), which the reverse channel
+// needs from the cut-over to take-down.
+func (r *run) keepTargetBinlogs(ctx context.Context) error {
+	tdb, _, err := r.open(ctx, "target")
+	if err != nil {
+		return err
+	}
+	defer tdb.Close()
+	hours, rdsProc, err := binlog.Retention(ctx, tdb)
+	if err != nil || !rdsProc || hours >= float64(r.p.Options.BinlogRetentionHours) {
+		return err
+	}
+	q := fmt.Sprintf("CALL mysql.rds_set_configuration('binlog retention hours', %d)", r.p.Options.BinlogRetentionHours)
+	if _, err := tdb.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("on the target: %s: %w", q, err)
+	}
+	r.say("target binlog retention set to %d hours", r.p.Options.BinlogRetentionHours)
+	return nil
 }
 
 // drain waits until a direction applied everything its source has executed
@@ -73,7 +98,7 @@ func (r *run) open(ctx context.Context, side string) (*sql.DB, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	if err := conn.Ping(ctx, db, side+" database", e); err != nil {
+	if err := conn.Ping(ctx, db, side+".database", e); err != nil {
 		db.Close()
 		return nil, "", err
 	}
@@ -87,27 +112,47 @@ func (r *run) open(ctx context.Context, side string) (*sql.DB, string, error) {
 
 var stepCutover = step{
 	id:    "cutover",
-	title: "guardrails, reverse channel on, application moved, source fenced, forward drained and stopped",
+	title: "guardrails, reverse channel on, source fenced, forward drained to its exact GTID set and stopped, application released",
 	skip:  func(*Plan) string { return "" },
 	actions: func(p *Plan) []Action {
-		move := "wait for 'pitcrew migrate confirm --plan FILE' (the operator moved the application)"
-		if p.Options.Hook != "" {
-			move = "run hook: " + p.Options.Hook + " cutover"
-		}
-		return []Action{
-			{"pitcrew", fmt.Sprintf("guardrails: %s lag <= %s; auto_increment offsets keep both nodes' inserts apart; the target serves binlog to a replica and the source accepts our writes while fenced; no source transaction older than %s", forward, p.Options.MaxLag, p.Options.LongTransaction)},
+		a := []Action{
+			{"pitcrew", fmt.Sprintf("guardrails: %s lag <= %s; auto_increment offsets keep both nodes' inserts apart; the target serves binlog to a replica and keeps it %dh; the fence (%s) will work on both sides; no source transaction older than %s", forward, p.Options.MaxLag, p.Options.BinlogRetentionHours, p.Options.Fence, p.Options.LongTransaction)},
 			{"target database", "SELECT @@GLOBAL.gtid_binlog_pos / @@GLOBAL.gtid_executed -> where the reverse channel starts (journaled)"},
 			{"pitcrew", fmt.Sprintf("channel %s (server_id %d): both directions run, echoes dropped", reverse, p.Options.ServerID+1)},
-			{"pitcrew", move},
-			{"source database", fenceSQL(p, true)},
+		}
+		fence := []Action{
+			{"source database", fenceSQL(p, "source", true)},
 			{"source database", "SELECT the executed GTID set -> the exact drain goal; wait until " + forward + " applied it; stop " + forward},
 		}
+		switch {
+		case p.Options.CutoverOrder == OrderBothWritable:
+			move := "wait for 'pitcrew migrate confirm --plan FILE' (the operator moved the application)"
+			if p.Options.Hook != "" {
+				move = "run hook: " + p.Options.Hook + " cutover"
+			}
+			a = append(a, Action{"pitcrew", move + " (both sides take the application's writes until the fence: a row written on both is a conflict, resolved source-wins, and may lose an update)"})
+			return append(a, fence...)
+		case p.Options.Hook != "":
+			return append(append(a, fence...), Action{"pitcrew", "run hook: " + p.Options.Hook + " cutover (the target holds every write the source acknowledged)"})
+		}
+		a = append(a, Action{"pitcrew", "wait for 'pitcrew migrate confirm --plan FILE' (the operator is ready to move the application)"})
+		return append(append(a, fence...), Action{"pitcrew", "say RELEASE: the operator moves the application's writes to the target (which holds every write the source acknowledged)"})
 	},
 	run: runCutover,
 }
 
+// runCutover switches the application's writes to the target. The default
+// order loses no acknowledged write: the source is fenced first (no write
+// of the application commits there after it), the forward channel is
+// drained to the source's exact executed set, and only then is the
+// application released to the target, which by then holds everything the
+// source acknowledged. The application's writes wait (or fail and are
+// retried) from the fence to the release: that stall is the drain.
+// options.cutover_order both-writable moves the application first, as
+// before: no stall, but both sides take writes until the fence.
 func runCutover(ctx context.Context, r *run) error {
 	if r.output("reverse_start") == "" {
+		t0 := time.Now()
 		if err := r.guardrails(ctx); err != nil {
 			return err
 		}
@@ -120,6 +165,9 @@ func runCutover(ctx context.Context, r *run) error {
 		if err != nil {
 			return err
 		}
+		if err := r.mark("at_guardrails", t0); err != nil {
+			return err
+		}
 		if err := r.record("reverse_start", set.String()); err != nil {
 			return err
 		}
@@ -127,45 +175,162 @@ func runCutover(ctx context.Context, r *run) error {
 	if err := r.startChannel(reverse); err != nil {
 		return err
 	}
-	if r.output("app_moved") == "" {
-		if err := r.moveApplication(ctx, "cutover"); err != nil {
-			return err
-		}
-		if err := r.record("app_moved", time.Now().UTC().Format(time.RFC3339)); err != nil {
+	if r.p.Options.CutoverOrder == OrderBothWritable {
+		if err := r.release(ctx); err != nil {
 			return err
 		}
 	}
-	if r.output("forward_stopped") != "" {
-		return nil
+	if r.output("forward_stopped") == "" {
+		if err := r.fenceDrainRelease(ctx); err != nil {
+			return err
+		}
 	}
+	if err := r.release(ctx); err != nil {
+		return err
+	}
+	return r.countConflicts(ctx)
+}
+
+// fenceDrainRelease fences the source, drains the forward channel to what
+// the source executed once fenced, and (fence-first) releases the
+// application. Between the fence and the release the application cannot
+// write: nothing but the fence, the drain and the hook runs there; the
+// journal is written after (a crash before it repeats the fence, the
+// drain and the hook, which must be safe to run twice), except the intent
+// to fence, which a rollback needs to know the source may be fenced.
+func (r *run) fenceDrainRelease(ctx context.Context) error {
 	sdb, flavor, err := r.open(ctx, "source")
 	if err != nil {
 		return err
 	}
 	defer sdb.Close()
-	if err := r.fence(ctx, sdb, true); err != nil {
+	if err := r.startChannel(forward); err != nil {
 		return err
 	}
-	r.say("source fenced (%s)", r.p.Options.Fence)
-	if err := r.record("source_fenced", "true"); err != nil {
+	// Caught up first, while the application still writes: the drain
+	// behind the fence is then only the last milliseconds' commits.
+	if now, err := binlog.Executed(ctx, sdb, flavor); err != nil {
+		return err
+	} else if err := r.awaitApplied(ctx, forward, now); err != nil {
 		return err
 	}
+	// Without a hook the operator (or a fleet) says when to go, before the
+	// fence: the source stays writable while the operator is not ready.
+	if r.p.Options.Hook == "" && r.p.Options.CutoverOrder != OrderBothWritable && r.output("app_moved") == "" {
+		if err := r.moveApplication(ctx, "cutover"); err != nil {
+			return err
+		}
+	}
+	if err := r.mark("at_fence", time.Now()); err != nil {
+		return err
+	}
+	tFence := time.Now()
+	if err := r.fence(ctx, "source", sdb, true); err != nil {
+		return err
+	}
+	tFenced := time.Now()
 	goal, err := binlog.Executed(ctx, sdb, flavor)
 	if err != nil {
 		return err
 	}
-	if err := r.startChannel(forward); err != nil {
+	lag := ""
+	if have, err := r.applied(forward); err == nil {
+		lag = fmt.Sprintf("%d txns", have.Behind(goal))
+		if c := r.chans.get(forward); c != nil {
+			lag += fmt.Sprintf(", %.0fms", c.s.Status().SecondsBehind*1000)
+		}
+	}
+	if err := r.awaitApplied(ctx, forward, goal); err != nil {
 		return err
 	}
-	if err := r.waitApplied(ctx, forward, goal); err != nil {
-		return err
+	tDrained := time.Now()
+	r.say("source fenced (%s) in %s with %s %s behind; drained to %s in %s", r.p.Options.Fence, ms(tFenced.Sub(tFence)), forward, lag, goal, ms(tDrained.Sub(tFenced)))
+	var tMove, tMoved time.Time
+	if r.p.Options.CutoverOrder != OrderBothWritable && r.output("app_moved") == "" {
+		tMove = time.Now()
+		if r.p.Options.Hook != "" {
+			if err := r.moveApplication(ctx, "cutover"); err != nil {
+				return err
+			}
+		} else {
+			r.say("RELEASE: the target holds every write the source acknowledged: move the application's writes to the target now")
+		}
+		tMoved = time.Now()
+	}
+	for _, kv := range [][2]string{
+		{"at_fence", stamp(tFence)}, {"source_fenced", stamp(tFenced)}, {"lag_at_fence", lag}, {"at_drained", stamp(tDrained)},
+		{"forward_stopped", goal.String()}, {"at_move", stamp(tMove)}, {"app_moved", stamp(tMoved)},
+	} {
+		if kv[1] == "" {
+			continue
+		}
+		if err := r.record(kv[0], kv[1]); err != nil {
+			return err
+		}
 	}
 	r.chans.stop(forward)
-	r.say("%s drained to %s and stopped; %s keeps the source current for rollback", forward, goal, reverse)
-	return r.record("forward_stopped", goal.String())
+	r.say("%s stopped; %s keeps the source current for rollback", forward, reverse)
+	return nil
 }
 
-// guardrails refuse a cut-over that would lose or collide writes.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// release moves the application (hook or operator), once.
+func (r *run) release(ctx context.Context) error {
+	if r.output("app_moved") != "" {
+		return nil
+	}
+	t := time.Now()
+	if err := r.moveApplication(ctx, "cutover"); err != nil {
+		return err
+	}
+	if err := r.mark("at_move", t); err != nil {
+		return err
+	}
+	return r.mark("app_moved", time.Now())
+}
+
+// mark journals when a sub-step of the cut-over began (migrate status
+// shows the times; the bench marks them on its charts).
+func (r *run) mark(key string, t time.Time) error {
+	return r.record(key, t.UTC().Format(time.RFC3339Nano))
+}
+
+// countConflicts journals how many conflicts both ledgers recorded since
+// the cut-over began (a both-writable window's losses are among them).
+func (r *run) countConflicts(ctx context.Context) error {
+	since, err := time.Parse(time.RFC3339Nano, r.output("at_guardrails"))
+	if err != nil {
+		since = r.cur.Started
+	}
+	var parts []string
+	total := 0
+	for _, side := range []string{"source", "target"} {
+		db, _, err := r.open(ctx, side)
+		if err != nil {
+			return err
+		}
+		n, err := conflictsSince(ctx, db, since)
+		db.Close()
+		if err != nil {
+			return err
+		}
+		total += n
+		parts = append(parts, fmt.Sprintf("%s %d", side, n))
+	}
+	if total > 0 {
+		r.say("conflicts since the cut-over began: %s ('pitcrew conflicts list')", strings.Join(parts, ", "))
+	}
+	return r.record("conflicts", fmt.Sprint(total))
+}
+
+// guardrails refuse a cut-over that would lose or collide writes, or whose
+// fence would not work, before anything moves.
 func (r *run) guardrails(ctx context.Context) error {
 	if err := r.startChannel(forward); err != nil {
 		return err
@@ -209,16 +374,26 @@ func (r *run) guardrails(ctx context.Context) error {
 	} else {
 		r.guardrail("target readable as a source", nil)
 	}
-	if r.p.Options.Fence == FenceReadOnly {
-		ok, err := preflight.HasGlobalPrivilege(ctx, sdb, "SUPER", "READ_ONLY ADMIN", "CONNECTION_ADMIN")
+	keep, err := r.retentionProblem(ctx, tdb)
+	if err != nil {
+		return err
+	}
+	var kept error
+	if keep != "" {
+		kept = fmt.Errorf("guardrail: %s", keep)
+	}
+	if err := r.guardrail("target keeps its binlogs", kept); err != nil {
+		errs = append(errs, err)
+	}
+	for _, side := range []struct {
+		name string
+		db   *sql.DB
+	}{{"source", sdb}, {"target", tdb}} {
+		probs, err := r.fenceProblems(ctx, side.name, side.db)
 		if err != nil {
 			return err
 		}
-		var fenced error
-		if !ok {
-			fenced = fmt.Errorf("guardrail: user %s cannot write to the source once read_only fences it, so the reverse channel would stop: grant it READ_ONLY ADMIN (MariaDB) or CONNECTION_ADMIN (MySQL), or set options.fence: lock_users with options.app_users", r.p.Source.Database.User)
-		}
-		if err := r.guardrail("our user passes read_only", fenced); err != nil {
+		if err := r.guardrail("the fence works on the "+side.name, joinProblems(probs)); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -234,104 +409,6 @@ func (r *run) guardrails(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-// fenceSQL is what fencing (or unfencing) a side runs, for the preview.
-func fenceSQL(p *Plan, on bool) string {
-	if p.Options.Fence == FenceLockUsers {
-		verb := "LOCK"
-		if !on {
-			verb = "UNLOCK"
-		}
-		s := fmt.Sprintf("ALTER USER <each account of %s> ACCOUNT %s", strings.Join(p.Options.AppUsers, ", "), verb)
-		if on {
-			s += "; KILL their connections"
-		}
-		return s
-	}
-	if on {
-		return "SET GLOBAL read_only = ON"
-	}
-	return "SET GLOBAL read_only = OFF"
-}
-
-// fence stops (on) or lets back (off) the application's writes to a side.
-// read_only spares users with SUPER / READ_ONLY ADMIN, as our channels are
-// (the guardrail checks it); lock_users locks only the listed accounts.
-func (r *run) fence(ctx context.Context, db *sql.DB, on bool) error {
-	if r.p.Options.Fence == FenceReadOnly {
-		v := "OFF"
-		if on {
-			v = "ON"
-		}
-		if _, err := db.ExecContext(ctx, "SET GLOBAL read_only = "+v); err != nil {
-			return fmt.Errorf("SET GLOBAL read_only = %s: %w (on RDS set read_only in the parameter group, or use options.fence: lock_users)", v, err)
-		}
-		return nil
-	}
-	q := "SELECT User, Host FROM mysql.user WHERE User IN (?" + strings.Repeat(",?", len(r.p.Options.AppUsers)-1) + ")"
-	args := make([]any, len(r.p.Options.AppUsers))
-	for i, u := range r.p.Options.AppUsers {
-		args[i] = u
-	}
-	rows, err := db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return fmt.Errorf("listing the application's accounts: %w", err)
-	}
-	var accounts [][2]string
-	for rows.Next() {
-		var u, h string
-		if err := rows.Scan(&u, &h); err != nil {
-			rows.Close()
-			return err
-		}
-		accounts = append(accounts, [2]string{u, h})
-	}
-	rows.Close()
-	verb := "UNLOCK"
-	if on {
-		verb = "LOCK"
-	}
-	for _, a := range accounts {
-		if _, err := db.ExecContext(ctx, "ALTER USER ?@? ACCOUNT "+verb, a[0], a[1]); err != nil {
-			return fmt.Errorf("ALTER USER %s@%s ACCOUNT %s: %w", a[0], a[1], verb, err)
-		}
-	}
-	if !on {
-		return nil
-	}
-	ids, err := sessionsOf(ctx, db, r.p.Options.AppUsers)
-	if err != nil {
-		return err
-	}
-	for _, id := range ids {
-		if _, err := db.ExecContext(ctx, fmt.Sprintf("KILL %d", id)); err != nil && conn.Code(err) != 1094 { // 1094: already gone
-			return fmt.Errorf("KILL %d: %w", id, err)
-		}
-	}
-	return nil
-}
-
-func sessionsOf(ctx context.Context, db *sql.DB, users []string) ([]int64, error) {
-	rows, err := db.QueryContext(ctx, "SELECT ID, USER FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID()")
-	if err != nil {
-		return nil, fmt.Errorf("reading the process list: %w", err)
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		var u string
-		if err := rows.Scan(&id, &u); err != nil {
-			return nil, err
-		}
-		for _, x := range users {
-			if u == x {
-				ids = append(ids, id)
-			}
-		}
-	}
-	return ids, rows.Err()
 }
 
 // moveApplication runs the hook (hook PHASE) or waits for the operator's
@@ -352,7 +429,11 @@ func (r *run) moveApplication(ctx context.Context, phase string) error {
 	if phase == "rollback" {
 		to = "source"
 	}
-	r.say("ACTION NEEDED: move the application's writes to the %s now, then run: pitcrew migrate confirm --plan FILE%s", to, map[bool]string{true: " --rollback"}[phase == "rollback"])
+	if phase == "cutover" && r.p.Options.CutoverOrder != OrderBothWritable {
+		r.say("ACTION NEEDED: the cut-over is ready: run 'pitcrew migrate confirm --plan FILE'; pitcrew then fences the source, drains the forward channel and says when the application may write to the target (its writes to the source fail from the fence until then)")
+	} else {
+		r.say("ACTION NEEDED: move the application's writes to the %s now, then run: pitcrew migrate confirm --plan FILE%s", to, map[bool]string{true: " --rollback"}[phase == "rollback"])
+	}
 	r.rn.live.set(func(l *live) { l.confirm = phase })
 	defer r.rn.live.set(func(l *live) { l.confirm = "" })
 	// A local file: checked every second, whatever the AWS polling interval.

@@ -65,7 +65,7 @@ func newPlan(t *testing.T, srcPort, tgtPort int) *Plan {
 			Old: LoadBalancer{DNSName: "old-alb.eu-west-1.elb.amazonaws.com", HostedZoneID: "Z32O12XQLNTSW2", Metric: "app/old-alb/1"},
 			New: LoadBalancer{DNSName: "new-alb.eu-west-1.elb.amazonaws.com", HostedZoneID: "Z32O12XQLNTSW2", Metric: "app/new-alb/2"}},
 		Options: Options{StartFrom: "beginning", PollInterval: 5 * time.Millisecond, Timeout: 90 * time.Second,
-			QuietPeriod: 300 * time.Millisecond, RollbackWindow: 100 * time.Millisecond, BinlogRetentionHours: 72},
+			QuietPeriod: 300 * time.Millisecond, RollbackWindow: 100 * time.Millisecond, BinlogRetentionHours: 72, Fence: FenceParameterGroup},
 	}
 	p.Default()
 	if err := p.Validate(); err != nil {
@@ -109,40 +109,63 @@ func (s *syncBuffer) String() string {
 // with the retention unset as on a fresh RDS instance.
 func fakeRDSProcedures(t *testing.T, db *sql.DB) {
 	t.Helper()
+	unlogged(t, db,
+		"CREATE TABLE mysql.rds_configuration (name VARCHAR(100) PRIMARY KEY, value VARCHAR(100), description VARCHAR(300))",
+		"INSERT INTO mysql.rds_configuration VALUES ('binlog retention hours', NULL, 'binlog retention hours specifies the duration in hours before binary logs are automatically deleted.')",
+		"CREATE PROCEDURE mysql.rds_show_configuration() SELECT name, value, description FROM mysql.rds_configuration",
+		"CREATE PROCEDURE mysql.rds_set_configuration(IN n VARCHAR(100), IN v INT) UPDATE mysql.rds_configuration SET value = v WHERE name = n",
+		// RDS's way to end another user's session (KILL needs SUPER there).
+		"CREATE PROCEDURE mysql.rds_kill(IN thread BIGINT) KILL thread")
+}
+
+// unlogged runs statements on one session with the binlog off: what they
+// create stays on this server.
+func unlogged(t *testing.T, db *sql.DB, stmts ...string) {
+	t.Helper()
 	c, err := db.Conn(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	for _, q := range []string{
-		"SET sql_log_bin = 0",
-		"CREATE TABLE mysql.rds_configuration (name VARCHAR(100) PRIMARY KEY, value VARCHAR(100), description VARCHAR(300))",
-		"INSERT INTO mysql.rds_configuration VALUES ('binlog retention hours', NULL, 'binlog retention hours specifies the duration in hours before binary logs are automatically deleted.')",
-		"CREATE PROCEDURE mysql.rds_show_configuration() SELECT name, value, description FROM mysql.rds_configuration",
-		"CREATE PROCEDURE mysql.rds_set_configuration(IN n VARCHAR(100), IN v INT) UPDATE mysql.rds_configuration SET value = v WHERE name = n",
-		"SET sql_log_bin = 1", // the connection goes back to the pool
-	} {
+	for _, q := range append(append([]string{"SET sql_log_bin = 0"}, stmts...), "SET sql_log_bin = 1") { // the connection goes back to the pool
 		if _, err := c.ExecContext(t.Context(), q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
 }
 
+// serveParameters applies the read_only a ModifyDBParameterGroup call sets
+// to the real server behind the account's instance, as RDS applies a
+// dynamic parameter.
+func serveParameters(t *testing.T, m *awstest.Model, dbs map[string]*sql.DB) {
+	m.OnParameter = func(p awstest.Parameter) {
+		if db := dbs[p.Account]; db != nil && p.Name == "read_only" {
+			if _, err := db.Exec("SET GLOBAL read_only = " + p.Value); err != nil {
+				t.Errorf("applying read_only=%s: %v", p.Value, err)
+			}
+		}
+	}
+}
+
+// rdsUser creates the account RDS gives its master user: everything but
+// SUPER and what was split from it, so SET GLOBAL read_only, sql_log_bin
+// and KILL of another user's session are refused.
+func rdsUser(t *testing.T, db *sql.DB, user, password string) {
+	t.Helper()
+	unlogged(t, db,
+		"CREATE USER '"+user+"'@'%' IDENTIFIED BY '"+password+"'",
+		"GRANT ALL ON *.* TO '"+user+"'@'%' WITH GRANT OPTION",
+		"REVOKE SUPER, READ_ONLY ADMIN, BINLOG ADMIN, CONNECTION ADMIN ON *.* FROM '"+user+"'@'%'")
+}
+
 // appSchema is the application's table on the source, with users of its
-// own that are not replicated (sql_log_bin=0).
+// own that are not replicated (sql_log_bin=0): app and shop_app (the
+// example plan's app_users).
 func appSchema(t *testing.T, dbs ...*sql.DB) {
 	t.Helper()
 	for _, db := range dbs {
-		c, err := db.Conn(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, q := range []string{"SET sql_log_bin = 0", "CREATE USER 'app'@'%' IDENTIFIED BY 'app'", "GRANT ALL ON app.* TO 'app'@'%'", "SET sql_log_bin = 1"} {
-			if _, err := c.ExecContext(t.Context(), q); err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
-		}
-		c.Close()
+		unlogged(t, db, "CREATE USER 'app'@'%' IDENTIFIED BY 'app'", "GRANT ALL ON app.* TO 'app'@'%'",
+			"CREATE USER 'shop_app'@'%' IDENTIFIED BY 'app'", "GRANT ALL ON app.* TO 'shop_app'@'%'")
 	}
 	testenv.Exec(t, dbs[0], "CREATE DATABASE app",
 		"CREATE TABLE app.events (id BIGINT AUTO_INCREMENT PRIMARY KEY, seq BIGINT NOT NULL, node VARCHAR(10) NOT NULL, UNIQUE KEY (seq))")
@@ -152,6 +175,7 @@ func appSchema(t *testing.T, dbs ...*sql.DB) {
 // database it was moved to (by the hook's files), each acknowledged seq
 // recorded.
 type writer struct {
+	user   string // default app
 	dir    string
 	ports  map[string]int
 	stop   atomic.Bool
@@ -161,13 +185,17 @@ type writer struct {
 }
 
 func startWriter(t *testing.T, dir string, srcPort, tgtPort int) *writer {
-	w := &writer{dir: dir, ports: map[string]int{"source": srcPort, "target": tgtPort}, done: make(chan struct{})}
+	return startWriterAs(t, "app", dir, srcPort, tgtPort)
+}
+
+func startWriterAs(t *testing.T, user, dir string, srcPort, tgtPort int) *writer {
+	w := &writer{user: user, dir: dir, ports: map[string]int{"source": srcPort, "target": tgtPort}, done: make(chan struct{})}
 	go w.run(t)
 	return w
 }
 
 func (w *writer) open(node string) *sql.DB {
-	db, _ := conn.Open(conn.Endpoint{Host: "127.0.0.1", Port: w.ports[node], User: "app", Password: "app"})
+	db, _ := conn.Open(conn.Endpoint{Host: "127.0.0.1", Port: w.ports[node], User: w.user, Password: "app"})
 	return db
 }
 
@@ -193,6 +221,7 @@ func (w *writer) run(t *testing.T) {
 		cancel()
 		if err != nil {
 			w.errors = append(w.errors, fmt.Errorf("seq %d on %s: %w", seq, node, err))
+			time.Sleep(time.Millisecond) // fenced: the application retries
 			continue
 		}
 		w.acked = append(w.acked, seq)
@@ -243,5 +272,30 @@ func assertExactlyOnce(t *testing.T, db *sql.DB, name string, acked []int64) {
 		if !want[s] {
 			t.Errorf("%s: seq %d present %d times but never acknowledged", name, s, n)
 		}
+	}
+}
+
+// applyWhileWriting runs the whole plan while w writes, stops w once the
+// traffic moves (the first DNS change: the application is on the target by
+// then), and checks that every acknowledged write is on both databases
+// exactly once and that writes reached the target.
+func applyWhileWriting(t *testing.T, rn *Runner, m *awstest.Model, w *writer, srcDB, tgtDB *sql.DB, out *syncBuffer) {
+	t.Helper()
+	var once sync.Once
+	m.After = func(op string) {
+		if op == "ChangeResourceRecordSets" {
+			once.Do(w.finish)
+		}
+	}
+	if err := rn.Apply(t.Context(), "", false); err != nil {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	w.finish()
+	t.Logf("%d writes acknowledged, %d refused at the fence\n%s", len(w.acked), len(w.errors), out)
+	assertExactlyOnce(t, srcDB, "old database", w.acked)
+	assertExactlyOnce(t, tgtDB, "new database", w.acked)
+	var onTarget int
+	if err := tgtDB.QueryRow("SELECT COUNT(*) FROM app.events WHERE node = 'target'").Scan(&onTarget); err != nil || onTarget == 0 {
+		t.Errorf("no write reached the target after the cut-over (%d, %v)", onTarget, err)
 	}
 }

@@ -2,13 +2,13 @@ package infra
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
@@ -34,30 +34,14 @@ func TestMigrateAcrossAccounts(t *testing.T) {
 
 	m := newModel(t)
 	m.Account(srcAcct, "").Requests = [][]float64{{12, 3}, {1}} // traffic drains, then no datapoints
+	serveParameters(t, m, map[string]*sql.DB{srcAcct: srcDB, tgtAcct: tgtDB})
 	p := newPlan(t, src.Port, tgt.Port)
 	dir := t.TempDir()
 	p.Options.Hook = hookScript(t, dir)
 
 	w := startWriter(t, dir, src.Port, tgt.Port)
-	var once sync.Once
-	m.After = func(op string) {
-		if op == "ChangeResourceRecordSets" { // the application is on the target by now
-			once.Do(w.finish)
-		}
-	}
 	out := &syncBuffer{}
-	if err := runner(p, m, out).Apply(t.Context(), "", false); err != nil {
-		t.Fatalf("apply: %v\n%s", err, out)
-	}
-	w.finish()
-	t.Logf("%d writes acknowledged, %d refused at the fence\n%s", len(w.acked), len(w.errors), out)
-
-	assertExactlyOnce(t, srcDB, "old database", w.acked)
-	assertExactlyOnce(t, tgtDB, "new database", w.acked)
-	var onTarget int
-	if err := tgtDB.QueryRow("SELECT COUNT(*) FROM app.events WHERE node = 'target'").Scan(&onTarget); err != nil || onTarget == 0 {
-		t.Errorf("no write reached the target after the cut-over (%d, %v)", onTarget, err)
-	}
+	applyWhileWriting(t, runner(p, m, out), m, w, srcDB, tgtDB, out)
 	var hours string
 	if err := srcDB.QueryRow("SELECT value FROM mysql.rds_configuration WHERE name = 'binlog retention hours'").Scan(&hours); err != nil || hours != "72" {
 		t.Errorf("binlog retention hours = %q (%v), want 72", hours, err)
@@ -152,6 +136,7 @@ func TestMigrateRollbackAfterDNS(t *testing.T) {
 	fakeRDSProcedures(t, tgtDB)
 	appSchema(t, srcDB, tgtDB)
 	m := newModel(t)
+	serveParameters(t, m, map[string]*sql.DB{srcAcct: srcDB, tgtAcct: tgtDB})
 	p := newPlan(t, src.Port, tgt.Port)
 	dir := t.TempDir()
 	p.Options.Hook = hookScript(t, dir)

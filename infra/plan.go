@@ -107,8 +107,9 @@ type Options struct {
 	PollInterval         time.Duration `yaml:"poll_interval"`    // AWS waiters and checks; default 30s
 	Timeout              time.Duration `yaml:"timeout"`          // per wait; default 2h
 	Hook                 string        `yaml:"hook"`             // run as: hook cutover|rollback; empty: wait for 'pitcrew migrate confirm'
-	Fence                string        `yaml:"fence"`            // read_only (default) or lock_users
+	Fence                string        `yaml:"fence"`            // read_only (default; with accounts parameter_group), parameter_group or lock_users
 	AppUsers             []string      `yaml:"app_users"`        // with fence lock_users
+	CutoverOrder         string        `yaml:"cutover_order"`    // fence-first (default) or both-writable
 	FinalSnapshot        *bool         `yaml:"final_snapshot"`   // take-down keeps one; default true
 	KeyDeletionDays      int32         `yaml:"key_deletion_days"`
 	ServerID             uint32        `yaml:"server_id"` // forward channel; reverse is +1; default 4207
@@ -160,6 +161,12 @@ func (p *Plan) Default() {
 	}
 	if o.Fence == "" {
 		o.Fence = FenceReadOnly
+		if p.aws() { // RDS refuses SET GLOBAL read_only
+			o.Fence = FenceParameterGroup
+		}
+	}
+	if o.CutoverOrder == "" {
+		o.CutoverOrder = OrderFenceFirst
 	}
 	if o.FinalSnapshot == nil {
 		t := true
@@ -187,10 +194,15 @@ func (p *Plan) Default() {
 	}
 }
 
-// Fences: how the source stops taking the application's writes.
+// Cut-over orders (options.cutover_order).
 const (
-	FenceReadOnly  = "read_only"  // SET GLOBAL read_only (RDS: the parameter group)
-	FenceLockUsers = "lock_users" // ALTER USER ... ACCOUNT LOCK + kill their sessions
+	// OrderFenceFirst (default): fence the source, drain the forward
+	// channel to its exact executed set, then release the application.
+	OrderFenceFirst = "fence-first"
+	// OrderBothWritable: move the application first, fence after; both
+	// sides take writes in between, and a row written on both is a
+	// conflict (resolved source-wins) that may lose an update.
+	OrderBothWritable = "both-writable"
 )
 
 var (
@@ -284,8 +296,23 @@ func (p *Plan) Validate() error {
 		}
 	}
 	o := p.Options
-	if o.Fence != FenceReadOnly && o.Fence != FenceLockUsers {
-		bad("options.fence %q: use read_only or lock_users", o.Fence)
+	switch o.Fence {
+	case FenceReadOnly:
+		// RDS refuses SET GLOBAL read_only (no SUPER); a side on RDS says
+		// so by its account here, and by its server at the guardrails.
+		if p.aws() {
+			bad("options.fence read_only runs SET GLOBAL read_only, which RDS refuses (no SUPER): set options.fence: parameter_group (read_only through each side's DB parameter group) or lock_users (with options.app_users)")
+		}
+	case FenceParameterGroup:
+		if !p.aws() {
+			bad("options.fence parameter_group sets read_only in an RDS DB parameter group: it needs source.account and target.account; for servers of your own use read_only or lock_users")
+		}
+	case FenceLockUsers:
+	default:
+		bad("options.fence %q: use read_only, parameter_group (RDS) or lock_users", o.Fence)
+	}
+	if o.CutoverOrder != OrderFenceFirst && o.CutoverOrder != OrderBothWritable {
+		bad("options.cutover_order %q: use fence-first or both-writable", o.CutoverOrder)
 	}
 	if o.Fence == FenceLockUsers && len(o.AppUsers) == 0 {
 		bad("options.fence lock_users needs options.app_users: the application's database users to lock")

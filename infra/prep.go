@@ -56,9 +56,10 @@ func (p *Plan) sourceGroup() string {
 func runSourcePrep(ctx context.Context, r *run) error {
 	var groupParams map[string]string
 	var group string
+	var c *clients
 	if r.p.aws() {
-		c, err := r.awsClients(ctx)
-		if err != nil {
+		var err error
+		if c, err = r.awsClients(ctx); err != nil {
 			return err
 		}
 		out, err := c.source.rds.DescribeDBInstances(ctx, &rds.DescribeDBInstancesInput{DBInstanceIdentifier: aws.String(r.p.Source.Instance)})
@@ -101,11 +102,11 @@ func runSourcePrep(ctx context.Context, r *run) error {
 		return err
 	}
 	if r.p.aws() {
-		if err := r.setParam(ctx, db, group, groupParams, "binlog_format", "ROW", "binlog_format"); err != nil {
+		if err := r.setParam(ctx, c.source, db, group, groupParams, "binlog_format", "ROW", "binlog_format"); err != nil {
 			return err
 		}
 		if r.p.Source.Engine == "mysql" {
-			if err := r.gtidOn(ctx, db, group, groupParams); err != nil {
+			if err := r.gtidOn(ctx, c.source, db, group, groupParams); err != nil {
 				return err
 			}
 		}
@@ -172,13 +173,9 @@ func describeParams(ctx context.Context, a *account, group string) (map[string]s
 
 // setParam sets one dynamic parameter in the group (when it differs) and
 // waits until the server itself reports the value.
-func (r *run) setParam(ctx context.Context, db *sql.DB, group string, have map[string]string, name, value, variable string) error {
+func (r *run) setParam(ctx context.Context, a *account, db *sql.DB, group string, have map[string]string, name, value, variable string) error {
 	if !strings.EqualFold(have[name], value) {
-		c, err := r.awsClients(ctx)
-		if err != nil {
-			return err
-		}
-		_, err = c.source.rds.ModifyDBParameterGroup(ctx, &rds.ModifyDBParameterGroupInput{
+		_, err := a.rds.ModifyDBParameterGroup(ctx, &rds.ModifyDBParameterGroupInput{
 			DBParameterGroupName: aws.String(group),
 			Parameters:           []rdstypes.Parameter{{ParameterName: aws.String(name), ParameterValue: aws.String(value), ApplyMethod: rdstypes.ApplyMethodImmediate}},
 		})
@@ -188,7 +185,7 @@ func (r *run) setParam(ctx context.Context, db *sql.DB, group string, have map[s
 		have[name] = value
 		r.say("parameter group %s: %s=%s", group, name, value)
 	}
-	return r.poll(ctx, fmt.Sprintf("@@GLOBAL.%s to become %s on the source", variable, value), func(ctx context.Context) (bool, error) {
+	return r.poll(ctx, fmt.Sprintf("@@GLOBAL.%s to become %s on the %s database", variable, value, a.role), func(ctx context.Context) (bool, error) {
 		var v string
 		if err := db.QueryRowContext(ctx, "SELECT @@GLOBAL."+variable).Scan(&v); err != nil {
 			return false, fmt.Errorf("reading @@GLOBAL.%s: %w", variable, err)
@@ -198,8 +195,8 @@ func (r *run) setParam(ctx context.Context, db *sql.DB, group string, have map[s
 }
 
 // gtidOn climbs MySQL's gtid_mode ladder from where the server is.
-func (r *run) gtidOn(ctx context.Context, db *sql.DB, group string, have map[string]string) error {
-	if err := r.setParam(ctx, db, group, have, "enforce_gtid_consistency", "ON", "enforce_gtid_consistency"); err != nil {
+func (r *run) gtidOn(ctx context.Context, a *account, db *sql.DB, group string, have map[string]string) error {
+	if err := r.setParam(ctx, a, db, group, have, "enforce_gtid_consistency", "ON", "enforce_gtid_consistency"); err != nil {
 		return err
 	}
 	var cur string
@@ -208,7 +205,7 @@ func (r *run) gtidOn(ctx context.Context, db *sql.DB, group string, have map[str
 	}
 	for _, m := range gtidRungs(cur) {
 		have["gtid-mode"] = "" // each rung is a change
-		if err := r.setParam(ctx, db, group, have, "gtid-mode", m, "gtid_mode"); err != nil {
+		if err := r.setParam(ctx, a, db, group, have, "gtid-mode", m, "gtid_mode"); err != nil {
 			return err
 		}
 	}

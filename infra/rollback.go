@@ -30,18 +30,24 @@ func (rn *Runner) RollbackPreview() ([]Action, error) {
 	if by["dns"].Attempts > 0 {
 		a = append(a, Action{dnsWhere(rn.Plan), fmt.Sprintf("route53:ChangeResourceRecordSets UPSERT %s weight 100, %s weight 0; wait INSYNC", setOld, setNew)})
 	}
-	if by["cutover"].Outputs["app_moved"] != "" {
+	cut := by["cutover"].Outputs
+	switch {
+	case cut["app_moved"] != "":
 		move := "wait for 'pitcrew migrate confirm --rollback'"
 		if rn.Plan.Options.Hook != "" {
 			move = "run hook: " + rn.Plan.Options.Hook + " rollback"
 		}
 		a = append(a,
-			Action{"target database", fenceSQL(rn.Plan, true)},
+			Action{"target database", fenceSQL(rn.Plan, "target", true)},
 			Action{"pitcrew", reverse + " drained to the target's executed GTID set, then stopped"},
-			Action{"pitcrew", move},
-			Action{"source database", fenceSQL(rn.Plan, false)},
-			Action{"target database", fenceSQL(rn.Plan, false) + " (the forward channel, restarted by resume, keeps it current; the application must not write there)"})
-	} else if by["cutover"].Attempts > 0 {
+			Action{"source database", fenceSQL(rn.Plan, "source", false)},
+			Action{"pitcrew", move + " (the source holds every write the target acknowledged)"},
+			Action{"target database", fenceSQL(rn.Plan, "target", false) + " (the forward channel, restarted by resume, keeps it current; the application must not write there)"})
+	case cut["at_fence"] != "":
+		a = append(a,
+			Action{"source database", fenceSQL(rn.Plan, "source", false) + " (the application never left the source)"},
+			Action{"pitcrew", "stop " + reverse})
+	case by["cutover"].Attempts > 0:
 		a = append(a, Action{"pitcrew", "stop " + reverse + "; the application never left the source"})
 	}
 	if len(a) == 0 {
@@ -78,13 +84,26 @@ func (rn *Runner) Rollback(ctx context.Context) error {
 			return err
 		}
 	}
-	if cut.Outputs["app_moved"] != "" {
+	switch {
+	case cut.Outputs["app_moved"] != "":
 		r.cur = &cut
 		err := r.writesBack(ctx)
 		r.cur = nil
 		if err != nil {
 			return err
 		}
+	case cut.Outputs["at_fence"] != "":
+		// Fenced, not yet released: the application waits for the source.
+		sdb, _, err := r.open(ctx, "source")
+		if err != nil {
+			return err
+		}
+		err = r.fence(ctx, "source", sdb, false)
+		sdb.Close()
+		if err != nil {
+			return fmt.Errorf("unfencing the source: %w", err)
+		}
+		r.say("source takes writes again")
 	}
 	r.chans.stop(reverse)
 	now := time.Now().UTC().Format(time.RFC3339)
@@ -98,7 +117,8 @@ func (rn *Runner) Rollback(ctx context.Context) error {
 }
 
 // writesBack fences the target, drains the reverse channel to the
-// target's exact position, moves the application back, unfences the source.
+// target's exact position, unfences the source, and only then moves the
+// application back: the order of the cut-over, mirrored.
 func (r *run) writesBack(ctx context.Context) error {
 	if err := r.startChannel(reverse); err != nil {
 		return err
@@ -108,7 +128,19 @@ func (r *run) writesBack(ctx context.Context) error {
 		return err
 	}
 	defer tdb.Close()
-	if err := r.fence(ctx, tdb, true); err != nil {
+	sdb, _, err := r.open(ctx, "source")
+	if err != nil {
+		return err
+	}
+	defer sdb.Close()
+	// Caught up first (a resumed channel may still be connecting): behind
+	// the fence the application then waits only for the last commits.
+	if now, err := binlog.Executed(ctx, tdb, flavor); err != nil {
+		return err
+	} else if err := r.awaitApplied(ctx, reverse, now); err != nil {
+		return err
+	}
+	if err := r.fence(ctx, "target", tdb, true); err != nil {
 		return fmt.Errorf("fencing the target: %w", err)
 	}
 	r.say("target fenced (%s)", r.p.Options.Fence)
@@ -119,19 +151,14 @@ func (r *run) writesBack(ctx context.Context) error {
 	if err := r.waitApplied(ctx, reverse, goal); err != nil {
 		return err
 	}
-	if err := r.moveApplication(ctx, "rollback"); err != nil {
-		return err
-	}
-	sdb, _, err := r.open(ctx, "source")
-	if err != nil {
-		return err
-	}
-	defer sdb.Close()
-	if err := r.fence(ctx, sdb, false); err != nil {
+	if err := r.fence(ctx, "source", sdb, false); err != nil {
 		return fmt.Errorf("unfencing the source: %w", err)
 	}
 	r.say("source takes writes again")
-	if err := r.fence(ctx, tdb, false); err != nil {
+	if err := r.moveApplication(ctx, "rollback"); err != nil {
+		return err
+	}
+	if err := r.fence(ctx, "target", tdb, false); err != nil {
 		return fmt.Errorf("unfencing the target for the forward channel: %w", err)
 	}
 	return nil

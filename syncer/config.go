@@ -105,6 +105,11 @@ type Config struct {
 	// conflicts from errors into policy decisions recorded in the ledger.
 	Echo      []string
 	Conflicts *conflict.Rules
+	// FenceUsers are accounts a migration fence locks on one side only:
+	// ALTER USER ... ACCOUNT LOCK / UNLOCK naming only them is not applied
+	// (conflict.Loop.Fenced), so the application is never locked out of
+	// the side it moves to.
+	FenceUsers []string
 
 	// Route filters and renames databases and tables (default: all, as is).
 	Route route.Rules

@@ -167,7 +167,7 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 		}
 	}
 	p := &pipeline{s: s, ex: ex, store: store, flavor: flavor, st: st, srcDB: srcDB, relay: relay,
-		loop: conflict.NewLoop(s.cfg.ProgressSchema, s.cfg.ProgressTable, s.cfg.Echo), router: route.New(s.cfg.Route)}
+		loop: conflict.NewLoop(s.cfg.ProgressSchema, s.cfg.ProgressTable, s.cfg.Echo).Fence(s.cfg.FenceUsers), router: route.New(s.cfg.Route)}
 	skips, err := store.Skips(s.cfg.Channel)
 	if err != nil {
 		return err

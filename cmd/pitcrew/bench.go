@@ -14,7 +14,7 @@ import (
 	"github.com/pitcrew/pitcrew/bench"
 )
 
-const benchHelp = `Usage: pitcrew bench load|catchup|lag|memory|decode|all [flags]
+const benchHelp = `Usage: pitcrew bench load|catchup|lag|memory|decode|cutover|all [flags]
 
 Throwaway servers, one machine, one invocation, contenders interleaved:
   load     pitcrew load vs mydumper+myloader vs mariadb-dump | mariadb
@@ -22,6 +22,8 @@ Throwaway servers, one machine, one invocation, contenders interleaved:
   lag      replication lag under a fixed write rate, heartbeat every 100 ms
   memory   pitcrew's peak RSS catching up backlogs of two sizes
   decode   pitcrew's binlog reader vs mariadb-binlog --read-from-remote-server
+  cutover  the migrate runbook's switch under an application's writes: lost and
+           failed writes, latency across the switch, the stall and its parts
   all      every one of them; --html and --json write the report
 Each command's defaults finish in under 5 minutes here ('all' in about 10);
 'pitcrew bench COMMAND --help' lists the sizes.
@@ -35,6 +37,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	switch args[0] {
 	case "catchup":
 		return benchCatchup(ctx, args[1:], stdout, stderr)
+	case "cutover":
+		return benchCutover(ctx, args[1:], stdout, stderr)
 	case "lag", "memory", "decode", "all":
 		return benchReport(ctx, args[0], args[1:], stdout, stderr)
 	case "-h", "--help", "help":
@@ -209,4 +213,53 @@ func writeFile(path string, write func(io.Writer) error) error {
 		return err
 	}
 	return f.Close()
+}
+
+func benchCutover(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench cutover", "bench cutover [--runs N] [--fence read_only|lock_users] [--order fence-first|both-writable] [--rollback] [--conns N] [--rate N] [--short] [--html F] [--json F]", stderr)
+	runs := fs.Int("runs", 3, "cut-overs, each on fresh servers")
+	fence := fs.String("fence", "read_only", "the fence: read_only or lock_users (accounts locked, sessions ended)")
+	order := fs.String("order", "fence-first", "fence-first (fence, drain, release) or both-writable (the application moves before the fence)")
+	rollback := fs.Bool("rollback", false, "roll back after the switch; the old database is checked")
+	conns := fs.Int("conns", 4, "the application's connections")
+	rate := fs.Int("rate", 1200, "the application's writes per second, all connections")
+	hot := fs.Int("hot-rows", 4, "rows every connection increments")
+	before := fs.Duration("before", 2*time.Second, "writing on the old side before the cut-over")
+	after := fs.Duration("after", 2*time.Second, "writing on the new side after the switch")
+	short := fs.Bool("short", false, "one run, 1 s before and after (CI)")
+	jsonOut := fs.String("json", "", "write every run (per-second and 100 ms latency, steps) as JSON to this file")
+	htmlOut := fs.String("html", "", "write the HTML report (latency over time, steps marked) to this file")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg := bench.CutoverConfig{Runs: *runs, Fence: *fence, Order: *order, Rollback: *rollback, Conns: *conns, Rate: *rate, HotRows: *hot,
+		Before: *before, After: *after, Log: stderr}
+	if *short {
+		cfg.Runs, cfg.Before, cfg.After = 1, time.Second, time.Second
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	res, err := bench.Cutover(ctx, cfg)
+	bench.WriteCutoverTable(stdout, res)
+	if *jsonOut != "" {
+		if werr := writeFile(*jsonOut, func(w io.Writer) error { return json.NewEncoder(w).Encode(res) }); werr != nil {
+			return werr
+		}
+	}
+	if *htmlOut != "" {
+		if werr := writeFile(*htmlOut, func(w io.Writer) error { return bench.WriteCutoverHTML(w, res) }); werr != nil {
+			return werr
+		}
+		fmt.Fprintf(stderr, "report: %s\n", *htmlOut)
+	}
+	if err != nil {
+		return err
+	}
+	for _, r := range res {
+		if r.Note != "" {
+			return fmt.Errorf("run %d failed: %s", r.Run, strings.SplitN(r.Note, "\n", 2)[0])
+		}
+	}
+	return nil
 }

@@ -146,9 +146,16 @@ func migrateStatus(rn *infra.Runner, w io.Writer, asJSON bool) error {
 		} else if len(s.Outputs) > 0 {
 			var kv []string
 			for _, k := range slices.Sorted(maps.Keys(s.Outputs)) {
-				kv = append(kv, k+"="+s.Outputs[k])
+				if s.ID != "cutover" || !slices.Contains([]string{"source_fenced", "app_moved", "lag_at_fence", "conflicts"}, k) && !strings.HasPrefix(k, "at_") {
+					kv = append(kv, k+"="+s.Outputs[k])
+				}
 			}
 			detail = strings.Join(kv, " ")
+			if s.ID == "cutover" {
+				if m := infra.ReadCutoverTimes(s.Outputs).String(); m != "" {
+					detail += "\n\t\t\t\t" + m
+				}
+			}
 		}
 		fin := ""
 		if !s.Finished.IsZero() {

@@ -22,7 +22,7 @@ func TestMigratePlanExampleNeedsNoCredentials(t *testing.T) {
 	for _, want := range []string{
 		"source-prep", "share-key", "kms:CreateKey", "rds:ModifyDBSnapshotAttribute", "ValuesToAdd=222222222222",
 		"rds:RestoreDBInstanceFromDBSnapshot", "ec2:AcceptVpcPeeringConnection", "channel source-target",
-		"SET GLOBAL read_only = ON", "route53:ChangeResourceRecordSets", "kms:ScheduleKeyDeletion",
+		"ACCOUNT LOCK", "CALL mysql.rds_kill", "route53:ChangeResourceRecordSets", "kms:ScheduleKeyDeletion",
 		"CALL mysql.rds_set_configuration('binlog retention hours', 72)",
 	} {
 		if !strings.Contains(stdout, want) {

@@ -63,8 +63,17 @@ type Model struct {
 	After func(op string)
 	// NetworkUsed counts requests that reached the HTTP client (must stay 0).
 	NetworkUsed int
+	// OnParameter runs (outside the lock) for each parameter a
+	// ModifyDBParameterGroup call set, as RDS applies a dynamic parameter
+	// to the instances of the group: tests set the variable on the real
+	// server behind the modelled instance here.
+	OnParameter func(Parameter)
+	applied     []Parameter
 	seq         int
 }
+
+// Parameter is one parameter set in a DB parameter group.
+type Parameter struct{ Account, Group, Name, Value string }
 
 // New returns an empty model.
 func New() *Model {
@@ -222,8 +231,14 @@ func (m *Model) answer(ctx context.Context, req *smithyhttp.Request, input any) 
 		}
 		out, err = m.dispatch(a, service, op, input)
 	}
-	after := m.After
+	after, onParam, applied := m.After, m.OnParameter, m.applied
+	m.applied = nil
 	m.mu.Unlock()
+	if onParam != nil {
+		for _, p := range applied {
+			onParam(p)
+		}
+	}
 	if after != nil {
 		after(op)
 	}

@@ -44,6 +44,13 @@ func (m *Model) rds(a *Account, op string, in any) (any, error) {
 	switch op {
 	case "DescribeDBInstances":
 		id := aws.ToString(in.(*rds.DescribeDBInstancesInput).DBInstanceIdentifier)
+		if id == "" { // every instance of the account, by identifier
+			var all []rdstypes.DBInstance
+			for _, k := range slices.Sorted(maps.Keys(a.Instances)) {
+				all = append(all, a.instance(a.Instances[k]))
+			}
+			return &rds.DescribeDBInstancesOutput{DBInstances: all}, nil
+		}
 		inst := a.Instances[id]
 		if inst == nil {
 			return nil, apiErr("DBInstanceNotFound", "DBInstance "+id+" not found.")
@@ -57,12 +64,7 @@ func (m *Model) rds(a *Account, op string, in any) (any, error) {
 				}
 			}
 		}
-		return &rds.DescribeDBInstancesOutput{DBInstances: []rdstypes.DBInstance{{
-			DBInstanceIdentifier: aws.String(inst.ID), DBInstanceStatus: aws.String(inst.Status), Engine: aws.String(inst.Engine),
-			BackupRetentionPeriod: aws.Int32(inst.BackupRetention), KmsKeyId: aws.String(inst.KMSKey),
-			DBParameterGroups: []rdstypes.DBParameterGroupStatus{{DBParameterGroupName: aws.String(inst.ParameterGroup)}},
-			Endpoint:          &rdstypes.Endpoint{Address: aws.String(inst.Host), Port: aws.Int32(inst.Port)},
-		}}}, nil
+		return &rds.DescribeDBInstancesOutput{DBInstances: []rdstypes.DBInstance{a.instance(inst)}}, nil
 	case "DescribeDBParameters":
 		g := aws.ToString(in.(*rds.DescribeDBParametersInput).DBParameterGroupName)
 		params, ok := a.Params[g]
@@ -82,6 +84,7 @@ func (m *Model) rds(a *Account, op string, in any) (any, error) {
 		}
 		for _, p := range x.Parameters {
 			a.Params[g][aws.ToString(p.ParameterName)] = aws.ToString(p.ParameterValue)
+			m.applied = append(m.applied, Parameter{Account: a.ID, Group: g, Name: aws.ToString(p.ParameterName), Value: aws.ToString(p.ParameterValue)})
 		}
 		return &rds.ModifyDBParameterGroupOutput{DBParameterGroupName: x.DBParameterGroupName}, nil
 	case "CreateDBSnapshot":
@@ -158,6 +161,15 @@ func (m *Model) rds(a *Account, op string, in any) (any, error) {
 		return &rds.DeleteDBSnapshotOutput{}, nil
 	}
 	return nil, apiErr("UnknownOperation", "RDS "+op)
+}
+
+func (a *Account) instance(inst *Instance) rdstypes.DBInstance {
+	return rdstypes.DBInstance{
+		DBInstanceIdentifier: aws.String(inst.ID), DBInstanceStatus: aws.String(inst.Status), Engine: aws.String(inst.Engine),
+		BackupRetentionPeriod: aws.Int32(inst.BackupRetention), KmsKeyId: aws.String(inst.KMSKey),
+		DBParameterGroups: []rdstypes.DBParameterGroupStatus{{DBParameterGroupName: aws.String(inst.ParameterGroup), ParameterApplyStatus: aws.String("in-sync")}},
+		Endpoint:          &rdstypes.Endpoint{Address: aws.String(inst.Host), Port: aws.Int32(inst.Port)},
+	}
 }
 
 func (a *Account) snapshot(s *Snapshot) *rdstypes.DBSnapshot {

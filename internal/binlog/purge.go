@@ -121,3 +121,26 @@ func Retention(ctx context.Context, db *sql.DB) (hours float64, rds bool, err er
 	}
 	return 0, false, nil
 }
+
+// RDS tells whether the server is an Amazon RDS instance, and why it
+// thinks so: RDS's own procedures in the mysql schema (mysql.rds_kill,
+// rds_set_configuration, ...) or its install directory (@@basedir
+// /rdsdbbin/...). RDS gives no SUPER: SET GLOBAL read_only, KILL of
+// another user's session and sql_log_bin are refused there.
+func RDS(ctx context.Context, db *sql.DB) (bool, string, error) {
+	var procs sql.NullString
+	if err := db.QueryRowContext(ctx, "SELECT GROUP_CONCAT(ROUTINE_NAME ORDER BY ROUTINE_NAME SEPARATOR ', ') FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'mysql' AND ROUTINE_NAME LIKE 'rds!_%' ESCAPE '!'").Scan(&procs); err != nil {
+		return false, "", fmt.Errorf("looking for RDS's mysql.rds_* procedures: %w", err)
+	}
+	if procs.Valid && procs.String != "" {
+		return true, "procedures mysql." + strings.ReplaceAll(procs.String, ", ", ", mysql."), nil
+	}
+	var base string
+	if err := db.QueryRowContext(ctx, "SELECT @@basedir").Scan(&base); err != nil {
+		return false, "", fmt.Errorf("reading @@basedir: %w", err)
+	}
+	if strings.HasPrefix(base, "/rdsdbbin/") {
+		return true, "@@basedir " + base, nil
+	}
+	return false, "", nil
+}
