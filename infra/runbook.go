@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -74,18 +75,23 @@ type Runner struct {
 	Now     func() time.Time
 
 	live live // what the console shows of a running run (view.go)
+	// once fills the defaults: the console's View and the run call
+	// defaults from different goroutines.
+	once sync.Once
 }
 
 func (rn *Runner) defaults() {
-	if rn.Out == nil {
-		rn.Out = io.Discard
-	}
-	if rn.Log == nil {
-		rn.Log = slog.New(slog.DiscardHandler)
-	}
-	if rn.Now == nil {
-		rn.Now = time.Now
-	}
+	rn.once.Do(func() {
+		if rn.Out == nil {
+			rn.Out = io.Discard
+		}
+		if rn.Log == nil {
+			rn.Log = slog.New(slog.DiscardHandler)
+		}
+		if rn.Now == nil {
+			rn.Now = time.Now
+		}
+	})
 }
 
 // Preview writes every step with the calls and statements it will make.
