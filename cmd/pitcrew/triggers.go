@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
-	"github.com/pitcrew/pitcrew/conflict"
 	"github.com/pitcrew/pitcrew/internal/conn"
 	"github.com/pitcrew/pitcrew/internal/stored"
 )
@@ -44,7 +43,10 @@ func cmdTriggers(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := conn.Ping(ctx, db, "target", cfg.Target); err != nil {
 		return err
 	}
-	done, err := stored.RestoreTriggers(ctx, db, conflict.OriginMarker(cfg.Channel))
+	// Unmarked: the definitions come back exactly as they were (in a
+	// bidirectional pair the other node's channel applies the statement
+	// and guards its copy again).
+	done, err := stored.RestoreTriggers(ctx, db, "")
 	for _, t := range done {
 		fmt.Fprintf(stdout, "restored %s\n", t)
 	}

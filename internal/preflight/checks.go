@@ -269,16 +269,14 @@ func checkStored(ctx context.Context, r *report, src, tgt *server, rt *route.Rou
 	case len(ts.Guarded)+len(ts.Own) == 0:
 		r.add(tgt.side, "triggers", Pass, "none", "")
 	default:
-		detail := fmt.Sprintf("%d of the source's triggers guarded while pitcrew applies (%d to guard at start: they fire for the application's writes, not again for pitcrew's; `pitcrew triggers restore` gives back the definitions)", len(ts.Guarded), len(plan.Guard))
-		if len(ts.Guarded) > 0 {
-			detail += ": " + short(ts.Guarded)
-		}
+		detail := fmt.Sprintf("%d of the source's triggers guarded while pitcrew applies (%s; %d still to guard, at the next start): they fire for the application's writes, not again for pitcrew's; `pitcrew triggers restore` gives their definitions back",
+			len(ts.Guarded), short(ts.Guarded), len(plan.Guard))
 		if len(ts.Own) == 0 {
 			r.add(tgt.side, "triggers", Pass, detail, "")
 			break
 		}
-		r.add(tgt.side, "triggers", Warn, detail+fmt.Sprintf("; %d triggers only on the target (%s) fire for every row pitcrew applies too", len(ts.Own), short(ts.Own)),
-			"keep them if they must see replicated rows (an audit of what arrives); else drop them on the target until the switch-over")
+		r.add(tgt.side, "triggers", Warn, detail+fmt.Sprintf("; %d only on the target (%s), which fire for every row pitcrew applies too", len(ts.Own), short(ts.Own)),
+			"keep those if they must see replicated rows (an audit of what arrives); else drop them on the target until the switch-over")
 	}
 	ep, es, err := stored.PlanEvents(ctx, tgt.db, src.db, func(db string) (string, bool) { s, _, ok := rt.Origin(db, ""); return s, ok })
 	switch {
@@ -287,13 +285,13 @@ func checkStored(ctx context.Context, r *report, src, tgt *server, rt *route.Rou
 	case len(es.Parked)+len(es.Own) == 0:
 		r.add(tgt.side, "events", Pass, "none", "")
 	default:
-		detail := fmt.Sprintf("%d of the source's events parked on the target (SLAVESIDE_DISABLED, %d to park at start) until the cut-over enables them there", len(es.Parked), len(ep.Park))
+		detail := fmt.Sprintf("%d of the source's events parked on the target (%s; SLAVESIDE_DISABLED, %d still to park, at the next start) until the cut-over enables them there", len(es.Parked), short(es.Parked), len(ep.Park))
 		if len(es.Own) == 0 {
 			r.add(tgt.side, "events", Pass, detail, "")
 			break
 		}
-		r.add(tgt.side, "events", Warn, detail+fmt.Sprintf("; %d events only on the target (%s) are left as they are", len(es.Own), short(es.Own)),
-			"disable the target's own events that write replicated tables (ALTER EVENT ... DISABLE) until the switch-over")
+		r.add(tgt.side, "events", Warn, detail+fmt.Sprintf("; %d only on the target (%s), left as they are", len(es.Own), short(es.Own)),
+			"disable those of the target's own events that write replicated tables (ALTER EVENT ... DISABLE) until the switch-over")
 	}
 }
 
