@@ -83,6 +83,15 @@ func TestPreflightMySQL8(t *testing.T) {
 			if code != map[bool]int{true: exitError, false: 0}[prof.RDS] {
 				t.Errorf("exit %d\n%s", code, out)
 			}
+			var coll preflight.Result
+			for _, r := range rs {
+				if r.Side == "both" && r.Check == "collation_server" {
+					coll = r
+				}
+			}
+			if !strings.Contains(coll.Fix, "MariaDB has no utf8mb4_0900_ai_ci: SET GLOBAL collation_server = 'utf8mb4_uca1400_ai_ci'") {
+				t.Errorf("collation_server: %+v", coll)
+			}
 			// What the operator reads.
 			_, text, _ := runCLI("preflight", "--config", cfg)
 			t.Logf("pitcrew preflight against MySQL %s:\n%s", name, text)
