@@ -239,9 +239,9 @@ func TestMySQL8Refusals(t *testing.T) {
 		want  []string
 	}{
 		{"vector", mysqltest.File{Path: filepath.Join(dir, "vector.binlog"), AssignUUID: zstdUUID}, "",
-			[]string{"GTID " + zstdUUID + ":2", "VECTOR", "skip"}},
+			[]string{"GTID " + zstdUUID + ":2", "Unknown data type: 'VECTOR'", "a column type the target does not have", "pitcrew skip --gtid " + zstdUUID + ":2"}},
 		{"account", mysqltest.File{Path: filepath.Join(dir, "mysql-enum-string-set.000001")}, "",
-			[]string{"GTID " + enumUUID + ":1", "caching_sha2_password", "skip"}},
+			[]string{"GTID " + enumUUID + ":1", "MySQL 8's caching_sha2_password plugin, which MariaDB does not have", "pitcrew skip --gtid " + enumUUID + ":1"}},
 		{"invisible", mysqltest.File{Path: filepath.Join(dir, "binlog-invisible-columns.000001")}, "97c7af02-4c50-11ec-acd8-681842034964:1",
 			[]string{"GTID 97c7af02-4c50-11ec-acd8-681842034964:2", "cannot be rewritten with other names", "INVISIBLE", "pitcrew skip --gtid"}},
 	} {
@@ -268,4 +268,57 @@ func TestMySQL8Refusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The service against an RDS MySQL 8.4 primary: it streams live, the idle
+// stream lives on the primary's heartbeats, a file the source logs later
+// arrives through the open dump (rotated to), the source is polled for its
+// position and its retention (RDS's procedure), and the channel stops
+// cleanly when asked.
+func TestMySQL8ServiceLive(t *testing.T) {
+	prof := mysqltest.MySQL84
+	hours := 24
+	prof.RDS, prof.RetentionHours = true, &hours
+	files := mysql8Files(t)
+	p := mysqltest.Start(t, mysqltest.Options{Profile: prof, Files: files[:2]})
+	tgt, db := mysql8Target(t)
+	s := mysql8Syncer(t, p, tgt, func(c *syncer.Config) { c.Heartbeat = 200 * time.Millisecond })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, syncer.RunOptions{}) }()
+	wait := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				cancel()
+				t.Fatalf("waited 30s for %s (run: %v)", what, <-done)
+			}
+		}
+	}
+	wait("the history", func() bool {
+		return rowsOf(t, db, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'm8' AND TABLE_NAME = 'foo'") == "1" && rowsOf(t, db, "SELECT COUNT(*) FROM m8.foo") == "1"
+	})
+	// Idle for 2.5 s: more than three heartbeat periods many times over,
+	// and one poll of the source.
+	time.Sleep(2500 * time.Millisecond)
+	if p.Heartbeats() < 5 {
+		t.Errorf("%d heartbeats while idle", p.Heartbeats())
+	}
+	p.Append(files[2])
+	wait("the appended file", func() bool { return rowsOf(t, db, "SELECT COUNT(*) FROM test.tb1") == "1" })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("service stopped with %v", err)
+	}
+	if d := p.Dumps(); len(d) != 1 {
+		t.Errorf("dumps %+v: the idle stream reconnected", d)
+	}
+	// Polled every 2 s for its position, every 30 s for RDS's retention.
+	if n := p.Asked("SELECT @@GLOBAL.gtid_executed"); n < 3 {
+		t.Errorf("gtid_executed read %d times: the service does not poll the source", n)
+	}
+	if n := p.Asked("CALL mysql.rds_show_configuration"); n < 1 {
+		t.Errorf("RDS retention never read")
+	}
+	assertMySQL8Copy(t, db)
 }

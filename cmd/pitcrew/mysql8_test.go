@@ -83,6 +83,15 @@ func TestPreflightMySQL8(t *testing.T) {
 			if code != map[bool]int{true: exitError, false: 0}[prof.RDS] {
 				t.Errorf("exit %d\n%s", code, out)
 			}
+			var coll preflight.Result
+			for _, r := range rs {
+				if r.Side == "both" && r.Check == "collation_server" {
+					coll = r
+				}
+			}
+			if !strings.Contains(coll.Fix, "MariaDB has no utf8mb4_0900_ai_ci: SET GLOBAL collation_server = 'utf8mb4_uca1400_ai_ci'") {
+				t.Errorf("collation_server: %+v", coll)
+			}
 			// What the operator reads.
 			_, text, _ := runCLI("preflight", "--config", cfg)
 			t.Logf("pitcrew preflight against MySQL %s:\n%s", name, text)
@@ -136,5 +145,25 @@ func TestStartFromNowMySQL8(t *testing.T) {
 				t.Errorf("resumed from %q, want %s:1-5", last.Set, enumUUID)
 			}
 		})
+	}
+}
+
+// binlog decode --from-server reads a MySQL 8 source as a replica and
+// prints its transactions, up to the source's position at start.
+func TestDecodeFromServerMySQL8(t *testing.T) {
+	p := mysqltest.Start(t, mysqltest.Options{Profile: mysqltest.MySQL84, Files: []mysqltest.File{{Path: filepath.Join(fixtures, "mysql-enum-string-set.000001")}}})
+	tgt := testenv.New(t, testenv.Options{ServerID: 2})
+	cfg := writeConfig(t, p.Endpoint(), tgt.Endpoint())
+	code, out, errOut := runCLI("binlog", "decode", "--from-server", "--config", cfg, "--from", enumUUID+":1")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"GTID " + enumUUID + ":2 ", "GTID " + enumUUID + ":5 ", "DELETE mysql.t columns [f1 f2 f3 f4 f5]"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "GTID "+enumUUID+":1 ") {
+		t.Errorf("decoded what --from excludes:\n%s", out)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -225,6 +226,20 @@ type ddlStep struct {
 	mayBeDone bool // the DDL may have run already (a mark left by a crash, or an earlier attempt)
 }
 
+var mysqlOnlyAuth = regexp.MustCompile(`(?i)\b(caching_sha2_password|sha256_password)\b`)
+
+// ddlHint names the likely cause of a DDL a target refused, where it is
+// a MySQL statement a MariaDB target cannot hold.
+func ddlHint(text string, err error) string {
+	switch {
+	case mysqlOnlyAuth.MatchString(text):
+		return " (an account statement with MySQL 8's " + strings.ToLower(mysqlOnlyAuth.FindString(text)) + " plugin, which MariaDB does not have: create the account on the target by hand, IDENTIFIED VIA ed25519 or BY a password)"
+	case conn.Code(err) == 4161:
+		return " (a column type the target does not have, such as MySQL 9's VECTOR: create the table on the target with a type it has, or exclude the table)"
+	}
+	return ""
+}
+
 // runDDL marks the DDL pending, runs it and forgets the table
 // definitions it may change. From the first attempt on, a retry accepts
 // "already done".
@@ -244,7 +259,7 @@ func (e *Executor) runDDL(ctx context.Context, d *ddlStep, q *txn.Query) error {
 		return fmt.Errorf("GTID %s: applying DDL %.200q: %w: the target user lacks a privilege the statement needs: grant it what the applier needs on each replicated database (GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX ON `db`.* TO the user, as preflight checks), or skip the statement explicitly (pitcrew skip --gtid %s)", d.gtid, q.Text, err, d.gtid)
 	}
 	if err != nil && !conn.Retryable(err) {
-		return fmt.Errorf("GTID %s: applying DDL %.200q: %w; fix the target so the statement can run, or skip it explicitly", d.gtid, q.Text, err)
+		return fmt.Errorf("GTID %s: applying DDL %.200q: %w%s; fix the target so the statement can run, or skip it (pitcrew skip --gtid %s, then do by hand what it should have done)", d.gtid, q.Text, err, ddlHint(q.Text, err), d.gtid)
 	}
 	if err == nil && len(q.Expect) > 0 {
 		err = e.checkExpect(ctx, d.gtid, q)

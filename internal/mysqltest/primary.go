@@ -73,6 +73,7 @@ type Primary struct {
 	dumps    []Dump
 	auths    []Auth
 	outside  []string
+	queries  map[string]int    // normalized text -> times asked
 	regs     map[uint32]uint32 // session id -> replica server_id
 	before   func(n int)
 	closed   bool
@@ -116,7 +117,7 @@ func Start(t testing.TB, o Options) *Primary {
 	if o.ServerID == 0 {
 		o.ServerID = 1
 	}
-	p := &Primary{t: t, o: o, changed: make(chan struct{}), sessions: map[uint32]*session{}, regs: map[uint32]uint32{}}
+	p := &Primary{t: t, o: o, changed: make(chan struct{}), sessions: map[uint32]*session{}, regs: map[uint32]uint32{}, queries: map[string]int{}}
 	for i, f := range o.Files {
 		bf, err := readFile(f, i+1)
 		if err != nil {
@@ -356,6 +357,13 @@ func (p *Primary) Auths() []Auth {
 	return append([]Auth(nil), p.auths...)
 }
 
+// Asked is how many times a query (as sent, whitespace collapsed) was asked.
+func (p *Primary) Asked(q string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.queries[normalize(q)]
+}
+
 // Heartbeats is how many heartbeat events the dumps sent.
 func (p *Primary) Heartbeats() int {
 	p.mu.Lock()
@@ -441,11 +449,12 @@ func (s *session) UseDB(string) error { return nil }
 
 func (s *session) HandleQuery(q string) (*mysql.Result, error) {
 	r, err, found := s.p.o.Profile.answer(s, q)
+	s.p.mu.Lock()
+	s.p.queries[normalize(q)]++
 	if !found {
-		s.p.mu.Lock()
 		s.p.outside = append(s.p.outside, normalize(q))
-		s.p.mu.Unlock()
 	}
+	s.p.mu.Unlock()
 	return r, err
 }
 

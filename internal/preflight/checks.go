@@ -233,8 +233,14 @@ func checkParity(r *report, src, tgt *server) {
 			r.add("both", v, Pass, a, "")
 			continue
 		}
-		r.add("both", v, Warn, fmt.Sprintf("source %q, target %q: pitcrew applies row values exactly either way, but the application will see the difference after the switch", a, b),
-			fmt.Sprintf("SET GLOBAL %s on the target to the source's value (and in its config)", v))
+		fix := fmt.Sprintf("SET GLOBAL %s on the target to the source's value (and in its config)", v)
+		if strings.Contains(a, "_0900_") && tgt.mariadb() {
+			// MySQL 8's UCA 9.0 collations; MariaDB's UCA 14.0 ones are
+			// their nearest (10.10+), utf8mb4_unicode_520_ci on older.
+			near := strings.Replace(a, "_0900_", "_uca1400_", 1)
+			fix = fmt.Sprintf("MariaDB has no %s: SET GLOBAL %s = '%s' on the target (MariaDB 10.10+; older: utf8mb4_unicode_520_ci), and in its config", a, v, near)
+		}
+		r.add("both", v, Warn, fmt.Sprintf("source %q, target %q: pitcrew applies row values exactly either way, but the application will see the difference after the switch", a, b), fix)
 	}
 }
 
