@@ -133,3 +133,54 @@ func TestLoadObjectsIntoEmptyServerAndStream(t *testing.T) {
 		}
 	}
 }
+
+// With routing, the stream filters routines, events, triggers and grants
+// by their database (and table) as it filters tables: a procedure, event
+// or grant of a database that is not replicated is not applied (it used
+// to be, and stopped the channel on the missing database). A statement
+// that fails on the target names it without its password.
+func TestStreamObjectsFollowRoutingAndHidePasswords(t *testing.T) {
+	src := testenv.New(t, testenv.Options{ServerID: 1})
+	tgt := testenv.New(t, testenv.Options{ServerID: 2})
+	srcDB, tgtDB := testenv.MustDB(t, src), testenv.MustDB(t, tgt)
+	cfg := writeConfig(t, src.Endpoint(), tgt.Endpoint(), "route:\n  include: [shop]")
+	testenv.Exec(t, srcDB,
+		"CREATE DATABASE shop", "CREATE DATABASE other",
+		"CREATE TABLE shop.t (id INT PRIMARY KEY)", "CREATE TABLE other.t (id INT PRIMARY KEY)",
+		"CREATE USER 'u'@'%' IDENTIFIED BY 'u-pw'",
+		"GRANT SELECT ON shop.* TO 'u'@'%'",
+		"GRANT SELECT ON other.* TO 'u'@'%'",
+		"CREATE PROCEDURE other.p() SELECT 1",
+		"CREATE PROCEDURE shop.p() SELECT 1",
+		"GRANT EXECUTE ON PROCEDURE other.p TO 'u'@'%'",
+		"CREATE EVENT other.e ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM other.t",
+		"CREATE TRIGGER other.tr BEFORE INSERT ON other.t FOR EACH ROW SET NEW.id = NEW.id",
+		"CREATE TRIGGER shop.tr BEFORE INSERT ON shop.t FOR EACH ROW SET NEW.id = NEW.id",
+		"INSERT INTO shop.t VALUES (1)",
+	)
+	if code, _, stderr := runCLI("catchup", "--config", cfg, "--start-from", "beginning", "--timeout", "1m"); code != 0 {
+		t.Fatalf("catchup: %s", stderr)
+	}
+	for q, want := range map[string]string{
+		"SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'other'":                                                              "0",
+		"SELECT GROUP_CONCAT(CONCAT(ROUTINE_SCHEMA, '.', ROUTINE_NAME)) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA IN ('shop', 'other')": "shop.p",
+		"SELECT GROUP_CONCAT(TRIGGER_SCHEMA) FROM information_schema.TRIGGERS":                                                                      "shop",
+		"SELECT GROUP_CONCAT(TABLE_SCHEMA) FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = \"'u'@'%'\"":                                   "shop",
+		"SELECT COUNT(*) FROM shop.t": "1",
+	} {
+		if got := scalar(t, tgtDB, q); got != want {
+			t.Errorf("%s: %q, want %q", q, got, want)
+		}
+	}
+	// An account the target already has: the channel stops, naming the
+	// statement without its password.
+	testenv.Exec(t, tgtDB, "CREATE USER 'dup'@'%'")
+	testenv.Exec(t, srcDB, "CREATE USER 'dup'@'%' IDENTIFIED BY 'top-secret-pw'")
+	code, out, stderr := runCLI("catchup", "--config", cfg, "--timeout", "30s")
+	if code == 0 || !strings.Contains(stderr, "CREATE USER 'dup'@'%' IDENTIFIED BY '***'") {
+		t.Errorf("catchup over a CREATE USER the target cannot run: exit %d\n%s", code, stderr)
+	}
+	if strings.Contains(out+stderr, "top-secret-pw") {
+		t.Errorf("the password in the output:\n%s%s", out, stderr)
+	}
+}

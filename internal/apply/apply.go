@@ -23,6 +23,7 @@ import (
 
 	"github.com/pitcrew/pitcrew/checkpoint"
 	"github.com/pitcrew/pitcrew/internal/conn"
+	ddlsql "github.com/pitcrew/pitcrew/internal/ddl"
 	"github.com/pitcrew/pitcrew/internal/gtid"
 	"github.com/pitcrew/pitcrew/internal/schema"
 	"github.com/pitcrew/pitcrew/internal/txn"
@@ -211,7 +212,7 @@ func (e *Executor) runDDL(ctx context.Context, d *ddlStep, q *txn.Query) error {
 		err = nil
 	}
 	if err != nil && !conn.Retryable(err) {
-		return fmt.Errorf("GTID %s: applying DDL %.200q: %w; fix the target so the statement can run, or skip it explicitly", d.gtid, q.Text, err)
+		return fmt.Errorf("GTID %s: applying DDL %.200q: %w; fix the target so the statement can run, or skip it explicitly", d.gtid, ddlsql.Redact(q.Text), err)
 	}
 	if err == nil && len(q.Expect) > 0 {
 		err = e.checkExpect(ctx, d.gtid, q)
@@ -234,14 +235,14 @@ func (e *Executor) checkExpect(ctx context.Context, g string, q *txn.Query) erro
 			err = e.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", x.Schema, x.Table).Scan(&n)
 		}
 		if err != nil {
-			return fmt.Errorf("GTID %s: checking the target after DDL %.200q: %w", g, q.Text, err)
+			return fmt.Errorf("GTID %s: checking the target after DDL %.200q: %w", g, ddlsql.Redact(q.Text), err)
 		}
 		if (n > 0) != x.Exists {
 			state := "is missing"
 			if !x.Exists {
 				state = "is still there"
 			}
-			return fmt.Errorf("GTID %s: DDL %.200q ran on the target, but the %s %s (its names were read without the full parser, and read wrong): make the target match the source by hand, then pitcrew skip --gtid %s", g, q.Text, what, state, g)
+			return fmt.Errorf("GTID %s: DDL %.200q ran on the target, but the %s %s (its names were read without the full parser, and read wrong): make the target match the source by hand, then pitcrew skip --gtid %s", g, ddlsql.Redact(q.Text), what, state, g)
 		}
 	}
 	return nil
@@ -448,7 +449,7 @@ func refuseEvent(gtid string, ev txn.Event) error {
 		return errors.New("source transaction without GTID: turn GTIDs on at the source (MySQL gtid_mode=ON)")
 	}
 	if q := ev.Query; q != nil && q.Statement {
-		return fmt.Errorf("GTID %s: statement-format event %.120q: set binlog_format=ROW on the source (globally and in every session)", gtid, q.Text)
+		return fmt.Errorf("GTID %s: statement-format event %.120q: set binlog_format=ROW on the source (globally and in every session)", gtid, ddlsql.Redact(q.Text))
 	}
 	if r := ev.Rows; r != nil && r.PartialJSON {
 		return fmt.Errorf("GTID %s: partial JSON update on %s: set binlog_row_value_options='' on the source so full images are logged", gtid, r.Table.QualifiedName())
