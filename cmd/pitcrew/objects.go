@@ -125,7 +125,11 @@ func printObjects(w io.Writer, rep objects.Report, repaired int) {
 		if byKind[k] > 0 {
 			verdict = fmt.Sprintf("%d DIFFER", byKind[k])
 		}
-		fmt.Fprintf(w, "%-16s %5d on the source  %s\n", k, rep.Compared[k], verdict)
+		label := string(k)
+		if k == objects.Schemas {
+			label = "table definitions"
+		}
+		fmt.Fprintf(w, "%-18s %5d on the source  %s\n", label, rep.Compared[k], verdict)
 	}
 	for _, d := range rep.Differences {
 		fmt.Fprintf(w, "  %s: %s\n      fix: %s\n", d.Object, d.What, d.Fix)

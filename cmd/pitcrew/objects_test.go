@@ -124,6 +124,7 @@ func TestLoadObjectsIntoEmptyServerAndStream(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "table shop.orders: AUTO_INCREMENT 6 on the target") || !strings.Contains(out, "ALTER TABLE `shop`.`orders` AUTO_INCREMENT = 7") {
 		t.Errorf("verify --objects with a counter behind: exit %d\n%s", code, out)
 	}
+	t.Logf("verify --objects, a counter behind:\n%s", out)
 	if code, out, stderr := runCLI("verify", "--objects", "--repair", "--config", cfg); code != 0 || !strings.Contains(out, "repaired: 1") {
 		t.Errorf("verify --objects --repair: exit %d\n%s%s", code, out, stderr)
 	}

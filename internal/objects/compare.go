@@ -219,8 +219,12 @@ func compareCounters(src, tgt *Catalog, scope Scope) []Difference {
 			next, floor = conflict.NextID(v, tOff), c.Value-int64(max(1, src.Increment))+1
 		}
 		if next < floor {
+			at := fmt.Sprintf("AUTO_INCREMENT %d on the target", v)
+			if bidi {
+				at += fmt.Sprintf(" (next id %d on its offset)", next)
+			}
 			out = append(out, Difference{Counters, "table " + s + "." + t,
-				fmt.Sprintf("AUTO_INCREMENT %d on the target (next id %d), %d on the source: new rows on the target would take ids the source already handed out", v, next, c.Value),
+				fmt.Sprintf("%s, %d on the source: new rows on the target would take ids the source already handed out", at, c.Value),
 				fmt.Sprintf("ALTER TABLE %s.%s AUTO_INCREMENT = %d on the target (pitcrew verify --objects --repair does)", quote(s), quote(t), c.Value)})
 		}
 	}
