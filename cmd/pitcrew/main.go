@@ -37,10 +37,11 @@ Usage:
       with its fix; exit 1 on any FAIL.
   pitcrew status   [--config FILE | --url URL | --data-dir DIR --channel NAME] [--json]
       Show a channel's state: from the running service, else from the data dir.
-  pitcrew load     --config FILE [--workers N] [--chunk ROWS] [--tables PATTERNS]
+  pitcrew load     --config FILE [--workers N] [--chunk ROWS] [--tables PATTERNS] [--objects all|none|KINDS]
       Full load: copy the tables from one consistent snapshot whose GTID
       position is recorded; resumes after a crash; the channel's first
-      start then streams from exactly that position.
+      start then streams from exactly that position. Then views, routines,
+      triggers, events (disabled), users and grants, AUTO_INCREMENT counters.
   pitcrew bench load [--rows N] [--threads N] [--rounds N]
       Time pitcrew load against mydumper+myloader and mariadb-dump | mariadb
       on throwaway servers (same machine, same settings, one run).
@@ -48,6 +49,10 @@ Usage:
       Prove the copy: chunked checksums computed in each database, values
       compared (not bytes), differing rows by key; --repair rewrites them.
       Exit 0 only when equal.
+  pitcrew verify   --objects --config FILE [--repair] [--json]
+      Compare what is not rows: table definitions, views, routines, triggers,
+      events, users and grants, AUTO_INCREMENT counters; each difference with
+      its fix; --repair creates what is missing.
   pitcrew binlog decode [--flavor F] [--json] FILE...   (or --from-server --config FILE [--from SET] [--to SET])
       Print transactions as the engine sees them: GTID, tables, typed row
       images, DDL.
