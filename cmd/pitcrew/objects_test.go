@@ -9,6 +9,16 @@ import (
 	"github.com/pitcrew/pitcrew/internal/testenv"
 )
 
+// assertAnswers checks what each query answers on db.
+func assertAnswers(t *testing.T, db *sql.DB, want map[string]string) {
+	t.Helper()
+	for q, w := range want {
+		if got := scalar(t, db, q); got != w {
+			t.Errorf("%s: %q, want %q", q, got, w)
+		}
+	}
+}
+
 func scalar(t *testing.T, db *sql.DB, q string) string {
 	t.Helper()
 	var s sql.NullString
@@ -65,17 +75,13 @@ func TestLoadObjectsIntoEmptyServerAndStream(t *testing.T) {
 	if !strings.Contains(out, "and 6 objects") { // user, role, view, procedure, trigger, event (the counter came with CREATE TABLE)
 		t.Errorf("load's report: %s", out)
 	}
-	for q, want := range map[string]string{
+	assertAnswers(t, tgtDB, map[string]string{
 		"SELECT STATUS FROM information_schema.EVENTS WHERE EVENT_NAME = 'tidy'":                                          "SLAVESIDE_DISABLED",
 		"SELECT DEFINER FROM information_schema.ROUTINES WHERE ROUTINE_NAME = 'add_order'":                                "app@%",
 		"SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_NAME = 'orders'":                                "5",
 		"SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_NAME = 'tag'":                                     "1",
 		"SELECT COUNT(*) FROM information_schema.COLUMN_PRIVILEGES WHERE GRANTEE = \"'app'@'%'\" AND COLUMN_NAME = 'qty'": "1",
-	} {
-		if got := scalar(t, tgtDB, q); got != want {
-			t.Errorf("%s: %q, want %q", q, got, want)
-		}
-	}
+	})
 	if code, out, stderr := runCLI("verify", "--objects", "--config", cfg); code != 0 || !strings.Contains(out, "objects of source and target are equal") {
 		t.Fatalf("verify --objects after load: exit %d\n%s%s", code, out, stderr)
 	}
@@ -162,17 +168,13 @@ func TestStreamObjectsFollowRoutingAndHidePasswords(t *testing.T) {
 	if code, _, stderr := runCLI("catchup", "--config", cfg, "--start-from", "beginning", "--timeout", "1m"); code != 0 {
 		t.Fatalf("catchup: %s", stderr)
 	}
-	for q, want := range map[string]string{
+	assertAnswers(t, tgtDB, map[string]string{
 		"SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'other'":                                                              "0",
 		"SELECT GROUP_CONCAT(CONCAT(ROUTINE_SCHEMA, '.', ROUTINE_NAME)) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA IN ('shop', 'other')": "shop.p",
 		"SELECT GROUP_CONCAT(TRIGGER_SCHEMA) FROM information_schema.TRIGGERS":                                                                      "shop",
 		"SELECT GROUP_CONCAT(TABLE_SCHEMA) FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = \"'u'@'%'\"":                                   "shop",
 		"SELECT COUNT(*) FROM shop.t": "1",
-	} {
-		if got := scalar(t, tgtDB, q); got != want {
-			t.Errorf("%s: %q, want %q", q, got, want)
-		}
-	}
+	})
 	// An account the target already has: the channel stops, naming the
 	// statement without its password.
 	testenv.Exec(t, tgtDB, "CREATE USER 'dup'@'%'")
