@@ -5,13 +5,15 @@ SANDBOX   ?= .sandbox
 
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILDDATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(REVISION) -X main.date=$(BUILDDATE)
 
 .PHONY: build demo test corpus vet clean sandbox-down image
 
 # CGO_ENABLED=0: pebble then takes its memtables from the Go heap (bounded by
 # GOMEMLIMIT) instead of malloc, whose arenas made RSS grow with the backlog.
 build:
-	CGO_ENABLED=0 $(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/pitcrew
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/pitcrew
 
 # The OCI image (static binary, CA certificates, non-root user), built without
 # a container daemon: bin/image (OCI layout) and bin/pitcrew-image.tar

@@ -283,9 +283,15 @@ func sample(ctx context.Context, db *sql.DB, before string, into *[][2]float64) 
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
+	start := time.Now()
+	take := func(ctx context.Context) {
+		if n := appliedSeq(ctx, db); n >= base {
+			*into = append(*into, [2]float64{time.Since(start).Seconds(), float64(n - base)})
+		}
+	}
 	go func() {
 		defer close(done)
-		start := time.Now()
+		*into = append(*into, [2]float64{0, 0})
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for {
@@ -293,13 +299,13 @@ func sample(ctx context.Context, db *sql.DB, before string, into *[][2]float64) 
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				if n := appliedSeq(ctx, db); n >= base {
-					*into = append(*into, [2]float64{time.Since(start).Seconds(), float64(n - base)})
-				}
+				take(ctx)
 			}
 		}
 	}()
-	return func() { cancel(); <-done }
+	// The last point is the end of the run, so a run shorter than one tick
+	// (smoke sizes) still draws a line.
+	return func() { cancel(); <-done; take(context.Background()) }
 }
 
 // TLSContender is pitcrew over TLS; "pitcrew (defaults)" is its plaintext

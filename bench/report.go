@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -15,6 +16,7 @@ import (
 type Report struct {
 	Started time.Time       `json:"started"`
 	Host    string          `json:"host"`
+	Smoke   bool            `json:"smoke,omitempty"` // tiny sizes: the numbers mean nothing
 	Catchup []CatchupResult `json:"catchup,omitempty"`
 	Lag     []LagResult     `json:"lag,omitempty"`
 	Memory  []MemoryResult  `json:"memory,omitempty"`
@@ -97,6 +99,7 @@ func (r *Report) Summary() []Line {
 			}
 			out = append(out, l)
 		}
+		out = append(out, r.cpuLines(w)...)
 	}
 	type lagKey struct {
 		rate int
@@ -161,6 +164,43 @@ func (r *Report) Summary() []Line {
 	return out
 }
 
+// cpuLines are one workload's CPU per source transaction, median over
+// rounds: pitcrew's own (this process), and the target server's for every
+// contender (what a user's target instance feels), with pitcrew's against
+// the native single-threaded replica's. A run shorter than 10 s is
+// flagged: start-up dominates it.
+func (r *Report) cpuLines(workload string) []Line {
+	own, server, secs := map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
+	var names []string
+	for _, c := range r.Catchup {
+		if c.Workload != workload || c.Note != "" || c.TxnsPerS == 0 {
+			continue
+		}
+		n := c.TxnsPerS * c.Seconds
+		if _, ok := server[c.Contender]; !ok {
+			names = append(names, c.Contender)
+		}
+		own[c.Contender] = append(own[c.Contender], 1e6*c.PitcrewCPU/n)
+		server[c.Contender] = append(server[c.Contender], 1e6*c.ServerCPU/n)
+		secs[c.Contender] = append(secs[c.Contender], c.Seconds)
+	}
+	sec := "catch-up " + workload
+	var out []Line
+	nativeServer := median(server["native single-threaded"])
+	for _, name := range names {
+		l := Line{Section: sec, Name: name + ": target server CPU per txn", Value: median(server[name]), Unit: "us/txn"}
+		if strings.HasPrefix(name, "pitcrew") {
+			l.Ratio, l.Reference = ratio(l.Value, nativeServer), "native single-threaded's"
+			out = append(out, Line{Section: sec, Name: name + ": pitcrew CPU per txn", Value: median(own[name]), Unit: "us/txn"})
+		}
+		out = append(out, l)
+		if strings.HasPrefix(name, "native") && median(secs[name]) < 10 && !r.Smoke {
+			out = append(out, Line{Section: sec, Name: name + ": run shorter than 10 s (start-up dominates; raise --txns)", Value: median(secs[name]), Unit: "s"})
+		}
+	}
+	return out
+}
+
 func ratio(a, b float64) float64 {
 	if b == 0 {
 		return 0
@@ -182,23 +222,35 @@ func (r *Report) WriteTable(w io.Writer) {
 
 // WriteHTML writes a self-contained page with SVG charts: median catch-up
 // throughput, catch-up progress over time, the lag distributions, peak
-// memory and decode speed.
+// memory and decode speed. Each chart holds one unit (tx/s and rows/s, ms
+// and cores never share a scale), and every contender has its bar,
+// pitcrew's included (its ratios are in the table).
 func (r *Report) WriteHTML(w io.Writer) error {
 	var charts []template.HTML
-	sections := map[string][]Line{}
-	var order []string
+	type chartKey struct{ section, unit string }
+	groups := map[chartKey][]Line{}
+	seen := map[string]bool{}
+	var order []chartKey
 	lines := r.Summary()
 	for _, l := range lines {
-		if l.Ratio > 0 && !strings.Contains(l.Name, "p99") {
-			continue // the bars show values; ratios are in the table
+		name, _, ratioLine := strings.Cut(l.Name, " vs ")
+		if ratioLine && l.Unit == "rows/s" {
+			name += " (as rows/s)"
 		}
-		if _, ok := sections[l.Section]; !ok {
-			order = append(order, l.Section)
+		id := l.Section + "\x00" + name + "\x00" + l.Unit
+		if seen[id] {
+			continue // one bar per contender: its ratios are the table's
 		}
-		sections[l.Section] = append(sections[l.Section], l)
+		seen[id] = true
+		k := chartKey{l.Section, l.Unit}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		l.Name = name
+		groups[k] = append(groups[k], l)
 	}
-	for _, s := range order {
-		charts = append(charts, bars(s, sections[s]))
+	for _, k := range order {
+		charts = append(charts, bars(k.section+" ("+k.unit+")", groups[k]))
 	}
 	if c := progressChart(r.Catchup); c != "" {
 		charts = append(charts, c)
@@ -218,8 +270,8 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 		return fmt.Sprintf("%.2fx", v)
 	},
 }).Parse(`<!doctype html><html><head><meta charset="utf-8"><title>pitcrew bench</title>
-<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}svg{margin:1em 0;display:block}</style></head><body>
-<h1>pitcrew bench</h1><p>{{.R.Started.Format "2006-01-02 15:04 MST"}} on {{.R.Host}}. Medians over rounds; ratios against contenders measured in the same run.</p>
+<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}td:first-child{white-space:nowrap}td.n{text-align:right;font-variant-numeric:tabular-nums}svg{margin:1em 0;display:block}</style></head><body>
+<h1>pitcrew bench</h1>{{if .R.Smoke}}<p style="background:#fde2e2;padding:6px 10px"><b>Smoke run</b> (--smoke): tiny sizes that keep the harness working; these numbers mean nothing.</p>{{end}}<p>{{.R.Started.Format "2006-01-02 15:04 MST"}} on {{.R.Host}}. Medians over rounds; ratios against contenders measured in the same run.</p>
 <table><tr><th>section</th><th>measure</th><th>value</th><th>unit</th><th>ratio</th><th>against</th></tr>
 {{range .Lines}}<tr><td>{{.Section}}</td><td>{{.Name}}</td><td class="n">{{f .Value}}</td><td>{{.Unit}}</td><td class="n">{{ratio .Ratio}}</td><td>{{.Reference}}</td></tr>{{end}}</table>
 {{range .Charts}}{{.}}{{end}}</body></html>
@@ -249,9 +301,11 @@ func bars(title string, lines []Line) template.HTML {
 	return template.HTML(b.String())
 }
 
-// lineChart draws series of (x, y) points with a legend.
+// lineChart draws series of (x, y) points: axes with ticks and labels,
+// the legend beside the plot (never over the curves).
 func lineChart(title, xLabel, yLabel string, names []string, series [][][2]float64) template.HTML {
-	const width, height, pad = 900, 320, 50
+	const width, height, left, top, legend = 980, 340, 70, 30, 280
+	const plotW, plotH = width - left - legend - 20, height - top - 40
 	maxX, maxY := 0.0, 0.0
 	for _, s := range series {
 		for _, p := range s {
@@ -261,43 +315,76 @@ func lineChart(title, xLabel, yLabel string, names []string, series [][][2]float
 	if maxX == 0 || maxY == 0 {
 		return ""
 	}
+	maxX, maxY = niceCeil(maxX), niceCeil(maxY)
+	x := func(v float64) float64 { return left + plotW*v/maxX }
+	y := func(v float64) float64 { return top + plotH - plotH*v/maxY }
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg width="%d" height="%d" xmlns="http://www.w3.org/2000/svg"><text x="0" y="16" font-weight="bold">%s</text>`, width, height+40, template.HTMLEscapeString(title))
-	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#888"/><line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#888"/>`, pad, height, width-10, height, pad, 30, pad, height)
-	fmt.Fprintf(&b, `<text x="%d" y="%d">%s (max %.1f)</text><text x="0" y="40">%s (max %.1f)</text>`, width/2, height+30, xLabel, maxX, yLabel, maxY)
+	fmt.Fprintf(&b, `<svg width="%d" height="%d" xmlns="http://www.w3.org/2000/svg" font-size="12"><text x="0" y="16" font-weight="bold" font-size="14">%s</text>`, width, height+10, template.HTMLEscapeString(title))
+	for i := 0; i <= 5; i++ {
+		xv, yv := maxX*float64(i)/5, maxY*float64(i)/5
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#eee"/><text x="%.1f" y="%d" text-anchor="middle">%s</text>`,
+			x(xv), top, x(xv), top+plotH, x(xv), top+plotH+16, tick(xv))
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#eee"/><text x="%d" y="%.1f" text-anchor="end">%s</text>`,
+			left, y(yv), left+plotW, y(yv), left-6, y(yv)+4, tick(yv))
+	}
+	fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#888"/>`, left, top, plotW, plotH)
+	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">%s</text>`, left+plotW/2, top+plotH+34, template.HTMLEscapeString(xLabel))
+	fmt.Fprintf(&b, `<text transform="translate(14 %d) rotate(-90)" text-anchor="middle">%s</text>`, top+plotH/2, template.HTMLEscapeString(yLabel))
 	for i, s := range series {
 		var pts []string
 		for _, p := range s {
-			x := pad + (width-pad-10)*p[0]/maxX
-			y := height - (height-30)*p[1]/maxY
-			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x, y))
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(p[0]), y(p[1])))
 		}
 		color := palette[i%len(palette)]
-		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/><text x="%d" y="%d" fill="%s">%s</text>`,
-			color, strings.Join(pts, " "), width-380, 60+16*i, color, template.HTMLEscapeString(names[i]))
+		ly := top + 10 + 18*i
+		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/><line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="3"/><text x="%d" y="%d">%s</text>`,
+			color, strings.Join(pts, " "), left+plotW+16, ly, left+plotW+36, ly, color, left+plotW+42, ly+4, template.HTMLEscapeString(names[i]))
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }
 
+// niceCeil rounds v up to 1, 2 or 5 times a power of ten, so ticks at
+// fifths are round numbers.
+func niceCeil(v float64) float64 {
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if v <= m*p {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+// tick prints an axis value briefly: 12k, 1.5M, 0.4.
+func tick(v float64) string {
+	switch {
+	case v >= 1e6:
+		return strconv.FormatFloat(v/1e6, 'f', -1, 64) + "M"
+	case v >= 1e4:
+		return strconv.FormatFloat(v/1e3, 'f', -1, 64) + "k"
+	}
+	return strconv.FormatFloat(math.Round(v*100)/100, 'f', -1, 64)
+}
+
 // progressChart is transactions applied over time in round 1 of the first
-// workload, per contender.
+// workload that has a replica's progress, per contender.
 func progressChart(rs []CatchupResult) template.HTML {
+	workload := ""
+	for _, r := range rs {
+		if len(r.Series) > 1 && r.Note == "" {
+			workload = r.Workload
+			break
+		}
+	}
 	var names []string
 	var series [][][2]float64
 	for _, r := range rs {
-		if r.Round == 1 && r.Workload == rs[0].Workload && len(r.Series) > 0 {
+		if r.Round == 1 && r.Workload == workload && len(r.Series) > 1 {
 			names, series = append(names, r.Contender), append(series, r.Series)
 		}
 	}
-	return lineChart("catch-up progress ("+rsWorkload(rs)+", round 1)", "seconds", "transactions applied", names, series)
-}
-
-func rsWorkload(rs []CatchupResult) string {
-	if len(rs) == 0 {
-		return ""
-	}
-	return rs[0].Workload
+	return lineChart("catch-up progress ("+workload+", round 1)", "seconds", "transactions applied", names, series)
 }
 
 // lagChart is the cumulative distribution of heartbeat lag per contender

@@ -51,10 +51,18 @@ func (p Progress) Ensure(ctx context.Context, db *sql.DB) error {
 	}
 	for _, q := range stmts {
 		if _, err := db.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("creating progress table %s on the target: %w", p.name(), err)
+			return fmt.Errorf("creating progress table %s on the target: %w%s", p.name(), err, p.grantHint(err))
 		}
 	}
 	return nil
+}
+
+// grantHint is the fix for a privilege error on pitcrew's own schema.
+func (p Progress) grantHint(err error) string {
+	if !conn.Privilege(err) {
+		return ""
+	}
+	return ": GRANT ALL ON " + conn.QuoteName(p.Schema) + ".* TO the target user (pitcrew keeps its position there, written with the data)"
 }
 
 // Load reads the channel's row; ok is false when there is none (or no table).
@@ -65,7 +73,7 @@ func (p Progress) Load(ctx context.Context, db *sql.DB, channel string) (row Pro
 	case errors.Is(err, sql.ErrNoRows), conn.Code(err) == 1146, conn.Code(err) == 1049:
 		return ProgressRow{}, false, nil
 	case err != nil:
-		return ProgressRow{}, false, fmt.Errorf("reading progress of channel %q from the target: %w", channel, err)
+		return ProgressRow{}, false, fmt.Errorf("reading progress of channel %q from the target: %w%s", channel, err, p.grantHint(err))
 	}
 	return row, true, nil
 }

@@ -15,6 +15,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -43,12 +45,29 @@ type Store struct {
 	relays map[string]*Relay // by channel; their files close with the store
 }
 
+// lockWait is how long Open waits for a data dir another process holds.
+const lockWait = 3 * time.Second
+
+// lockBusy reports whether opening failed on the directory lock: another
+// process has it (flock), or another store in this one.
+func lockBusy(err error) bool {
+	return err != nil && (errors.Is(err, syscall.EWOULDBLOCK) || strings.Contains(err.Error(), "lock held by current process"))
+}
+
 // Open opens (creating if needed) the store in dir.
 func Open(dir string) (*Store, error) {
 	// The relay's segment files live in dir/relay/, beside pebble's own
 	// files (pebble leaves what it does not name alone) and under the same
 	// directory lock.
 	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	// A reader (pitcrew status, bidi status) holds the directory lock for
+	// a few milliseconds when no service answers; a service starting in
+	// that moment waits for it rather than failing. A second service
+	// holds it for good and is refused after the wait.
+	for wait := time.Now().Add(lockWait); lockBusy(err) && time.Now().Before(wait); {
+		time.Sleep(50 * time.Millisecond)
+		db, err = pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening checkpoint store %s: %w (is another pitcrew using this data dir?)", dir, err)
 	}

@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestStorePosition(t *testing.T) {
@@ -36,4 +37,27 @@ func TestStorePosition(t *testing.T) {
 	if _, ok, _ := s.Position("b"); ok {
 		t.Error("channels are separate")
 	}
+}
+
+// A reader holding the data dir for a moment (status without a service)
+// does not make a starting service fail; a holder that stays does.
+func TestOpenWaitsForAMomentaryHolder(t *testing.T) {
+	dir := t.TempDir()
+	first, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		first.Close()
+	}()
+	second, err := Open(dir)
+	if err != nil {
+		t.Fatalf("open while another holder let go after 300ms: %v", err)
+	}
+	start := time.Now()
+	if _, err := Open(dir); err == nil || time.Since(start) < lockWait {
+		t.Fatalf("a second open of a held dir: err %v after %s; want a refusal after %s", err, time.Since(start), lockWait)
+	}
+	second.Close()
 }

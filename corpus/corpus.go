@@ -22,6 +22,7 @@ import (
 
 	"github.com/pitcrew/pitcrew/internal/conn"
 	"github.com/pitcrew/pitcrew/internal/route"
+	"github.com/pitcrew/pitcrew/internal/stored"
 	"github.com/pitcrew/pitcrew/internal/testenv"
 	"github.com/pitcrew/pitcrew/syncer"
 	"github.com/prometheus/client_golang/prometheus"
@@ -263,5 +264,12 @@ func catchUp(ctx context.Context, env *Env, cfg Config, exclude []string, lanes 
 	}
 	rctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	return s.Run(rctx, syncer.RunOptions{CatchUp: true, Until: pos})
+	if err := s.Run(rctx, syncer.RunOptions{CatchUp: true, Until: pos}); err != nil {
+		return err
+	}
+	// What an operator does when pitcrew is done: the triggers it guarded
+	// get their own definitions back (compared with the native replica's;
+	// the next checkpoint's start guards them again).
+	_, err = stored.RestoreTriggers(ctx, env.Tgt, "")
+	return err
 }

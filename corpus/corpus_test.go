@@ -22,20 +22,12 @@ import (
 // the issue that fixes them ("Same data as a native replica, always").
 // They are skipped with a message; remove a line once its fix is merged.
 var pending = map[string]string{
-	"fk_cascade":        "item 1 (ON DELETE/UPDATE CASCADE and SET NULL)",
-	"triggers":          "item 2 (triggers fire again on the target)",
-	"events":            "item 3 (events enabled on the target)",
-	"binary_zero":       "item 4 (BINARY(n) keys ending in 0x00)",
-	"question_mark":     "item 9 (a ? in an identifier)",
-	"long_unique":       "item 10 (long UNIQUE keys, DB_ROW_HASH)",
 	"generated_indexed": "item 12 (indexed virtual columns)",
 }
 
 // unfixed: cases that fail for a reason no change in flight fixes yet;
 // skipped with the reason, run by naming them.
-var unfixed = map[string]string{
-	"autoinc": "compaction folds a row inserted and deleted within one batch into nothing, so the target's AUTO_INCREMENT counter stays behind the native replica's (internal/apply/compact.go)",
-}
+var unfixed = map[string]string{}
 
 var (
 	long      = flag.Bool("corpus.long", false, "the long form: 150 rounds, 5x the rows, a checkpoint every 10 rounds, lanes 1, 2 and 4 in turn (make corpus)")

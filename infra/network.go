@@ -28,6 +28,9 @@ var stepNetwork = step{
 			{srcWhere(p), fmt.Sprintf("ec2:CreateVpcPeeringConnection VpcId=%s PeerVpcId=%s PeerOwnerId=%s PeerRegion=%s", s.ID, t.ID, p.Target.Account, p.Target.Region)},
 			{tgtWhere(p), "ec2:AcceptVpcPeeringConnection VpcPeeringConnectionId=<peering>; wait until active"},
 		}
+		if s.SharedPeering != "" {
+			a = []Action{{srcWhere(p), fmt.Sprintf("ec2:DescribeVpcPeeringConnections Filter tag:%s=%s (the shared peering; refused when missing); wait until active", tagKey, s.SharedPeering)}}
+		}
 		for _, rt := range s.RouteTables {
 			a = append(a, Action{srcWhere(p), fmt.Sprintf("ec2:CreateRoute RouteTableId=%s DestinationCidrBlock=%s VpcPeeringConnectionId=<peering>", rt, t.CIDR)})
 		}
@@ -57,8 +60,15 @@ func runNetwork(ctx context.Context, r *run) error {
 	s, t := r.p.Source.VPC, r.p.Target.VPC
 	id := r.output("peering_id")
 	if id == "" {
-		if id, err = findPeering(ctx, c.source, r.p.Name); err != nil {
+		owner := r.p.Name
+		if s.SharedPeering != "" {
+			owner = s.SharedPeering
+		}
+		if id, err = findPeering(ctx, c.source, owner); err != nil {
 			return err
+		}
+		if id == "" && s.SharedPeering != "" {
+			return fmt.Errorf("no peering tagged %s=%s in account %s: source.vpc.shared_peering names a peering that does not exist; run 'pitcrew fleet apply' (it makes one per account pair) or clear shared_peering", tagKey, s.SharedPeering, r.p.Source.Account)
 		}
 	}
 	if id == "" {

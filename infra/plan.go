@@ -69,6 +69,10 @@ type VPC struct {
 	CIDR           string   `yaml:"cidr"`
 	RouteTables    []string `yaml:"route_tables"`
 	SecurityGroups []string `yaml:"security_groups"` // the database's groups: ingress from the peer CIDR is added
+	// SharedPeering names the migration (a fleet's account pair) whose
+	// peering this one uses: the network step only waits for it to be
+	// active, and take-down leaves it, its routes and rules to their owner.
+	SharedPeering string `yaml:"shared_peering"`
 }
 
 // DNS is the Route 53 move from the old load balancer to the new one.

@@ -112,28 +112,19 @@ type StepStatus struct {
 	Title string `json:"title"`
 }
 
-// Status reads the journal.
+// Status reads the journal. It creates nothing: before the first apply
+// there is no journal, and every step is pending (or skipped by the plan).
 func (rn *Runner) Status() ([]StepStatus, error) {
 	rn.defaults()
+	if _, err := os.Stat(filepath.Join(rn.Plan.DataDir, "journal")); errors.Is(err, os.ErrNotExist) {
+		return rn.statusFrom(nil)
+	}
 	store, err := rn.openJournal()
 	if err != nil {
 		return nil, err
 	}
 	defer store.Close()
-	var out []StepStatus
-	for _, s := range steps {
-		rec, err := store.Step(rn.Plan.Name, s.id)
-		if err != nil {
-			return nil, err
-		}
-		if rec.State == checkpoint.StepPending {
-			if why := s.skip(rn.Plan); why != "" {
-				rec.State, rec.Note = checkpoint.StepSkipped, why
-			}
-		}
-		out = append(out, StepStatus{Step: rec, Title: s.title})
-	}
-	return out, nil
+	return rn.statusFrom(store)
 }
 
 func (rn *Runner) openJournal() (*checkpoint.Store, error) {

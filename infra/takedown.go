@@ -38,7 +38,11 @@ var stepTakeDown = step{
 		a = append(a,
 			Action{srcWhere(p), fmt.Sprintf("rds:DeleteDBInstance DBInstanceIdentifier=%s %s; wait until deleted", p.Source.Instance, final)},
 			Action{srcWhere(p), "rds:DeleteDBSnapshot DBSnapshotIdentifier=" + p.sharedSnapshotID() + " (the shared copy; its key goes next)"})
-		if p.Source.VPC != nil {
+		if p.Source.VPC != nil && p.Source.VPC.SharedPeering != "" {
+			a = append(a,
+				Action{srcWhere(p) + " + " + tgtWhere(p), fmt.Sprintf("ec2:DescribeSecurityGroupRules Filter tag:%s=%s; ec2:RevokeSecurityGroupIngress SecurityGroupRuleIds=<those>", tagKey, p.Name)},
+				Action{"pitcrew", "the shared peering " + p.Source.VPC.SharedPeering + " and its routes stay (they belong to the account pair)"})
+		} else if p.Source.VPC != nil {
 			for _, rt := range p.Source.VPC.RouteTables {
 				a = append(a, Action{srcWhere(p), fmt.Sprintf("ec2:DeleteRoute RouteTableId=%s DestinationCidrBlock=%s", rt, p.Target.VPC.CIDR)})
 			}
@@ -125,12 +129,16 @@ func runTakeDown(ctx context.Context, r *run) error {
 
 func (r *run) removeNetwork(ctx context.Context, c *clients) error {
 	s, t := r.p.Source.VPC, r.p.Target.VPC
+	shared := s.SharedPeering != ""
 	for _, rt := range []struct {
 		a      *account
 		tables []string
 		cidr   string
 	}{{c.source, s.RouteTables, t.CIDR}, {c.target, t.RouteTables, s.CIDR}} {
 		for _, table := range rt.tables {
+			if shared {
+				break // the pair's routes serve its other databases
+			}
 			_, err := rt.a.ec2.DeleteRoute(ctx, &ec2.DeleteRouteInput{RouteTableId: aws.String(table), DestinationCidrBlock: aws.String(rt.cidr)})
 			if err != nil && !isCode(err, "InvalidRoute.NotFound") {
 				return fmt.Errorf("ec2:DeleteRoute %s -> %s: %w", table, rt.cidr, err)
@@ -148,6 +156,10 @@ func (r *run) removeNetwork(ctx context.Context, c *clients) error {
 				return fmt.Errorf("ec2:RevokeSecurityGroupIngress %s %s: %w", g, strings.Join(ids, ","), err)
 			}
 		}
+	}
+	if shared {
+		r.say("removed the tagged ingress rules; the shared peering %s stays", s.SharedPeering)
+		return nil
 	}
 	id, err := r.outputOf("network", "peering_id")
 	if err != nil || id == "" {

@@ -73,13 +73,16 @@ func (rn *Runner) View(context.Context) (console.RunbookView, error) {
 	return v, nil
 }
 
-// statusFrom is Status over an open journal.
+// statusFrom is Status over an open journal; nil is a journal not started.
 func (rn *Runner) statusFrom(store *checkpoint.Store) ([]StepStatus, error) {
 	var out []StepStatus
 	for _, s := range steps {
-		rec, err := store.Step(rn.Plan.Name, s.id)
-		if err != nil {
-			return nil, err
+		rec := checkpoint.Step{ID: s.id, State: checkpoint.StepPending}
+		if store != nil {
+			var err error
+			if rec, err = store.Step(rn.Plan.Name, s.id); err != nil {
+				return nil, err
+			}
 		}
 		if rec.State == checkpoint.StepPending {
 			if why := s.skip(rn.Plan); why != "" {

@@ -107,12 +107,25 @@ func (st *state) done() bool {
 func (st *state) advance(to gtid.Set, commit time.Time, txns int) {
 	st.mu.Lock()
 	st.applied, st.pendingDDL, st.lastCommit = to, "", commit
+	// What was applied came from the source: the source's set, read now
+	// and then, is at least that (so /status never shows applied ahead of
+	// source).
+	if !st.source.Contains(to) {
+		if u, err := st.source.Union(to); err == nil {
+			st.source = u
+		}
+	}
 	st.txns += int64(txns)
 	st.mu.Unlock()
 }
 
 func (st *state) setSource(src gtid.Set) {
 	st.mu.Lock()
+	if !src.Contains(st.applied) {
+		if u, err := src.Union(st.applied); err == nil {
+			src = u
+		}
+	}
 	st.source = src
 	st.mu.Unlock()
 }
@@ -204,7 +217,8 @@ func (p *pipeline) run(ctx context.Context) error {
 	}
 	g.Go(func() error {
 		err := binlog.Stream(gctx, binlog.Config{
-			Source: cfg.Source, Flavor: p.flavor, ServerID: cfg.ServerID, KeepRaw: p.relay != nil, Admit: p.fetched.admit,
+			Source: cfg.Source, Flavor: p.flavor, ServerID: cfg.ServerID, ReportHost: binlog.ReportHost(cfg.Channel),
+			KeepRaw: p.relay != nil, Admit: p.fetched.admit,
 			PartBytes: partBytes, Heartbeat: cfg.Heartbeat, ConnectTimeout: cfg.ConnectTimeout,
 			Logger: cfg.Logger.With("component", "binlog"),
 		}, from, fetched, p.s.metrics)
@@ -553,8 +567,9 @@ func (p *pipeline) committed(after gtid.Set, batch []*txn.Txn, written bool) err
 	for _, t := range batch {
 		rows += t.RowCount()
 	}
+	_, _, source := p.st.lag()
 	p.s.status.update(func(x *Status) {
-		x.AppliedGTIDSet = after.String()
+		x.AppliedGTIDSet, x.SourceGTIDSet = after.String(), source
 		x.LastCommit = commit.UTC()
 		x.TxnsApplied += int64(len(batch))
 		x.RowsApplied += int64(rows)

@@ -3,6 +3,8 @@ package syncer
 import (
 	"sync"
 	"time"
+
+	"github.com/pitcrew/pitcrew/internal/stored"
 )
 
 // States of a channel.
@@ -60,6 +62,12 @@ type Status struct {
 	// ReadGTIDSet is what the relay holds or the target applied: the source
 	// may purge everything in it without harm.
 	ReadGTIDSet string `json:"read_gtid_set,omitempty"`
+
+	// Triggers and Events: what is in force on the target (internal/stored):
+	// the source's triggers guarded (silent for pitcrew's writes) and its
+	// events parked, the target's own left alone.
+	Triggers *stored.TriggerState `json:"triggers,omitempty"`
+	Events   *stored.EventState   `json:"events,omitempty"`
 
 	LastError string    `json:"last_error,omitempty"`
 	StartedAt time.Time `json:"started_at,omitzero"`

@@ -115,10 +115,12 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 	}
 
 	progress := s.progress()
+	objects := &storedObjects{}
 	acfg := apply.Config{
 		Target: s.cfg.Target, Channel: s.cfg.Channel, Flavor: flavor, Progress: progress,
 		DDLPrefix: conflict.OriginMarker(s.cfg.Channel), NoCompact: s.cfg.NoCompact,
-		Logger: s.cfg.Logger.With("component", "apply"),
+		Logger: s.cfg.Logger.With("component", "apply"), AfterDDL: objects.afterDDL,
+		MarkDefinitions: len(s.cfg.Echo) > 0,
 	}
 	var ledger *conflict.Ledger
 	if s.cfg.Conflicts != nil {
@@ -181,6 +183,9 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 		return err
 	}
 	// Every check passed: from here on the target may be written.
+	if err := s.prepareStored(ctx, objects, ex.DB(), srcDB, p.router); err != nil {
+		return err
+	}
 	if ledger != nil {
 		if err := ledger.Ensure(ctx, ex.DB()); err != nil {
 			return err

@@ -47,6 +47,8 @@ func TestBadInput(t *testing.T) {
 			[]string{"--start-from", "now"}, []string{"binlog_format=STATEMENT", "set binlog_format=ROW"}},
 		{"unknown config key", good.Endpoint(), []string{"bacth_rows: 10"},
 			[]string{"--start-from", "now"}, []string{`unknown key "bacth_rows"`, "line"}},
+		{"duration without a unit it knows", good.Endpoint(), []string{"retention_margin: 5 minutes"},
+			[]string{"--start-from", "now"}, []string{`retention_margin: "5 minutes" is not a duration`, "number of seconds"}},
 		{"malformed start gtid", good.Endpoint(), nil,
 			[]string{"--start-gtid", "0-1-x"}, []string{"malformed GTID", "0-1-42"}},
 		{"no start position", good.Endpoint(), nil,

@@ -108,7 +108,7 @@ func benchCatchup(ctx context.Context, args []string, stdout, stderr io.Writer) 
 func benchReport(ctx context.Context, what string, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench "+what, "bench "+what+" [flags]", stderr)
 	rounds := fs.Int("rounds", 3, "interleaved rounds (medians are reported)")
-	txns := fs.Int("txns", 0, "all: catch-up backlog per workload (default 10000); decode: transactions in the binlog (default 50000)")
+	txns := fs.Int("txns", 0, "all: catch-up backlog of every workload (default: per workload, >= 10 s of the native replica); decode: transactions in the binlog (default 50000)")
 	rates := fs.String("rates", "500,2000", "lag: source write rates, tx/s")
 	duration := fs.Duration("duration", 8*time.Second, "lag: measured window per run")
 	backlogs := fs.String("backlogs", "50000,200000", "memory: backlog sizes")

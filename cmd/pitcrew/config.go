@@ -1,12 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -106,10 +105,16 @@ func loadYAML(path, what string, out any, hint, doc string) error {
 			return fmt.Errorf("%s %s: %w (%s lists every key)", what, path, err, doc)
 		}
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(out); err != nil && !errors.Is(err, io.EOF) {
+	if len(root.Content) == 0 {
+		return nil
+	}
+	// Decoded from the checked tree: checkKeys refused unknown keys at any
+	// depth and made plain numbers of seconds durations.
+	if err := root.Decode(out); err != nil {
 		return fmt.Errorf("%s %s: %s", what, path, strings.ReplaceAll(err.Error(), "\n", " "))
+	}
+	if err := resolveEndpoints(reflect.ValueOf(out), ""); err != nil {
+		return fmt.Errorf("%s %s: %w", what, path, err)
 	}
 	return nil
 }
@@ -137,6 +142,72 @@ func checkKeys(n *yaml.Node, t reflect.Type, prefix string) error {
 	return nil
 }
 
+// resolveEndpoints fills every endpoint in v (at any depth) from its dsn
+// and defaults_file; name is the key path for errors.
+func resolveEndpoints(v reflect.Value, name string) error {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			return resolveEndpoints(v.Elem(), name)
+		}
+	case reflect.Struct:
+		if e, ok := v.Addr().Interface().(*conn.Endpoint); ok {
+			return e.Resolve(strings.TrimSuffix(name, "."))
+		}
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			key := strings.Split(f.Tag.Get("yaml"), ",")[0]
+			if key == "-" {
+				continue
+			}
+			prefix := name
+			if key != "" {
+				prefix += key + "."
+			}
+			if err := resolveEndpoints(v.Field(i), prefix); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			if err := resolveEndpoints(v.Index(i), fmt.Sprintf("%s[%d].", strings.TrimSuffix(name, "."), i)); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		for _, k := range v.MapKeys() {
+			e := reflect.New(v.Type().Elem()).Elem()
+			e.Set(v.MapIndex(k))
+			if err := resolveEndpoints(e, fmt.Sprintf("%s%v.", name, k.Interface())); err != nil {
+				return err
+			}
+			v.SetMapIndex(k, e)
+		}
+	}
+	return nil
+}
+
+// checkDuration accepts a duration as Go writes it (90s, 5m, 1h30m) or a
+// plain number of seconds (5, 0.5), rewriting the latter in place; anything
+// else is refused naming the key and the units.
+func checkDuration(v *yaml.Node, name string) error {
+	if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+		return nil
+	}
+	if secs, err := strconv.ParseFloat(v.Value, 64); err == nil {
+		v.Value, v.Tag, v.Style = time.Duration(secs*float64(time.Second)).String(), "!!str", 0
+		return nil
+	}
+	if _, err := time.ParseDuration(v.Value); err != nil {
+		return fmt.Errorf("line %d: %s: %q is not a duration: write a number of seconds (30) or a number with a unit (500ms, 90s, 5m, 1h30m; units ns, us, ms, s, m, h)", v.Line, name, v.Value)
+	}
+	return nil
+}
+
 // yamlFields collects a struct's keys, with inline structs' keys.
 func yamlFields(t reflect.Type, fields map[string]reflect.Type) {
 	for i := 0; i < t.NumField(); i++ {
@@ -157,11 +228,11 @@ func checkValue(v *yaml.Node, t reflect.Type, name string) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	if t == reflect.TypeOf(time.Duration(0)) {
+		return checkDuration(v, name)
+	}
 	switch t.Kind() {
 	case reflect.Struct:
-		if t == reflect.TypeOf(time.Duration(0)) {
-			return nil
-		}
 		return checkKeys(v, t, name+".")
 	case reflect.Slice:
 		if v.Kind == yaml.SequenceNode {

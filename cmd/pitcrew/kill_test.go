@@ -112,6 +112,17 @@ func kill9(t *testing.T, certs *testenv.Certs, wantLog string, extra ...string) 
 	testenv.Exec(t, srcDB, auditTriggers("shop", "audit_src")...)
 	testenv.Exec(t, tgtDB, auditLog("audit_src")...)
 	testenv.Exec(t, tgtDB, auditTriggers("shop", "audit")...)
+	// A foreign key chain with ON DELETE CASCADE and SET NULL, and a
+	// trigger both sides have (the target restored from a snapshot): the
+	// cascades must run on the target (their rows are in no binlog) and
+	// the trigger must not fire again there (plog's key would clash).
+	for _, db := range []*sql.DB{srcDB, tgtDB} {
+		testenv.Exec(t, db, "CREATE TABLE shop.parents (id INT PRIMARY KEY, v INT)",
+			"CREATE TABLE shop.kids (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES shop.parents (id) ON DELETE CASCADE ON UPDATE CASCADE)",
+			"CREATE TABLE shop.orphans (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES shop.parents (id) ON DELETE SET NULL)",
+			"CREATE TABLE shop.plog (n INT AUTO_INCREMENT PRIMARY KEY, pid INT)",
+			"CREATE TRIGGER shop.parents_log AFTER INSERT ON shop.parents FOR EACH ROW INSERT INTO shop.plog (pid) VALUES (NEW.id)")
+	}
 	if slices.Contains(extra, "lanes: 4") {
 		// Batches that take uneven time on the target, so lanes commit
 		// out of order and kills land while batches beyond the watermark
@@ -144,6 +155,9 @@ func kill9(t *testing.T, certs *testenv.Certs, wantLog string, extra ...string) 
 		gen := workload.New(srcDB, "shop", 9)
 		for i := 0; i < 3000 && ctx.Err() == nil; i++ {
 			if werr = gen.Txn(ctx); werr != nil {
+				return
+			}
+			if werr = familyTxn(srcDB, i); werr != nil {
 				return
 			}
 			if i%10 == 0 {
@@ -211,6 +225,28 @@ func kill9(t *testing.T, certs *testenv.Certs, wantLog string, extra ...string) 
 	}
 	testenv.AssertTablesEqual(t, srcDB, tgtDB, "shop")
 	testenv.AssertTablesEqual(t, srcDB, tgtDB, "audit_src")
+}
+
+// familyTxn writes parents and children, and deletes or re-keys a parent
+// now and then (cascading to its children there).
+func familyTxn(db *sql.DB, i int) error {
+	var q []string
+	switch i % 3 {
+	case 0:
+		q = []string{fmt.Sprintf("INSERT INTO shop.parents VALUES (%d, 0)", i),
+			fmt.Sprintf("INSERT INTO shop.kids VALUES (%d, %d), (%d, %d)", 2*i, i, 2*i+1, i),
+			fmt.Sprintf("INSERT INTO shop.orphans VALUES (%d, %d)", i, i)}
+	case 1:
+		q = []string{fmt.Sprintf("DELETE FROM shop.parents WHERE id = %d", i-7)}
+	case 2:
+		q = []string{fmt.Sprintf("UPDATE shop.parents SET id = id + 100000 WHERE id = %d", i-5)}
+	}
+	for _, s := range q {
+		if _, err := db.Exec(s); err != nil {
+			return fmt.Errorf("%s: %w", s, err)
+		}
+	}
+	return nil
 }
 
 func closed(ch <-chan struct{}) bool {

@@ -99,37 +99,29 @@ func runLoad(ctx context.Context, cfg syncer.Config, workers, chunk int, pattern
 	}
 	defer store.Close()
 	start := time.Now()
-	last := time.Time{}
-	tty := isTTY(os.Stderr)
+	live := newLiveLine(stderr)
 	res, err := load.Run(ctx, load.Config{
 		Source: cfg.Source, Target: cfg.Target, Flavor: info.Flavor, Tables: tables,
 		Workers: workers, ChunkRows: chunk, Store: store, Channel: cfg.Channel, Rename: router.Table, Logger: cfg.Logger,
 		Objects: sel, ObjectScope: scope,
 		Progress: func(rows int64) {
-			every := 5 * time.Second
-			if tty {
-				every = 300 * time.Millisecond
-			}
-			if time.Since(last) < every {
+			if !live.due() {
 				return
 			}
-			last = time.Now()
-			rate := float64(rows) / time.Since(start).Seconds()
-			eta := "?"
+			elapsed := time.Since(start)
+			rate := float64(rows) / elapsed.Seconds()
+			eta, pct := "?", 0.0
+			if total > 0 {
+				pct = min(100, 100*float64(rows)/float64(total))
+			}
 			if rate > 0 && total > rows {
-				eta = (time.Duration(float64(total-rows)/rate) * time.Second).Round(time.Second).String()
+				eta = time.Duration(float64(total-rows) / rate * float64(time.Second)).Round(time.Second).String()
 			}
-			line := fmt.Sprintf("load: %d of ~%d rows, %.0f rows/s, ETA %s", rows, total, rate, eta)
-			if tty {
-				fmt.Fprintf(stderr, "\r\033[K%s", line)
-			} else {
-				fmt.Fprintln(stderr, line)
-			}
+			live.show(fmt.Sprintf("load: %3.0f%%, %d of ~%d rows, %.0f rows/s, elapsed %s, ETA %s",
+				pct, rows, total, rate, elapsed.Round(time.Second), eta))
 		},
 	})
-	if tty {
-		fmt.Fprint(stderr, "\r\033[K")
-	}
+	live.clear()
 	if err != nil {
 		return res, fmt.Errorf("load: %w (run it again to resume)", err)
 	}

@@ -20,70 +20,6 @@ import (
 	"github.com/go-sql-driver/mysql"
 )
 
-var version = "dev"
-
-const usage = `pitcrew: stream a live MySQL/MariaDB database into another server, exactly once.
-
-Usage:
-  pitcrew sync     --config FILE [--start-from WHERE | --start-gtid SET]
-      Run as a service until SIGINT/SIGTERM. Serves the console (a web
-      page), /metrics, /healthz, /readyz and /status on http_addr
-      (default 127.0.0.1:9307).
-  pitcrew catchup  --config FILE [--until SET] [--timeout DURATION] [--start-from WHERE | --start-gtid SET]
-      Apply until the target has everything the source had at start (or
-      --until SET), then exit 0. Exit 2 on --timeout, with the gap printed.
-  pitcrew preflight --config FILE [--json]
-      Check source and target before a migration: PASS/WARN/FAIL lines, each
-      with its fix; exit 1 on any FAIL.
-  pitcrew status   [--config FILE | --url URL | --data-dir DIR --channel NAME] [--json]
-      Show a channel's state: from the running service, else from the data dir.
-  pitcrew load     --config FILE [--workers N] [--chunk ROWS] [--tables PATTERNS] [--objects all|none|KINDS]
-      Full load: copy the tables from one consistent snapshot whose GTID
-      position is recorded; resumes after a crash; the channel's first
-      start then streams from exactly that position. Then views, routines,
-      triggers, events (disabled), users and grants, AUTO_INCREMENT counters.
-  pitcrew bench load [--rows N] [--threads N] [--rounds N]
-      Time pitcrew load against mydumper+myloader and mariadb-dump | mariadb
-      on throwaway servers (same machine, same settings, one run).
-  pitcrew verify   --config FILE [--tables PATTERNS] [--repair] [--json]
-      Prove the copy: chunked checksums computed in each database, values
-      compared (not bytes), differing rows by key; --repair rewrites them.
-      Exit 0 only when equal.
-  pitcrew verify   --objects --config FILE [--repair] [--json]
-      Compare what is not rows: table definitions, views, routines, triggers,
-      events, users and grants, AUTO_INCREMENT counters; each difference with
-      its fix; --repair creates what is missing.
-  pitcrew binlog decode [--flavor F] [--json] FILE...   (or --from-server --config FILE [--from SET] [--to SET])
-      Print transactions as the engine sees them: GTID, tables, typed row
-      images, DDL.
-  pitcrew skip     --config FILE --gtid GTID
-      Do not apply one source transaction (a DDL pitcrew refused, say); read
-      at the next start, used once, logged and shown in /status.
-  pitcrew bidi     plan|check|sync|status --config FILE [--force]
-      Bidirectional (master-master) mode over the config's nodes: plan and
-      check auto-increment offsets, run every direction loop-free with
-      conflict policies, and tell when the nodes are in sync.
-  pitcrew conflicts list|show ID|resolve ID --take source|target --config FILE [--node NAME]
-      The conflict ledger of each node.
-  pitcrew migrate  plan|apply|resume|status|rollback|confirm --plan FILE
-      The whole move (AWS account to account, or server to server) as a
-      resumable runbook: snapshot, KMS share, restore, peering, forward
-      channel, guarded cut-over, DNS, take-down. 'plan' needs no credentials.
-  pitcrew sandbox  up|down|status|workload|compare [--dir DIR]
-      Throwaway local MariaDB source and target for trying pitcrew out.
-  pitcrew version
-
-First start of a channel (no checkpoint yet) needs one of:
-  --start-from target     the target was restored from a snapshot/dump of the source
-  --start-from now        the target already has the data; stream only new changes
-  --start-from beginning  replay everything the source's binlog still holds
-  --start-gtid SET        the GTID set already applied on the target
-  --start-from-dump FILE  the target was loaded from this dump (its recorded GTID position)
-
-Passwords may come from PITCREW_SOURCE_PASSWORD and PITCREW_TARGET_PASSWORD.
-Run 'pitcrew COMMAND --help' for a command's flags; README.md documents the config file.
-`
-
 func main() {
 	// The driver prints connection hiccups on its own; ours are logged once
 	// where they are handled.
@@ -102,45 +38,27 @@ const (
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return exitUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	switch args[0] {
+	case "--version":
+		printVersion(stdout)
+		return exitOK
+	case "-h", "-help":
+		args = []string{"help"}
+	}
 	var err error
-	switch cmd, rest := args[0], args[1:]; cmd {
-	case "sync":
-		err = cmdSync(ctx, rest, stderr)
-	case "catchup":
-		err = cmdCatchup(ctx, rest, stderr)
-	case "status":
-		err = cmdStatus(ctx, rest, stdout, stderr)
-	case "preflight":
-		err = cmdPreflight(ctx, rest, stdout, stderr)
-	case "bench":
-		err = cmdBench(ctx, rest, stdout, stderr)
-	case "load":
-		err = cmdLoad(ctx, rest, stdout, stderr)
-	case "verify":
-		err = cmdVerify(ctx, rest, stdout, stderr)
-	case "binlog":
-		err = cmdBinlog(ctx, rest, stdout, stderr)
-	case "skip":
-		err = cmdSkip(rest, stdout, stderr)
-	case "bidi":
-		err = cmdBidi(ctx, rest, stdout, stderr)
-	case "conflicts":
-		err = cmdConflicts(ctx, rest, stdout, stderr)
-	case "sandbox":
-		err = cmdSandbox(ctx, rest, stdout, stderr)
-	case "migrate":
-		err = cmdMigrate(ctx, rest, stdout, stderr)
-	case "version", "--version":
-		fmt.Fprintln(stdout, "pitcrew", version)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-	default:
-		fmt.Fprintf(stderr, "pitcrew: unknown command %q: run 'pitcrew help' for the list\n", cmd)
+	root := newRoot(ctx, stdout, stderr, &err)
+	root.SetArgs(args)
+	if cerr := root.Execute(); cerr != nil {
+		if strings.HasPrefix(cerr.Error(), "unknown command") {
+			fmt.Fprintf(stderr, "pitcrew: unknown command %q: run 'pitcrew help' for the list\n", args[0])
+		} else {
+			fmt.Fprintln(stderr, "pitcrew: "+oneLine(cerr.Error()))
+		}
 		return exitUsage
 	}
 	switch {
@@ -183,9 +101,24 @@ func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: pitcrew %s\n\nFlags:\n", synopsis)
-		fs.PrintDefaults()
+		printFlags(stderr, fs)
 	}
 	return fs
+}
+
+// printFlags is flag.PrintDefaults with flags written --name, as they are
+// typed (the flag package takes -name and --name alike).
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	var b strings.Builder
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	fs.SetOutput(w)
+	for _, l := range strings.SplitAfter(b.String(), "\n") {
+		if strings.HasPrefix(l, "  -") {
+			l = "  --" + l[3:]
+		}
+		io.WriteString(w, l)
+	}
 }
 
 func parse(fs *flag.FlagSet, args []string) error {

@@ -160,9 +160,13 @@ func migrateStatus(rn *infra.Runner, w io.Writer, asJSON bool) error {
 	if failed {
 		return errors.New("a step failed: fix the cause shown, then 'pitcrew migrate resume'")
 	}
+	verb := "apply" // nothing ran yet
+	if slices.ContainsFunc(st, func(s infra.StepStatus) bool { return s.Attempts > 0 }) {
+		verb = "resume"
+	}
 	for _, s := range st {
 		if s.State != checkpoint.StepDone && s.State != checkpoint.StepSkipped {
-			fmt.Fprintf(w, "next: %s (pitcrew migrate resume)\n", s.ID)
+			fmt.Fprintf(w, "next: %s (pitcrew migrate %s)\n", s.ID, verb)
 			return nil
 		}
 	}

@@ -96,3 +96,27 @@ func TestMigrateStatusConfirmRollbackPreview(t *testing.T) {
 		t.Errorf("unknown subcommand: exit %d: %s", code, stderr)
 	}
 }
+
+// migrate status is read-only: before anything ran it creates nothing and
+// names apply, not resume, as the next command.
+func TestMigrateStatusBeforeApplyCreatesNothing(t *testing.T) {
+	example, err := os.ReadFile("../../examples/migration.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "state")
+	path := filepath.Join(t.TempDir(), "plan.yaml")
+	if err := os.WriteFile(path, []byte(strings.Replace(string(example), "data_dir: ./pitcrew-migrate", "data_dir: "+dir, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI("migrate", "status", "--plan", path)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "(pitcrew migrate apply)") || strings.Contains(stdout, "resume") {
+		t.Errorf("before the first apply, status should point at apply:\n%s", stdout)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("status created %s (err %v): a read-only command must not write", dir, err)
+	}
+}

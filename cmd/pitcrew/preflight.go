@@ -24,7 +24,7 @@ func cmdPreflight(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	cfg := fc.syncerConfig()
-	rs := preflight.Run(ctx, preflight.Config{Source: cfg.Source, Target: cfg.Target, ServerID: cfg.ServerID, Route: cfg.Route})
+	rs := preflight.Run(ctx, preflight.Config{Source: cfg.Source, Target: cfg.Target, ServerID: cfg.ServerID, Channel: cfg.Channel, Route: cfg.Route})
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

@@ -2,8 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pitcrew/pitcrew/internal/conn"
 	"github.com/pitcrew/pitcrew/internal/preflight"
@@ -91,5 +95,46 @@ func TestPreflightMisconfigured(t *testing.T) {
 	}
 	if d := got["source engines"].Detail; !strings.Contains(d, "app.old (MyISAM)") {
 		t.Errorf("the MyISAM table is not named: %q", d)
+	}
+}
+
+// Preflight against a channel that is running: its own replica connection,
+// registered under the channel's name, is not a server_id clash; a
+// stranger with the same server_id still is.
+func TestPreflightBesideItsRunningChannel(t *testing.T) {
+	bin := buildBinary(t)
+	src := testenv.New(t, testenv.Options{ServerID: 1, Extra: []string{"--expire-logs-days=7"}})
+	tgt := testenv.New(t, testenv.Options{ServerID: 2})
+	srcDB := testenv.MustDB(t, src)
+	cfg := writeConfig(t, src.Endpoint(), tgt.Endpoint(), "server_id: 4242")
+	cmd := exec.Command(bin, "sync", "--config", cfg, "--start-from", "now")
+	logs := &logBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill() //nolint:errcheck
+	within(t, 30*time.Second, "the channel's replica to register on the source", func() bool {
+		var n int
+		srcDB.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'").Scan(&n)
+		return n > 0
+	})
+	code, out, errOut := runCLI("preflight", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "channel test is running") {
+		t.Fatalf("exit %d: preflight beside its own running channel\n%s%s\n%s", code, out, errOut, logs.String())
+	}
+	// Another channel's config with the same server_id: a clash.
+	body, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := strings.Replace(string(body), "channel: test", "channel: other", 1)
+	otherCfg := filepath.Join(t.TempDir(), "other.yaml")
+	if err := os.WriteFile(otherCfg, []byte(other), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = runCLI("preflight", "--config", otherCfg)
+	if code == 0 || !strings.Contains(out, "a replica with server_id 4242 is connected") {
+		t.Fatalf("exit %d: a stranger with the same server_id must FAIL\n%s", code, out)
 	}
 }

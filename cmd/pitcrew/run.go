@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/pitcrew/pitcrew/internal/cpuprof"
 	"github.com/pitcrew/pitcrew/internal/dumpfile"
@@ -115,7 +116,8 @@ func cmdSync(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	_, stop, err := serve(ctx, fc.console(), fc.httpAddr(), cfg.Logger, service{title: "sync " + cfg.Channel, gatherer: reg, channels: staticChannels(s)})
+	_, stop, err := serve(ctx, fc.console(), fc.httpAddr(), cfg.Logger, service{title: "sync " + cfg.Channel, gatherer: reg, channels: staticChannels(s),
+		urlFile: filepath.Join(cfg.DataDir, serviceURLFile)})
 	if err != nil {
 		return err
 	}
@@ -173,7 +175,7 @@ func cmdCatchup(ctx context.Context, args []string, stderr io.Writer) error {
 		ctx, cancel = context.WithTimeout(ctx, *timeout)
 		defer cancel()
 	}
-	bar := newProgress(stderr, isTTY(os.Stderr))
+	bar := newProgress(stderr)
 	done := make(chan struct{})
 	go bar.loop(s, done)
 	err = s.Run(ctx, syncer.RunOptions{CatchUp: true, Until: *until})

@@ -7,7 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime/debug"
+	"path/filepath"
 	"time"
 
 	"github.com/pitcrew/pitcrew/console"
@@ -27,26 +27,6 @@ func newRegistry() *prometheus.Registry {
 
 // buildRevision is the VCS revision the binary was built from ("" when
 // unknown, e.g. go test binaries).
-func buildRevision() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return ""
-	}
-	rev, dirty := "", false
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			dirty = s.Value == "true"
-		}
-	}
-	if rev != "" && dirty {
-		rev += "-dirty"
-	}
-	return rev
-}
-
 // service is what a long-running command serves on http_addr.
 type service struct {
 	title     string
@@ -55,7 +35,13 @@ type service struct {
 	conflicts console.Conflicts
 	runbook   console.Runbook
 	list      bool // /status is an array (more than one channel, or they come and go)
+	// urlFile, when set, holds the console's URL while the service runs,
+	// so that `pitcrew status --config` finds it whatever address it got.
+	urlFile string
 }
+
+// serviceURLFile is the file in a data dir naming the running service's URL.
+const serviceURLFile = "service.url"
 
 // consoleSettings are the config keys of the console.
 type consoleSettings struct {
@@ -97,9 +83,20 @@ func serve(ctx context.Context, cs consoleSettings, addr string, log *slog.Logge
 	go func() { _ = srv.Serve(l) }()
 	url = "http://" + l.Addr().String() + "/"
 	log.Info("console and /metrics, /healthz, /readyz, /status served", "url", url)
+	if s.urlFile != "" {
+		if err := os.MkdirAll(filepath.Dir(s.urlFile), 0o700); err == nil {
+			err = os.WriteFile(s.urlFile, []byte(url+"\n"), 0o600)
+		}
+		if err != nil {
+			log.Warn("cannot record the service's URL in the data dir; pitcrew status finds it at http_addr only", "file", s.urlFile, "err", err)
+		}
+	}
 	return url, func() {
 		cancel()
 		srv.Close()
+		if s.urlFile != "" {
+			_ = os.Remove(s.urlFile)
+		}
 	}, nil
 }
 

@@ -76,6 +76,12 @@ func TestSyncServiceHTTPAndCleanStop(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "state:                streaming") {
 		t.Errorf("pitcrew status: exit %d\n%s%s", code, out, errOut)
 	}
+	// The config says http_addr: off and the service got --http: status
+	// --config finds it through the URL it recorded in the data dir.
+	code, out, errOut = runCLI("status", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "state:                streaming") {
+		t.Errorf("pitcrew status --config of a service on another address: exit %d\n%s%s", code, out, errOut)
+	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -93,9 +99,14 @@ func TestSyncServiceHTTPAndCleanStop(t *testing.T) {
 	if !strings.Contains(logs.String(), "stopped cleanly") {
 		t.Errorf("no clean-stop log line:\n%s", logs.String())
 	}
-	// Not running: status falls back to the data dir.
+	// Not running: status falls back to the data dir, and asks the source
+	// how far behind that is.
+	if err := workload.New(srcDB, "shop", 6).Run(t.Context(), 7); err != nil {
+		t.Fatal(err)
+	}
 	code, out, errOut = runCLI("status", "--config", cfg)
-	if code != 0 || !strings.Contains(out, "not-running") || !strings.Contains(out, st.AppliedGTIDSet) {
+	if code != 0 || !strings.Contains(out, "not-running") || !strings.Contains(out, st.AppliedGTIDSet) ||
+		!strings.Contains(out, "transactions behind:  7") {
 		t.Errorf("pitcrew status from the data dir: exit %d\n%s%s", code, out, errOut)
 	}
 }

@@ -5,9 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/pitcrew/pitcrew/internal/binlog"
+	"github.com/pitcrew/pitcrew/internal/conn"
+	"github.com/pitcrew/pitcrew/internal/gtid"
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
@@ -31,27 +36,30 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return errors.New("nothing to ask: pass --config FILE, --url URL or --data-dir DIR")
 		}
 	}
+	var fc *fileConfig
 	if *config != "" {
-		fc, err := loadConfig(*config)
+		c, err := loadConfig(*config)
 		if err != nil {
 			return err
 		}
-		cfg := fc.syncerConfig()
-		if *url == "" && fc.httpAddr() != "" {
-			*url = "http://" + fc.httpAddr()
-		}
+		fc = &c
+		cfg := c.syncerConfig()
 		if *dataDir == "" {
 			*dataDir = cfg.DataDir
 		}
 		*channel = cfg.Channel
 	}
-	st, err := statusFromURL(ctx, *url)
+	st, err := serviceStatus(ctx, *url, fc, *dataDir, *channel)
 	if err != nil {
 		if *dataDir == "" {
-			return fmt.Errorf("no service answers at %s (%v) and no data dir was given", *url, err)
+			return fmt.Errorf("%v, and no data dir was given", err)
 		}
 		if st, err = statusFromDir(*dataDir, *channel); err != nil {
 			return err
+		}
+		if fc != nil {
+			// No service: how far behind the source the checkpoint is.
+			sourceBehind(ctx, fc, &st)
 		}
 	}
 	if *asJSON {
@@ -62,9 +70,11 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "channel:              %s\n", st.Channel)
 	fmt.Fprintf(stdout, "state:                %s\n", st.State)
 	fmt.Fprintf(stdout, "applied GTID set:     %s\n", st.AppliedGTIDSet)
-	if st.State != syncer.StateNotRunning {
+	if st.SourceGTIDSet != "" {
 		fmt.Fprintf(stdout, "source GTID set:      %s\n", st.SourceGTIDSet)
 		fmt.Fprintf(stdout, "transactions behind:  %d\n", st.TransactionsBehind)
+	}
+	if st.State != syncer.StateNotRunning {
 		fmt.Fprintf(stdout, "seconds behind:       %.1f\n", st.SecondsBehind)
 		fmt.Fprintf(stdout, "applied:              %d transactions, %d rows (%d events read)\n", st.TxnsApplied, st.RowsApplied, st.EventsRead)
 	}
@@ -73,6 +83,63 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintf(stdout, "updated:              %s\n", st.UpdatedAt.Format(time.RFC3339))
 	return nil
+}
+
+// serviceStatus asks the running service of a channel: at --url if given,
+// else at the URL the service recorded in its data dir, else at the
+// config's http_addr. A service that answers for another channel is not
+// this channel's.
+func serviceStatus(ctx context.Context, url string, fc *fileConfig, dataDir, channel string) (syncer.Status, error) {
+	var urls []string
+	switch {
+	case url != "":
+		urls = []string{url}
+	case fc != nil:
+		if b, err := os.ReadFile(filepath.Join(dataDir, serviceURLFile)); err == nil {
+			urls = append(urls, strings.TrimSuffix(strings.TrimSpace(string(b)), "/"))
+		}
+		if a := fc.httpAddr(); a != "" {
+			urls = append(urls, "http://"+a)
+		}
+	}
+	if len(urls) == 0 {
+		return syncer.Status{}, errors.New("no service to ask (http_addr is off and none recorded its URL in the data dir)")
+	}
+	var errs []string
+	for _, u := range urls {
+		st, err := statusFromURL(ctx, u)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Sprintf("%s: %v", u, err))
+		case fc != nil && st.Channel != channel:
+			errs = append(errs, fmt.Sprintf("the service at %s runs channel %q, not %q", u, st.Channel, channel))
+		default:
+			return st, nil
+		}
+	}
+	return syncer.Status{}, fmt.Errorf("no service of channel %q answers (%s)", channel, strings.Join(errs, "; "))
+}
+
+// sourceBehind fills, for a channel that is not running, the source's
+// executed set and how many transactions the checkpoint is behind it; a
+// source that cannot be reached leaves them empty and says so.
+func sourceBehind(ctx context.Context, fc *fileConfig, st *syncer.Status) {
+	cfg := fc.syncerConfig()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	db, err := conn.Open(cfg.Source)
+	if err == nil {
+		defer db.Close()
+		var src gtid.Set
+		if src, err = binlog.Executed(ctx, db, st.Flavor); err == nil {
+			var applied gtid.Set
+			if applied, err = gtid.Parse(st.Flavor, st.AppliedGTIDSet); err == nil {
+				st.SourceGTIDSet, st.TransactionsBehind = src.String(), applied.Behind(src)
+				return
+			}
+		}
+	}
+	st.LastError = "source not reached for how far behind it is: " + conn.Explain(err, "source", cfg.Source).Error()
 }
 
 func statusFromURL(ctx context.Context, url string) (syncer.Status, error) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -86,10 +87,11 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if len(list) == 0 {
 		return errors.New("no table to verify: check --tables and the route rules")
 	}
+	live := newLiveLine(stderr)
 	vc := verify.Config{Source: src, Target: tgt, Tables: list, ChunkRows: *chunk, Repair: *doRepair,
 		Progress: func(table string, rows int64) {
-			if !*asJSON {
-				fmt.Fprintf(stderr, "\rverify: %s: %d rows checked\033[K", table, rows)
+			if !*asJSON && live.due() {
+				live.show(fmt.Sprintf("verify: %s: %d rows checked", table, rows))
 			}
 		}}
 	if !*noWait {
@@ -117,9 +119,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		rep = again
 	}
-	if !*asJSON {
-		fmt.Fprint(stderr, "\r\033[K")
-	}
+	live.clear()
 	printReport(stdout, rep, *asJSON)
 	if !rep.Equal {
 		return errors.New("source and target differ (see the report): re-run with --repair to rewrite the rows from the source")
@@ -148,7 +148,7 @@ func printReport(w io.Writer, rep verify.Report, asJSON bool) {
 				fmt.Fprintf(w, "    ... and %d more (--json lists them all)\n", len(t.Diffs)-20)
 				break
 			}
-			fmt.Fprintf(w, "    %s %v\n", d.Kind, d.Key)
+			fmt.Fprintf(w, "    %s %s\n", d.Kind, keyText(d.Key))
 		}
 	}
 	if rep.Equal {
@@ -186,4 +186,19 @@ ORDER BY 1`, ours)
 		out = append(out, verify.Table{SourceSchema: schema, SourceName: table, TargetSchema: to.Schema, TargetName: to.Table})
 	}
 	return out, nil
+}
+
+// keyText prints a row's key as the SQL a person would type after WHERE:
+// id=20, or a=1 b='x y' for a composite key (columns in name order).
+func keyText(key map[string]string) string {
+	cols := slices.Sorted(maps.Keys(key))
+	parts := make([]string, len(cols))
+	for i, c := range cols {
+		v := key[c]
+		if v == "" || strings.ContainsAny(v, " '\"=\t\n") {
+			v = "'" + strings.ReplaceAll(v, "'", "''") + "'"
+		}
+		parts[i] = c + "=" + v
+	}
+	return strings.Join(parts, " ")
 }

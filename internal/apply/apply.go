@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
@@ -26,6 +27,7 @@ import (
 	ddlsql "github.com/pitcrew/pitcrew/internal/ddl"
 	"github.com/pitcrew/pitcrew/internal/gtid"
 	"github.com/pitcrew/pitcrew/internal/schema"
+	"github.com/pitcrew/pitcrew/internal/stored"
 	"github.com/pitcrew/pitcrew/internal/txn"
 )
 
@@ -41,6 +43,15 @@ type Config struct {
 	// DDLPrefix is prepended to every applied DDL: a comment that names
 	// the channel, so the DDL is recognised when it comes back.
 	DDLPrefix string
+	// MarkDefinitions puts DDLPrefix inside CREATE TRIGGER and CREATE EVENT
+	// as well (after the keyword), where the server's binlog keeps it
+	// (bidirectional mode: the statement comes back otherwise unmarked).
+	MarkDefinitions bool
+	// AfterDDL, when set, runs after each DDL statement succeeded on the
+	// target, before the DDL is recorded as applied (a crash in between
+	// runs the DDL and it again): pitcrew's care of the triggers and
+	// events a DDL created (internal/stored).
+	AfterDDL func(ctx context.Context, q *txn.Query) error
 	// NoCompact turns off folding a batch's row changes into net changes
 	// per key written with set statements (see compactor).
 	NoCompact bool
@@ -63,13 +74,22 @@ func (c *Config) Default() {
 // Session is how every applier connection is set up (DESIGN.md, "Sessions on
 // the target"): row images carry values, so TIMESTAMPs are UTC, the sql_mode
 // is permissive (zero dates and 0 in AUTO_INCREMENT columns are kept as
-// logged), foreign keys were checked on the source, and strings are bytes.
+// logged), foreign keys were checked on the source (a change that cascades
+// turns them on for itself), strings are bytes, and the triggers pitcrew
+// guarded do not fire (they already did on the source).
 var Session = []string{
 	"SET time_zone = '+00:00'",
 	"SET sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
 	"SET foreign_key_checks = 0",
 	"SET NAMES binary",
+	stored.SessionMarker,
 }
+
+// The session's foreign_key_checks around a change that cascades.
+const (
+	fkChecksOn  = "SET foreign_key_checks = 1"
+	fkChecksOff = "SET foreign_key_checks = 0"
+)
 
 // Executor applies transactions to one target.
 type Executor struct {
@@ -89,6 +109,9 @@ type Executor struct {
 	// a newer snapshot). INSERT becomes REPLACE, UPDATE becomes REPLACE of
 	// the after image, DELETE may find nothing. Set by the syncer.
 	idempotent bool
+	// packet is the target's max_allowed_packet as last read: statements
+	// and round trips are cut to fit it (stmts).
+	packet atomic.Int64
 }
 
 // SetIdempotent switches the idempotent window on or off.
@@ -105,7 +128,14 @@ func Open(ctx context.Context, cfg Config) (*Executor, error) {
 		db.Close()
 		return nil, err
 	}
-	return &Executor{cfg: cfg, db: db, schema: schema.NewTracker(db)}, nil
+	e := &Executor{cfg: cfg, db: db, schema: schema.NewTracker(db)}
+	var packet int64
+	if err := db.QueryRowContext(ctx, "SELECT @@max_allowed_packet").Scan(&packet); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("target %s: reading max_allowed_packet: %w", cfg.Target, err)
+	}
+	e.packet.Store(packet)
+	return e, nil
 }
 
 // DB is the target pool (for reading state).
@@ -211,11 +241,19 @@ func (e *Executor) runDDL(ctx context.Context, d *ddlStep, q *txn.Query) error {
 		e.cfg.Logger.Warn("DDL was already applied before a restart; accepting", "gtid", d.gtid, "error", err)
 		err = nil
 	}
+	if err != nil && conn.Privilege(err) {
+		return fmt.Errorf("GTID %s: applying DDL %.200q: %w: the target user lacks a privilege the statement needs: grant it what the applier needs on each replicated database (GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX ON `db`.* TO the user, as preflight checks), or skip the statement explicitly (pitcrew skip --gtid %s)", d.gtid, q.Text, err, d.gtid)
+	}
 	if err != nil && !conn.Retryable(err) {
 		return fmt.Errorf("GTID %s: applying DDL %.200q: %w; fix the target so the statement can run, or skip it explicitly", d.gtid, ddlsql.Redact(q.Text), err)
 	}
 	if err == nil && len(q.Expect) > 0 {
 		err = e.checkExpect(ctx, d.gtid, q)
+	}
+	if err == nil && e.cfg.AfterDDL != nil {
+		if err = e.cfg.AfterDDL(ctx, q); err != nil && !conn.Retryable(err) {
+			return fmt.Errorf("GTID %s: after DDL %.200q: %w", d.gtid, q.Text, err)
+		}
 	}
 	return err
 }
@@ -280,77 +318,93 @@ func (e *Executor) refuseVersioned(ctx context.Context, def *schema.Table) error
 // them out (a huge transaction would otherwise be held whole).
 const compactBound = 50000
 
+// applyEvents applies the events in one target transaction with rec. A
+// statement the target refuses in a round trip of several, or among the net
+// changes of several source transactions, is not known by itself: the
+// attempt is rolled back and made once more one statement at a time,
+// uncompacted, so the stop names the source transaction and the table.
 func (e *Executor) applyEvents(ctx context.Context, label string, each Events, rec Record, ddl *ddlStep) error {
 	return e.retry(ctx, rec.Landed, func() error {
-		c, err := e.db.Conn(ctx)
-		if err != nil {
+		err := e.attempt(ctx, label, each, rec, ddl, false)
+		var se *stmtError
+		if errors.As(err, &se) && !se.placed && !conn.Retryable(err) {
+			err = e.attempt(ctx, label, each, rec, ddl, true)
+		}
+		return err
+	})
+}
+
+// attempt is one try at applyEvents; single sends each statement alone.
+func (e *Executor) attempt(ctx context.Context, label string, each Events, rec Record, ddl *ddlStep, single bool) error {
+	c, err := e.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	committed := false
+	defer func() {
+		if !committed {
+			// A broken connection fails here too; the driver then
+			// discards it instead of returning it to the pool.
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, _ = c.ExecContext(rctx, "ROLLBACK")
+			_, _ = c.ExecContext(rctx, fkChecksOff) // a cascade cut off half-way
+			cancel()
+		}
+	}()
+	// BEGIN, the rows and the progress row go in as few round trips as
+	// the statements' size allows; COMMIT alone after them.
+	b := &stmts{c: c, packet: &e.packet, single: single}
+	if err := b.add(ctx, "BEGIN", nil, -1, stmtRef{what: "BEGIN"}); err != nil {
+		return err
+	}
+	var cb *compactor
+	if !single && !e.cfg.NoCompact && !e.idempotent && e.cfg.Resolver == nil {
+		cb = newCompactor()
+	}
+	first := true
+	err = each(func(g string, ev txn.Event) error {
+		opens := first
+		first = false
+		if q := ev.Query; q != nil && !q.Statement && ddl != nil && opens {
+			return e.runDDL(ctx, ddl, q)
+		}
+		if ev.Rows == nil {
+			return fmt.Errorf("GTID %s: a statement inside a row transaction: set binlog_format=ROW on the source", g)
+		}
+		if err := e.applyRows(ctx, c, b, cb, g, ev.Rows); err != nil {
 			return err
 		}
-		defer c.Close()
-		committed := false
-		defer func() {
-			if !committed {
-				// A broken connection fails here too; the driver then
-				// discards it instead of returning it to the pool.
-				rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				_, _ = c.ExecContext(rctx, "ROLLBACK")
-				cancel()
-			}
-		}()
-		// BEGIN, the rows and the progress row go in as few round trips as
-		// the statements' size allows; COMMIT alone after them.
-		b := &stmts{c: c}
-		if err := b.add(ctx, "BEGIN", nil, -1, "BEGIN"); err != nil {
-			return err
-		}
-		var cb *compactor
-		if !e.cfg.NoCompact && !e.idempotent && e.cfg.Resolver == nil {
-			cb = newCompactor()
-		}
-		first := true
-		err = each(func(g string, ev txn.Event) error {
-			opens := first
-			first = false
-			if q := ev.Query; q != nil && !q.Statement && ddl != nil && opens {
-				return e.runDDL(ctx, ddl, q)
-			}
-			if ev.Rows == nil {
-				return fmt.Errorf("GTID %s: a statement inside a row transaction: set binlog_format=ROW on the source", g)
-			}
-			if err := e.applyRows(ctx, c, b, cb, g, ev.Rows); err != nil {
-				return err
-			}
-			if cb != nil && cb.n > compactBound {
-				if err := cb.flush(ctx, b); err != nil {
-					return fmt.Errorf("%s: %w", label, err)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if cb != nil {
+		if cb != nil && cb.n > compactBound {
 			if err := cb.flush(ctx, b); err != nil {
 				return fmt.Errorf("%s: %w", label, err)
 			}
 		}
-		if err := b.add(ctx, rec.SQL, rec.Args, -1, "writing the progress row"); err != nil {
-			return err
-		}
-		if err := b.flush(ctx); err != nil {
-			return fmt.Errorf("%s: %w", label, err)
-		}
-		// COMMIT is not cancelled with ctx: a COMMIT cut off half-way would
-		// leave the caller unsure whether the batch landed.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if _, err := c.ExecContext(cctx, "COMMIT"); err != nil {
-			return err
-		}
-		committed = true
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	if cb != nil {
+		if err := cb.flush(ctx, b); err != nil {
+			return fmt.Errorf("%s: %w", label, err)
+		}
+	}
+	if err := b.add(ctx, rec.SQL, rec.Args, -1, stmtRef{what: "writing the progress row", db: conn.QuoteName(e.cfg.Progress.Schema)}); err != nil {
+		return err
+	}
+	if err := b.flush(ctx); err != nil {
+		return fmt.Errorf("%s: %w", label, err)
+	}
+	// COMMIT is not cancelled with ctx: a COMMIT cut off half-way would
+	// leave the caller unsure whether the batch landed.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if _, err := c.ExecContext(cctx, "COMMIT"); err != nil {
+		return err
+	}
+	committed = true
+	return nil
 }
 
 // ApplyDDL applies one DDL transaction and then records after. When
@@ -397,9 +451,16 @@ func (e *Executor) execDDL(ctx context.Context, q *txn.Query) error {
 	}()
 	// The source session's context, as mysqlbinlog replays it: the text's
 	// character set, its sql_mode (ANSI_QUOTES, zero dates...), its zone.
-	for _, q := range sessionOf(q.Session) {
-		if _, err := c.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("source session context %q: %w", q, err)
+	mapped := sessionOf(q.Session, true)
+	for i, s := range sessionOf(q.Session, false) {
+		_, err := c.ExecContext(ctx, s)
+		if (conn.Code(err) == 1115 || conn.Code(err) == 1273) && mapped[i] != s {
+			// A MySQL 8 collation the target (MariaDB) lacks.
+			s = mapped[i]
+			_, err = c.ExecContext(ctx, s)
+		}
+		if err != nil {
+			return fmt.Errorf("source session context %q: %w", s, err)
 		}
 	}
 	if q.Schema != "" {
@@ -407,7 +468,11 @@ func (e *Executor) execDDL(ctx context.Context, q *txn.Query) error {
 			return err
 		}
 	}
-	_, err = c.ExecContext(ctx, e.cfg.DDLPrefix+q.Text)
+	text := q.Text
+	if e.cfg.MarkDefinitions {
+		text = stored.MarkDefinition(text, e.cfg.DDLPrefix)
+	}
+	_, err = c.ExecContext(ctx, e.cfg.DDLPrefix+text)
 	return err
 }
 
@@ -483,13 +548,36 @@ func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, cb *compact
 	if len(p.unsigned) > 0 {
 		p.fixSigns(rc.Rows, rc.Table.Types)
 	}
+	if len(p.pads) > 0 {
+		p.padBinary(rc.Rows)
+	}
 	wrap := func(err error) error {
 		return fmt.Errorf("GTID %s: %s on %s: %w", gtidStr, rc.Kind, rc.Table.QualifiedName(), err)
+	}
+	// A change to a table that cascading foreign keys reference runs with
+	// foreign_key_checks=1, as a native replica runs it, so the target
+	// changes the rows the source's cascade changed (they are not in the
+	// binlog). Whatever the batch folded so far is written first: the
+	// cascade must meet the rows as the source's did.
+	cascade := def.Cascades && !rc.NoFKChecks
+	if cascade && cb != nil {
+		if err := cb.flush(ctx, b); err != nil {
+			return err
+		}
 	}
 	if e.idempotent || e.cfg.Resolver != nil {
 		// Statement by statement: these paths read the target as they go.
 		if err := b.flush(ctx); err != nil {
 			return err
+		}
+		tx = textTx{dbtx: tx, packet: &e.packet}
+		// Idempotent inserts and updates are REPLACEs, whose delete half
+		// would cascade: only a delete cascades in that window.
+		if cascade && (e.cfg.Resolver != nil || rc.Kind == txn.Delete) {
+			if _, err := tx.ExecContext(ctx, fkChecksOn); err != nil {
+				return wrap(err)
+			}
+			defer func() { _, _ = tx.ExecContext(ctx, fkChecksOff) }()
 		}
 	}
 	if e.idempotent {
@@ -504,7 +592,12 @@ func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, cb *compact
 		}
 		return nil
 	}
-	if cb != nil && p.foldable {
+	what := stmtRef{gtid: gtidStr, what: rc.Kind.String(), db: p.db, table: p.table}
+	if cascade {
+		if err := b.add(ctx, fkChecksOn, nil, -1, what); err != nil {
+			return err
+		}
+	} else if cb != nil && p.foldable {
 		if cb.add(p, rc) {
 			return nil
 		}
@@ -513,7 +606,6 @@ func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, cb *compact
 			return err
 		}
 	}
-	what := fmt.Sprintf("GTID %s: %s on %s", gtidStr, rc.Kind, rc.Table.QualifiedName())
 	switch rc.Kind {
 	case txn.Insert:
 		qs, args := p.inserts(rc.Rows)
@@ -536,6 +628,9 @@ func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, cb *compact
 				return err
 			}
 		}
+	}
+	if cascade {
+		return b.add(ctx, fkChecksOff, nil, -1, what)
 	}
 	return nil
 }
@@ -615,10 +710,16 @@ func (e *Executor) committed(ctx context.Context, after gtid.Set) (bool, error) 
 	return have.Contains(after) && row.PendingDDL == "", nil
 }
 
-func sessionOf(s txn.Session) []string {
+// sessionOf is the source session's context as statements; mapped: with
+// the collations the target lacks replaced (collation).
+func sessionOf(s txn.Session, mapped bool) []string {
 	var out []string
 	if s.HasCharset {
-		out = append(out, fmt.Sprintf("SET @@session.character_set_client = %d, @@session.collation_connection = %d, @@session.collation_server = %d", s.Charset[0], s.Charset[1], s.Charset[2]))
+		c := s.Charset
+		if mapped {
+			c = [3]uint16{charset(c[0]), collation(c[1]), collation(c[2])}
+		}
+		out = append(out, fmt.Sprintf("SET @@session.character_set_client = %d, @@session.collation_connection = %d, @@session.collation_server = %d", c[0], c[1], c[2]))
 	} else {
 		out = append(out, "SET NAMES utf8mb4")
 	}
@@ -634,6 +735,31 @@ func sessionOf(s txn.Session) []string {
 		out = append(out, fmt.Sprintf("SET @@session.timestamp = %d", s.Timestamp))
 	}
 	return out
+}
+
+// collation maps a collation number the source logged to one the target
+// knows. MySQL 8 numbers its utf8mb4_0900_* collations 255-309 (255 is
+// utf8mb4_0900_ai_ci, its default, in every session of a MySQL 8 client),
+// which MariaDB does not have: replayed as they are, MySQL 8's DDL fails
+// on MariaDB with "Unknown character set: '255'". They become
+// utf8mb4_unicode_520_ci (246), the Unicode collation both servers have
+// (0900 is UCA 9.0, 520 UCA 5.2), on a target that refuses the number
+// (a MySQL 8 target takes it as logged).
+func collation(id uint16) uint16 {
+	if id >= 255 && id <= 309 {
+		return 246
+	}
+	return id
+}
+
+// charset is collation for character_set_client, which MariaDB takes as
+// the number of a character set's default collation only: utf8mb4's is
+// utf8mb4_general_ci (45).
+func charset(id uint16) uint16 {
+	if collation(id) != id {
+		return 45
+	}
+	return id
 }
 
 // applyIdempotent makes each row what the change leads to, whatever it was.

@@ -23,9 +23,20 @@ import (
 // integer identifying key (no collation folds 'a' into 'A', no second
 // unique key can clash between rows while they are reordered), no update
 // changes a key (those flush the table and go row by row), and the target
-// has no trigger on it (triggers would see net changes). Net changes keep
+// has no trigger on it (triggers would see net changes) and no cascading
+// foreign key references it (a cascade must meet the rows in source order). Net changes keep
 // the applier's checks: a row that must exist is counted by the DELETE or
 // UPDATE, one that must not by the INSERT's duplicate-key error.
+//
+// A row inserted and deleted within the batch folds into nothing, but its
+// INSERT moved the table's AUTO_INCREMENT counter (a native replica's
+// counter ends past it). When the highest key inserted in the batch is
+// such a row, it is written and deleted again after the net changes, so
+// the counter moves as applying every change would move it (with the
+// session's auto_increment_increment/offset, as row by row; ALTER TABLE
+// ... AUTO_INCREMENT would commit the batch half-way and ignore them).
+// Only a table whose identifying key is its AUTO_INCREMENT column alone is
+// folded: that is where the highest key is the counter's high mark.
 type compactor struct {
 	tables map[string]*netTable
 	order  []string
@@ -43,6 +54,7 @@ type netRow struct {
 	existed bool  // before the batch (its first change was an update or delete)
 	image   []any // after the batch; nil: absent
 	first   []any // the first image seen: its key is the row's key
+	insert  []any // the last image inserted under this key in the batch, if any
 }
 
 func newCompactor() *compactor { return &compactor{tables: map[string]*netTable{}} }
@@ -50,7 +62,7 @@ func newCompactor() *compactor { return &compactor{tables: map[string]*netTable{
 // compactable tells whether a table's changes may be folded (newPlan
 // records it in plan.foldable).
 func compactable(p *plan, def *schema.Table) bool {
-	if p.nullSafe || def.Triggers || def.UniqueKeys != 1 || len(def.PK) == 0 || len(p.cols) <= len(p.key) {
+	if p.nullSafe || def.Triggers || def.Cascades || def.UniqueKeys != 1 || len(def.PK) == 0 || len(p.cols) <= len(p.key) {
 		return false
 	}
 	for _, i := range p.key {
@@ -62,6 +74,9 @@ func compactable(p *plan, def *schema.Table) bool {
 		if !def.Columns[ti].Integer {
 			return false
 		}
+	}
+	if p.autoInc >= 0 && (len(p.key) != 1 || p.key[0] != p.autoInc) {
+		return false // the counter's high mark is not the highest key (see compactor)
 	}
 	return true
 }
@@ -137,7 +152,8 @@ func (c *compactor) add(p *plan, rc *txn.RowChange) bool {
 	switch rc.Kind {
 	case txn.Insert:
 		for _, row := range rc.Rows {
-			touch(row, false).image = row
+			r := touch(row, false)
+			r.image, r.insert = row, row
 		}
 	case txn.Update:
 		for i := 0; i+1 < len(rc.Rows); i += 2 {
@@ -160,8 +176,17 @@ func (c *compactor) flushTable(ctx context.Context, b *stmts, table string) erro
 	delete(c.tables, table)
 	c.order = slices.DeleteFunc(c.order, func(s string) bool { return s == table })
 	var dels, upds, ins [][]any
+	var gone, high []any // the highest inserted image folded away, and of all inserted
 	for _, k := range t.keys {
 		r := t.rows[k]
+		if t.p.autoInc >= 0 && r.insert != nil {
+			if high == nil || intLess(high[t.p.autoInc], r.insert[t.p.autoInc]) {
+				high = r.insert
+			}
+			if r.image == nil && !r.existed && (gone == nil || intLess(gone[t.p.autoInc], r.insert[t.p.autoInc])) {
+				gone = r.insert
+			}
+		}
 		switch {
 		case r.existed && r.image == nil:
 			dels = append(dels, t.p.keyValues(r.first))
@@ -172,25 +197,79 @@ func (c *compactor) flushTable(ctx context.Context, b *stmts, table string) erro
 		}
 	}
 	p := t.p
-	for chunk := range slices.Chunk(dels, max(1, maxParams/len(p.key))) {
+	for chunk := range chunks(dels, max(1, maxParams/len(p.key))) {
 		q, args := p.deleteIn(chunk)
-		if err := b.add(ctx, q, args, int64(len(chunk)), "net delete on "+p.table); err != nil {
+		if err := b.add(ctx, q, args, int64(len(chunk)), stmtRef{what: "net delete", db: p.db, table: p.table}); err != nil {
 			return err
 		}
 	}
-	for chunk := range slices.Chunk(upds, max(1, maxParams/len(p.cols))) {
+	for chunk := range chunks(upds, max(1, maxParams/len(p.cols))) {
 		q, args := p.updateJoin(chunk)
-		if err := b.add(ctx, q, args, int64(len(chunk)), "net update on "+p.table); err != nil {
+		if err := b.add(ctx, q, args, int64(len(chunk)), stmtRef{what: "net update", db: p.db, table: p.table}); err != nil {
 			return err
 		}
 	}
 	qs, args := p.inserts(ins)
 	for i, q := range qs {
-		if err := b.add(ctx, q, args[i], -1, "net insert on "+p.table); err != nil {
+		if err := b.add(ctx, q, args[i], -1, stmtRef{what: "net insert", db: p.db, table: p.table}); err != nil {
+			return err
+		}
+	}
+	if gone != nil && !intLess(gone[p.autoInc], high[p.autoInc]) {
+		// Its key is free: absent before the batch and after it.
+		q, args := p.insertOne(gone)
+		if err := b.add(ctx, q, args, 1, stmtRef{what: "AUTO_INCREMENT: inserting the highest row the batch inserted and deleted", db: p.db, table: p.table}); err != nil {
+			return err
+		}
+		q, args = p.delete(gone)
+		if err := b.add(ctx, q, args, 1, stmtRef{what: "AUTO_INCREMENT: deleting it again", db: p.db, table: p.table}); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// intLess orders two integer image values of one column (the decoder may
+// give int64 or uint64 for the same column); non-integers are never less.
+func intLess(a, b any) bool {
+	x, xu, xok := intValue(a)
+	y, yu, yok := intValue(b)
+	switch {
+	case !xok || !yok:
+		return false
+	case xu && yu:
+		return uint64(x) < uint64(y)
+	case xu: // a >= 0
+		return y >= 0 && uint64(x) < uint64(y)
+	case yu:
+		return x < 0 || uint64(x) < uint64(y)
+	}
+	return x < y
+}
+
+// intValue is an integer as int64 bits, and whether they are unsigned.
+func intValue(v any) (int64, bool, bool) {
+	switch x := v.(type) {
+	case int64:
+		return x, false, true
+	case int32:
+		return int64(x), false, true
+	case int16:
+		return int64(x), false, true
+	case int8:
+		return int64(x), false, true
+	case int:
+		return int64(x), false, true
+	case uint64:
+		return int64(x), true, true
+	case uint32:
+		return int64(x), true, true
+	case uint16:
+		return int64(x), true, true
+	case uint8:
+		return int64(x), true, true
+	}
+	return 0, false, false
 }
 
 // flush writes every table's net changes.

@@ -52,8 +52,9 @@ func NewKeys() *Keys {
 var keySeed = maphash.MakeSeed()
 
 // Keys adds the conflict keys of t's row changes to ks. Tables without a
-// unique key on the target, and tables with triggers there (unless
-// parallelTriggers), make the batch a barrier.
+// unique key on the target, tables with triggers there (unless
+// parallelTriggers) and tables a cascading foreign key references make the
+// batch a barrier.
 func (e *Executor) Keys(ctx context.Context, t *txn.Txn, ks *Keys, parallelTriggers bool) error {
 	for _, ev := range t.Events {
 		rc := ev.Rows
@@ -76,6 +77,11 @@ func (e *Executor) Keys(ctx context.Context, t *txn.Txn, ks *Keys, parallelTrigg
 			return nil
 		case def.Triggers && !parallelTriggers:
 			ks.Barrier = rc.Table.QualifiedName() + " has triggers on the target"
+			return nil
+		case def.Cascades && !rc.NoFKChecks:
+			// The rows its cascade changes are in no image: no key can
+			// order them against other lanes.
+			ks.Barrier = rc.Table.QualifiedName() + " is referenced by a cascading foreign key"
 			return nil
 		}
 		for _, row := range rc.Rows {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/pitcrew/pitcrew/internal/gtid"
 )
@@ -107,6 +108,12 @@ func Retention(ctx context.Context, db *sql.DB) (hours float64, rds bool, err er
 	var secs sql.NullFloat64
 	if err := db.QueryRowContext(ctx, "SELECT @@GLOBAL.binlog_expire_logs_seconds").Scan(&secs); err == nil && secs.Float64 > 0 {
 		return secs.Float64 / 3600, false, nil
+	}
+	// MySQL 8.4 removed expire_logs_days: not asked there.
+	var version string
+	if err := db.QueryRowContext(ctx, "SELECT @@version").Scan(&version); err != nil ||
+		(!strings.Contains(strings.ToLower(version), "mariadb") && versionAtLeast(version, 8, 4)) {
+		return 0, false, nil
 	}
 	var days sql.NullFloat64
 	if err := db.QueryRowContext(ctx, "SELECT @@GLOBAL.expire_logs_days").Scan(&days); err == nil && days.Float64 > 0 {

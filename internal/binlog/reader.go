@@ -27,6 +27,11 @@ type Config struct {
 	Source   conn.Endpoint
 	Flavor   string // "mysql" or "mariadb"; syncer fills it from the server's version
 	ServerID uint32 // our replica server_id; must be unique among the source's replicas
+	// ReportHost is the name the replica registers with: the source shows
+	// it in SHOW SLAVE HOSTS / SHOW REPLICAS, where preflight tells
+	// pitcrew's own channel from a stranger using the same server_id.
+	// Default "pitcrew".
+	ReportHost string
 	// Heartbeat is how often the source sends a heartbeat when idle; the
 	// stream is considered dead after three missed heartbeats. Default 5s.
 	Heartbeat time.Duration
@@ -46,10 +51,22 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// ReportHost is the name a channel's replica connection registers with.
+func ReportHost(channel string) string {
+	h := "pitcrew/" + channel
+	if len(h) > 60 { // the server keeps report_host to 60 characters
+		h = h[:60]
+	}
+	return h
+}
+
 // Default fills the documented defaults.
 func (c *Config) Default() {
 	if c.Heartbeat == 0 {
 		c.Heartbeat = 5 * time.Second
+	}
+	if c.ReportHost == "" {
+		c.ReportHost = "pitcrew"
 	}
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = conn.ConnectTimeout
@@ -90,6 +107,7 @@ func Stream(ctx context.Context, cfg Config, from gtid.Set, out chan<- *txn.Txn,
 		RowsEventDecodeFunc:            rowsDecode,
 		TableMapOptionalMetaDecodeFunc: tableMeta,
 		ServerID:                       cfg.ServerID,
+		Localhost:                      cfg.ReportHost,
 		Flavor:                         cfg.Flavor,
 		Host:                           cfg.Source.Host,
 		Port:                           uint16(cfg.Source.Port),
@@ -112,6 +130,10 @@ func Stream(ctx context.Context, cfg Config, from gtid.Set, out chan<- *txn.Txn,
 		DisableRetrySync: true,
 		VerifyChecksum:   true,
 		Logger:           quiet(cfg.Logger),
+	}
+	if cfg.Source.Socket != "" {
+		// go-mysql dials a unix socket when Host is its path and Port 0.
+		bcfg.Host, bcfg.Port = cfg.Source.Socket, 0
 	}
 	syncer, streamer, err := startSync(bcfg, cfg.ConnectTimeout, from)
 	if err != nil && tlsCfg != nil && cfg.Source.TLS.Fallback() && conn.NoTLS(err) {
@@ -192,7 +214,10 @@ func startSync(bcfg replication.BinlogSyncerConfig, timeout time.Duration, from 
 	bcfg.Dialer = d.dial
 	syncer := replication.NewBinlogSyncer(bcfg)
 	started := time.Now()
-	streamer, err := syncer.StartSyncGTID(from.Raw())
+	// A copy: for MySQL sets go-mysql adds each received transaction's
+	// GTID to the set it was given (BinlogSyncer.prevGset), which is the
+	// caller's position, shared and never to be mutated (gtid.Set).
+	streamer, err := syncer.StartSyncGTID(from.Raw().Clone())
 	if err != nil {
 		if time.Since(started) < timeout {
 			syncer.Close()

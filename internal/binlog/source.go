@@ -37,6 +37,23 @@ func Inspect(ctx context.Context, db *sql.DB) (ServerInfo, error) {
 	return info, nil
 }
 
+// MySQLAtLeast says whether the server is MySQL (not MariaDB) of at least
+// major.minor, from its version string ("8.4.3", "8.0.40-log").
+func (i ServerInfo) MySQLAtLeast(major, minor int) bool {
+	if i.Flavor != gtid.MySQL {
+		return false
+	}
+	return versionAtLeast(i.Version, major, minor)
+}
+
+func versionAtLeast(v string, major, minor int) bool {
+	var ma, mi int
+	if _, err := fmt.Sscanf(v, "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || (ma == major && mi >= minor)
+}
+
 // CheckSource returns the first reason the server cannot be streamed from
 // exactly, with the fix, or nil.
 func (i ServerInfo) CheckSource() error {

@@ -26,6 +26,14 @@ type Endpoint struct {
 	User     string `yaml:"user"`                 // default root
 	Password string `yaml:"password"`             // also from the environment, see cmd/pitcrew
 	TLS      TLS    `yaml:"tls" json:",omitzero"` // default mode preferred; see tls.go
+	// Socket is a unix socket path: connections use it instead of
+	// host:port (host still names the server for TLS and in messages).
+	Socket string `yaml:"socket" json:",omitempty"`
+	// DSN, DefaultsFile and DefaultsGroup are other ways to write the
+	// fields above (see defaults.go and Resolve); the fields win.
+	DSN           string `yaml:"dsn" json:"-"`
+	DefaultsFile  string `yaml:"defaults_file" json:",omitempty"`
+	DefaultsGroup string `yaml:"defaults_group" json:",omitempty"`
 }
 
 // Default fills the documented defaults.
@@ -63,8 +71,21 @@ func (e Endpoint) TLSConfig(role string) (*tls.Config, error) {
 // swallows packets (a dead route) costs at most this long per attempt.
 const ConnectTimeout = 10 * time.Second
 
-// Addr is host:port.
-func (e Endpoint) Addr() string { return net.JoinHostPort(e.Host, strconv.Itoa(e.Port)) }
+// Addr is host:port, or the socket's path.
+func (e Endpoint) Addr() string {
+	if e.Socket != "" {
+		return e.Socket
+	}
+	return net.JoinHostPort(e.Host, strconv.Itoa(e.Port))
+}
+
+// Network is the driver's network for Addr: tcp or unix.
+func (e Endpoint) Network() string {
+	if e.Socket != "" {
+		return "unix"
+	}
+	return "tcp"
+}
 
 // String is safe to log: it never contains the password.
 func (e Endpoint) String() string { return e.User + "@" + e.Addr() }
@@ -86,7 +107,7 @@ func Open(e Endpoint, opts ...Options) (*sql.DB, error) {
 	var err error
 	cfg := mysql.NewConfig()
 	cfg.User, cfg.Passwd = e.User, e.Password
-	cfg.Net, cfg.Addr = "tcp", e.Addr()
+	cfg.Net, cfg.Addr = e.Network(), e.Addr()
 	cfg.Timeout = 5 * time.Second
 	cfg.ReadTimeout = 60 * time.Second
 	cfg.WriteTimeout = 60 * time.Second
@@ -172,6 +193,7 @@ var fatal = map[uint16]bool{
 	errSecureTransport: true, // plaintext refused by require_secure_transport (MySQL)
 	1049:               true, // unknown database
 	1142:               true, // command denied
+	1143:               true, // command denied on a column
 	1227:               true, // needs a privilege
 	1236:               true, // source cannot serve the binlog (purged, unknown GTID)
 	1064:               true, // syntax error
@@ -182,6 +204,19 @@ var fatal = map[uint16]bool{
 	1366:               true, // incorrect value
 	1406:               true, // data too long
 	1452:               true, // foreign key
+}
+
+// Privilege reports errors that say the user lacks a privilege: on a
+// database, a table, a column, or a global one.
+func Privilege(err error) bool {
+	switch Code(err) {
+	case 1044, // access denied to database
+		1142, // command denied on a table
+		1143, // command denied on a column
+		1227: // needs a global privilege
+		return true
+	}
+	return false
 }
 
 // retryable error numbers: transient server states.

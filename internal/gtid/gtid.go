@@ -143,6 +143,35 @@ func (s Set) AddAll(gtids []string) (Set, error) {
 	return c, nil
 }
 
+// Union returns a set holding every transaction of s and of o (the same
+// flavour; s when o is empty).
+func (s Set) Union(o Set) (Set, error) {
+	if o.IsEmpty() {
+		return s, nil
+	}
+	if s.set == nil {
+		return o.clone(), nil
+	}
+	if s.flavor != o.flavor {
+		return Set{}, fmt.Errorf("union of a %s and a %s GTID set", s.flavor, o.flavor)
+	}
+	c := s.clone()
+	if m, ok := c.set.(*mysql.MariadbGTIDSet); ok {
+		// One position per domain: the further one (Update would move a
+		// domain back to o's position).
+		for d, g := range o.set.(*mysql.MariadbGTIDSet).Sets {
+			if have, ok := m.Sets[d]; !ok || g.SequenceNumber > have.SequenceNumber {
+				m.Sets[d] = g.Clone()
+			}
+		}
+		return c, nil
+	}
+	if err := c.set.Update(o.String()); err != nil {
+		return Set{}, fmt.Errorf("union with %q: %w", o.String(), err)
+	}
+	return c, nil
+}
+
 // ContainsOne reports whether s holds the single transaction g (in the
 // flavour's notation); false for a malformed g. MariaDB GTIDs are compared
 // without parsing into a set (the applier asks for every transaction).

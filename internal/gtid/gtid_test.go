@@ -150,3 +150,24 @@ func TestContainsOneAddAll(t *testing.T) {
 		}
 	}
 }
+
+func TestUnion(t *testing.T) {
+	for _, c := range []struct{ flavor, a, b, want string }{
+		{MariaDB, "0-1-10", "0-1-12,1-2-3", "0-1-12,1-2-3"},
+		{MariaDB, "0-1-12", "0-1-10", "0-1-12"},
+		{MariaDB, "", "0-1-5", "0-1-5"},
+		{MySQL, "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5", "3e11fa47-71ca-11e1-9e33-c80aa9429562:6-9", "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-9"},
+	} {
+		a, b := MustParse(c.flavor, c.a), MustParse(c.flavor, c.b)
+		u, err := a.Union(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !u.Equal(MustParse(c.flavor, c.want)) || !u.Contains(a) || !u.Contains(b) {
+			t.Errorf("%s ∪ %s = %s, want %s", c.a, c.b, u, c.want)
+		}
+		if a.String() != MustParse(c.flavor, c.a).String() {
+			t.Errorf("Union changed its receiver: %s", a)
+		}
+	}
+}

@@ -322,7 +322,14 @@ func (r *runner) copyChunk(ctx context.Context, c *sql.Conn, ch chunk) error {
 		}
 	}
 	where, args := schema.KeyRange(key, ch.lo, ch.hi)
-	rows, err := c.QueryContext(ctx, "SELECT "+strings.Join(sel, ",")+" FROM "+conn.QuoteName(ch.table.SourceSchema)+"."+conn.QuoteName(ch.table.SourceName)+" WHERE "+where, args...)
+	// Interpolated here, not by the driver: it counts the ? of a name such
+	// as `c?` as placeholders and falls back to a prepared statement (binary
+	// protocol on the source, the 65535-placeholder limit on the target).
+	sq, err := conn.Interpolate(nil, "SELECT "+strings.Join(sel, ",")+" FROM "+conn.QuoteName(ch.table.SourceSchema)+"."+conn.QuoteName(ch.table.SourceName)+" WHERE "+where, args)
+	if err != nil {
+		return err
+	}
+	rows, err := c.QueryContext(ctx, string(sq))
 	if err != nil {
 		return err
 	}
@@ -339,13 +346,17 @@ func (r *runner) copyChunk(ctx context.Context, c *sql.Conn, ch chunk) error {
 	head := verb + " INTO " + conn.QuoteName(ch.table.TargetSchema) + "." + conn.QuoteName(ch.table.TargetName) + " (" + strings.Join(names, ",") + ") VALUES "
 	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", len(cols)), ",") + ")"
 	var batch []any
+	var text []byte
 	n := 0
 	flush := func() error {
 		if n == 0 {
 			return nil
 		}
-		q := head + strings.TrimSuffix(strings.Repeat(tuple+",", n), ",")
-		if _, err := tx.ExecContext(ctx, q, batch...); err != nil {
+		var err error
+		if text, err = conn.Interpolate(text[:0], head+strings.TrimSuffix(strings.Repeat(tuple+",", n), ","), batch); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, string(text)); err != nil {
 			return err
 		}
 		r.rows.Add(int64(n))

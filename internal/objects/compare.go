@@ -92,11 +92,7 @@ func Compare(src, tgt *Catalog, scope Scope, sel Selection) []Difference {
 			continue
 		}
 		var what []string
-		body, tbody := o.Create, t.Create
-		if o.Kind == Events {
-			body, tbody = eventBody(body), eventBody(tbody)
-		}
-		if body != tbody {
+		if compared(o) != compared(t) {
 			what = append(what, "definition differs")
 		}
 		if o.Definer != t.Definer {

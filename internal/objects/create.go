@@ -133,10 +133,7 @@ func mappedAccounts(as []Account) []Account {
 }
 
 func sameObject(a, b Object) bool {
-	if a.Kind == Events {
-		return eventBody(a.Create) == eventBody(b.Create) && a.SQLMode == b.SQLMode && a.Definer == b.Definer
-	}
-	return a.Create == b.Create && a.SQLMode == b.SQLMode && a.Definer == b.Definer
+	return compared(a) == compared(b) && a.SQLMode == b.SQLMode && a.Definer == b.Definer
 }
 
 // checkTarget refuses what the target's settings and our privileges there

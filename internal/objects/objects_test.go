@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/pitcrew/pitcrew/internal/conn"
+	"github.com/pitcrew/pitcrew/internal/stored"
 	"github.com/pitcrew/pitcrew/internal/testenv"
 )
 
@@ -134,6 +135,8 @@ func TestCarryAndVerifyEveryKind(t *testing.T) {
 	}
 	testenv.Exec(t, tgt, "DELETE FROM shop.t WHERE v = 9", "ALTER TABLE shop.t AUTO_INCREMENT = 4")
 
+	// While pitcrew applies, the target's triggers carry its guard: no difference.
+	testenv.Exec(t, tgt, "CREATE OR REPLACE TRIGGER shop.t_log AFTER UPDATE ON shop.t FOR EACH ROW "+stored.Guard("INSERT INTO shop.log (msg) VALUES (CONCAT('t ', NEW.id))"))
 	sel[Schemas] = true
 	rep, err := Verify(ctx, src, tgt, testScope(), sel, nil)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"github.com/pitcrew/pitcrew/internal/route"
 	"math"
 	"strconv"
 	"strings"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/pitcrew/pitcrew/internal/binlog"
 	"github.com/pitcrew/pitcrew/internal/conn"
+	"github.com/pitcrew/pitcrew/internal/route"
+	"github.com/pitcrew/pitcrew/internal/stored"
 )
 
 // rdsFix is the exact call that keeps binlogs on RDS for a week.
@@ -37,7 +38,7 @@ func checkRetention(ctx context.Context, r *report, s *server) {
 	}
 }
 
-func checkServerID(ctx context.Context, r *report, s *server, ours uint32) {
+func checkServerID(ctx context.Context, r *report, s *server, ours uint32, channel string) {
 	if s.info.ServerID == ours {
 		r.add(s.side, "server_id", Fail, fmt.Sprintf("the source's server_id is %d, the same as pitcrew's", ours), "set server_id in pitcrew's config to a value no server or replica uses")
 		return
@@ -57,6 +58,10 @@ func checkServerID(ctx context.Context, r *report, s *server, ours uint32) {
 				ptrs[i] = &vals[i]
 			}
 			if rows.Scan(ptrs...) == nil && len(vals) > 0 && vals[0].String == strconv.FormatUint(uint64(ours), 10) {
+				if channel != "" && len(vals) > 1 && vals[1].String == binlog.ReportHost(channel) {
+					r.add(s.side, "server_id", Pass, fmt.Sprintf("source %d, pitcrew %d (channel %s is running and connected)", s.info.ServerID, ours, channel), "")
+					return
+				}
 				r.add(s.side, "server_id", Fail, fmt.Sprintf("a replica with server_id %d is connected to the source", ours),
 					"set server_id in pitcrew's config to an unused value (two replicas with one id kick each other off)")
 				return
@@ -247,20 +252,48 @@ func checkPacket(ctx context.Context, r *report, src, tgt *server) {
 	r.add("both", "max_allowed_packet", Pass, fmt.Sprintf("target %d >= %d", tp, need), "")
 }
 
-// checkTriggers warns about triggers on the target: pitcrew applies rows
-// as SQL, so they fire for every applied row (native row-based replication
-// does not fire them); a target restored from a snapshot has the source's
-// triggers, whose effects then arrive twice (replicated, and fired again).
-func checkTriggers(ctx context.Context, r *report, s *server) {
-	names, err := list(ctx, s.db, "SELECT CONCAT(TRIGGER_SCHEMA, '.', TRIGGER_NAME) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA NOT IN ('mysql', 'sys') ORDER BY 1")
+// checkStored says what pitcrew does with the target's triggers and
+// events (internal/stored): the source's triggers are guarded, so they do
+// not fire again for the rows pitcrew applies (native row-based
+// replication does not fire them either), the source's events are parked
+// (SLAVESIDE_DISABLED) until the cut-over moves them; the target's own
+// are left alone, and its own triggers fire for pitcrew's writes too.
+func checkStored(ctx context.Context, r *report, src, tgt *server, rt *route.Router) {
+	if src == nil {
+		return
+	}
+	plan, ts, err := stored.Plan(ctx, tgt.db, src.db, rt.Origin)
 	switch {
 	case err != nil:
-		r.add(s.side, "triggers", Warn, "cannot list triggers: "+err.Error(), "")
-	case len(names) > 0:
-		r.add(s.side, "triggers", Warn, fmt.Sprintf("%d triggers (%s) fire for every row pitcrew applies; rows the source's triggers wrote arrive replicated as well", len(names), short(names)),
-			"drop them on the target for the migration and re-create them at the switch-over")
+		r.add(tgt.side, "triggers", Warn, "cannot list triggers: "+err.Error(), "")
+	case len(ts.Guarded)+len(ts.Own) == 0:
+		r.add(tgt.side, "triggers", Pass, "none", "")
 	default:
-		r.add(s.side, "triggers", Pass, "none", "")
+		detail := fmt.Sprintf("%d of the source's triggers guarded while pitcrew applies (%d to guard at start: they fire for the application's writes, not again for pitcrew's; `pitcrew triggers restore` gives back the definitions)", len(ts.Guarded), len(plan.Guard))
+		if len(ts.Guarded) > 0 {
+			detail += ": " + short(ts.Guarded)
+		}
+		if len(ts.Own) == 0 {
+			r.add(tgt.side, "triggers", Pass, detail, "")
+			break
+		}
+		r.add(tgt.side, "triggers", Warn, detail+fmt.Sprintf("; %d triggers only on the target (%s) fire for every row pitcrew applies too", len(ts.Own), short(ts.Own)),
+			"keep them if they must see replicated rows (an audit of what arrives); else drop them on the target until the switch-over")
+	}
+	ep, es, err := stored.PlanEvents(ctx, tgt.db, src.db, func(db string) (string, bool) { s, _, ok := rt.Origin(db, ""); return s, ok })
+	switch {
+	case err != nil:
+		r.add(tgt.side, "events", Warn, "cannot list events: "+err.Error(), "")
+	case len(es.Parked)+len(es.Own) == 0:
+		r.add(tgt.side, "events", Pass, "none", "")
+	default:
+		detail := fmt.Sprintf("%d of the source's events parked on the target (SLAVESIDE_DISABLED, %d to park at start) until the cut-over enables them there", len(es.Parked), len(ep.Park))
+		if len(es.Own) == 0 {
+			r.add(tgt.side, "events", Pass, detail, "")
+			break
+		}
+		r.add(tgt.side, "events", Warn, detail+fmt.Sprintf("; %d events only on the target (%s) are left as they are", len(es.Own), short(es.Own)),
+			"disable the target's own events that write replicated tables (ALTER EVENT ... DISABLE) until the switch-over")
 	}
 }
 

@@ -34,6 +34,7 @@ type Result struct {
 type Config struct {
 	Source, Target conn.Endpoint
 	ServerID       uint32           // the replica server_id pitcrew will use
+	Channel        string           // the channel's name: its own running replica connection is no clash
 	MaxClockSkew   time.Duration    // default 5s
 	Now            func() time.Time // default time.Now
 	// Route: the channel's routing, so that tables it filters out are
@@ -84,7 +85,7 @@ func Run(ctx context.Context, cfg Config) []Result {
 		defer src.db.Close()
 		checkBinlog(r, src)
 		checkRetention(ctx, r, src)
-		checkServerID(ctx, r, src, cfg.ServerID)
+		checkServerID(ctx, r, src, cfg.ServerID, cfg.Channel)
 		checkSourceGrants(ctx, r, src)
 		checkTables(ctx, r, src)
 		checkVersioned(ctx, r, src, route.New(cfg.Route))
@@ -92,7 +93,7 @@ func Run(ctx context.Context, cfg Config) []Result {
 	if tgt != nil {
 		defer tgt.db.Close()
 		checkTargetGrants(ctx, r, tgt)
-		checkTriggers(ctx, r, tgt)
+		checkStored(ctx, r, src, tgt, route.New(cfg.Route))
 	}
 	for _, s := range []*server{src, tgt} {
 		if s != nil {
@@ -106,10 +107,23 @@ func Run(ctx context.Context, cfg Config) []Result {
 	return r.rs
 }
 
-var settings = []string{
-	"time_zone", "system_time_zone", "sql_mode", "character_set_server", "collation_server",
-	"max_allowed_packet", "binlog_row_metadata", "gtid_strict_mode", "gtid_mode",
-	"enforce_gtid_consistency", "expire_logs_days", "binlog_expire_logs_seconds",
+// settings are the global variables read from a server: those of its
+// flavour and version only (MySQL has no gtid_strict_mode, MariaDB no
+// gtid_mode, MySQL 8.4 no expire_logs_days).
+func settings(info binlog.ServerInfo) []string {
+	vs := []string{
+		"time_zone", "system_time_zone", "sql_mode", "character_set_server", "collation_server",
+		"max_allowed_packet", "binlog_row_metadata", "binlog_expire_logs_seconds",
+	}
+	switch {
+	case info.Flavor == "mariadb":
+		vs = append(vs, "gtid_strict_mode", "expire_logs_days")
+	case info.MySQLAtLeast(8, 4):
+		vs = append(vs, "gtid_mode", "enforce_gtid_consistency")
+	default:
+		vs = append(vs, "gtid_mode", "enforce_gtid_consistency", "expire_logs_days")
+	}
+	return vs
 }
 
 func open(ctx context.Context, r *report, side string, e conn.Endpoint) *server {
@@ -136,7 +150,7 @@ func open(ctx context.Context, r *report, side string, e conn.Endpoint) *server 
 	}
 	r.add(side, "connect", Pass, fmt.Sprintf("%s (%s)", e, s.info.Version), "")
 	checkTLS(ctx, r, side, e, db)
-	for _, v := range settings {
+	for _, v := range settings(s.info) {
 		var val sql.NullString
 		// Unknown variables differ between flavours and versions.
 		if err := db.QueryRowContext(ctx, "SELECT @@GLOBAL."+v).Scan(&val); err == nil {

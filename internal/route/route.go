@@ -111,6 +111,31 @@ func (r *Router) DatabaseIncluded(schema string) bool {
 	return false
 }
 
+// Origin maps a target table back to the source's name for it (renames
+// reversed); ok is false when the channel does not replicate it. With
+// table "", a database: ok when some of its tables may be replicated.
+func (r *Router) Origin(schema, table string) (srcSchema, srcTable string, ok bool) {
+	srcSchema, srcTable = schema, table
+	renamed := false
+	for from, to := range r.rules.RenameTables {
+		if table != "" && strings.EqualFold(to, schema+"."+table) {
+			srcSchema, srcTable, _ = strings.Cut(from, ".")
+			renamed = true
+		}
+	}
+	if !renamed {
+		for from, to := range r.rules.RenameDatabases {
+			if to == schema {
+				srcSchema = from
+			}
+		}
+	}
+	if table == "" {
+		return srcSchema, "", r.DatabaseIncluded(srcSchema)
+	}
+	return srcSchema, srcTable, r.Included(srcSchema, srcTable)
+}
+
 // Database maps a database name.
 func (r *Router) Database(schema string) string {
 	if to, ok := r.rules.RenameDatabases[schema]; ok {

@@ -13,6 +13,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -26,6 +27,14 @@ type Column struct {
 	// Collation of a character column ("" for numbers, dates and binary
 	// strings): what decides which values its indexes take as equal.
 	Collation string
+	// Pad: the length of a BINARY(n) column, 0 for any other type. The
+	// server pads a BINARY value with 0x00 to n bytes when it stores it,
+	// and the binlog carries it without those trailing zeros (as it
+	// stores CHAR without trailing spaces): compared with the stored
+	// value, the logged one must be padded again.
+	Pad int
+	// AutoIncrement: the table's AUTO_INCREMENT column.
+	AutoIncrement bool
 }
 
 // Unique is one unique index (the primary key included).
@@ -35,6 +44,12 @@ type Unique struct {
 	// Prefix: per column, the indexed prefix length in characters (bytes
 	// for binary strings); 0 when the whole value is indexed.
 	Prefix []int
+	// Hash: a long unique key (MariaDB: UNIQUE on BLOB/TEXT, or USING
+	// HASH outside MEMORY), which the server enforces through a hidden
+	// column of its own (DB_ROW_HASH_n) that no SELECT or
+	// information_schema shows but the binlog logs, after every real
+	// column. Its columns are still the real ones.
+	Hash bool
 }
 
 // Table is a table's definition.
@@ -44,7 +59,15 @@ type Table struct {
 	PK           []int // identifying key column indexes (primary key, else a unique NOT NULL key); nil when none
 	UniqueKeys   int   // unique indexes, the primary key included
 	Uniques      []Unique
+	// Hidden: the hidden columns of the long unique keys (one per Hash
+	// index), logged in row images after the real columns.
+	Hidden int
 	Triggers     bool // the table has triggers on this server
+	// Cascades: a foreign key with ON DELETE or ON UPDATE CASCADE, SET NULL
+	// or SET DEFAULT references this table, so a change to it changes
+	// other rows that no binlog carries (InnoDB does them inside the
+	// statement): the applier runs it with foreign_key_checks=1, in order.
+	Cascades bool
 }
 
 // Index returns the position of the named column (case-insensitive, as
@@ -111,7 +134,7 @@ func (t *Tracker) Table(ctx context.Context, db, name string) (*Table, error) {
 }
 
 func (t *Tracker) load(ctx context.Context, db, name string) (*Table, error) {
-	rows, err := t.db.QueryContext(ctx, `SELECT COLUMN_NAME, IS_GENERATED, COLUMN_TYPE, COALESCE(COLLATION_NAME, '')
+	rows, err := t.db.QueryContext(ctx, `SELECT COLUMN_NAME, IS_GENERATED, COLUMN_TYPE, COALESCE(COLLATION_NAME, ''), EXTRA LIKE '%auto_increment%'
 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, db, name)
 	if err != nil {
 		return nil, fmt.Errorf("reading definition of %s.%s: %w", db, name, err)
@@ -120,12 +143,13 @@ FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER 
 	def := &Table{Schema: db, Name: name}
 	for rows.Next() {
 		var col, generated, typ, collation string
-		if err := rows.Scan(&col, &generated, &typ, &collation); err != nil {
+		var autoInc bool
+		if err := rows.Scan(&col, &generated, &typ, &collation, &autoInc); err != nil {
 			return nil, err
 		}
 		lt := strings.ToLower(typ)
 		def.Columns = append(def.Columns, Column{Name: col, Generated: generated != "NEVER",
-			Unsigned: strings.Contains(lt, "unsigned"), Integer: isInteger(lt), Collation: collation})
+			Unsigned: strings.Contains(lt, "unsigned"), Integer: isInteger(lt), Collation: collation, Pad: binaryLen(lt), AutoIncrement: autoInc})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -146,19 +170,35 @@ FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER 
 		return nil, fmt.Errorf("reading the unique indexes of %s.%s: %w", db, name, err)
 	}
 	def.UniqueKeys = len(def.Uniques)
+	for _, u := range def.Uniques {
+		if u.Hash {
+			def.Hidden++
+		}
+	}
 	var triggers int
 	err = t.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?`, db, name).Scan(&triggers)
 	if err != nil {
 		return nil, fmt.Errorf("reading the triggers of %s.%s: %w", db, name, err)
 	}
 	def.Triggers = triggers > 0
+	var cascades int
+	err = t.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.REFERENTIAL_CONSTRAINTS
+WHERE UNIQUE_CONSTRAINT_SCHEMA = ? AND REFERENCED_TABLE_NAME = ?
+  AND (DELETE_RULE IN ('CASCADE', 'SET NULL', 'SET DEFAULT') OR UPDATE_RULE IN ('CASCADE', 'SET NULL', 'SET DEFAULT'))`, db, name).Scan(&cascades)
+	if err != nil {
+		return nil, fmt.Errorf("reading the foreign keys that reference %s.%s: %w", db, name, err)
+	}
+	def.Cascades = cascades > 0
 	return def, nil
 }
 
 func (t *Tracker) uniques(ctx context.Context, def *Table) ([]Unique, error) {
-	rows, err := t.db.QueryContext(ctx, `SELECT INDEX_NAME, COLUMN_NAME, COALESCE(SUB_PART, 0)
-FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0
-ORDER BY INDEX_NAME <> 'PRIMARY', INDEX_NAME, SEQ_IN_INDEX`, def.Schema, def.Name)
+	// A MEMORY table's HASH index is the engine's own: no hidden column.
+	rows, err := t.db.QueryContext(ctx, `SELECT s.INDEX_NAME, s.COLUMN_NAME, COALESCE(s.SUB_PART, 0),
+  s.INDEX_TYPE = 'HASH' AND COALESCE(t.ENGINE, '') NOT IN ('MEMORY', 'HEAP')
+FROM information_schema.STATISTICS s LEFT JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = s.TABLE_SCHEMA AND t.TABLE_NAME = s.TABLE_NAME
+WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.NON_UNIQUE = 0
+ORDER BY s.INDEX_NAME <> 'PRIMARY', s.INDEX_NAME, s.SEQ_IN_INDEX`, def.Schema, def.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -167,17 +207,31 @@ ORDER BY INDEX_NAME <> 'PRIMARY', INDEX_NAME, SEQ_IN_INDEX`, def.Schema, def.Nam
 	for rows.Next() {
 		var index, col string
 		var prefix int
-		if err := rows.Scan(&index, &col, &prefix); err != nil {
+		var hash bool
+		if err := rows.Scan(&index, &col, &prefix, &hash); err != nil {
 			return nil, err
 		}
 		if len(out) == 0 || out[len(out)-1].Name != index {
-			out = append(out, Unique{Name: index})
+			out = append(out, Unique{Name: index, Hash: hash})
 		}
 		u := &out[len(out)-1]
 		u.Cols = append(u.Cols, def.Index(col)) // -1: an expression, never equal to a column
 		u.Prefix = append(u.Prefix, prefix)
 	}
 	return out, rows.Err()
+}
+
+// binaryLen is n of a "binary(n)" column type, else 0.
+func binaryLen(columnType string) int {
+	rest, ok := strings.CutPrefix(columnType, "binary(")
+	if !ok {
+		return 0
+	}
+	n, err := strconv.Atoi(strings.TrimSuffix(rest, ")"))
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 func isInteger(columnType string) bool {

@@ -221,7 +221,8 @@ func (a *Assembler) rows(et replication.EventType, e *replication.RowsEvent) err
 	if kind == 0 {
 		return fmt.Errorf("GTID %s: unsupported rows event type %s on %s", a.cur.GTID, et, t.QualifiedName())
 	}
-	rc := &RowChange{Table: t, Kind: kind, Rows: e.Rows, PartialJSON: et == replication.PARTIAL_UPDATE_ROWS_EVENT}
+	rc := &RowChange{Table: t, Kind: kind, Rows: e.Rows, PartialJSON: et == replication.PARTIAL_UPDATE_ROWS_EVENT,
+		NoFKChecks: e.Flags&NoForeignKeyChecks != 0}
 	for _, skipped := range e.SkippedColumns {
 		if len(skipped) > 0 {
 			rc.Skipped = e.SkippedColumns
@@ -231,7 +232,7 @@ func (a *Assembler) rows(et replication.EventType, e *replication.RowsEvent) err
 	// Consecutive rows events of one kind on one table form one change
 	// (not across a savepoint: a rollback to it cuts between them).
 	if n := len(a.cur.Events); n > a.sealed {
-		if last := a.cur.Events[n-1].Rows; last != nil && last.Kind == kind && last.Table == t && !rc.Partial() && !last.Partial() {
+		if last := a.cur.Events[n-1].Rows; last != nil && last.Kind == kind && last.Table == t && last.NoFKChecks == rc.NoFKChecks && !rc.Partial() && !last.Partial() {
 			last.Rows = append(last.Rows, e.Rows...)
 			return nil
 		}

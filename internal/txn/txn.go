@@ -65,7 +65,15 @@ type RowChange struct {
 	Skipped [][]int
 	// PartialJSON is set for MySQL partial JSON updates (a diff, not a value).
 	PartialJSON bool
+	// NoFKChecks: the source session ran the change with
+	// foreign_key_checks=0 (the rows event's NO_FOREIGN_KEY_CHECKS flag), so
+	// it cascaded nothing there either.
+	NoFKChecks bool
 }
+
+// NoForeignKeyChecks is the rows event flag a session with
+// foreign_key_checks=0 sets (NO_FOREIGN_KEY_CHECKS_F).
+const NoForeignKeyChecks = 0x0002
 
 // Partial reports whether some image is not a full row.
 func (r *RowChange) Partial() bool { return r.Skipped != nil || r.PartialJSON }
