@@ -408,6 +408,9 @@ func (r *run) guardrails(ctx context.Context) error {
 	if err := r.guardrail("no long source transaction", long); err != nil {
 		errs = append(errs, err)
 	}
+	if err := r.objectsGuardrail(ctx, sdb, tdb); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 

@@ -146,6 +146,7 @@ func TestMigrateGuardrailRefuses(t *testing.T) {
 	srcDB, tgtDB := testenv.MustDB(t, src), testenv.MustDB(t, tgt)
 	appSchema(t, srcDB, tgtDB)
 	testenv.Exec(t, srcDB, "INSERT INTO app.events (seq, node) VALUES (1, 'source')")
+	testenv.Exec(t, tgtDB, "REVOKE DELETE ON app.* FROM 'app'@'%'")
 	p := &Plan{
 		Name: "unsafe", DataDir: t.TempDir(),
 		Source:  Side{Database: conn.Endpoint{Host: "127.0.0.1", Port: src.Port}},
@@ -157,6 +158,10 @@ func TestMigrateGuardrailRefuses(t *testing.T) {
 	err := (&Runner{Plan: p, Out: out}).Apply(t.Context(), "cutover", false)
 	if err == nil || !strings.Contains(err.Error(), "auto-increment offsets") || !strings.Contains(err.Error(), "pitcrew bidi plan") {
 		t.Fatalf("err = %v, want the auto-increment guardrail\n%s", err, out)
+	}
+	// A grant the target lacks is a difference verify --objects finds.
+	if !strings.Contains(err.Error(), "user `app`@`%`: grants missing on the target: GRANT ALL PRIVILEGES ON `app`.*") || !strings.Contains(err.Error(), "options.accept_object_differences") {
+		t.Errorf("err = %v, want the objects guardrail", err)
 	}
 	var ro int
 	if err := srcDB.QueryRow("SELECT @@GLOBAL.read_only").Scan(&ro); err != nil || ro != 0 {

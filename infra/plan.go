@@ -113,6 +113,9 @@ type Options struct {
 	FinalSnapshot        *bool         `yaml:"final_snapshot"`   // take-down keeps one; default true
 	KeyDeletionDays      int32         `yaml:"key_deletion_days"`
 	ServerID             uint32        `yaml:"server_id"` // forward channel; reverse is +1; default 4207
+	// AcceptObjectDifferences lets the cut-over go on when verify --objects
+	// finds differences (printed); default false: they refuse it.
+	AcceptObjectDifferences bool `yaml:"accept_object_differences"`
 }
 
 // Default fills the documented defaults.

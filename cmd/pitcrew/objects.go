@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
+	"github.com/pitcrew/pitcrew/internal/binlog"
 	"github.com/pitcrew/pitcrew/internal/conn"
 	"github.com/pitcrew/pitcrew/internal/ddl"
+	"github.com/pitcrew/pitcrew/internal/gtid"
 	"github.com/pitcrew/pitcrew/internal/objects"
 	"github.com/pitcrew/pitcrew/internal/route"
 	"github.com/pitcrew/pitcrew/syncer"
@@ -77,7 +80,7 @@ func objectsFlag(fs *flag.FlagSet, def string) *objects.Selection {
 // verifyObjects is verify --objects: every kind, and the tables'
 // definitions; with repair, what can be made equal is, and the comparison
 // runs again.
-func verifyObjects(ctx context.Context, src, tgt *sql.DB, cfg syncer.Config, r *route.Router, repair, asJSON bool, stdout io.Writer) error {
+func verifyObjects(ctx context.Context, src, tgt *sql.DB, cfg syncer.Config, r *route.Router, repair, asJSON bool, between func(context.Context) error, stdout io.Writer) error {
 	scope, err := objectScope(ctx, src, cfg, r, nil)
 	if err != nil {
 		return err
@@ -90,7 +93,7 @@ func verifyObjects(ctx context.Context, src, tgt *sql.DB, cfg syncer.Config, r *
 			return fmt.Errorf("repairing objects: %w", err)
 		}
 	}
-	rep, err := objects.Verify(ctx, src, tgt, scope, sel)
+	rep, err := objects.Verify(ctx, src, tgt, scope, sel, between)
 	if err != nil {
 		return err
 	}
@@ -122,7 +125,11 @@ func printObjects(w io.Writer, rep objects.Report, repaired int) {
 		if byKind[k] > 0 {
 			verdict = fmt.Sprintf("%d DIFFER", byKind[k])
 		}
-		fmt.Fprintf(w, "%-16s %5d on the source  %s\n", k, rep.Compared[k], verdict)
+		label := string(k)
+		if k == objects.Schemas {
+			label = "table definitions"
+		}
+		fmt.Fprintf(w, "%-18s %5d on the source  %s\n", label, rep.Compared[k], verdict)
 	}
 	for _, d := range rep.Differences {
 		fmt.Fprintf(w, "  %s: %s\n      fix: %s\n", d.Object, d.What, d.Fix)
@@ -132,5 +139,28 @@ func printObjects(w io.Writer, rep objects.Report, repaired int) {
 	}
 	if rep.Equal {
 		fmt.Fprintln(w, "objects of source and target are equal")
+	}
+}
+
+// waitApplied waits until the channel applied what the source has executed
+// now, for at most wait. A channel that is not running (nothing moves, or
+// no progress row yet after a load alone) ends the wait without an error:
+// the comparison then shows what the target has.
+func waitApplied(ctx context.Context, src *sql.DB, flavor string, applied func(context.Context) (gtid.Set, error), wait time.Duration) error {
+	goal, err := binlog.Executed(ctx, src, flavor)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		set, err := applied(ctx)
+		if err != nil || set.Contains(goal) || time.Now().After(deadline) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }

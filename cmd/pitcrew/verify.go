@@ -11,6 +11,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
 	"github.com/pitcrew/pitcrew/internal/apply"
@@ -58,12 +59,26 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := conn.Ping(ctx, tgt, "target", cfg.Target); err != nil {
 		return err
 	}
-	if *withObjects {
-		return verifyObjects(ctx, src, tgt, cfg, route.New(cfg.Route), *doRepair, *asJSON, stdout)
-	}
 	info, err := binlog.Inspect(ctx, src)
 	if err != nil {
 		return err
+	}
+	applied := func(ctx context.Context) (gtid.Set, error) {
+		if st, err := statusFromURL(ctx, "http://"+fc.httpAddr()); err == nil && st.AppliedGTIDSet != "" {
+			return gtid.Parse(info.Flavor, st.AppliedGTIDSet)
+		}
+		row, ok, err := checkpoint.Progress{Schema: cfg.ProgressSchema, Table: cfg.ProgressTable}.Load(ctx, tgt, cfg.Channel)
+		if err != nil || !ok {
+			return gtid.Empty(info.Flavor), err
+		}
+		return gtid.Parse(info.Flavor, row.GTIDSet)
+	}
+	if *withObjects {
+		var between func(context.Context) error
+		if !*noWait {
+			between = func(ctx context.Context) error { return waitApplied(ctx, src, info.Flavor, applied, 10*time.Second) }
+		}
+		return verifyObjects(ctx, src, tgt, cfg, route.New(cfg.Route), *doRepair, *asJSON, between, stdout)
 	}
 	list, err := replicatedTables(ctx, src, route.New(cfg.Route), *tables, cfg.ProgressSchema)
 	if err != nil {
@@ -80,18 +95,8 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			}
 		}}
 	if !*noWait {
-		prog := checkpoint.Progress{Schema: cfg.ProgressSchema, Table: cfg.ProgressTable}
 		vc.SourcePosition = func(ctx context.Context) (gtid.Set, error) { return binlog.Executed(ctx, src, info.Flavor) }
-		vc.Applied = func(ctx context.Context) (gtid.Set, error) {
-			if st, err := statusFromURL(ctx, "http://"+fc.httpAddr()); err == nil && st.AppliedGTIDSet != "" {
-				return gtid.Parse(info.Flavor, st.AppliedGTIDSet)
-			}
-			row, ok, err := prog.Load(ctx, tgt, cfg.Channel)
-			if err != nil || !ok {
-				return gtid.Empty(info.Flavor), err
-			}
-			return gtid.Parse(info.Flavor, row.GTIDSet)
-		}
+		vc.Applied = applied
 	}
 	if *doRepair {
 		if err := verify.EnsureRepairs(ctx, tgt, checkpoint.InternalMarker); err != nil {

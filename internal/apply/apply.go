@@ -25,6 +25,7 @@ import (
 
 	"github.com/pitcrew/pitcrew/checkpoint"
 	"github.com/pitcrew/pitcrew/internal/conn"
+	ddlsql "github.com/pitcrew/pitcrew/internal/ddl"
 	"github.com/pitcrew/pitcrew/internal/gtid"
 	"github.com/pitcrew/pitcrew/internal/schema"
 	"github.com/pitcrew/pitcrew/internal/stored"
@@ -259,7 +260,7 @@ func (e *Executor) runDDL(ctx context.Context, d *ddlStep, q *txn.Query) error {
 		return fmt.Errorf("GTID %s: applying DDL %.200q: %w: the target user lacks a privilege the statement needs: grant it what the applier needs on each replicated database (GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX ON `db`.* TO the user, as preflight checks), or skip the statement explicitly (pitcrew skip --gtid %s)", d.gtid, q.Text, err, d.gtid)
 	}
 	if err != nil && !conn.Retryable(err) {
-		return fmt.Errorf("GTID %s: applying DDL %.200q: %w%s; fix the target so the statement can run, or skip it (pitcrew skip --gtid %s, then do by hand what it should have done)", d.gtid, q.Text, err, ddlHint(q.Text, err), d.gtid)
+		return fmt.Errorf("GTID %s: applying DDL %.200q: %w%s; fix the target so the statement can run, or skip it (pitcrew skip --gtid %s, then do by hand what it should have done)", d.gtid, ddlsql.Redact(q.Text), err, ddlHint(q.Text, err), d.gtid)
 	}
 	if err == nil && len(q.Expect) > 0 {
 		err = e.checkExpect(ctx, d.gtid, q)
@@ -287,14 +288,14 @@ func (e *Executor) checkExpect(ctx context.Context, g string, q *txn.Query) erro
 			err = e.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", x.Schema, x.Table).Scan(&n)
 		}
 		if err != nil {
-			return fmt.Errorf("GTID %s: checking the target after DDL %.200q: %w", g, q.Text, err)
+			return fmt.Errorf("GTID %s: checking the target after DDL %.200q: %w", g, ddlsql.Redact(q.Text), err)
 		}
 		if (n > 0) != x.Exists {
 			state := "is missing"
 			if !x.Exists {
 				state = "is still there"
 			}
-			return fmt.Errorf("GTID %s: DDL %.200q ran on the target, but the %s %s (its names were read without the full parser, and read wrong): make the target match the source by hand, then pitcrew skip --gtid %s", g, q.Text, what, state, g)
+			return fmt.Errorf("GTID %s: DDL %.200q ran on the target, but the %s %s (its names were read without the full parser, and read wrong): make the target match the source by hand, then pitcrew skip --gtid %s", g, ddlsql.Redact(q.Text), what, state, g)
 		}
 	}
 	return nil
@@ -528,7 +529,7 @@ func refuseEvent(gtid string, ev txn.Event) error {
 		return errors.New("source transaction without GTID: turn GTIDs on at the source (MySQL gtid_mode=ON)")
 	}
 	if q := ev.Query; q != nil && q.Statement {
-		return fmt.Errorf("GTID %s: statement-format event %.120q: set binlog_format=ROW on the source (globally and in every session)", gtid, q.Text)
+		return fmt.Errorf("GTID %s: statement-format event %.120q: set binlog_format=ROW on the source (globally and in every session)", gtid, ddlsql.Redact(q.Text))
 	}
 	if r := ev.Rows; r != nil && r.PartialJSON {
 		return fmt.Errorf("GTID %s: partial JSON update on %s: set binlog_row_value_options='' on the source so full images are logged", gtid, r.Table.QualifiedName())

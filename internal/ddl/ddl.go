@@ -146,6 +146,11 @@ func (i *Info) collect(stmt ast.StmtNode) {
 	case *ast.CreateViewStmt, *ast.CreateSequenceStmt, *ast.DropSequenceStmt, *ast.CreateUserStmt,
 		*ast.GrantStmt, *ast.RevokeStmt, *ast.DropUserStmt, *ast.AlterUserStmt:
 		i.Other = true
+	case *ast.ProcedureInfo, *ast.DropProcedureStmt:
+		// A routine: placed by its own name (Place), not by the tables
+		// its body reads.
+		i.Other, i.Complete = true, true
+		return
 	}
 	v := &names{schema: i.schema}
 	stmt.Accept(v)

@@ -29,12 +29,20 @@ type Report struct {
 }
 
 // Verify compares the selected kinds (and, with Schemas, the replicated
-// tables' definitions) between source and target.
-func Verify(ctx context.Context, src, tgt *sql.DB, scope Scope, sel Selection) (Report, error) {
+// tables' definitions) between source and target. between, when set, runs
+// after the source is read and before the target is: waiting there until
+// the channel applied what the source had executed makes a counter the
+// channel is still carrying no false difference while writes go on.
+func Verify(ctx context.Context, src, tgt *sql.DB, scope Scope, sel Selection, between func(context.Context) error) (Report, error) {
 	rep := Report{Compared: map[Kind]int{}}
 	a, err := Read(ctx, src, scope, sel, nil)
 	if err != nil {
 		return rep, fmt.Errorf("source: %w", err)
+	}
+	if between != nil {
+		if err := between(ctx); err != nil {
+			return rep, err
+		}
 	}
 	b, err := Read(ctx, tgt, scope.TargetScope(), sel, mappedAccounts(a.Accounts))
 	if err != nil {
@@ -84,7 +92,7 @@ func Compare(src, tgt *Catalog, scope Scope, sel Selection) []Difference {
 			continue
 		}
 		var what []string
-		if definition(o) != definition(t) {
+		if compared(o) != compared(t) {
 			what = append(what, "definition differs")
 		}
 		if o.Definer != t.Definer {
@@ -198,13 +206,21 @@ func compareCounters(src, tgt *Catalog, scope Scope) []Difference {
 		if !ok {
 			continue // the table itself is missing: the schema comparison says so
 		}
-		next := v
+		// The target's next id must not be one the source handed out: at
+		// least the source's counter; both writable, on the target's own
+		// offset and past the source's last id (the ids between are on the
+		// source's offset, never the target's).
+		next, floor := v, c.Value
 		if bidi {
-			next = conflict.NextID(v, tOff)
+			next, floor = conflict.NextID(v, tOff), c.Value-int64(max(1, src.Increment))+1
 		}
-		if next < c.Value {
+		if next < floor {
+			at := fmt.Sprintf("AUTO_INCREMENT %d on the target", v)
+			if bidi {
+				at += fmt.Sprintf(" (next id %d on its offset)", next)
+			}
 			out = append(out, Difference{Counters, "table " + s + "." + t,
-				fmt.Sprintf("AUTO_INCREMENT %d on the target (next id %d), %d on the source: new rows on the target would take ids the source already handed out", v, next, c.Value),
+				fmt.Sprintf("%s, %d on the source: new rows on the target would take ids the source already handed out", at, c.Value),
 				fmt.Sprintf("ALTER TABLE %s.%s AUTO_INCREMENT = %d on the target (pitcrew verify --objects --repair does)", quote(s), quote(t), c.Value)})
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"github.com/pitcrew/pitcrew/internal/stored"
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
@@ -134,21 +133,7 @@ func mappedAccounts(as []Account) []Account {
 }
 
 func sameObject(a, b Object) bool {
-	return definition(a) == definition(b) && a.SQLMode == b.SQLMode && a.Definer == b.Definer
-}
-
-// definition is an object's text as compared between the two sides: an
-// event's without its status (parked on the side that is not the
-// primary), a trigger's without what pitcrew adds while it applies (the
-// guard around its body, the origin marker: internal/stored).
-func definition(o Object) string {
-	switch o.Kind {
-	case Events:
-		return eventBody(o.Create)
-	case Triggers:
-		return strings.TrimSpace(stored.UnguardDefinition(o.Create))
-	}
-	return o.Create
+	return compared(a) == compared(b) && a.SQLMode == b.SQLMode && a.Definer == b.Definer
 }
 
 // checkTarget refuses what the target's settings and our privileges there

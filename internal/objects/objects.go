@@ -132,6 +132,10 @@ type Object struct {
 	SQLMode, Charset, Collation, TimeZone string
 	Definer                               string // `user`@`host`
 	Status                                string // events: ENABLED, DISABLED, SLAVESIDE_DISABLED
+	// Body is what is compared of a trigger: table, timing, event and
+	// body without pitcrew's guard (stored.Guard), which the target's
+	// triggers carry while pitcrew applies.
+	Body string
 	// UnsafeFunction: a function with none of DETERMINISTIC, NO SQL,
 	// READS SQL DATA, which binary logging refuses without
 	// log_bin_trust_function_creators.

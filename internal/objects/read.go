@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/pitcrew/pitcrew/internal/stored"
 )
 
 // Read takes the catalogue of one server: the selected kinds in the
@@ -185,7 +187,7 @@ FROM information_schema.ROUTINES WHERE ROUTINE_TYPE IN ('PROCEDURE', 'FUNCTION')
 func readTriggers(ctx context.Context, db *sql.DB, in string, args []any, scope Scope) ([]Object, error) {
 	// In ACTION_ORDER: creating them in this order keeps the order in
 	// which triggers of the same timing and event fire.
-	ls, err := list(ctx, db, `SELECT TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_TABLE, 'TRIGGER', DEFINER, '', ''
+	ls, err := list(ctx, db, `SELECT TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_TABLE, 'TRIGGER', DEFINER, CONCAT(ACTION_TIMING, ' ', EVENT_MANIPULATION), ACTION_STATEMENT
 FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA IN `+in+` ORDER BY TRIGGER_SCHEMA, EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER`, args)
 	if err != nil {
 		return nil, err
@@ -199,7 +201,9 @@ FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA IN `+in+` ORDER BY TRIGGER
 		if err != nil {
 			return nil, err
 		}
+		body, _ := stored.Unguard(l.extra2)
 		out = append(out, Object{Kind: Triggers, Schema: l.schema, Name: l.name, Table: l.table, Create: m["sql original statement"],
+			Body:    l.extra + " ON " + l.table + " " + body,
 			SQLMode: m["sql_mode"], Charset: m["character_set_client"], Collation: m["collation_connection"], Definer: quoteDefiner(l.definer)})
 	}
 	return out, nil
@@ -254,6 +258,17 @@ func withStatus(create, status string) (string, bool) {
 		return create, false
 	}
 	return create[:m[3]] + status + create[m[5]:], true
+}
+
+// compared is what is compared of an object's definition.
+func compared(o Object) string {
+	switch o.Kind {
+	case Events:
+		return eventBody(o.Create)
+	case Triggers:
+		return o.Body
+	}
+	return o.Create
 }
 
 // eventBody is the event's text without its status, for comparing.

@@ -180,7 +180,7 @@ func (r *Router) Route(t *txn.Txn) error {
 		case e.Query != nil && !e.Query.Statement:
 			keep, err := r.query(e.Query)
 			if err != nil {
-				return fmt.Errorf("GTID %s: %w: %.200q; to go past it: pitcrew skip --gtid %s (then apply what it should have done by hand)", t.GTID, err, e.Query.Text, t.GTID)
+				return fmt.Errorf("GTID %s: %w: %.200q; to go past it: pitcrew skip --gtid %s (then apply what it should have done by hand)", t.GTID, err, ddl.Redact(e.Query.Text), t.GTID)
 			}
 			if !keep {
 				continue
@@ -199,6 +199,9 @@ func (r *Router) query(q *txn.Query) (bool, error) {
 		return false, err
 	}
 	if info.Other && len(info.Tables) == 0 {
+		if keep, err := r.placed(q); err != nil || !keep {
+			return false, err
+		}
 		if len(r.rules.RenameDatabases) > 0 && q.Schema != r.Database(q.Schema) {
 			q.Schema = r.Database(q.Schema)
 		}
@@ -255,5 +258,34 @@ func (r *Router) query(q *txn.Query) (bool, error) {
 		q.Text = text
 	}
 	q.Schema = r.Database(q.Schema)
+	return true, nil
+}
+
+// placed filters a statement that defines no table by where it puts its
+// object, as a table's DDL is filtered: a routine, event or trigger of a
+// database that is not replicated (or of a filtered table), and a grant on
+// one, are not applied. One that names a renamed database in its text is
+// refused: pitcrew cannot rewrite a routine's body.
+func (r *Router) placed(q *txn.Query) (bool, error) {
+	p, ok := ddl.Place(q.Schema, q.Text, q.Session.SQLMode)
+	if !ok || p.Database == "" {
+		return true, nil
+	}
+	switch {
+	case p.Table != "" && !p.Routine && !r.Included(p.Database, p.Table):
+		return false, nil
+	case !r.DatabaseIncluded(p.Database):
+		return false, nil
+	}
+	// Unqualified, a renamed database is the session's: the statement runs
+	// in it on the target as written. Qualified, or on a renamed table, the
+	// text itself would have to change.
+	renamed := p.Qualified && r.Database(p.Database) != p.Database
+	if p.Table != "" && !p.Routine {
+		renamed = renamed || r.Table(ddl.Ref{Schema: p.Database, Table: p.Table}).Table != p.Table
+	}
+	if renamed {
+		return false, fmt.Errorf("the statement names %s, which routing renames, inside text pitcrew cannot rewrite: apply it by hand on the target with the new names and skip it", p.Database)
+	}
 	return true, nil
 }

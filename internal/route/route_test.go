@@ -75,6 +75,20 @@ func TestRoute(t *testing.T) {
 		{"crm", "RENAME TABLE customers TO _customers_del, _customers_gho TO customers", true, "`crm`.`_clients_del`", ""},
 		{"shop", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW SET @x = 1", true, "CREATE TRIGGER", ""},
 		{"shop", "FROBNICATE TABLE orders", false, "", "cannot parse"},
+		// Routines, events, triggers and grants follow their database (and
+		// table): filtered with it; refused where a rename is in their text.
+		{"shop", "CREATE TRIGGER tr AFTER INSERT ON audit_log FOR EACH ROW SET @x = 1", false, "", ""},
+		{"shop", "CREATE PROCEDURE other.p() SELECT 1", false, "", ""},
+		{"other", "CREATE EVENT e ON SCHEDULE EVERY 1 DAY DO SELECT 1", false, "", ""},
+		{"shop", "GRANT SELECT ON other.* TO app", false, "", ""},
+		{"shop", "GRANT SELECT ON shop.audit_log TO app", false, "", ""},
+		{"shop", "GRANT EXECUTE ON PROCEDURE other.p TO app", false, "", ""},
+		{"crm", "CREATE PROCEDURE p() SELECT 1", true, "CREATE PROCEDURE p()", ""},
+		{"other", "CREATE USER 'app'@'%' IDENTIFIED BY 'x'", true, "CREATE USER", ""},
+		{"other", "GRANT SELECT ON *.* TO app", true, "GRANT SELECT", ""},
+		{"x", "GRANT SELECT ON shop.* TO app", false, "", "routing renames"},
+		{"x", "CREATE PROCEDURE shop.p() SELECT 1", false, "", "routing renames"},
+		{"crm", "CREATE TRIGGER tr AFTER INSERT ON customers FOR EACH ROW SET @x = 1", false, "", "routing renames"},
 		// What only the light reader names: filtered, refused when it would
 		// need rewriting, applied as written otherwise.
 		{"crm", "CREATE TABLE notes (id INT) CHARSET cp932", false, "", ""},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -199,9 +198,28 @@ func SwitchEvents(ctx context.Context, primary, other *sql.DB, prefix string) ([
 	return moved, nil
 }
 
+// alterEvent runs ALTER EVENT in the event's own creation context: ALTER
+// EVENT records the session's sql_mode and character sets as the event's,
+// so run in pitcrew's session (binary names, a permissive sql_mode) it
+// would change how the event's body runs.
 func alterEvent(ctx context.Context, db *sql.DB, schema, name, clause, prefix string) error {
 	q := prefix + "ALTER EVENT " + conn.QuoteName(schema) + "." + conn.QuoteName(name) + clause
-	fail := func(err error) error {
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.Raw(func(any) error { return driver.ErrBadConn }); c.Close() }()
+	var mode, cs, coll string
+	err = c.QueryRowContext(ctx, "SELECT SQL_MODE, CHARACTER_SET_CLIENT, COLLATION_CONNECTION FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? AND EVENT_NAME = ?", schema, name).Scan(&mode, &cs, &coll)
+	if err == nil {
+		_, err = c.ExecContext(ctx, "SET SESSION sql_mode = ?, character_set_client = ?, collation_connection = ?", mode, cs, coll)
+	} else if err == sql.ErrNoRows {
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("event %s.%s: reading its creation context: %w", schema, name, err)
+	}
+	if _, err := c.ExecContext(ctx, q); err != nil && conn.Code(err) != noSuchEvent {
 		fix := ""
 		switch conn.Code(err) {
 		case 1044, 1142, 1227:
@@ -209,43 +227,8 @@ func alterEvent(ctx context.Context, db *sql.DB, schema, name, clause, prefix st
 		}
 		return fmt.Errorf("event %s.%s: %s: %w%s", schema, name, strings.TrimSpace(clause), err, fix)
 	}
-	// ALTER EVENT records the session's character set, collation and
-	// sql_mode as the event's own: it runs in a session set to what the
-	// event was created under, so only its status changes.
-	c, err := db.Conn(ctx)
-	if err != nil {
-		return fail(err)
-	}
-	defer func() {
-		_ = c.Raw(func(any) error { return driver.ErrBadConn }) // its session changed: never reused
-		c.Close()
-	}()
-	var cs, coll, mode string
-	err = c.QueryRowContext(ctx, `SELECT CHARACTER_SET_CLIENT, COLLATION_CONNECTION, SQL_MODE FROM information_schema.EVENTS
-WHERE EVENT_SCHEMA = ? AND EVENT_NAME = ?`, schema, name).Scan(&cs, &coll, &mode)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil // gone meanwhile: nothing to park
-	}
-	if err != nil {
-		return fail(err)
-	}
-	if !charsetName.MatchString(cs) || !charsetName.MatchString(coll) {
-		return fail(fmt.Errorf("unexpected character set %q / collation %q", cs, coll))
-	}
-	if _, err := c.ExecContext(ctx, "SET NAMES "+cs+" COLLATE "+coll); err != nil {
-		return fail(err)
-	}
-	if _, err := c.ExecContext(ctx, "SET sql_mode = ?", mode); err != nil {
-		return fail(err)
-	}
-	if _, err := c.ExecContext(ctx, q); err != nil && conn.Code(err) != noSuchEvent {
-		return fail(err)
-	}
 	return nil
 }
-
-// charsetName is what a character set or collation name looks like.
-var charsetName = regexp.MustCompile(`^\w+$`)
 
 // ident is one identifier as written: backquoted or bare.
 const ident = "(?:`(?:[^`]|``)*`|[\\w$]+)"

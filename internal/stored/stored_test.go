@@ -257,14 +257,3 @@ func TestEventsParkedAndSwitched(t *testing.T) {
 		t.Errorf("b after the switch back: %s, want %s", got, want)
 	}
 }
-
-func TestUnguardDefinition(t *testing.T) {
-	orig := "CREATE DEFINER=`root`@`%` TRIGGER shop.tag BEFORE INSERT ON shop.orders FOR EACH ROW SET NEW.tag = 'new'"
-	guarded := "CREATE DEFINER=`root`@`%` TRIGGER /* pitcrew origin=test */ shop.tag BEFORE INSERT ON shop.orders FOR EACH ROW " + Guard("SET NEW.tag = 'new'")
-	if got := UnguardDefinition(guarded); got != orig {
-		t.Errorf("got  %q\nwant %q", got, orig)
-	}
-	if got := UnguardDefinition(orig); got != orig {
-		t.Errorf("an unguarded definition changed: %q", got)
-	}
-}

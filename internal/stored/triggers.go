@@ -62,23 +62,6 @@ func Unguard(body string) (string, bool) {
 	return body[len(guardHead) : len(body)-len(guardTail)], true
 }
 
-// UnguardDefinition is a trigger's SHOW CREATE TRIGGER text without what
-// pitcrew adds to it: the guard around its body and the origin marker
-// after its keyword (MarkDefinition). It is what the definition is to
-// anyone comparing it with the source's.
-func UnguardDefinition(create string) string {
-	create = originMarkRe.ReplaceAllString(create, "")
-	i := strings.Index(create, guardHead)
-	if i < 0 || !strings.HasSuffix(create, guardTail) {
-		return create
-	}
-	body, _ := Unguard(create[i:])
-	return create[:i] + body
-}
-
-// originMarkRe is the marker MarkDefinition puts into a definition.
-var originMarkRe = regexp.MustCompile(`/\* pitcrew origin=[^*]*\*/ ?`)
-
 // Trigger is one trigger as information_schema.TRIGGERS shows it.
 type Trigger struct {
 	Schema, Name, Table string
