@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/pitcrew/pitcrew/checkpoint"
+	"github.com/pitcrew/pitcrew/internal/stored"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -188,7 +190,43 @@ func runCutover(ctx context.Context, r *run) error {
 	if err := r.release(ctx); err != nil {
 		return err
 	}
+	if r.output("events_moved") == "" {
+		moved, err := r.switchEvents(ctx, "target", "source")
+		if err != nil {
+			return err
+		}
+		if err := r.record("events_moved", moved); err != nil {
+			return err
+		}
+	}
 	return r.countConflicts(ctx)
+}
+
+// switchEvents moves the scheduled events to the primary side: parked
+// (SLAVESIDE_DISABLED) on the other first, then enabled on the primary,
+// so that no event runs on both (internal/stored). The statements carry
+// pitcrew's internal marker: no channel carries them to the other side.
+// It returns the events moved ("none").
+func (r *run) switchEvents(ctx context.Context, primary, other string) (string, error) {
+	pdb, _, err := r.open(ctx, primary)
+	if err != nil {
+		return "", err
+	}
+	defer pdb.Close()
+	odb, _, err := r.open(ctx, other)
+	if err != nil {
+		return "", err
+	}
+	defer odb.Close()
+	moved, err := stored.SwitchEvents(ctx, pdb, odb, checkpoint.InternalMarker)
+	if err != nil {
+		return "", fmt.Errorf("moving the events to the %s: %w", primary, err)
+	}
+	if len(moved) == 0 {
+		return "none", nil
+	}
+	r.say("events now run on the %s: %s", primary, strings.Join(moved, ", "))
+	return strings.Join(moved, ","), nil
 }
 
 // fenceDrainRelease fences the source, drains the forward channel to what

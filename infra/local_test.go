@@ -29,6 +29,22 @@ func TestMigrateRollbackAndAgain(t *testing.T) {
 	tgt := testenv.New(t, testenv.Options{ServerID: 2, TLS: certs, Extra: []string{"--auto-increment-increment=2", "--auto-increment-offset=2"}})
 	srcDB, tgtDB := testenv.MustDB(t, src), testenv.MustDB(t, tgt)
 	appSchema(t, srcDB, tgtDB)
+	// An event of the application's: the stream parks it on the target;
+	// the cut-over moves it there, the rollback back.
+	testenv.Exec(t, srcDB, "CREATE EVENT app.tick ON SCHEDULE EVERY 1 HOUR DO DELETE FROM app.events WHERE seq < 0")
+	eventsOn := func(when, src, tgt string) {
+		t.Helper()
+		for _, c := range []struct {
+			db   *sql.DB
+			side string
+			want string
+		}{{srcDB, "source", src}, {tgtDB, "target", tgt}} {
+			var st string
+			if err := c.db.QueryRow("SELECT STATUS FROM information_schema.EVENTS WHERE EVENT_SCHEMA = 'app' AND EVENT_NAME = 'tick'").Scan(&st); err != nil || st != c.want {
+				t.Errorf("%s: event app.tick on the %s is %q (%v), want %s", when, c.side, st, err, c.want)
+			}
+		}
+	}
 
 	dir := t.TempDir()
 	p := &Plan{
@@ -61,6 +77,7 @@ func TestMigrateRollbackAndAgain(t *testing.T) {
 	if err := srcDB.QueryRow("SELECT @@GLOBAL.read_only").Scan(&ro); err != nil || ro != 1 {
 		t.Errorf("source read_only = %d (%v) after the cut-over, want 1", ro, err)
 	}
+	eventsOn("after the cut-over", "SLAVESIDE_DISABLED", "ENABLED")
 
 	// Rollback without the hook: the operator moves the writer and confirms.
 	p.Options.Hook = ""
@@ -82,6 +99,7 @@ func TestMigrateRollbackAndAgain(t *testing.T) {
 	if err := srcDB.QueryRow("SELECT @@GLOBAL.read_only").Scan(&ro); err != nil || ro != 0 {
 		t.Errorf("source read_only = %d (%v) after the rollback, want 0", ro, err)
 	}
+	eventsOn("after the rollback", "ENABLED", "SLAVESIDE_DISABLED")
 	var lastOnTarget int64
 	if err := tgtDB.QueryRow("SELECT MAX(seq) FROM app.events WHERE node = 'target'").Scan(&lastOnTarget); err != nil {
 		t.Fatal(err)

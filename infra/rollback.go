@@ -158,6 +158,9 @@ func (r *run) writesBack(ctx context.Context) error {
 	if err := r.moveApplication(ctx, "rollback"); err != nil {
 		return err
 	}
+	if _, err := r.switchEvents(ctx, "source", "target"); err != nil {
+		return err
+	}
 	if err := r.fence(ctx, "target", tdb, false); err != nil {
 		return fmt.Errorf("unfencing the target for the forward channel: %w", err)
 	}

@@ -160,8 +160,10 @@ func (e *Events) AfterDDL(ctx context.Context, defaultSchema, text string) error
 
 // SwitchEvents moves the events to primary, for a cut-over: every event
 // ENABLED on other is parked there (SLAVESIDE_DISABLED) and enabled on
-// primary (where it is parked, as pitcrew left it). Events DISABLED on
-// other stay as they are on both sides; so do events on one side only.
+// primary (where it is parked, as pitcrew left it); an event parked on
+// both sides (each channel of a pair parks the other side's) is enabled
+// on primary. Events DISABLED on other stay as they are on both sides; so
+// do events on one side only.
 // prefix is prepended to each statement (the origin marker of the channel
 // that applies to that server, so a channel running between the two
 // drops it as an echo). It returns the events moved.
@@ -181,12 +183,18 @@ func SwitchEvents(ctx context.Context, primary, other *sql.DB, prefix string) ([
 	var moved []string
 	for _, ev := range from {
 		st, ok := status[ev.Key()]
-		if ev.Status != EventEnabled || !ok {
+		// An event the application runs: enabled on the old primary, or
+		// parked there too (a reverse channel parks the events of its
+		// target, the old primary, when it starts). DISABLED is the
+		// operator's choice and stays.
+		if !ok || ev.Status == EventDisabled || ev.Status == EventReplicaSide && st != EventReplicaSide {
 			continue
 		}
 		// Parked on the old side first: at no moment does it run on both.
-		if err := alterEvent(ctx, other, ev.Schema, ev.Name, disableOnReplica, prefix); err != nil {
-			return moved, fmt.Errorf("the old primary: %w", err)
+		if ev.Status == EventEnabled {
+			if err := alterEvent(ctx, other, ev.Schema, ev.Name, disableOnReplica, prefix); err != nil {
+				return moved, fmt.Errorf("the old primary: %w", err)
+			}
 		}
 		if st != EventEnabled {
 			if err := alterEvent(ctx, primary, ev.Schema, ev.Name, enableEventClause, prefix); err != nil {
