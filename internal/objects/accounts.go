@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/pitcrew/pitcrew/internal/conn"
 	"slices"
 	"sort"
 	"strings"
@@ -28,7 +29,7 @@ func findAccounts(ctx context.Context, db *sql.DB, scope Scope, objs []Object) (
 	seen := map[string]bool{}
 	var out []Account
 	roles := map[string]bool{}
-	if names, err := stringsOf(ctx, db, "SELECT User FROM mysql.user WHERE is_role = 'Y'"); err == nil {
+	if names, err := conn.Strings(ctx, db, "SELECT User FROM mysql.user WHERE is_role = 'Y'"); err == nil {
 		for _, n := range names {
 			roles[n] = true
 		}
@@ -121,23 +122,6 @@ func unquoteDefiner(d string) string {
 	return strings.NewReplacer("`@`", "@", "``", "`", "`", "").Replace(d)
 }
 
-func stringsOf(ctx context.Context, db *sql.DB, q string, args ...any) ([]string, error) {
-	rows, err := db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
-}
-
 // noSuchAccount: SHOW CREATE USER / SHOW GRANTS for an account that is not
 // there (1133 ER_PASSWORD_NO_MATCH, 1141 ER_NONEXISTING_GRANT).
 func noSuchAccount(err error) bool {
@@ -167,7 +151,7 @@ func readAccount(ctx context.Context, db *sql.DB, a Account, scope Scope) (Accou
 		}
 		a.Create = text
 	}
-	lines, err := stringsOf(ctx, db, "SHOW GRANTS FOR "+a.Name())
+	lines, err := conn.Strings(ctx, db, "SHOW GRANTS FOR "+a.Name())
 	if err != nil {
 		if noSuchAccount(err) {
 			return a, false, nil

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"github.com/pitcrew/pitcrew/internal/conn"
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
@@ -206,7 +207,7 @@ func first(xs []string, n int) []string {
 }
 
 func privileges(ctx context.Context, db *sql.DB) (super, setUser bool) {
-	lines, err := stringsOf(ctx, db, "SHOW GRANTS")
+	lines, err := conn.Strings(ctx, db, "SHOW GRANTS")
 	if err != nil {
 		return false, false
 	}
