@@ -567,13 +567,13 @@ func (p *pipeline) committed(after gtid.Set, batch []*txn.Txn, written bool) err
 	for _, t := range batch {
 		rows += t.RowCount()
 	}
-	_, _, source := p.st.lag()
-	p.s.status.update(func(x *Status) {
-		x.AppliedGTIDSet, x.SourceGTIDSet = after.String(), source
+	// The applied set and the lag in one status update: /status never
+	// shows the one ahead of the source set the other was measured with.
+	p.s.refreshLag(p.st, func(x *Status) {
+		x.AppliedGTIDSet = after.String()
 		x.LastCommit = commit.UTC()
 		x.TxnsApplied += int64(len(batch))
 		x.RowsApplied += int64(rows)
 	})
-	p.s.refreshLag(p.st)
 	return nil
 }

@@ -546,11 +546,16 @@ func seconds(d time.Duration) float64 {
 	return d.Seconds()
 }
 
-func (s *Syncer) refreshLag(st *state) {
+// refreshLag publishes how far behind the source st is; also, when given,
+// changes the status in the same update.
+func (s *Syncer) refreshLag(st *state, also ...func(*Status)) {
 	behind, lag, src := st.lag()
 	s.metrics.TxnsBehind.Set(float64(behind))
 	s.metrics.SecondsBehind.Set(lag)
 	s.status.update(func(x *Status) {
 		x.TransactionsBehind, x.SecondsBehind, x.SourceGTIDSet = behind, lag, src
+		for _, f := range also {
+			f(x)
+		}
 	})
 }
