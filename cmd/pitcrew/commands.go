@@ -69,11 +69,11 @@ var commands = []command{
 
 const usageTail = `
 First start of a channel (no checkpoint yet) needs one of:
-  --start-from target     the target was restored from a snapshot/dump of the source
-  --start-from now        the target already has the data; stream only new changes
+  --start-from target     the target was restored from a snapshot or dump
+  --start-from now        the target has the data: stream only new changes
   --start-from beginning  replay everything the source's binlog still holds
   --start-gtid SET        the GTID set already applied on the target
-  --start-from-dump FILE  the target was loaded from this dump (its recorded GTID position)
+  --start-from-dump FILE  the target was loaded from this dump (at its GTID)
 
 Passwords may come from PITCREW_SOURCE_PASSWORD and PITCREW_TARGET_PASSWORD.
 Run 'pitcrew help COMMAND' (or 'pitcrew COMMAND --help') for a command's flags;
@@ -86,12 +86,43 @@ func usage() string {
 	var b strings.Builder
 	b.WriteString("pitcrew: stream a live MySQL/MariaDB database into another server, exactly once.\n\nUsage:\n")
 	for _, c := range commands {
-		fmt.Fprintf(&b, "  pitcrew %-9s %s\n", c.name, c.synopsis)
+		// The synopsis wraps under itself: the overview fits 80 columns.
+		head := fmt.Sprintf("  pitcrew %-9s ", c.name)
+		for i, l := range wrap(keepBrackets(c.synopsis), 79-len(head)) {
+			if i > 0 {
+				head = strings.Repeat(" ", len(head))
+			}
+			b.WriteString(strings.TrimRight(head+strings.ReplaceAll(l, nbsp, " "), " ") + "\n")
+		}
+		if c.synopsis == "" {
+			b.WriteString(strings.TrimRight(head, " ") + "\n")
+		}
 		for _, l := range wrap(c.long, 72) {
 			b.WriteString("      " + l + "\n")
 		}
 	}
 	b.WriteString(usageTail)
+	return b.String()
+}
+
+const nbsp = "\x00" // a space wrap must not break at (strings.Fields breaks at U+00A0)
+
+// keepBrackets joins the words of each [option] so wrap does not break it.
+func keepBrackets(s string) string {
+	var b strings.Builder
+	depth := 0
+	for _, r := range s {
+		switch {
+		case r == '[':
+			depth++
+		case r == ']':
+			depth--
+		case r == ' ' && depth > 0:
+			b.WriteString(nbsp)
+			continue
+		}
+		b.WriteRune(r)
+	}
 	return b.String()
 }
 
