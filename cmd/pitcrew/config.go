@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/pitcrew/pitcrew/checkpoint"
 	"os"
 	"reflect"
 	"strconv"
@@ -252,6 +253,22 @@ func checkValue(v *yaml.Node, t reflect.Type, name string) error {
 		}
 	}
 	return nil
+}
+
+// stoppedChannel loads a channel's config and opens its data dir, which
+// only a stopped channel lets go of; why says what a running one would
+// get wrong.
+func stoppedChannel(path, why string) (syncer.Config, *checkpoint.Store, error) {
+	fc, err := loadConfig(path)
+	if err != nil {
+		return syncer.Config{}, nil, err
+	}
+	cfg := fc.syncerConfig()
+	store, err := checkpoint.Open(cfg.DataDir)
+	if err != nil {
+		return cfg, nil, fmt.Errorf("%w: stop pitcrew for this channel first (%s)", err, why)
+	}
+	return cfg, store, nil
 }
 
 // syncerConfig applies environment overrides and builds the engine config,

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
-	"github.com/pitcrew/pitcrew/checkpoint"
 )
 
 func cmdSkip(args []string, stdout, stderr io.Writer) error {
@@ -21,14 +19,9 @@ func cmdSkip(args []string, stdout, stderr io.Writer) error {
 	if err := checkGTIDSyntax(*g); err != nil {
 		return fmt.Errorf("--gtid: %w", err)
 	}
-	fc, err := loadConfig(*config)
+	cfg, store, err := stoppedChannel(*config, "the skip is read at start")
 	if err != nil {
 		return err
-	}
-	cfg := fc.syncerConfig()
-	store, err := checkpoint.Open(cfg.DataDir)
-	if err != nil {
-		return fmt.Errorf("%w: stop pitcrew for this channel first (the skip is read at start)", err)
 	}
 	defer store.Close()
 	if err := store.AddSkip(cfg.Channel, *g); err != nil {

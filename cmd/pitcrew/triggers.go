@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/pitcrew/pitcrew/checkpoint"
 	"github.com/pitcrew/pitcrew/internal/conn"
 	"github.com/pitcrew/pitcrew/internal/stored"
 )
@@ -23,16 +22,11 @@ func cmdTriggers(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := parse(fs, rest); err != nil {
 		return err
 	}
-	fc, err := loadConfig(*config)
-	if err != nil {
-		return err
-	}
-	cfg := fc.syncerConfig()
 	// A channel running on this data dir would apply with its triggers
 	// firing again: it must be stopped.
-	store, err := checkpoint.Open(cfg.DataDir)
+	cfg, store, err := stoppedChannel(*config, "its triggers would fire again for what it applies")
 	if err != nil {
-		return fmt.Errorf("%w: stop pitcrew for this channel first", err)
+		return err
 	}
 	defer store.Close()
 	db, err := conn.Open(cfg.Target)
