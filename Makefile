@@ -19,7 +19,7 @@ build:
 # a container daemon: bin/image (OCI layout) and bin/pitcrew-image.tar
 # (docker load -i / podman load -i).
 image: build
-	$(GO) run ./internal/image/mkimage -binary $(BIN) -version $(VERSION) -revision "$(REVISION)" -layout bin/image -tar bin/pitcrew-image.tar
+	$(GO) run ./internal/jobs/image/mkimage -binary $(BIN) -version $(VERSION) -revision "$(REVISION)" -layout bin/image -tar bin/pitcrew-image.tar
 
 # Sandbox up, demo schema + write workload on the source, catch-up, status, checksum compare.
 demo: build

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
 )
 
 // `pitcrew bench all --smoke`: every comparison runs end to end on tiny

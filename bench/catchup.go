@@ -14,9 +14,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pitcrew/pitcrew/internal/compare"
-	"github.com/pitcrew/pitcrew/internal/conn"
-	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
+	"github.com/pitcrew/pitcrew/internal/jobs/compare"
+	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 	"golang.org/x/sync/errgroup"
 )
 

@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/pitcrew/pitcrew/infra"
-	"github.com/pitcrew/pitcrew/internal/compare"
-	"github.com/pitcrew/pitcrew/internal/conn"
-	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
+	"github.com/pitcrew/pitcrew/internal/jobs/compare"
+	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 )
 
 // CutoverConfig sizes `pitcrew bench cutover`.

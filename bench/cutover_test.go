@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/pitcrew/pitcrew/infra"
-	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
 )
 
 // The cut-over bench in its short form, each fence through a whole local

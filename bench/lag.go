@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pitcrew/pitcrew/internal/cpuprof"
+	"github.com/pitcrew/pitcrew/internal/devtools/cpuprof"
 	"github.com/pitcrew/pitcrew/syncer"
 )
 

@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
-	"github.com/pitcrew/pitcrew/internal/compare"
-	"github.com/pitcrew/pitcrew/internal/gtid"
-	"github.com/pitcrew/pitcrew/internal/load"
-	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
+	"github.com/pitcrew/pitcrew/internal/jobs/compare"
+	"github.com/pitcrew/pitcrew/internal/jobs/load"
+	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
 )
 
 // LoadConfig sizes the full-load comparison.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
 )
 
 // A small run keeps the harness working; the numbers come from

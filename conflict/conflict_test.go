@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pitcrew/pitcrew/internal/txn"
+	"github.com/pitcrew/pitcrew/internal/pipeline/txn"
 )
 
 func TestTopologyEcho(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
-	"github.com/pitcrew/pitcrew/internal/conn"
+	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 )
 
 // Ledger is the conflicts table on a target node, in pitcrew's schema.

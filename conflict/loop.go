@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
-	"github.com/pitcrew/pitcrew/internal/txn"
+	"github.com/pitcrew/pitcrew/internal/pipeline/txn"
 )
 
 // OriginMarker is prepended to every DDL a channel applies, so the DDL can

@@ -18,7 +18,7 @@ import (
 	"github.com/pitcrew/pitcrew/checkpoint"
 	"github.com/pitcrew/pitcrew/infra"
 	"github.com/pitcrew/pitcrew/infra/awstest"
-	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
 )
 
 // shop (orders and users) is cut over with --through cutover while its

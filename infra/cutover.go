@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/pitcrew/pitcrew/checkpoint"
-	"github.com/pitcrew/pitcrew/internal/stored"
+	"github.com/pitcrew/pitcrew/internal/mysql/stored"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/pitcrew/pitcrew/conflict"
-	"github.com/pitcrew/pitcrew/internal/apply"
-	"github.com/pitcrew/pitcrew/internal/binlog"
-	"github.com/pitcrew/pitcrew/internal/conn"
+	"github.com/pitcrew/pitcrew/internal/mysql/conn"
+	"github.com/pitcrew/pitcrew/internal/pipeline/apply"
+	"github.com/pitcrew/pitcrew/internal/pipeline/binlog"
 )
 
 var stepForward = step{

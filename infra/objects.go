@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/pitcrew/pitcrew/internal/conn"
-	"github.com/pitcrew/pitcrew/internal/objects"
+	"github.com/pitcrew/pitcrew/internal/jobs/objects"
+	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 )
 
 // objectsGuardrail compares everything that is not rows (verify

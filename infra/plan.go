@@ -25,7 +25,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pitcrew/pitcrew/internal/conn"
+	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 )
 
 // Plan is migration.yaml. examples/migration.yaml documents every key.

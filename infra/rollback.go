@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
-	"github.com/pitcrew/pitcrew/internal/binlog"
+	"github.com/pitcrew/pitcrew/internal/pipeline/binlog"
 )
 
 // ErrTooLate is returned by Rollback once take-down has begun.

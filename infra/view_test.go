@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
-	"github.com/pitcrew/pitcrew/internal/conn"
+	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 )
 
 // The console's view of a migration that has not run: every step, the

@@ -5,7 +5,7 @@ import (
 
 	"github.com/pitcrew/pitcrew/checkpoint"
 	"github.com/pitcrew/pitcrew/conflict"
-	"github.com/pitcrew/pitcrew/internal/apply"
+	"github.com/pitcrew/pitcrew/internal/pipeline/apply"
 )
 
 // resolver joins the conflict policies and the ledger to the applier.

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/pitcrew/pitcrew/conflict"
-	"github.com/pitcrew/pitcrew/internal/conn"
-	"github.com/pitcrew/pitcrew/internal/gtid"
-	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
+	"github.com/pitcrew/pitcrew/internal/mysql/conn"
+	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
 	"github.com/pitcrew/pitcrew/syncer"
 )
 

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/pitcrew/pitcrew/conflict"
-	"github.com/pitcrew/pitcrew/internal/conn"
-	"github.com/pitcrew/pitcrew/internal/route"
+	"github.com/pitcrew/pitcrew/internal/mysql/conn"
+	"github.com/pitcrew/pitcrew/internal/pipeline/route"
 )
 
 // Start points for a channel's first run (no checkpoint yet).

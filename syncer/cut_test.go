@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pitcrew/pitcrew/internal/conn"
-	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
+	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 	"github.com/pitcrew/pitcrew/syncer"
 )
 

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
-	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
 	"github.com/pitcrew/pitcrew/syncer"
 )
 

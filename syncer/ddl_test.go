@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pitcrew/pitcrew/internal/route"
-	"github.com/pitcrew/pitcrew/internal/testenv"
-	"github.com/pitcrew/pitcrew/internal/workload"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/workload"
+	"github.com/pitcrew/pitcrew/internal/pipeline/route"
 	"github.com/pitcrew/pitcrew/syncer"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
 	"github.com/pitcrew/pitcrew/syncer"
 )
 

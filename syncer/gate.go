@@ -3,7 +3,7 @@ package syncer
 import (
 	"context"
 
-	"github.com/pitcrew/pitcrew/internal/txn"
+	"github.com/pitcrew/pitcrew/internal/pipeline/txn"
 	"golang.org/x/sync/semaphore"
 )
 

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
-	"github.com/pitcrew/pitcrew/internal/apply"
-	"github.com/pitcrew/pitcrew/internal/gtid"
-	"github.com/pitcrew/pitcrew/internal/txn"
+	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
+	"github.com/pitcrew/pitcrew/internal/pipeline/apply"
+	"github.com/pitcrew/pitcrew/internal/pipeline/txn"
 	"golang.org/x/sync/errgroup"
 )
 

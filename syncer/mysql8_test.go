@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pitcrew/pitcrew/internal/gtid"
-	"github.com/pitcrew/pitcrew/internal/mysqltest"
-	"github.com/pitcrew/pitcrew/internal/route"
-	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/mysqltest"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
+	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
+	"github.com/pitcrew/pitcrew/internal/pipeline/route"
 	"github.com/pitcrew/pitcrew/syncer"
 	"github.com/prometheus/client_golang/prometheus"
 )

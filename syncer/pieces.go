@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/pitcrew/pitcrew/internal/txn"
+	"github.com/pitcrew/pitcrew/internal/pipeline/txn"
 )
 
 // errReadAgain: a transaction applied as its pieces arrived (no relay)

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
-	"github.com/pitcrew/pitcrew/internal/binlog"
-	"github.com/pitcrew/pitcrew/internal/gtid"
-	"github.com/pitcrew/pitcrew/internal/txn"
+	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
+	"github.com/pitcrew/pitcrew/internal/pipeline/binlog"
+	"github.com/pitcrew/pitcrew/internal/pipeline/txn"
 )
 
 // Relay states in the status.

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pitcrew/pitcrew/internal/gtid"
-	"github.com/pitcrew/pitcrew/internal/testenv"
-	"github.com/pitcrew/pitcrew/internal/workload"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/workload"
+	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
 	"github.com/pitcrew/pitcrew/syncer"
 )
 

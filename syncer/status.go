@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pitcrew/pitcrew/internal/stored"
+	"github.com/pitcrew/pitcrew/internal/mysql/stored"
 )
 
 // States of a channel.

@@ -7,10 +7,10 @@ import (
 	"strings"
 
 	"github.com/pitcrew/pitcrew/conflict"
-	"github.com/pitcrew/pitcrew/internal/ddl"
-	"github.com/pitcrew/pitcrew/internal/route"
-	"github.com/pitcrew/pitcrew/internal/stored"
-	"github.com/pitcrew/pitcrew/internal/txn"
+	"github.com/pitcrew/pitcrew/internal/mysql/ddl"
+	"github.com/pitcrew/pitcrew/internal/mysql/stored"
+	"github.com/pitcrew/pitcrew/internal/pipeline/route"
+	"github.com/pitcrew/pitcrew/internal/pipeline/txn"
 )
 
 // storedObjects is the channel's care of its target's triggers and events

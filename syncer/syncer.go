@@ -23,11 +23,11 @@ import (
 
 	"github.com/pitcrew/pitcrew/checkpoint"
 	"github.com/pitcrew/pitcrew/conflict"
-	"github.com/pitcrew/pitcrew/internal/apply"
-	"github.com/pitcrew/pitcrew/internal/binlog"
-	"github.com/pitcrew/pitcrew/internal/conn"
-	"github.com/pitcrew/pitcrew/internal/gtid"
-	"github.com/pitcrew/pitcrew/internal/route"
+	"github.com/pitcrew/pitcrew/internal/mysql/conn"
+	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
+	"github.com/pitcrew/pitcrew/internal/pipeline/apply"
+	"github.com/pitcrew/pitcrew/internal/pipeline/binlog"
+	"github.com/pitcrew/pitcrew/internal/pipeline/route"
 )
 
 // Syncer runs one channel.

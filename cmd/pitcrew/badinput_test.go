@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pitcrew/pitcrew/internal/conn"
-	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
+	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 )
 
 // Bad input ends with one line naming the cause and the fix, a non-zero

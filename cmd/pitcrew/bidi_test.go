@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pitcrew/pitcrew/internal/conn"
-	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
+	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 )
 
 func writeBidiConfig(t *testing.T, a, b conn.Endpoint, extra ...string) string {

@@ -4,9 +4,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pitcrew/pitcrew/internal/gtid"
-	"github.com/pitcrew/pitcrew/internal/testenv"
-	"github.com/pitcrew/pitcrew/internal/workload"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/workload"
+	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
 )
 
 // --until stops at a chosen position; a goal the source never reaches ends

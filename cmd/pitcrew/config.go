@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/pitcrew/pitcrew/conflict"
-	"github.com/pitcrew/pitcrew/internal/conn"
-	"github.com/pitcrew/pitcrew/internal/route"
+	"github.com/pitcrew/pitcrew/internal/mysql/conn"
+	"github.com/pitcrew/pitcrew/internal/pipeline/route"
 	"github.com/pitcrew/pitcrew/syncer"
 	"gopkg.in/yaml.v3"
 )

@@ -2,8 +2,8 @@ package main
 
 import (
 	"fmt"
-	"github.com/pitcrew/pitcrew/internal/testenv"
-	"github.com/pitcrew/pitcrew/internal/workload"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/workload"
 	"os"
 	"path/filepath"
 	"reflect"

@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/pitcrew/pitcrew/internal/conn"
-	"github.com/pitcrew/pitcrew/internal/testenv"
-	"github.com/pitcrew/pitcrew/internal/workload"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/workload"
+	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 )
 
 const testToken = "console-test-token-0123456789"

@@ -12,10 +12,10 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/pitcrew/pitcrew/internal/binlog"
-	"github.com/pitcrew/pitcrew/internal/conn"
-	"github.com/pitcrew/pitcrew/internal/gtid"
-	"github.com/pitcrew/pitcrew/internal/txn"
+	"github.com/pitcrew/pitcrew/internal/mysql/conn"
+	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
+	"github.com/pitcrew/pitcrew/internal/pipeline/binlog"
+	"github.com/pitcrew/pitcrew/internal/pipeline/txn"
 )
 
 const decodeUsage = "binlog decode [--flavor mysql|mariadb] [--json] FILE...  |  binlog decode --from-server --config FILE [--from SET] [--to SET] [--json]"

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
 	"gopkg.in/yaml.v3"
 )
 

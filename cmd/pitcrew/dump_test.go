@@ -8,8 +8,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/pitcrew/pitcrew/internal/testenv"
-	"github.com/pitcrew/pitcrew/internal/workload"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/workload"
 )
 
 // The target is loaded from `mariadb-dump --gtid --master-data=2` taken while

@@ -7,13 +7,13 @@ import (
 	"time"
 
 	"fmt"
-	"github.com/pitcrew/pitcrew/internal/workload"
+	"github.com/pitcrew/pitcrew/internal/devtools/workload"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/pitcrew/pitcrew/internal/conn"
+	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 )
 
 // writeConfig writes a pitcrew.yaml for src -> tgt with extra YAML lines.

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pitcrew/pitcrew/internal/testenv"
-	"github.com/pitcrew/pitcrew/internal/workload"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/workload"
 )
 
 // Full load of 8 tables (one over 1M rows) while the source takes writes,

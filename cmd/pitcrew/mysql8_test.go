@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pitcrew/pitcrew/internal/mysqltest"
-	"github.com/pitcrew/pitcrew/internal/preflight"
-	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/mysqltest"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
+	"github.com/pitcrew/pitcrew/internal/jobs/preflight"
 )
 
 const (

@@ -9,7 +9,7 @@ import (
 
 	"text/tabwriter"
 
-	"github.com/pitcrew/pitcrew/internal/preflight"
+	"github.com/pitcrew/pitcrew/internal/jobs/preflight"
 )
 
 func cmdPreflight(ctx context.Context, args []string, stdout, stderr io.Writer) error {

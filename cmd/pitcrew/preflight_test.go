@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pitcrew/pitcrew/internal/conn"
-	"github.com/pitcrew/pitcrew/internal/preflight"
-	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
+	"github.com/pitcrew/pitcrew/internal/jobs/preflight"
+	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 )
 
 func TestPreflightGoodPair(t *testing.T) {

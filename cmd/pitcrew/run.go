@@ -9,9 +9,9 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/pitcrew/pitcrew/internal/cpuprof"
-	"github.com/pitcrew/pitcrew/internal/dumpfile"
-	"github.com/pitcrew/pitcrew/internal/gtid"
+	"github.com/pitcrew/pitcrew/internal/devtools/cpuprof"
+	"github.com/pitcrew/pitcrew/internal/jobs/dumpfile"
+	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
 	"github.com/pitcrew/pitcrew/syncer"
 	"github.com/prometheus/client_golang/prometheus"
 )

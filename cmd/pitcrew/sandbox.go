@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/pitcrew/pitcrew/internal/compare"
-	"github.com/pitcrew/pitcrew/internal/conn"
-	"github.com/pitcrew/pitcrew/internal/sandbox"
-	"github.com/pitcrew/pitcrew/internal/testenv"
-	"github.com/pitcrew/pitcrew/internal/workload"
+	"github.com/pitcrew/pitcrew/internal/devtools/sandbox"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/workload"
+	"github.com/pitcrew/pitcrew/internal/jobs/compare"
+	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 )
 
 const sandboxUsage = "sandbox up|down|status|workload|compare [--dir DIR] [--tls] [--txns N] [--schema NAME]"

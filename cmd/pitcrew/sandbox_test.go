@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
 )
 
 // The demo's path through the CLI: sandbox up, workload, catchup, status,

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/pitcrew/pitcrew/internal/conn"
-	"github.com/pitcrew/pitcrew/internal/stored"
+	"github.com/pitcrew/pitcrew/internal/mysql/conn"
+	"github.com/pitcrew/pitcrew/internal/mysql/stored"
 )
 
 // cmdTriggers: `pitcrew triggers restore`, the source's triggers on the

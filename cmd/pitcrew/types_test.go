@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pitcrew/pitcrew/internal/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
 )
 
 // typeColumns is the type matrix: every column type, written at its

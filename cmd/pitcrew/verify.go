@@ -14,13 +14,13 @@ import (
 	"time"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
-	"github.com/pitcrew/pitcrew/internal/apply"
-	"github.com/pitcrew/pitcrew/internal/binlog"
-	"github.com/pitcrew/pitcrew/internal/conn"
-	"github.com/pitcrew/pitcrew/internal/ddl"
-	"github.com/pitcrew/pitcrew/internal/gtid"
-	"github.com/pitcrew/pitcrew/internal/route"
-	"github.com/pitcrew/pitcrew/internal/verify"
+	"github.com/pitcrew/pitcrew/internal/jobs/verify"
+	"github.com/pitcrew/pitcrew/internal/mysql/conn"
+	"github.com/pitcrew/pitcrew/internal/mysql/ddl"
+	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
+	"github.com/pitcrew/pitcrew/internal/pipeline/apply"
+	"github.com/pitcrew/pitcrew/internal/pipeline/binlog"
+	"github.com/pitcrew/pitcrew/internal/pipeline/route"
 )
 
 func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
