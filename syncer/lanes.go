@@ -69,7 +69,7 @@ type lanes struct {
 }
 
 // applyLanes is applyLoop with parallel lanes.
-func (p *pipeline) applyLanes(ctx context.Context, ch <-chan *txn.Txn) error {
+func (p *pipeline) applyLanes(ctx context.Context, q *txn.Queue) error {
 	n := p.s.cfg.Lanes
 	l := &lanes{p: p, results: make(chan *laneJob, n*laneDepth), head: p.st.snapshot(), seed: p.st.extraSpans()}
 	for range n {
@@ -82,13 +82,13 @@ func (p *pipeline) applyLanes(ctx context.Context, ch <-chan *txn.Txn) error {
 	for i := range n {
 		g.Go(func() error { return l.work(gctx, i) })
 	}
-	err := l.dispatch(gctx, ch)
+	err := l.dispatch(gctx, q)
 	stop()
 	_ = g.Wait()
 	return err
 }
 
-func (l *lanes) dispatch(ctx context.Context, ch <-chan *txn.Txn) error {
+func (l *lanes) dispatch(ctx context.Context, q *txn.Queue) error {
 	p := l.p
 	idle := time.NewTimer(time.Hour)
 	defer idle.Stop()
@@ -112,7 +112,7 @@ func (l *lanes) dispatch(ctx context.Context, ch <-chan *txn.Txn) error {
 				idleC = idle.C
 			}
 			select {
-			case t = <-ch:
+			case t = <-q.C():
 			case j := <-l.results:
 				if err := l.finish(j); err != nil {
 					return err
@@ -138,7 +138,7 @@ func (l *lanes) dispatch(ctx context.Context, ch <-chan *txn.Txn) error {
 			p.s.status.update(func(x *Status) { x.LaneBarriers++ })
 			err := l.barrier(ctx, func() error {
 				var err error
-				next, err = p.applyAlone(ctx, t, ch)
+				next, err = p.applyAlone(ctx, t, q)
 				return err
 			})
 			if err != nil {
@@ -146,12 +146,12 @@ func (l *lanes) dispatch(ctx context.Context, ch <-chan *txn.Txn) error {
 			}
 			continue
 		}
-		batch, rows, n, err := p.fill(ch, t)
+		batch, rows, n, err := p.fill(q, t)
 		if err != nil {
 			return err
 		}
 		next = n
-		if len(l.order) == 0 && len(ch) == 0 {
+		if len(l.order) == 0 && q.Len() == 0 {
 			// Nothing applying, nothing waiting: not behind. One batch
 			// gains nothing from a lane and pays a hand-off (steady-state
 			// lag), so it goes the serial way, with the channel's row.
@@ -250,7 +250,7 @@ func holds(held map[uint64]int, check map[uint64]struct{}) bool {
 // serial applies a batch the serial way, with the channel's progress row,
 // once every lane has drained.
 func (l *lanes) serial(ctx context.Context, batch []*txn.Txn, rows int) error {
-	defer l.p.applyGate().free(batch...)
+	defer l.p.toApply().Done(batch...)
 	return l.barrier(ctx, func() error { return l.p.applyBatch(ctx, batch, rows) })
 }
 
@@ -307,7 +307,7 @@ func (l *lanes) pop() error {
 	for len(l.order) > 0 && l.order[0].done {
 		j := l.order[0]
 		l.order = l.order[1:]
-		p.applyGate().free(j.batch...)
+		p.toApply().Done(j.batch...)
 		if j.wrote {
 			p.s.metrics.Rows.Add(float64(j.rows))
 		}

@@ -20,12 +20,12 @@ var errIncomplete = errors.New("incomplete")
 // applyPieces applies a transaction that arrives in pieces (txn.Txn.Part,
 // without the relay) in one target transaction as the pieces arrive, so
 // it is never held whole: first is its first piece, the rest come from
-// ch, the last one is its complete Txn. A retry cannot see the pieces
+// q, the last one is its complete Txn. A retry cannot see the pieces
 // again: it restarts the pipeline (errReadAgain). A transaction whose
 // pieces stop before it completes (rolled back, or cut off by a crashed
 // source's next GTID) is rolled back on the target, as the source's own
 // applier drops it; what came instead is returned as next.
-func (p *pipeline) applyPieces(ctx context.Context, first *txn.Txn, ch <-chan *txn.Txn) (next *txn.Txn, err error) {
+func (p *pipeline) applyPieces(ctx context.Context, first *txn.Txn, q *txn.Queue) (next *txn.Txn, err error) {
 	g := first.GTID
 	p.s.status.update(func(x *Status) { x.LargeTxns++ })
 	// pieces hands fn each piece in turn and the complete Txn last, and
@@ -39,14 +39,12 @@ func (p *pipeline) applyPieces(ctx context.Context, first *txn.Txn, ch <-chan *t
 			if !t.Part {
 				return t, nil, nil
 			}
-			var n *txn.Txn
-			select {
-			case n = <-ch:
-			case <-ctx.Done():
-				return nil, nil, ctx.Err()
+			n, err := q.Get(ctx)
+			if err != nil {
+				return nil, nil, err
 			}
 			if t != first {
-				p.applyGate().free(t)
+				q.Done(t)
 			}
 			// The next piece, or the complete Txn, counts one more.
 			if n.GTID != g || n.Parts != t.Parts+1 {
@@ -77,7 +75,7 @@ func (p *pipeline) applyPieces(ctx context.Context, first *txn.Txn, ch <-chan *t
 		if other != nil {
 			return instead(other)
 		}
-		defer p.applyGate().free(last)
+		defer q.Done(last)
 		last.Events = nil
 		return nil, p.applyBatch(ctx, []*txn.Txn{last}, 0)
 	}
@@ -105,7 +103,7 @@ func (p *pipeline) applyPieces(ctx context.Context, first *txn.Txn, ch <-chan *t
 		return instead(other)
 	}
 	if last != nil {
-		defer p.applyGate().free(last)
+		defer q.Done(last)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("GTID %s (applied as it arrived): %w", g, err)

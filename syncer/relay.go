@@ -79,7 +79,7 @@ func (p *pipeline) readFrom() (gtid.Set, error) {
 
 // spool appends every fetched transaction to the relay and hands what it
 // wrote to the replay while the replay keeps up (hot).
-func (p *pipeline) spool(ctx context.Context, from gtid.Set, fetched <-chan *txn.Txn, hot *handover) error {
+func (p *pipeline) spool(ctx context.Context, from gtid.Set, hot *handover) error {
 	end := from
 	var lastLog time.Time
 	var state string // what the status was last told, and when
@@ -100,17 +100,16 @@ func (p *pipeline) spool(ctx context.Context, from gtid.Set, fetched <-chan *txn
 		t := next
 		next = nil
 		if t == nil {
-			select {
-			case t = <-fetched:
-			case <-ctx.Done():
-				return ctx.Err()
+			var err error
+			if t, err = p.fetched.Get(ctx); err != nil {
+				return err
 			}
 		}
 		if t.Part {
 			if err := p.relay.AppendPart(ctx, t.GTID, t.Format, t.Raw, t.Parts, paused); err != nil {
 				return fmt.Errorf("spooling a piece of GTID %s: %w", t.GTID, err)
 			}
-			p.fetched.free(t)
+			p.fetched.Done(t)
 			continue
 		}
 		// What the stream has queued besides goes in the same write (up to
@@ -118,16 +117,15 @@ func (p *pipeline) spool(ctx context.Context, from gtid.Set, fetched <-chan *txn
 		group, bytes := []*txn.Txn{t}, t.Bytes
 	more:
 		for len(group) < spoolGroup && bytes < spoolGroupBytes {
-			select {
-			case t2 := <-fetched:
-				if t2.Part {
-					next = t2
-					break more
-				}
-				group, bytes = append(group, t2), bytes+t2.Bytes
-			default:
+			t2, ok := p.fetched.TryGet()
+			if !ok {
 				break more
 			}
+			if t2.Part {
+				next = t2
+				break more
+			}
+			group, bytes = append(group, t2), bytes+t2.Bytes
 		}
 		items := make([]checkpoint.RelayItem, len(group))
 		for i, t := range group {
@@ -140,7 +138,7 @@ func (p *pipeline) spool(ctx context.Context, from gtid.Set, fetched <-chan *txn
 		if _, err := p.relay.AppendMany(ctx, items, checkpoint.Position{Flavor: p.flavor, GTIDSet: next.String()}, paused); err != nil {
 			return fmt.Errorf("spooling GTIDs %s..%s: %w", group[0].GTID, group[len(group)-1].GTID, err)
 		}
-		p.fetched.free(group...)
+		p.fetched.Done(group...)
 		for i, t := range group {
 			t.RelaySeq, t.RelayEnd = items[i].Seq, items[i].End
 			hot.offer(t)
@@ -195,7 +193,7 @@ func (p *pipeline) syncRelay(ctx context.Context) error {
 // replay decodes relay entries in order and hands them to the applier:
 // from memory (hot) while it keeps up with the spool, else from the
 // relay's files.
-func (p *pipeline) replay(ctx context.Context, out chan<- *txn.Txn, hot *handover) error {
+func (p *pipeline) replay(ctx context.Context, hot *handover) error {
 	dec := binlog.NewDecoder(p.flavor)
 	defer p.relay.StopReading()
 	cursor, _ := p.relay.Bounds()
@@ -227,13 +225,8 @@ func (p *pipeline) replay(ctx context.Context, out chan<- *txn.Txn, hot *handove
 			return err
 		}
 		t.RelaySeq = cursor
-		if err := p.queued.admit(ctx, t); err != nil {
+		if err := p.queued.Put(ctx, t); err != nil {
 			return err
-		}
-		select {
-		case out <- t:
-		case <-ctx.Done():
-			return ctx.Err()
 		}
 		cursor++
 	}

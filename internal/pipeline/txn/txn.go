@@ -1,14 +1,20 @@
-// Package txn turns binlog events into whole source transactions.
+// Package txn turns binlog events into source transactions, and queues
+// them between the pipeline's stages (Queue).
 //
-// It is plain data and one pure state machine (Assembler): no I/O. The reader
-// feeds it every event in stream order; it hands back a Txn only once the
-// transaction's last event (XID, COMMIT, or the single statement of a DDL) has
-// arrived. A transaction cut short by a reconnect is dropped with Reset and
-// received again from its GTID, so a partial transaction never leaves here.
+// The Assembler is one pure state machine: no I/O. The reader feeds it
+// every event in stream order; it hands back a Txn once the transaction's
+// last event (XID, COMMIT, or the single statement of a DDL) has arrived,
+// or, asked to (Assembler.Part), a piece of one still arriving (Txn.Part),
+// which the relay spools or the applier applies as it comes. A transaction
+// cut short by a reconnect is dropped with Reset and received again from
+// its GTID.
 package txn
 
 import (
+	"errors"
 	"fmt"
+
+	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
 )
 
 // Kind is the row operation of a RowChange.
@@ -170,4 +176,20 @@ func (t *Txn) RowCount() int {
 // selected, in one transaction).
 func (t *Txn) IsDDL() bool {
 	return len(t.Events) > 0 && t.Events[0].Query != nil && !t.Events[0].Query.Statement
+}
+
+// ErrNoGTID refuses a source transaction that has no GTID: positions are
+// GTID sets.
+var ErrNoGTID = errors.New("source transaction without GTID: turn GTIDs on at the source (MySQL gtid_mode=ON)")
+
+// After is the position from with every transaction of ts added.
+func After(from gtid.Set, ts []*Txn) (gtid.Set, error) {
+	gtids := make([]string, len(ts))
+	for i, t := range ts {
+		if t.GTID == "" {
+			return gtid.Set{}, ErrNoGTID
+		}
+		gtids[i] = t.GTID
+	}
+	return from.AddAll(gtids)
 }
