@@ -41,7 +41,7 @@ func (e *corruptEntry) Unwrap() error { return e.cause }
 // behind the target, e.g. after a machine crash took its unsynced tail or
 // the target was restored, is emptied).
 func (p *pipeline) readFrom() (gtid.Set, error) {
-	applied := p.st.snapshot()
+	applied := p.st.appliedSet()
 	if p.relay == nil {
 		return applied, nil
 	}
@@ -131,11 +131,11 @@ func (p *pipeline) spool(ctx context.Context, from gtid.Set, hot *handover) erro
 		for i, t := range group {
 			items[i] = checkpoint.RelayItem{GTID: t.GTID, Format: t.Format, Events: t.Raw, Parts: t.Parts}
 		}
-		next, err := p.next(end, group)
+		after, err := txn.After(end, group)
 		if err != nil {
 			return err
 		}
-		if _, err := p.relay.AppendMany(ctx, items, checkpoint.Position{Flavor: p.flavor, GTIDSet: next.String()}, paused); err != nil {
+		if _, err := p.relay.AppendMany(ctx, items, checkpoint.Position{Flavor: p.flavor, GTIDSet: after.String()}, paused); err != nil {
 			return fmt.Errorf("spooling GTIDs %s..%s: %w", group[0].GTID, group[len(group)-1].GTID, err)
 		}
 		p.fetched.Done(group...)
@@ -143,7 +143,7 @@ func (p *pipeline) spool(ctx context.Context, from gtid.Set, hot *handover) erro
 			t.RelaySeq, t.RelayEnd = items[i].Seq, items[i].End
 			hot.offer(t)
 		}
-		end = next
+		end = after
 		// Shown at most every 100 ms (a group may be one transaction);
 		// the sync publishes every second besides.
 		if state != RelayReading || time.Since(shown) > 100*time.Millisecond {
@@ -240,12 +240,12 @@ func (p *pipeline) readEntry(dec *binlog.Decoder, seq uint64) (*txn.Txn, error) 
 	var t *txn.Txn
 	if err == nil {
 		switch {
-		case p.st.snapshot().ContainsOne(e.GTID):
+		case p.st.appliedSet().ContainsOne(e.GTID):
 			t = &txn.Txn{GTID: e.GTID}
 		case e.Parts > 0:
 			// Checked here, a piece at a time: a corrupt piece is dropped
 			// and fetched again like a corrupt entry. The applier decodes
-			// it event by event as it applies it (applyLazy).
+			// it event by event as it applies it (the applier).
 			readParts := func(fn func([]byte) error) error { return p.relay.ReadParts(seq, e.GTID, e.Parts, e.PartsAt, fn) }
 			if err = readParts(func([]byte) error { return nil }); err == nil {
 				t = binlog.LazyParts(e.GTID, e.Format, e.Events, e.Size, readParts)
@@ -266,7 +266,7 @@ func (p *pipeline) readEntry(dec *binlog.Decoder, seq uint64) (*txn.Txn, error) 
 
 // decode decodes a transaction's raw events; one bigger than
 // Config.LazyBytes is decoded by the applier event by event as it applies
-// it (applyLazy).
+// it (the applier).
 func (p *pipeline) decode(dec *binlog.Decoder, format []byte, raw [][]byte, size int) (*txn.Txn, error) {
 	if size > p.s.cfg.LazyBytes {
 		return dec.Lazy(format, raw)
@@ -278,7 +278,7 @@ func (p *pipeline) decode(dec *binlog.Decoder, format []byte, raw [][]byte, size
 // what the target applied plus the good entries before it. Every stage of
 // the attempt has stopped.
 func (p *pipeline) dropCorrupt(bad *corruptEntry) error {
-	end := p.st.snapshot()
+	end := p.st.appliedSet()
 	first, _ := p.relay.Bounds()
 	gtids, err := p.relay.GTIDs(first, bad.seq)
 	if err != nil {

@@ -1,4 +1,4 @@
-package syncer
+package applier
 
 import (
 	"context"
@@ -8,10 +8,10 @@ import (
 	"github.com/pitcrew/pitcrew/internal/pipeline/txn"
 )
 
-// errReadAgain: a transaction applied as its pieces arrived (no relay)
+// ErrReadAgain: a transaction applied as its pieces arrived (no relay)
 // needs another attempt, and its pieces are gone; the pipeline restarts
 // and the source sends it again.
-var errReadAgain = errors.New("a transaction applied as it arrived must be read again from the source")
+var ErrReadAgain = errors.New("a transaction applied as it arrived must be read again from the source")
 
 // errIncomplete ends the target transaction of a transaction in pieces
 // that never completed in the source's log.
@@ -21,13 +21,13 @@ var errIncomplete = errors.New("incomplete")
 // without the relay) in one target transaction as the pieces arrive, so
 // it is never held whole: first is its first piece, the rest come from
 // q, the last one is its complete Txn. A retry cannot see the pieces
-// again: it restarts the pipeline (errReadAgain). A transaction whose
+// again: it restarts the pipeline (ErrReadAgain). A transaction whose
 // pieces stop before it completes (rolled back, or cut off by a crashed
 // source's next GTID) is rolled back on the target, as the source's own
 // applier drops it; what came instead is returned as next.
-func (p *pipeline) applyPieces(ctx context.Context, first *txn.Txn, q *txn.Queue) (next *txn.Txn, err error) {
+func (a *Applier) applyPieces(ctx context.Context, first *txn.Txn, q *txn.Queue) (next *txn.Txn, err error) {
 	g := first.GTID
-	p.s.status.update(func(x *Status) { x.LargeTxns++ })
+	a.h.Metrics.Count(LargeTxn)
 	// pieces hands fn each piece in turn and the complete Txn last, and
 	// frees each piece (first is applyAlone's) once fn is done with it;
 	// other is what came instead when the pieces stop before their end.
@@ -55,14 +55,14 @@ func (p *pipeline) applyPieces(ctx context.Context, first *txn.Txn, q *txn.Queue
 	}
 	// What came instead of the rest of the pieces goes through take.
 	instead := func(t *txn.Txn) (*txn.Txn, error) {
-		p.s.cfg.Logger.Warn("a transaction that arrived in pieces never completed in the source's log (rolled back); nothing of it applied",
+		a.cfg.Logger.Warn("a transaction that arrived in pieces never completed in the source's log (rolled back); nothing of it applied",
 			"component", "apply", "gtid", g, "next_gtid", t.GTID)
-		if keep, err := p.take(t, nil); err != nil || !keep {
+		if keep, err := a.take(q, t, nil); err != nil || !keep {
 			return nil, err
 		}
 		return t, nil
 	}
-	drop, err := p.dropWhole(g)
+	drop, err := a.dropWhole(g)
 	if err != nil {
 		return nil, err
 	}
@@ -77,28 +77,28 @@ func (p *pipeline) applyPieces(ctx context.Context, first *txn.Txn, q *txn.Queue
 		}
 		defer q.Done(last)
 		last.Events = nil
-		return nil, p.applyBatch(ctx, []*txn.Txn{last}, 0)
+		return nil, a.applyBatch(ctx, []*txn.Txn{last}, 0)
 	}
-	before := p.st.applied
-	after, err := p.next(before, []*txn.Txn{first})
+	before := a.Applied()
+	after, err := txn.After(before, []*txn.Txn{first})
 	if err != nil {
 		return nil, err
 	}
-	p.s.cfg.Logger.Info("applying a large transaction as it arrives", "gtid", g)
-	p.ex.SetIdempotent(p.st.idempotent())
+	a.cfg.Logger.Info("applying a large transaction as it arrives", "gtid", g)
+	a.ex.SetIdempotent(a.idempotent())
 	var last, other *txn.Txn
 	rows, calls := 0, 0
-	err = p.ex.ApplyStream(ctx, g, func(yield func(string, txn.Event) error) error {
+	err = a.ex.ApplyStream(ctx, g, func(yield func(string, txn.Event) error) error {
 		if calls++; calls > 1 {
-			return errReadAgain
+			return ErrReadAgain
 		}
 		var err error
-		last, other, err = pieces(func(t *txn.Txn) error { return p.yieldRouted(t, &rows, yield) })
+		last, other, err = pieces(func(t *txn.Txn) error { return a.yieldRouted(t, &rows, yield) })
 		if other != nil {
 			return errIncomplete
 		}
 		return err
-	}, before, after, p.mayBeDone(g))
+	}, before, after, a.mayBeDone(g))
 	if other != nil {
 		return instead(other)
 	}
@@ -109,5 +109,5 @@ func (p *pipeline) applyPieces(ctx context.Context, first *txn.Txn, q *txn.Queue
 		return nil, fmt.Errorf("GTID %s (applied as it arrived): %w", g, err)
 	}
 	last.Events = nil // counted in rows, not again by committed
-	return nil, p.committedLarge(after, last, rows)
+	return nil, a.committedLarge(after, last, rows)
 }
