@@ -156,7 +156,7 @@ func (p *pipeline) run(ctx context.Context) error {
 	toApply := p.toApply()
 	partBytes := cfg.PartBytes
 	if p.relay == nil && p.echoes.Echoing() {
-		// Applied as they arrive, pieces could not be checked for the echo
+		// Applied as they arrive, parts could not be checked for the echo
 		// marker first (it may be in the last event): held whole.
 		partBytes = 0
 	}

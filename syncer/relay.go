@@ -45,7 +45,7 @@ func (p *pipeline) readFrom() (gtid.Set, error) {
 	if p.relay == nil {
 		return applied, nil
 	}
-	// Pieces of a transaction the last attempt was receiving: it comes
+	// Parts of a transaction the last attempt was receiving: it comes
 	// again whole.
 	if n, err := p.relay.DropPending(); err != nil {
 		return gtid.Set{}, err
@@ -113,7 +113,7 @@ func (p *pipeline) spool(ctx context.Context, from gtid.Set, hot *handover) erro
 			continue
 		}
 		// What the stream has queued besides goes in the same write (up to
-		// a piece of the next transaction).
+		// a part of the next transaction).
 		group, bytes := []*txn.Txn{t}, t.Bytes
 	more:
 		for len(group) < spoolGroup && bytes < spoolGroupBytes {
@@ -243,7 +243,7 @@ func (p *pipeline) readEntry(dec *binlog.Decoder, seq uint64) (*txn.Txn, error) 
 		case p.st.appliedSet().ContainsOne(e.GTID):
 			t = &txn.Txn{GTID: e.GTID}
 		case e.Parts > 0:
-			// Checked here, a piece at a time: a corrupt piece is dropped
+			// Checked here, a part at a time: a corrupt part is dropped
 			// and fetched again like a corrupt entry. The applier decodes
 			// it event by event as it applies it (the applier).
 			readParts := func(fn func([]byte) error) error { return p.relay.ReadParts(seq, e.GTID, e.Parts, e.PartsAt, fn) }

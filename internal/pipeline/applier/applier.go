@@ -1,7 +1,7 @@
 // Package applier is the apply stage (in the spirit of vitess's vplayer):
 // it takes transactions from a queue and commits them on the target, in
-// batches, in parallel lanes (lanes.go), as they arrive in pieces
-// (pieces.go), decoded event by event when too big to hold (lazy), and
+// batches, in parallel lanes (lanes.go), as they arrive in parts
+// (parts.go), decoded event by event when too big to hold (lazy), and
 // DDL alone, moving the position only past what the target committed.
 //
 // It talks to the rest of the channel through narrow interfaces: Filter
@@ -100,7 +100,7 @@ type Event int
 // Counted events.
 const (
 	Echo        Event = iota // a transaction that came back from the node it was applied to
-	LargeTxn                 // one applied lazily or in pieces
+	LargeTxn                 // one applied lazily or in parts
 	LaneBarrier              // a batch that ran alone, every lane drained
 	LaneOverlap              // a batch that ran beside another lane's
 )
@@ -276,17 +276,17 @@ func (a *Applier) take(q *txn.Queue, t *txn.Txn, settle func() error) (keep bool
 }
 
 // alone reports whether t is applied by itself: a DDL, a transaction too
-// big to decode whole, or the first piece of one arriving in pieces.
+// big to decode whole, or the first part of one arriving in parts.
 func alone(t *txn.Txn) bool { return t.IsDDL() || t.Lazy || t.Part }
 
 // applyAlone applies a transaction that alone says goes by itself (for
-// one in pieces, taking the rest from q). next, when set, is a
+// one in parts, taking the rest from q). next, when set, is a
 // transaction taken from q and through take, still to apply.
 func (a *Applier) applyAlone(ctx context.Context, t *txn.Txn, q *txn.Queue) (next *txn.Txn, err error) {
 	defer q.Done(t)
 	switch {
 	case t.Part:
-		return a.applyPieces(ctx, t, q)
+		return a.applyParts(ctx, t, q)
 	case t.Lazy:
 		return nil, a.applyLazy(ctx, t)
 	}
@@ -326,7 +326,7 @@ func (a *Applier) fill(q *txn.Queue, t *txn.Txn) (batch []*txn.Txn, rows int, ne
 // transactions keep their GTID, so the position moves past them.
 func (a *Applier) filter(t *txn.Txn) error {
 	if t.Part {
-		return nil // piece by piece in applyPieces
+		return nil // part by part in applyParts
 	}
 	if drop, err := a.dropWhole(t.GTID); err != nil || drop {
 		t.Events, t.Lazy = nil, false
@@ -473,16 +473,16 @@ func (a *Applier) applyLazy(ctx context.Context, t *txn.Txn) error {
 	return a.committedLarge(after, t, rows)
 }
 
-// yieldRouted hands a piece of a large transaction to ApplyStream's yield,
+// yieldRouted hands a part of a large transaction to ApplyStream's yield,
 // filtered and routed like a whole one, and adds its rows to *rows.
-func (a *Applier) yieldRouted(piece *txn.Txn, rows *int, yield func(string, txn.Event) error) error {
-	a.h.Filter.Echo(piece)
-	if err := a.h.Filter.Route(piece); err != nil {
+func (a *Applier) yieldRouted(part *txn.Txn, rows *int, yield func(string, txn.Event) error) error {
+	a.h.Filter.Echo(part)
+	if err := a.h.Filter.Route(part); err != nil {
 		return err
 	}
-	*rows += piece.RowCount()
-	for _, ev := range piece.Events {
-		if err := yield(piece.GTID, ev); err != nil {
+	*rows += part.RowCount()
+	for _, ev := range part.Events {
+		if err := yield(part.GTID, ev); err != nil {
 			return err
 		}
 	}

@@ -4,7 +4,7 @@
 // The Assembler is one pure state machine: no I/O. The reader feeds it
 // every event in stream order; it hands back a Txn once the transaction's
 // last event (XID, COMMIT, or the single statement of a DDL) has arrived,
-// or, asked to (Assembler.Part), a piece of one still arriving (Txn.Part),
+// or, asked to (Assembler.Part), a part of one still arriving (Txn.Part),
 // which the relay spools or the applier applies as it comes. A transaction
 // cut short by a reconnect is dropped with Reset and received again from
 // its GTID.
@@ -142,15 +142,15 @@ type Txn struct {
 	// every call).
 	Head func(fn func(raw []byte) error) error
 
-	// Part marks a piece of a transaction still being received: its GTID
+	// Part marks a part of a transaction still being received: its GTID
 	// and the raw events (relay) or decoded events (no relay) since the
-	// previous piece (Assembler.Part). The relay spools it, or the applier
+	// previous part (Assembler.Part). The relay spools it, or the applier
 	// applies it, so the whole never sits in memory. Parts counts the
-	// pieces sent before this one (0: the transaction's first), or, on the
-	// complete Txn, before it. A transaction whose pieces were sent and
+	// parts sent before this one (0: the transaction's first), or, on the
+	// complete Txn, before it. A transaction whose parts were sent and
 	// that never completes (rolled back, or cut off by a crashed source's
-	// next GTID) is followed by another's first piece, or by a complete
-	// Txn with Parts 0: its pieces are then dropped.
+	// next GTID) is followed by another's first part, or by a complete
+	// Txn with Parts 0: its parts are then dropped.
 	Part  bool
 	Parts int
 }

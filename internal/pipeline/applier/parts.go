@@ -8,30 +8,30 @@ import (
 	"github.com/pitcrew/pitcrew/internal/pipeline/txn"
 )
 
-// ErrReadAgain: a transaction applied as its pieces arrived (no relay)
-// needs another attempt, and its pieces are gone; the pipeline restarts
+// ErrReadAgain: a transaction applied as its parts arrived (no relay)
+// needs another attempt, and its parts are gone; the pipeline restarts
 // and the source sends it again.
 var ErrReadAgain = errors.New("a transaction applied as it arrived must be read again from the source")
 
-// errIncomplete ends the target transaction of a transaction in pieces
+// errIncomplete ends the target transaction of a transaction in parts
 // that never completed in the source's log.
 var errIncomplete = errors.New("incomplete")
 
-// applyPieces applies a transaction that arrives in pieces (txn.Txn.Part,
-// without the relay) in one target transaction as the pieces arrive, so
-// it is never held whole: first is its first piece, the rest come from
-// q, the last one is its complete Txn. A retry cannot see the pieces
+// applyParts applies a transaction that arrives in parts (txn.Txn.Part,
+// without the relay) in one target transaction as the parts arrive, so
+// it is never held whole: first is its first part, the rest come from
+// q, the last one is its complete Txn. A retry cannot see the parts
 // again: it restarts the pipeline (ErrReadAgain). A transaction whose
-// pieces stop before it completes (rolled back, or cut off by a crashed
+// parts stop before it completes (rolled back, or cut off by a crashed
 // source's next GTID) is rolled back on the target, as the source's own
 // applier drops it; what came instead is returned as next.
-func (a *Applier) applyPieces(ctx context.Context, first *txn.Txn, q *txn.Queue) (next *txn.Txn, err error) {
+func (a *Applier) applyParts(ctx context.Context, first *txn.Txn, q *txn.Queue) (next *txn.Txn, err error) {
 	g := first.GTID
 	a.h.Metrics.Count(LargeTxn)
-	// pieces hands fn each piece in turn and the complete Txn last, and
-	// frees each piece (first is applyAlone's) once fn is done with it;
-	// other is what came instead when the pieces stop before their end.
-	pieces := func(fn func(*txn.Txn) error) (last, other *txn.Txn, err error) {
+	// parts hands fn each part in turn and the complete Txn last, and
+	// frees each part (first is applyAlone's) once fn is done with it;
+	// other is what came instead when the parts stop before their end.
+	parts := func(fn func(*txn.Txn) error) (last, other *txn.Txn, err error) {
 		for t := first; ; {
 			if err := fn(t); err != nil {
 				return nil, nil, err
@@ -46,14 +46,14 @@ func (a *Applier) applyPieces(ctx context.Context, first *txn.Txn, q *txn.Queue)
 			if t != first {
 				q.Done(t)
 			}
-			// The next piece, or the complete Txn, counts one more.
+			// The next part, or the complete Txn, counts one more.
 			if n.GTID != g || n.Parts != t.Parts+1 {
 				return nil, n, nil
 			}
 			t = n
 		}
 	}
-	// What came instead of the rest of the pieces goes through take.
+	// What came instead of the rest of the parts goes through take.
 	instead := func(t *txn.Txn) (*txn.Txn, error) {
 		a.cfg.Logger.Warn("a transaction that arrived in pieces never completed in the source's log (rolled back); nothing of it applied",
 			"component", "apply", "gtid", g, "next_gtid", t.GTID)
@@ -67,8 +67,8 @@ func (a *Applier) applyPieces(ctx context.Context, first *txn.Txn, q *txn.Queue)
 		return nil, err
 	}
 	if drop {
-		// Its pieces are let go; the complete Txn moves the position.
-		last, other, err := pieces(func(*txn.Txn) error { return nil })
+		// Its parts are let go; the complete Txn moves the position.
+		last, other, err := parts(func(*txn.Txn) error { return nil })
 		if err != nil {
 			return nil, err
 		}
@@ -93,7 +93,7 @@ func (a *Applier) applyPieces(ctx context.Context, first *txn.Txn, q *txn.Queue)
 			return ErrReadAgain
 		}
 		var err error
-		last, other, err = pieces(func(t *txn.Txn) error { return a.yieldRouted(t, &rows, yield) })
+		last, other, err = parts(func(t *txn.Txn) error { return a.yieldRouted(t, &rows, yield) })
 		if other != nil {
 			return errIncomplete
 		}
