@@ -134,8 +134,13 @@ func (b *backdrop) pitcrew(tgt *testenv.Server, v variant) (s *syncer.Syncer, do
 	if !v.tls {
 		src.TLS, dst.TLS = conn.TLS{Mode: conn.ModeDisabled}, conn.TLS{Mode: conn.ModeDisabled}
 	}
-	s, err = syncer.New(syncer.Config{Source: src, Target: dst, DataDir: d,
-		StartFrom: syncer.StartGTID, StartGTID: b.before, NoRelay: v.noRelay, Lanes: v.lanes}, syncer.NewMetrics(prometheus.NewRegistry(), "bench"))
+	cfg := syncer.Default()
+	cfg.Source, cfg.Target, cfg.DataDir = src, dst, d
+	cfg.StartFrom, cfg.StartGTID, cfg.NoRelay = syncer.StartGTID, b.before, v.noRelay
+	if v.lanes != 0 {
+		cfg.Lanes = v.lanes
+	}
+	s, err = syncer.New(cfg, syncer.NewMetrics(prometheus.NewRegistry(), "bench"))
 	if err != nil {
 		os.RemoveAll(d)
 		return nil, nil, err
