@@ -11,13 +11,11 @@ import (
 
 	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
+	"github.com/pitcrew/pitcrew/internal/mysql/schema"
 )
 
-// Table names a table on both sides.
-type Table struct {
-	SourceSchema, SourceName string
-	TargetSchema, TargetName string
-}
+// Table names a table on both sides (load takes the same).
+type Table = schema.Pair
 
 // Config says what to compare and how.
 type Config struct {
