@@ -133,40 +133,6 @@ var ErrBackwards = errors.New("a checkpoint only moves forward")
 // has none to contain); otherwise nothing is written and the error wraps
 // ErrBackwards. A move anywhere else is ResetPosition's.
 func (s *Store) RecordPosition(channel string, p Position) error {
-	return s.advancePosition(channel, p, pebble.NoSync)
-}
-
-// AdvancePosition is RecordPosition written durably (fsync).
-func (s *Store) AdvancePosition(channel string, p Position) error {
-	return s.advancePosition(channel, p, pebble.Sync)
-}
-
-// ResetPosition durably records the channel's position wherever it is,
-// behind the stored one too. It is for the explicit moves only: the start's
-// reconciliation, where the target's progress row wins over a local copy
-// ahead of it, and an operator's reset of the channel.
-func (s *Store) ResetPosition(channel string, p Position) error {
-	set, err := p.Set()
-	if err != nil {
-		return fmt.Errorf("checkpoint of channel %q: %w", channel, err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.writePosition(channel, p, set, pebble.Sync)
-}
-
-// SetPosition is ResetPosition under its earlier name, kept for the
-// channel's start (its one caller, whose write may move back to the
-// target's row). Writes that must only move forward use AdvancePosition or
-// RecordPosition.
-func (s *Store) SetPosition(channel string, p Position) error {
-	return s.ResetPosition(channel, p)
-}
-
-// Set is the position's applied set, parsed.
-func (p Position) Set() (gtid.Set, error) { return gtid.Parse(p.Flavor, p.GTIDSet) }
-
-func (s *Store) advancePosition(channel string, p Position, opts *pebble.WriteOptions) error {
 	set, err := p.Set()
 	if err != nil {
 		return fmt.Errorf("checkpoint of channel %q: %w", channel, err)
@@ -190,8 +156,32 @@ func (s *Store) advancePosition(channel string, p Position, opts *pebble.WriteOp
 		return fmt.Errorf("checkpoint of channel %q: refusing to record position %q (%s), which does not contain the stored %q (%s): %w",
 			channel, set.String(), set.Flavor(), prev.String(), prev.Flavor(), ErrBackwards)
 	}
-	return s.writePosition(channel, p, set, opts)
+	return s.writePosition(channel, p, set, pebble.NoSync)
 }
+
+// ResetPosition durably records the channel's position wherever it is,
+// behind the stored one too. It is for the explicit moves only: the start's
+// reconciliation, where the target's progress row wins over a local copy
+// ahead of it, and an operator's reset of the channel.
+func (s *Store) ResetPosition(channel string, p Position) error {
+	set, err := p.Set()
+	if err != nil {
+		return fmt.Errorf("checkpoint of channel %q: %w", channel, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writePosition(channel, p, set, pebble.Sync)
+}
+
+// SetPosition is ResetPosition under its earlier name, kept for the
+// channel's start (its one caller, whose write may move back to the
+// target's row). Writes that must only move forward use RecordPosition.
+func (s *Store) SetPosition(channel string, p Position) error {
+	return s.ResetPosition(channel, p)
+}
+
+// Set is the position's applied set, parsed.
+func (p Position) Set() (gtid.Set, error) { return gtid.Parse(p.Flavor, p.GTIDSet) }
 
 // writePosition writes p (whose parsed set is set); s.mu is held.
 func (s *Store) writePosition(channel string, p Position, set gtid.Set, opts *pebble.WriteOptions) error {
