@@ -17,8 +17,8 @@ import (
 
 	"github.com/pitcrew/pitcrew/checkpoint"
 	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
-	"github.com/pitcrew/pitcrew/internal/jobs/verify"
 	"github.com/pitcrew/pitcrew/internal/jobs/load"
+	"github.com/pitcrew/pitcrew/internal/jobs/verify"
 	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
 )
 
