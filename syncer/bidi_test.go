@@ -233,19 +233,6 @@ func execRetry(db *sql.DB, q string, args ...any) error {
 	}
 }
 
-// waitFor polls cond until it holds, failing the test with what after
-// timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // rowsOn is the number of rows in table on db (0 when it cannot be read).
 func rowsOn(db *sql.DB, table string) int {
 	var n int
@@ -287,12 +274,12 @@ func TestBidiSwitchOver(t *testing.T) {
 		}()
 	}
 	// A->B runs under load: the writers' rows arrive on B.
-	waitFor(t, 30*time.Second, "A->B applying the writers' rows", func() bool { return rowsOn(p.bdb, "app.log") >= 60 })
+	testenv.WaitFor(t, 30*time.Second, "A->B applying the writers' rows", func() bool { return rowsOn(p.bdb, "app.log") >= 60 })
 	// The reverse direction starts at B's current position; the writers
 	// move only once it has taken it (state streaming: its start is
 	// recorded), or their first writes on B would be before its start.
 	p.ba = p.start(t, p.b, p.a, chans[1].Name, chans[1].Echo, rules, func(c *syncer.Config) { c.StartFrom = syncer.StartNow })
-	waitFor(t, 30*time.Second, "B->A started", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "B->A started", func() bool {
 		st := p.ba.Status()
 		if st.State == syncer.StateFailed {
 			t.Fatalf("B->A failed: %s", st.LastError)
