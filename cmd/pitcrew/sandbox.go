@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/pitcrew/pitcrew/internal/devtools/mariadb"
 	"github.com/pitcrew/pitcrew/internal/devtools/sandbox"
-	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
 	"github.com/pitcrew/pitcrew/internal/devtools/workload"
 	"github.com/pitcrew/pitcrew/internal/jobs/verify"
 	"github.com/pitcrew/pitcrew/internal/mysql/conn"
@@ -30,7 +30,7 @@ func cmdSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	switch sub {
 	case "up":
-		if _, _, err := testenv.Binaries(); err != nil {
+		if _, _, err := mariadb.Binaries(); err != nil {
 			return err
 		}
 		st, err := sandbox.Up(ctx, *dir, *useTLS)
