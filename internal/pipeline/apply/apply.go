@@ -417,6 +417,18 @@ func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, cb *compact
 			return err
 		}
 	}
+	if err := p.addRows(ctx, b, rc, what); err != nil {
+		return err
+	}
+	if cascade {
+		return b.add(ctx, fkChecksOff, nil, -1, what)
+	}
+	return nil
+}
+
+// addRows adds a row change's statements to b, row by row (a multi-row
+// INSERT for inserts).
+func (p *plan) addRows(ctx context.Context, b *stmts, rc *txn.RowChange, what stmtRef) error {
 	switch rc.Kind {
 	case txn.Insert:
 		qs, args := p.inserts(rc.Rows)
@@ -439,9 +451,6 @@ func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, cb *compact
 				return err
 			}
 		}
-	}
-	if cascade {
-		return b.add(ctx, fkChecksOff, nil, -1, what)
 	}
 	return nil
 }
