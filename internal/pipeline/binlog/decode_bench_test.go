@@ -108,8 +108,8 @@ func sbTableMap(id uint64, name string) []byte {
 	b = append(b, 4, 0xee, 0xe0, 0xfe, 240)
 	b = append(b, 0) // no nullable column
 	opt := func(t byte, v []byte) { b = append(append(append(b, t), byte(len(v))), v...) }
-	opt(1, []byte{0})         // signedness: all signed
-	opt(2, []byte{45})        // default charset
+	opt(1, []byte{0})  // signedness: all signed
+	opt(2, []byte{45}) // default charset
 	names := []byte{}
 	for _, n := range []string{"id", "k", "c", "pad"} {
 		names = append(append(names, byte(len(n))), n...)
