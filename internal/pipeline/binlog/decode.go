@@ -23,6 +23,8 @@ type Decoder struct {
 	// asm lives across transactions: its table maps (reused while they
 	// describe the same table) let the applier keep its plans.
 	asm *txn.Assembler
+	// typ is the type of the event being parsed, for decodeRows.
+	typ replication.EventType
 }
 
 // NewDecoder returns a decoder for a flavour's events.
@@ -47,7 +49,7 @@ func (d *Decoder) Decode(format []byte, raws [][]byte) (t *txn.Txn, err error) {
 	asm := d.asm
 	asm.Reset()
 	for i, raw := range raws {
-		ev, err := d.parser.Parse(raw)
+		ev, err := d.parse(raw)
 		if err != nil {
 			return nil, fmt.Errorf("%w: event %d: %v", ErrCorrupt, i, err)
 		}
@@ -117,7 +119,7 @@ func (d *Decoder) Each(t *txn.Txn, fn func(gtid string, events []txn.Event) erro
 		if done != nil {
 			return fmt.Errorf("%w: transaction ends at event %d, before its last", ErrCorrupt, i)
 		}
-		ev, err := d.parser.Parse(raw)
+		ev, err := d.parse(raw)
 		if err != nil {
 			return fmt.Errorf("%w: event %d: %v", ErrCorrupt, i, err)
 		}
@@ -163,10 +165,20 @@ func (d *Decoder) setFormat(format []byte) error {
 		p.SetFlavor(d.flavor)
 		p.SetTimestampStringLocation(time.UTC)
 		p.SetVerifyChecksum(false)
+		p.SetRowsEventDecodeFunc(func(e *replication.RowsEvent, data []byte) error { return decodeRows(e, data, d.typ) })
 		if _, err := p.Parse(format); err != nil {
 			return fmt.Errorf("%w: format description: %v", ErrCorrupt, err)
 		}
 		d.parser, d.format = p, format
 	}
 	return nil
+}
+
+// parse parses one raw event (a whole one: its header at least).
+func (d *Decoder) parse(raw []byte) (*replication.BinlogEvent, error) {
+	d.typ = 0
+	if len(raw) > 4 {
+		d.typ = replication.EventType(raw[4])
+	}
+	return d.parser.Parse(raw)
 }
