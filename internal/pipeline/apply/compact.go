@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -80,9 +81,9 @@ func compactable(p *plan, def *schema.Table) bool {
 	return true
 }
 
-// keyOf encodes an image's key values (integers) as a map key.
-func (p *plan) keyOf(row []any) string {
-	var b []byte
+// appendKey appends an image's key values (integers) encoded as a map
+// key.
+func (p *plan) appendKey(b []byte, row []any) []byte {
 	for j, i := range p.key {
 		if j > 0 {
 			b = append(b, 0)
@@ -92,7 +93,7 @@ func (p *plan) keyOf(row []any) string {
 			b = fmt.Append(b, row[i])
 		}
 	}
-	return string(b)
+	return b
 }
 
 // appendInteger appends an integer image value by value (the same number
@@ -124,8 +125,9 @@ func appendInteger(b []byte, v any) ([]byte, bool) {
 // changes a key: the caller flushes the table and applies it row by row.
 func (c *compactor) add(p *plan, rc *txn.RowChange) bool {
 	if rc.Kind == txn.Update {
+		var a, b [40]byte
 		for i := 0; i+1 < len(rc.Rows); i += 2 {
-			if p.keyOf(rc.Rows[i]) != p.keyOf(rc.Rows[i+1]) {
+			if !bytes.Equal(p.appendKey(a[:0], rc.Rows[i]), p.appendKey(b[:0], rc.Rows[i+1])) {
 				return false
 			}
 		}
@@ -138,13 +140,15 @@ func (c *compactor) add(p *plan, rc *txn.RowChange) bool {
 		c.order = append(c.order, p.table)
 	}
 	t.p = p
+	var buf [40]byte
 	touch := func(row []any, existed bool) *netRow {
-		k := p.keyOf(row)
-		r := t.rows[k]
+		k := p.appendKey(buf[:0], row)
+		r := t.rows[string(k)] // looked up without a string made
 		if r == nil {
 			r = &netRow{existed: existed, first: row}
-			t.rows[k] = r
-			t.keys = append(t.keys, k)
+			ks := string(k)
+			t.rows[ks] = r
+			t.keys = append(t.keys, ks)
 		}
 		return r
 	}
