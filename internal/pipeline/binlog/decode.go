@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 	"github.com/pitcrew/pitcrew/internal/pipeline/txn"
 )
@@ -16,6 +17,9 @@ import (
 // transaction decodes exactly as it would have live. Event checksums are
 // not verified again: the stream verified them as it read the events, and
 // the relay's own CRC32C covers them since. Not safe for concurrent use.
+// The raw events handed over must not change afterwards: decoded strings
+// and blobs alias them (as go-mysql's do), and so do the table maps the
+// decoder keeps to recognise the same map logged again.
 type Decoder struct {
 	flavor string
 	format []byte
@@ -25,6 +29,16 @@ type Decoder struct {
 	asm *txn.Assembler
 	// typ is the type of the event being parsed, for decodeRows.
 	typ replication.EventType
+	fde *replication.FormatDescriptionEvent
+	// maps holds the last table map parsed per table id; tables the
+	// table maps in force, as the parser's own (which a table map taken
+	// from maps does not reach): rows events find theirs here.
+	maps   map[uint64]tableMap
+	tables map[uint64]*replication.TableMapEvent
+	// keepMaps: table maps are kept in maps (Decode, whose transactions
+	// are small; not Each, where one would keep a big transaction's
+	// piece in memory).
+	keepMaps bool
 }
 
 // NewDecoder returns a decoder for a flavour's events.
@@ -48,6 +62,7 @@ func (d *Decoder) Decode(format []byte, raws [][]byte) (t *txn.Txn, err error) {
 	}
 	asm := d.asm
 	asm.Reset()
+	d.keepMaps = true
 	for i, raw := range raws {
 		ev, err := d.parse(raw)
 		if err != nil {
@@ -113,6 +128,7 @@ func (d *Decoder) Each(t *txn.Txn, fn func(gtid string, events []txn.Event) erro
 		return err
 	}
 	asm := txn.NewAssembler(d.flavor) // its own: table maps come with the transaction
+	d.keepMaps = false
 	i := 0
 	var done *txn.Txn
 	step := func(raw []byte) error {
@@ -165,20 +181,99 @@ func (d *Decoder) setFormat(format []byte) error {
 		p.SetFlavor(d.flavor)
 		p.SetTimestampStringLocation(time.UTC)
 		p.SetVerifyChecksum(false)
-		p.SetRowsEventDecodeFunc(func(e *replication.RowsEvent, data []byte) error { return decodeRows(e, data, d.typ) })
-		if _, err := p.Parse(format); err != nil {
+		p.SetRowsEventDecodeFunc(d.decodeRows)
+		ev, err := p.Parse(format)
+		if err != nil {
 			return fmt.Errorf("%w: format description: %v", ErrCorrupt, err)
 		}
 		d.parser, d.format = p, format
+		d.newFormat(ev.Event)
 	}
 	return nil
 }
 
-// parse parses one raw event (a whole one: its header at least).
+// newFormat starts over with a format description: the table maps known
+// so far were parsed under the previous one.
+func (d *Decoder) newFormat(ev replication.Event) {
+	d.fde, _ = ev.(*replication.FormatDescriptionEvent)
+	d.maps = map[uint64]tableMap{}
+	d.tables = map[uint64]*replication.TableMapEvent{}
+}
+
+// tableMap is a table map event as it was parsed, and its body.
+type tableMap struct {
+	body []byte
+	ev   *replication.TableMapEvent
+}
+
+// parse parses one raw event (a whole one: its header at least). A table
+// map event whose body is the last one parsed for its table id (every
+// statement of a transaction logs its table maps again) is not parsed
+// again: the same TableMapEvent serves, as the assembler would reuse its
+// Table anyway.
 func (d *Decoder) parse(raw []byte) (*replication.BinlogEvent, error) {
 	d.typ = 0
-	if len(raw) > 4 {
+	if len(raw) >= replication.EventHeaderSize {
 		d.typ = replication.EventType(raw[4])
 	}
-	return d.parser.Parse(raw)
+	if d.typ == replication.TABLE_MAP_EVENT && d.keepMaps {
+		if ev := d.knownMap(raw); ev != nil {
+			return ev, nil
+		}
+	}
+	ev, err := d.parser.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	switch e := ev.Event.(type) {
+	case *replication.FormatDescriptionEvent:
+		d.newFormat(e)
+	case *replication.TableMapEvent:
+		if d.keepMaps {
+			if len(d.maps) >= 4096 {
+				clear(d.maps)
+			}
+			d.maps[e.TableID] = tableMap{body: raw[replication.EventHeaderSize:], ev: e}
+		}
+		d.tables[e.TableID] = e
+	case *replication.RowsEvent:
+		if e.Flags&replication.RowsEventStmtEndFlag != 0 {
+			// As the parser forgets its own after a statement's end.
+			clear(d.tables)
+		}
+	}
+	return ev, nil
+}
+
+// knownMap returns the event of a table map whose body is the last one
+// parsed for its table id, or nil.
+func (d *Decoder) knownMap(raw []byte) *replication.BinlogEvent {
+	size := d.tableIDSize(replication.TABLE_MAP_EVENT)
+	body := raw[replication.EventHeaderSize:]
+	if size == 0 || len(body) < size {
+		return nil
+	}
+	id := mysql.FixedLengthInt(body[:size])
+	m, ok := d.maps[id]
+	if !ok || !bytes.Equal(m.body, body) {
+		return nil
+	}
+	h := new(replication.EventHeader)
+	if h.Decode(raw) != nil || int(h.EventSize) != len(raw) {
+		return nil
+	}
+	d.tables[id] = m.ev
+	return &replication.BinlogEvent{RawData: raw, Header: h, Event: m.ev}
+}
+
+// tableIDSize is how many bytes an event type's table id takes under the
+// format description (as go-mysql's parser reads it); 0: unknown.
+func (d *Decoder) tableIDSize(typ replication.EventType) int {
+	if d.fde == nil || int(typ) < 1 || int(typ) > len(d.fde.EventTypeHeaderLengths) {
+		return 0
+	}
+	if d.fde.EventTypeHeaderLengths[typ-1] == 6 {
+		return 4
+	}
+	return 6
 }

@@ -17,9 +17,16 @@ import (
 // what go-mysql spends per row (a signedness map and a skipped-columns
 // list per image, a slice per image): the signedness is read once per
 // event and the images share one backing array. Anything else goes to
-// DecodeData. typ is the event's type (its header's).
-func decodeRows(e *replication.RowsEvent, data []byte, typ replication.EventType) (err error) {
-	pos, err := e.DecodeHeader(data)
+// DecodeData.
+func (d *Decoder) decodeRows(e *replication.RowsEvent, data []byte) (err error) {
+	typ := d.typ
+	var pos int
+	if rowsType(typ) {
+		pos, err = d.rowsHeader(e, data, typ)
+	} else {
+		// Inside a TRANSACTION_PAYLOAD: its own parser's table maps.
+		pos, err = e.DecodeHeader(data)
+	}
 	if err != nil {
 		return err
 	}
@@ -220,4 +227,79 @@ func sharedString(data []byte, max int) (any, int) {
 		return "", n
 	}
 	return unsafe.String(&b[0], len(b)), n + length
+}
+
+// rowsType tells the types of rows events.
+func rowsType(typ replication.EventType) bool {
+	switch typ {
+	case replication.WRITE_ROWS_EVENTv0, replication.UPDATE_ROWS_EVENTv0, replication.DELETE_ROWS_EVENTv0,
+		replication.WRITE_ROWS_EVENTv1, replication.UPDATE_ROWS_EVENTv1, replication.DELETE_ROWS_EVENTv1,
+		replication.WRITE_ROWS_EVENTv2, replication.UPDATE_ROWS_EVENTv2, replication.DELETE_ROWS_EVENTv2,
+		replication.MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1, replication.MARIADB_UPDATE_ROWS_COMPRESSED_EVENT_V1,
+		replication.MARIADB_DELETE_ROWS_COMPRESSED_EVENT_V1, replication.PARTIAL_UPDATE_ROWS_EVENT:
+		return true
+	}
+	return false
+}
+
+// rowsHeader is go-mysql's RowsEvent.DecodeHeader, with the event's table
+// map looked up among the decoder's (d.tables): a table map taken from
+// d.maps never reached the parser.
+func (d *Decoder) rowsHeader(e *replication.RowsEvent, data []byte, typ replication.EventType) (int, error) {
+	size := d.tableIDSize(typ)
+	if size == 0 {
+		return 0, fmt.Errorf("no post-header length for %s", typ)
+	}
+	pos := 0
+	e.TableID = mysql.FixedLengthInt(data[0:size])
+	pos += size
+	e.Flags = binary.LittleEndian.Uint16(data[pos:])
+	pos += 2
+	if e.Version == 2 {
+		dataLen := binary.LittleEndian.Uint16(data[pos:])
+		pos += 2
+		if dataLen > 2 {
+			extraData(e, data[pos:], typ)
+		}
+		pos += int(dataLen - 2)
+	}
+	var n int
+	e.ColumnCount, _, n = mysql.LengthEncodedInt(data[pos:])
+	pos += n
+	bitCount := (int(e.ColumnCount) + 7) / 8
+	e.ColumnBitmap1 = data[pos : pos+bitCount]
+	pos += bitCount
+	switch typ {
+	case replication.UPDATE_ROWS_EVENTv1, replication.UPDATE_ROWS_EVENTv2, replication.MARIADB_UPDATE_ROWS_COMPRESSED_EVENT_V1, replication.PARTIAL_UPDATE_ROWS_EVENT:
+		e.ColumnBitmap2 = data[pos : pos+bitCount]
+		pos += bitCount
+	}
+	var ok bool
+	if e.Table, ok = d.tables[e.TableID]; !ok {
+		if len(d.tables) > 0 {
+			return 0, fmt.Errorf("invalid table id %d, no corresponding table map event", e.TableID)
+		}
+		return 0, fmt.Errorf("table id %d: invalid table id, no corresponding table map event", e.TableID)
+	}
+	return pos, nil
+}
+
+// extraData is go-mysql's RowsEvent.decodeExtraData (v2 rows events).
+func extraData(e *replication.RowsEvent, data []byte, typ replication.EventType) {
+	pos := 0
+	kind := data[pos]
+	pos++
+	switch kind {
+	case replication.ENUM_EXTRA_ROW_INFO_TYPECODE_NDB:
+		ndbLength := int(data[pos])
+		pos++
+		e.NdbFormat = data[pos]
+		pos++
+		e.NdbData = data[pos : pos+ndbLength-2]
+	case replication.ENUM_EXTRA_ROW_INFO_TYPECODE_PARTITION:
+		e.PartitionId = binary.LittleEndian.Uint16(data[pos:])
+		if typ == replication.UPDATE_ROWS_EVENTv1 || typ == replication.UPDATE_ROWS_EVENTv2 || typ == replication.PARTIAL_UPDATE_ROWS_EVENT {
+			e.SourcePartitionId = binary.LittleEndian.Uint16(data[pos+2:])
+		}
+	}
 }

@@ -13,30 +13,43 @@ import (
 	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
 )
 
-// sameRows parses raw events twice, with go-mysql's own rows decoding and
-// with decodeRows, and compares every rows event's images value for value
-// and type for type. It returns how many rows events it compared.
+// sameRows parses raw events (a format description first) twice, with
+// go-mysql's parser alone and as the Decoder does (decodeRows, table maps
+// parsed once), and compares every rows event's images value for value
+// and type for type, and every table map event. It returns how many rows
+// events it compared.
 func sameRows(t *testing.T, flavor string, raws [][]byte) int {
 	t.Helper()
-	newParser := func() *replication.BinlogParser {
-		p := replication.NewBinlogParser()
-		p.SetFlavor(flavor)
-		p.SetTimestampStringLocation(time.UTC)
-		p.SetVerifyChecksum(false)
-		return p
+	plain := replication.NewBinlogParser()
+	plain.SetFlavor(flavor)
+	plain.SetTimestampStringLocation(time.UTC)
+	plain.SetVerifyChecksum(false)
+	d := NewDecoder(flavor)
+	d.keepMaps = true // as Decode
+	if err := d.setFormat(raws[0]); err != nil {
+		t.Fatal(err)
 	}
-	plain, fast := newParser(), newParser()
-	var typ replication.EventType
-	fast.SetRowsEventDecodeFunc(func(e *replication.RowsEvent, data []byte) error { return decodeRows(e, data, typ) })
+	if _, err := plain.Parse(raws[0]); err != nil {
+		t.Fatal(err)
+	}
 	n := 0
-	for i, raw := range raws {
-		typ = replication.EventType(raw[4])
+	for i, raw := range raws[1:] {
+		typ := replication.EventType(raw[4])
 		want, werr := plain.Parse(raw)
-		got, gerr := fast.Parse(raw)
+		got, gerr := d.parse(raw)
 		if (werr != nil) != (gerr != nil) {
-			t.Fatalf("event %d (%s): go-mysql: %v, decodeRows: %v", i, typ, werr, gerr)
+			t.Fatalf("event %d (%s): go-mysql: %v, decoder: %v", i, typ, werr, gerr)
 		}
 		if werr != nil {
+			continue
+		}
+		if !reflect.DeepEqual(want.Header, got.Header) {
+			t.Errorf("event %d (%s): header %+v, go-mysql's %+v", i, typ, got.Header, want.Header)
+		}
+		if w, ok := want.Event.(*replication.TableMapEvent); ok {
+			if !reflect.DeepEqual(w, got.Event) {
+				t.Errorf("event %d: table map\n%+v\ngo-mysql's\n%+v", i, got.Event, w)
+			}
 			continue
 		}
 		w, ok := want.Event.(*replication.RowsEvent)
@@ -45,8 +58,10 @@ func sameRows(t *testing.T, flavor string, raws [][]byte) int {
 		}
 		g := got.Event.(*replication.RowsEvent)
 		n++
-		if !reflect.DeepEqual(w.Rows, g.Rows) || !reflect.DeepEqual(w.SkippedColumns, g.SkippedColumns) || w.Flags != g.Flags || w.TableID != g.TableID {
-			t.Errorf("event %d (%s):\ngo-mysql   %#v %#v\ndecodeRows %#v %#v", i, typ, w.Rows, w.SkippedColumns, g.Rows, g.SkippedColumns)
+		if !reflect.DeepEqual(w.Rows, g.Rows) || !reflect.DeepEqual(w.SkippedColumns, g.SkippedColumns) || w.Flags != g.Flags || w.TableID != g.TableID ||
+			w.Table != nil && !reflect.DeepEqual(w.Table, g.Table) || w.ColumnCount != g.ColumnCount || !reflect.DeepEqual(w.ColumnBitmap1, g.ColumnBitmap1) || !reflect.DeepEqual(w.ColumnBitmap2, g.ColumnBitmap2) ||
+			w.PartitionId != g.PartitionId || w.SourcePartitionId != g.SourcePartitionId || w.NdbFormat != g.NdbFormat || !reflect.DeepEqual(w.NdbData, g.NdbData) {
+			t.Errorf("event %d (%s):\ngo-mysql %+v\ndecoder  %+v", i, typ, w, g)
 		}
 	}
 	return n
@@ -190,5 +205,45 @@ func TestDecodeRowsLikeGoMySQLTypes(t *testing.T) {
 				t.Fatalf("%d rows events compared", n)
 			}
 		})
+	}
+}
+
+// Table maps logged again before every statement are parsed once; a table
+// id mapped anew to another definition, a rows event whose table map came
+// before the previous statement's end, and one of an unknown table id
+// decode (or fail) as go-mysql decodes them.
+func TestDecodeTableMapsLikeGoMySQL(t *testing.T) {
+	format, txns := sbEvents(20)
+	raws := [][]byte{format}
+	for _, tx := range txns {
+		raws = append(raws, tx...)
+	}
+	if n := sameRows(t, gtid.MariaDB, raws); n != 80 {
+		t.Fatalf("%d rows events compared", n)
+	}
+	rows := func(id uint64, flags byte, vals ...uint32) []byte {
+		body := binary.LittleEndian.AppendUint64(nil, id)[:6]
+		body = append(body, flags, 0, byte(len(vals)), 0xff, 0)
+		for _, v := range vals {
+			body = binary.LittleEndian.AppendUint32(body, v)
+		}
+		return sbEvent(replication.WRITE_ROWS_EVENTv1, body)
+	}
+	tm := func(id uint64, types ...byte) []byte {
+		b := binary.LittleEndian.AppendUint64(nil, id)[:6]
+		b = append(b, 1, 0, 1, 'd', 0, 1, 't', 0, byte(len(types)))
+		b = append(b, types...)
+		return sbEvent(replication.TABLE_MAP_EVENT, append(b, 0, 0))
+	}
+	raws = [][]byte{format,
+		tm(5, 3), rows(5, 1, 7),
+		tm(5, 3), rows(5, 0, 8), rows(5, 1, 9), // again, the same: two statements' rows
+		rows(5, 1, 10),                  // its table map came before the last statement's end
+		tm(5, 3, 3), rows(5, 1, 11, 12), // the id mapped anew
+		tm(6, 3), rows(7, 1, 13), // an unknown id
+		tm(5, 3, 3), rows(5, 1, 14, 15),
+	}
+	if n := sameRows(t, gtid.MariaDB, raws); n != 5 {
+		t.Fatalf("%d rows events compared", n)
 	}
 }
