@@ -39,6 +39,9 @@ type Decoder struct {
 	// are small; not Each, where one would keep a big transaction's
 	// piece in memory).
 	keepMaps bool
+	// signs is the signedness of the columns of signsOf (unsignedOf).
+	signsOf *replication.TableMapEvent
+	signs   []bool
 }
 
 // NewDecoder returns a decoder for a flavour's events.
@@ -258,12 +261,17 @@ func (d *Decoder) knownMap(raw []byte) *replication.BinlogEvent {
 	if !ok || !bytes.Equal(m.body, body) {
 		return nil
 	}
-	h := new(replication.EventHeader)
-	if h.Decode(raw) != nil || int(h.EventSize) != len(raw) {
+	// The event and its header in one allocation.
+	ev := new(struct {
+		e replication.BinlogEvent
+		h replication.EventHeader
+	})
+	if ev.h.Decode(raw) != nil || int(ev.h.EventSize) != len(raw) {
 		return nil
 	}
 	d.tables[id] = m.ev
-	return &replication.BinlogEvent{RawData: raw, Header: h, Event: m.ev}
+	ev.e = replication.BinlogEvent{RawData: raw, Header: &ev.h, Event: m.ev}
+	return &ev.e
 }
 
 // tableIDSize is how many bytes an event type's table id takes under the

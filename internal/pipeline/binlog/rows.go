@@ -53,13 +53,7 @@ func (d *Decoder) decodeRows(e *replication.RowsEvent, data []byte) (err error) 
 			err = fmt.Errorf("parse rows event panic %v, table map %s.%s", r, e.Table.Schema, e.Table.Table)
 		}
 	}()
-	var unsigned []bool
-	if m := e.Table.UnsignedMap(); m != nil {
-		unsigned = make([]bool, cols)
-		for i := range unsigned {
-			unsigned[i] = m[i]
-		}
-	}
+	unsigned := d.unsignedOf(e.Table, cols)
 	images := 1
 	if update {
 		images = 2
@@ -302,4 +296,22 @@ func extraData(e *replication.RowsEvent, data []byte, typ replication.EventType)
 			e.SourcePartitionId = binary.LittleEndian.Uint16(data[pos+2:])
 		}
 	}
+}
+
+// unsignedOf is a table map's UnsignedMap as a slice (nil: no signedness
+// logged), kept for the table map last asked about: the decoder hands on
+// the same TableMapEvent while the map stands, and it is never changed.
+func (d *Decoder) unsignedOf(t *replication.TableMapEvent, cols int) []bool {
+	if t == d.signsOf {
+		return d.signs
+	}
+	var unsigned []bool
+	if m := t.UnsignedMap(); m != nil {
+		unsigned = make([]bool, cols)
+		for i := range unsigned {
+			unsigned[i] = m[i]
+		}
+	}
+	d.signsOf, d.signs = t, unsigned
+	return unsigned
 }
