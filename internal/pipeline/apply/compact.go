@@ -297,12 +297,7 @@ func (p *plan) writeDeleteIn(w *sqlText, keys [][]any) {
 	w.str(" WHERE ")
 	if len(p.key) > 1 {
 		w.char('(')
-		for j, n := range p.keyNames {
-			if j > 0 {
-				w.char(',')
-			}
-			w.str(n)
-		}
+		w.list(p.keyNames)
 		w.str(") IN (")
 	} else {
 		w.str(p.keyNames[0])

@@ -174,6 +174,16 @@ type sqlText struct {
 func (w *sqlText) str(s string) { w.b = append(w.b, s...) }
 func (w *sqlText) char(c byte)  { w.b = append(w.b, c) }
 
+// list writes names separated by commas.
+func (w *sqlText) list(names []string) {
+	for j, n := range names {
+		if j > 0 {
+			w.char(',')
+		}
+		w.str(n)
+	}
+}
+
 func (w *sqlText) value(v any) {
 	w.n++
 	if !w.lit {
@@ -211,12 +221,7 @@ func (p *plan) writeInsert(w *sqlText, rows [][]any) {
 	w.str("INSERT INTO ")
 	w.str(p.table)
 	w.str(" (")
-	for j, n := range p.names {
-		if j > 0 {
-			w.char(',')
-		}
-		w.str(n)
-	}
+	w.list(p.names)
 	w.str(") VALUES ")
 	for j, row := range rows {
 		if j > 0 {
