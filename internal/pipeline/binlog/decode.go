@@ -236,7 +236,7 @@ func (d *Decoder) parse(raw []byte) (*replication.BinlogEvent, error) {
 			if len(d.maps) >= 4096 {
 				clear(d.maps)
 			}
-			d.maps[e.TableID] = tableMap{body: raw[replication.EventHeaderSize:], ev: e}
+			d.maps[e.TableID] = tableMap{body: d.body(raw), ev: e}
 		}
 		d.tables[e.TableID] = e
 	case *replication.RowsEvent:
@@ -252,7 +252,7 @@ func (d *Decoder) parse(raw []byte) (*replication.BinlogEvent, error) {
 // parsed for its table id, or nil.
 func (d *Decoder) knownMap(raw []byte) *replication.BinlogEvent {
 	size := d.tableIDSize(replication.TABLE_MAP_EVENT)
-	body := raw[replication.EventHeaderSize:]
+	body := d.body(raw)
 	if size == 0 || len(body) < size {
 		return nil
 	}
@@ -272,6 +272,16 @@ func (d *Decoder) knownMap(raw []byte) *replication.BinlogEvent {
 	d.tables[id] = m.ev
 	ev.e = replication.BinlogEvent{RawData: raw, Header: &ev.h, Event: m.ev}
 	return &ev.e
+}
+
+// body is an event's body: after its header, before its checksum (which
+// covers the header too: the same map logged again has another).
+func (d *Decoder) body(raw []byte) []byte {
+	b := raw[replication.EventHeaderSize:]
+	if d.fde != nil && d.fde.ChecksumAlgorithm == replication.BINLOG_CHECKSUM_ALG_CRC32 && len(b) >= replication.BinlogChecksumLength {
+		b = b[:len(b)-replication.BinlogChecksumLength]
+	}
+	return b
 }
 
 // tableIDSize is how many bytes an event type's table id takes under the

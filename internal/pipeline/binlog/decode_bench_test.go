@@ -57,17 +57,23 @@ func sbEvents(n int) (format []byte, txns [][][]byte) {
 	return format, txns
 }
 
-// sbEvent frames a body: the v4 header, and a CRC32 after it.
+// sbEvent frames a body: the v4 header (its log position where the
+// previous event framed ended: the CRC32 of the same body differs), and a
+// CRC32 after it.
 func sbEvent(typ replication.EventType, body []byte) []byte {
-	b := binary.LittleEndian.AppendUint32(nil, 1700000000)
+	size := uint32(19 + len(body) + 4)
+	sbPos += size
+	b := binary.LittleEndian.AppendUint32(nil, 1700000000+sbPos/1000)
 	b = append(b, byte(typ))
 	b = binary.LittleEndian.AppendUint32(b, 1) // server id
-	b = binary.LittleEndian.AppendUint32(b, uint32(19+len(body)+4))
-	b = binary.LittleEndian.AppendUint32(b, 0) // log pos
+	b = binary.LittleEndian.AppendUint32(b, size)
+	b = binary.LittleEndian.AppendUint32(b, sbPos)
 	b = binary.LittleEndian.AppendUint16(b, 0)
 	b = append(b, body...)
 	return binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
 }
+
+var sbPos uint32 = 4
 
 func sbFormat() []byte {
 	b := binary.LittleEndian.AppendUint16(nil, 4)

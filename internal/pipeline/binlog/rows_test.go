@@ -247,3 +247,34 @@ func TestDecodeTableMapsLikeGoMySQL(t *testing.T) {
 		t.Fatalf("%d rows events compared", n)
 	}
 }
+
+// The same table map logged again (another position, so another
+// checksum) is the same TableMapEvent; another map of the id is parsed.
+func TestDecodeTableMapParsedOnce(t *testing.T) {
+	format, txns := sbEvents(5)
+	d := NewDecoder(gtid.MariaDB)
+	d.keepMaps = true
+	if err := d.setFormat(format); err != nil {
+		t.Fatal(err)
+	}
+	first := map[uint64]*replication.TableMapEvent{}
+	reused := 0
+	for _, tx := range txns {
+		for _, raw := range tx {
+			ev, err := d.parse(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tm, ok := ev.Event.(*replication.TableMapEvent); ok {
+				if f := first[tm.TableID]; f == nil {
+					first[tm.TableID] = tm
+				} else if f == tm {
+					reused++
+				}
+			}
+		}
+	}
+	if want := 5*4 - len(first); reused != want {
+		t.Errorf("%d table maps reused, want %d", reused, want)
+	}
+}
