@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 
 	"github.com/pitcrew/pitcrew/internal/devtools/cpuprof"
-	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
-	"github.com/pitcrew/pitcrew/internal/jobs/compare"
+	"github.com/pitcrew/pitcrew/internal/devtools/mariadb"
+	"github.com/pitcrew/pitcrew/internal/jobs/verify"
 	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 	"github.com/pitcrew/pitcrew/syncer"
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,17 +20,17 @@ import (
 // source with sysbench tables, and the dump targets start from.
 type backdrop struct {
 	dir    string // removed by close
-	src    *testenv.Server
+	src    *mariadb.Server
 	srcDB  *sql.DB
 	extra  []string
 	before string // the source's GTID position at the dump
 	dumpTo string
 	n      int
 	// lastTarget is the target the last call to target started.
-	lastTarget *testenv.Server
+	lastTarget *mariadb.Server
 	// certs, when set, make every server serve TLS (plaintext allowed
 	// too), so one run compares pitcrew plain and over TLS.
-	certs *testenv.Certs
+	certs *mariadb.Certs
 }
 
 // newBackdrop makes a fresh scratch dir under parent (the system's temp dir
@@ -51,12 +51,12 @@ func newBackdropTLS(ctx context.Context, parent string, tables, rows int, durabl
 		b.extra = append(b.extra, "--innodb-flush-log-at-trx-commit=1", "--sync-binlog=1")
 	}
 	if withTLS {
-		if b.certs, err = testenv.NewCerts(filepath.Join(dir, "certs")); err != nil {
+		if b.certs, err = mariadb.NewCerts(filepath.Join(dir, "certs")); err != nil {
 			os.RemoveAll(dir)
 			return nil, err
 		}
 	}
-	if b.src, err = testenv.Start(ctx, testenv.Options{Dir: filepath.Join(dir, "src"), ServerID: 1, Extra: b.extra, TLS: b.certs, PlaintextToo: true}); err != nil {
+	if b.src, err = mariadb.Start(ctx, mariadb.Options{Dir: filepath.Join(dir, "src"), ServerID: 1, Extra: b.extra, TLS: b.certs, PlaintextToo: true}); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
@@ -94,10 +94,10 @@ func (b *backdrop) dump(ctx context.Context) error {
 }
 
 // target starts a fresh server restored from the dump, buffer pool warm.
-func (b *backdrop) target(ctx context.Context, tag string) (*testenv.Server, *sql.DB, error) {
+func (b *backdrop) target(ctx context.Context, tag string) (*mariadb.Server, *sql.DB, error) {
 	b.n++
 	dir := filepath.Join(b.dir, fmt.Sprintf("%s-%d", tag, b.n))
-	tgt, err := testenv.Start(ctx, testenv.Options{Dir: dir, ServerID: uint32(100 + b.n), Extra: append(b.extra, "--skip-slave-start"), TLS: b.certs, PlaintextToo: true})
+	tgt, err := mariadb.Start(ctx, mariadb.Options{Dir: dir, ServerID: uint32(100 + b.n), Extra: append(b.extra, "--skip-slave-start"), TLS: b.certs, PlaintextToo: true})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -125,7 +125,7 @@ type variant struct {
 // pitcrew is the engine with its defaults (but v), streaming the source
 // into tgt from the dump's position, its state in a fresh dir; done
 // removes it.
-func (b *backdrop) pitcrew(tgt *testenv.Server, v variant) (s *syncer.Syncer, done func(), err error) {
+func (b *backdrop) pitcrew(tgt *mariadb.Server, v variant) (s *syncer.Syncer, done func(), err error) {
 	d, err := os.MkdirTemp(b.dir, "pitcrew-")
 	if err != nil {
 		return nil, nil, err
@@ -134,8 +134,13 @@ func (b *backdrop) pitcrew(tgt *testenv.Server, v variant) (s *syncer.Syncer, do
 	if !v.tls {
 		src.TLS, dst.TLS = conn.TLS{Mode: conn.ModeDisabled}, conn.TLS{Mode: conn.ModeDisabled}
 	}
-	s, err = syncer.New(syncer.Config{Source: src, Target: dst, DataDir: d,
-		StartFrom: syncer.StartGTID, StartGTID: b.before, NoRelay: v.noRelay, Lanes: v.lanes}, syncer.NewMetrics(prometheus.NewRegistry(), "bench"))
+	cfg := syncer.Default()
+	cfg.Source, cfg.Target, cfg.DataDir = src, dst, d
+	cfg.StartFrom, cfg.StartGTID, cfg.NoRelay = syncer.StartGTID, b.before, v.noRelay
+	if v.lanes != 0 {
+		cfg.Lanes = v.lanes
+	}
+	s, err = syncer.New(cfg, syncer.NewMetrics(prometheus.NewRegistry(), "bench"))
 	if err != nil {
 		os.RemoveAll(d)
 		return nil, nil, err
@@ -145,7 +150,7 @@ func (b *backdrop) pitcrew(tgt *testenv.Server, v variant) (s *syncer.Syncer, do
 
 // catchup runs pitcrew until tgt has after, with a CPU profile when
 // profile names a file.
-func (b *backdrop) catchup(ctx context.Context, tgt *testenv.Server, after, profile string, v variant) error {
+func (b *backdrop) catchup(ctx context.Context, tgt *mariadb.Server, after, profile string, v variant) error {
 	stop, err := cpuprof.Start(profile)
 	if err != nil {
 		return err
@@ -162,7 +167,7 @@ func (b *backdrop) catchup(ctx context.Context, tgt *testenv.Server, after, prof
 // equal compares the benchmark tables of the source and a target with
 // CHECKSUM TABLE.
 func (b *backdrop) equal(ctx context.Context, db *sql.DB, tables []string) bool {
-	res, err := compare.Tables(ctx, b.srcDB, db, schema, tables)
+	res, err := verify.Checksums(ctx, b.srcDB, db, schema, tables)
 	if err != nil {
 		return false
 	}

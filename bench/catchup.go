@@ -14,8 +14,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
-	"github.com/pitcrew/pitcrew/internal/jobs/compare"
+	"github.com/pitcrew/pitcrew/internal/devtools/mariadb"
+	"github.com/pitcrew/pitcrew/internal/jobs/verify"
 	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 	"golang.org/x/sync/errgroup"
 )
@@ -376,7 +376,7 @@ func ingest(ctx context.Context, db *sql.DB, rows, conns int) error {
 }
 
 // restore loads the pre-backlog dump without writing the target's binlog.
-func restore(ctx context.Context, tgt *testenv.Server, dump string) error {
+func restore(ctx context.Context, tgt *mariadb.Server, dump string) error {
 	out, err := exec.CommandContext(ctx, "sh", "-c", fmt.Sprintf("mariadb -h127.0.0.1 -P%d -uroot --init-command='SET SESSION sql_log_bin=0' < %s", tgt.Port, dump)).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("restoring: %v: %s", err, out)
@@ -394,23 +394,23 @@ func warm(ctx context.Context, db *sql.DB, tables []string) {
 
 // native runs the server's own replica from before to after; threads 0 is
 // the single-threaded applier.
-func native(ctx context.Context, db *sql.DB, src *testenv.Server, before, after string, threads int) error {
+func native(ctx context.Context, db *sql.DB, src *mariadb.Server, before, after string, threads int) error {
 	if err := startNative(ctx, db, src, before, threads); err != nil {
 		return err
 	}
-	if err := testenv.WaitReplica(ctx, db, after, 600*time.Second); err != nil {
+	if err := mariadb.WaitReplica(ctx, db, after, 600*time.Second); err != nil {
 		return err
 	}
-	return testenv.StopReplica(ctx, db)
+	return mariadb.StopReplica(ctx, db)
 }
 
 // startNative points the target's replica at src from before and starts it.
-func startNative(ctx context.Context, db *sql.DB, src *testenv.Server, before string, threads int) error {
-	return testenv.StartReplica(ctx, db, src, testenv.ReplicaOptions{From: before, Threads: threads})
+func startNative(ctx context.Context, db *sql.DB, src *mariadb.Server, before string, threads int) error {
+	return mariadb.StartReplica(ctx, db, src, mariadb.ReplicaOptions{From: before, Threads: threads})
 }
 
 // mariadbDump dumps the benchmark schema.
-func mariadbDump(ctx context.Context, src *testenv.Server, to string) error {
+func mariadbDump(ctx context.Context, src *mariadb.Server, to string) error {
 	out, err := exec.CommandContext(ctx, "sh", "-c", fmt.Sprintf("mariadb-dump -h127.0.0.1 -P%d -uroot --single-transaction --databases %s > %s", src.Port, schema, to)).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("dumping the benchmark schema: %v: %s", err, out)
@@ -419,7 +419,7 @@ func mariadbDump(ctx context.Context, src *testenv.Server, to string) error {
 }
 
 func listTables(ctx context.Context, db *sql.DB) ([]string, error) {
-	return compare.Schema(ctx, db, schema)
+	return verify.BaseTables(ctx, db, schema)
 }
 
 // selfCPU is this process's CPU time (user + system).

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/pitcrew/pitcrew/infra"
-	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
-	"github.com/pitcrew/pitcrew/internal/jobs/compare"
+	"github.com/pitcrew/pitcrew/internal/devtools/mariadb"
+	"github.com/pitcrew/pitcrew/internal/jobs/verify"
 	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 )
 
@@ -106,7 +106,7 @@ const appPassword = "bench-app"
 func cutoverRun(ctx context.Context, cfg CutoverConfig, n int) (CutoverResult, error) {
 	res := CutoverResult{Run: n, Fence: cfg.Fence, Order: cfg.Order, Rollback: cfg.Rollback}
 	dir := filepath.Join(cfg.Dir, fmt.Sprintf("run%d", n))
-	srv := map[string]*testenv.Server{}
+	srv := map[string]*mariadb.Server{}
 	dbs := map[string]*sql.DB{}
 	defer func() {
 		for _, db := range dbs {
@@ -117,7 +117,7 @@ func cutoverRun(ctx context.Context, cfg CutoverConfig, n int) (CutoverResult, e
 		}
 	}()
 	for i, side := range []string{"source", "target"} {
-		s, err := testenv.Start(ctx, testenv.Options{Dir: filepath.Join(dir, side), ServerID: uint32(i + 1),
+		s, err := mariadb.Start(ctx, mariadb.Options{Dir: filepath.Join(dir, side), ServerID: uint32(i + 1),
 			Extra: []string{"--auto-increment-increment=2", fmt.Sprintf("--auto-increment-offset=%d", i+1), "--max-connections=300"}})
 		if err != nil {
 			return res, err
@@ -186,7 +186,7 @@ func cutoverRun(ctx context.Context, cfg CutoverConfig, n int) (CutoverResult, e
 			return res, fmt.Errorf("take-down: %w\n%s", err, runLog.String())
 		}
 		res.TakeDownAt = app.since()
-		eq, err := compare.Tables(ctx, dbs["source"], dbs["target"], "app", []string{"orders", "counters"})
+		eq, err := verify.Checksums(ctx, dbs["source"], dbs["target"], "app", []string{"orders", "counters"})
 		if err != nil {
 			return res, err
 		}

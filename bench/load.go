@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
-	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
-	"github.com/pitcrew/pitcrew/internal/jobs/compare"
+	"github.com/pitcrew/pitcrew/internal/devtools/mariadb"
 	"github.com/pitcrew/pitcrew/internal/jobs/load"
+	"github.com/pitcrew/pitcrew/internal/jobs/verify"
 	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
 )
 
@@ -57,12 +57,12 @@ func Load(ctx context.Context, cfg LoadConfig) ([]LoadResult, error) {
 		return nil, err
 	}
 	defer cleanup()
-	src, err := testenv.Start(ctx, testenv.Options{Dir: filepath.Join(cfg.Dir, "src"), ServerID: 1, Extra: []string{"--innodb-buffer-pool-size=512M"}})
+	src, err := mariadb.Start(ctx, mariadb.Options{Dir: filepath.Join(cfg.Dir, "src"), ServerID: 1, Extra: []string{"--innodb-buffer-pool-size=512M"}})
 	if err != nil {
 		return nil, err
 	}
 	defer src.Kill()
-	tgt, err := testenv.Start(ctx, testenv.Options{Dir: filepath.Join(cfg.Dir, "tgt"), ServerID: 2, Extra: []string{"--innodb-buffer-pool-size=512M"}})
+	tgt, err := mariadb.Start(ctx, mariadb.Options{Dir: filepath.Join(cfg.Dir, "tgt"), ServerID: 2, Extra: []string{"--innodb-buffer-pool-size=512M"}})
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func Load(ctx context.Context, cfg LoadConfig) ([]LoadResult, error) {
 	if err := prepare(ctx, srcDB, cfg.Rows, cfg.Tables); err != nil {
 		return nil, err
 	}
-	tables, err := compare.Schema(ctx, srcDB, schema)
+	tables, err := verify.BaseTables(ctx, srcDB, schema)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +109,7 @@ func Load(ctx context.Context, cfg LoadConfig) ([]LoadResult, error) {
 			if err != nil {
 				r.Note, r.RowsPerSec = err.Error(), 0
 			} else {
-				res, err := compare.Tables(ctx, srcDB, tgtDB, schema, tables)
+				res, err := verify.Checksums(ctx, srcDB, tgtDB, schema, tables)
 				r.Equal = err == nil
 				for _, x := range res {
 					r.Equal = r.Equal && x.Equal()
@@ -140,7 +140,7 @@ func prepare(ctx context.Context, db *sql.DB, rows, tables int) error {
 	return nil
 }
 
-func pitcrewLoad(ctx context.Context, src, tgt *testenv.Server, tables []string, cfg LoadConfig) error {
+func pitcrewLoad(ctx context.Context, src, tgt *mariadb.Server, tables []string, cfg LoadConfig) error {
 	dir, err := os.MkdirTemp(cfg.Dir, "pebble-")
 	if err != nil {
 		return err
@@ -162,7 +162,7 @@ func pitcrewLoad(ctx context.Context, src, tgt *testenv.Server, tables []string,
 
 // mydumper dumps and loads with the same thread count; -e makes myloader
 // write the binlog like the other contenders (its default is not to).
-func mydumper(ctx context.Context, src, tgt *testenv.Server, cfg LoadConfig) (string, error) {
+func mydumper(ctx context.Context, src, tgt *mariadb.Server, cfg LoadConfig) (string, error) {
 	if _, err := exec.LookPath("mydumper"); err != nil {
 		return "", fmt.Errorf("mydumper not installed (apt-get install mydumper)")
 	}
@@ -181,7 +181,7 @@ func mydumper(ctx context.Context, src, tgt *testenv.Server, cfg LoadConfig) (st
 	return fmt.Sprintf("dump %.2fs + load %.2fs", dump.Seconds(), time.Since(l0).Seconds()), nil
 }
 
-func dumpPipe(ctx context.Context, src, tgt *testenv.Server) error {
+func dumpPipe(ctx context.Context, src, tgt *mariadb.Server) error {
 	cmd := exec.CommandContext(ctx, "sh", "-c", fmt.Sprintf("mariadb-dump -h127.0.0.1 -P%d -uroot --single-transaction --databases %s | mariadb -h127.0.0.1 -P%d -uroot", src.Port, schema, tgt.Port))
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("mariadb-dump | mariadb: %v: %s", err, strings.TrimSpace(string(b)))

@@ -164,7 +164,8 @@ func TestBidiConcurrentWritersConverge(t *testing.T) {
 		}
 	}
 	inSync(t, 60*time.Second, ch(p.ab, p.adb), ch(p.ba, p.bdb))
-	// Flat: no transaction keeps bouncing between the nodes.
+	// Flat: no transaction keeps bouncing between the nodes. The sleep is
+	// deliberate: time passes to prove that nothing happens in it.
 	ea, eb := executed(t, p.adb), executed(t, p.bdb)
 	time.Sleep(3 * time.Second)
 	if executed(t, p.adb) != ea || executed(t, p.bdb) != eb {
@@ -228,8 +229,15 @@ func execRetry(db *sql.DB, q string, args ...any) error {
 		if c := conn.Code(err); (c != 1213 && c != 1205) || attempt > 20 {
 			return fmt.Errorf("%s: %w", q, err)
 		}
-		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond) // back off, as an application would
 	}
+}
+
+// rowsOn is the number of rows in table on db (0 when it cannot be read).
+func rowsOn(db *sql.DB, table string) int {
+	var n int
+	db.QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n)
+	return n
 }
 
 // The story's switch: A->B runs under load; B->A starts; the writers move
@@ -261,16 +269,26 @@ func TestBidiSwitchOver(t *testing.T) {
 					errs <- err
 					return
 				}
-				time.Sleep(2 * time.Millisecond)
+				time.Sleep(2 * time.Millisecond) // the application's pace
 			}
 		}()
 	}
-	time.Sleep(300 * time.Millisecond)
-	// The reverse direction starts at B's current position.
+	// A->B runs under load: the writers' rows arrive on B.
+	testenv.WaitFor(t, 30*time.Second, "A->B applying the writers' rows", func() bool { return rowsOn(p.bdb, "app.log") >= 60 })
+	// The reverse direction starts at B's current position; the writers
+	// move only once it has taken it (state streaming: its start is
+	// recorded), or their first writes on B would be before its start.
 	p.ba = p.start(t, p.b, p.a, chans[1].Name, chans[1].Echo, rules, func(c *syncer.Config) { c.StartFrom = syncer.StartNow })
-	time.Sleep(200 * time.Millisecond)
+	testenv.WaitFor(t, 30*time.Second, "B->A started", func() bool {
+		st := p.ba.Status()
+		if st.State == syncer.StateFailed {
+			t.Fatalf("B->A failed: %s", st.LastError)
+		}
+		return st.State == syncer.StateStreaming || st.State == syncer.StateCaughtUp
+	})
 	for w := 0; w < writers; w++ { // the application moves, one writer at a time
 		target.Store(w, p.bdb)
+		// Deliberate: for a while some writers are on A and some on B.
 		time.Sleep(50 * time.Millisecond)
 	}
 	// A takes no writes now: once A->B has drained it, stop it.

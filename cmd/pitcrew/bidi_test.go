@@ -110,9 +110,10 @@ func TestBidiKill9(t *testing.T) {
 		}
 		return cmd
 	}
-	// The first run records where each channel starts before any write.
+	// The first run records where each channel starts before any write:
+	// in sync once both progress rows are on their targets.
 	first := startSync()
-	time.Sleep(1500 * time.Millisecond)
+	waitBidiInSync(t, cfg, 30*time.Second, logPath, "the first run did not record where the channels start")
 	_ = first.Process.Signal(syscall.SIGKILL)
 	_ = first.Wait()
 
@@ -133,6 +134,8 @@ func TestBidiKill9(t *testing.T) {
 	kills := 0
 	for kills < 10 || !closed(written) {
 		cmd := startSync()
+		// Deliberate: a random lifetime, so the kills land anywhere (in
+		// start-up, mid-batch, between commits).
 		time.Sleep(time.Duration(200+rnd.IntN(900)) * time.Millisecond)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
@@ -146,21 +149,8 @@ func TestBidiKill9(t *testing.T) {
 	}
 	// A last run until both directions are in sync, then a clean stop.
 	last := startSync()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		code, out, _ := runCLI("bidi", "status", "--config", cfg, "--json")
-		var st struct {
-			InSync bool `json:"in_sync"`
-		}
-		if code == 0 && json.Unmarshal([]byte(out), &st) == nil && st.InSync {
-			break
-		}
-		if time.Now().After(deadline) {
-			logs, _ := os.ReadFile(logPath)
-			t.Fatalf("not in sync after the kills: %s\n%.4000s", out, logs)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
+	waitBidiInSync(t, cfg, 90*time.Second, logPath, "not in sync after the kills")
+	// Deliberate: time passes to prove that the executed sets stay flat.
 	execA, execB := executedPos(t, dbs[0]), executedPos(t, dbs[1])
 	time.Sleep(2 * time.Second)
 	if executedPos(t, dbs[0]) != execA || executedPos(t, dbs[1]) != execB {
@@ -227,10 +217,32 @@ func ownRows(ctx context.Context, db *sql.DB, node string, n int) error {
 			ids = append(ids[:k], ids[k+1:]...)
 		}
 		if i%20 == 0 {
-			time.Sleep(10 * time.Millisecond)
+			time.Sleep(10 * time.Millisecond) // the application's pace, spread over the kills
 		}
 	}
 	return nil
+}
+
+// waitBidiInSync polls `bidi status` until both directions are in sync,
+// failing the test with what, the last status and the log at logPath after
+// timeout.
+func waitBidiInSync(t *testing.T, cfg string, timeout time.Duration, logPath, what string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		code, out, _ := runCLI("bidi", "status", "--config", cfg, "--json")
+		var st struct {
+			InSync bool `json:"in_sync"`
+		}
+		if code == 0 && json.Unmarshal([]byte(out), &st) == nil && st.InSync {
+			return
+		}
+		if time.Now().After(deadline) {
+			logs, _ := os.ReadFile(logPath)
+			t.Fatalf("%s: %s\n%.4000s", what, out, logs)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
 }
 
 func executedPos(t *testing.T, db *sql.DB) string {
@@ -267,7 +279,7 @@ func execRetry(db *sql.DB, q string, args ...any) (sql.Result, error) {
 		if c := conn.Code(err); (c != 1213 && c != 1205) || attempt > 20 {
 			return nil, fmt.Errorf("%s: %w", q, err)
 		}
-		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond) // back off, as an application would
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
 	"github.com/pitcrew/pitcrew/internal/devtools/workload"
+	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
+	"github.com/pitcrew/pitcrew/syncer"
 )
 
 // verify finds exactly the row changed behind pitcrew's back, --repair
@@ -102,20 +105,53 @@ func TestVerifyOnlineNoFalseDifferences(t *testing.T) {
 	if err := gen.Run(context.Background(), 500); err != nil {
 		t.Fatal(err)
 	}
-	cfg := writeConfig(t, src.Endpoint(), tgt.Endpoint(), "http_addr: "+freeAddr(t))
+	addr := freeAddr(t)
+	cfg := writeConfig(t, src.Endpoint(), tgt.Endpoint(), "http_addr: "+addr)
 	sync := exec.Command(bin, "sync", "--config", cfg, "--start-from", "beginning")
 	if err := sync.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = sync.Process.Signal(syscall.SIGTERM); _ = sync.Wait() }()
+	before := executedPos(t, srcDB)
 	stopWrites := writeInBackground(gen, 2*time.Millisecond)
-	time.Sleep(time.Second)
+	// Verify starts once sync applies the running workload: its /status
+	// has the first 500 transactions and some written since.
+	waitAppliedBeyond(t, addr, before, 60*time.Second)
 	code, out, stderr := runCLI("verify", "--config", cfg, "--chunk", "50")
 	if err := stopWrites(); err != nil {
 		t.Fatal(err)
 	}
 	if code != 0 {
 		t.Fatalf("verify under load: exit %d\n%s%s", code, out, stderr)
+	}
+}
+
+// waitAppliedBeyond polls the /status of the sync service at addr until
+// its applied GTID set holds pos and more.
+func waitAppliedBeyond(t *testing.T, addr, pos string, timeout time.Duration) {
+	t.Helper()
+	want := gtid.MustParse(gtid.MariaDB, pos)
+	deadline := time.Now().Add(timeout)
+	var st syncer.Status
+	for {
+		resp, err := http.Get("http://" + addr + "/status")
+		if err == nil {
+			st = syncer.Status{}
+			err = json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+		}
+		if err == nil {
+			if st.State == syncer.StateFailed {
+				t.Fatalf("sync failed: %s", st.LastError)
+			}
+			if have, err := gtid.Parse(gtid.MariaDB, st.AppliedGTIDSet); err == nil && have.Contains(want) && !want.Contains(have) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sync did not apply beyond %s within %s: %+v %v", pos, timeout, st, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

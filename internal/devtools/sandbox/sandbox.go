@@ -12,7 +12,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
+	"github.com/pitcrew/pitcrew/internal/devtools/mariadb"
 	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 )
 
@@ -27,11 +27,11 @@ type Server struct {
 	Certs string `json:"certs,omitempty"`
 }
 
-func (s Server) certs() *testenv.Certs {
+func (s Server) certs() *mariadb.Certs {
 	if s.Certs == "" {
 		return nil
 	}
-	return testenv.CertsIn(s.Certs)
+	return mariadb.CertsIn(s.Certs)
 }
 
 // Endpoint is how to reach it (root, no password: loopback only; with
@@ -56,8 +56,8 @@ func (s Server) Client() string {
 	return cmd
 }
 
-func (s Server) server() *testenv.Server {
-	return &testenv.Server{Options: testenv.Options{Dir: s.Dir, Port: s.Port, ServerID: s.ServerID, Detach: true, TLS: s.certs()}}
+func (s Server) server() *mariadb.Server {
+	return &mariadb.Server{Options: mariadb.Options{Dir: s.Dir, Port: s.Port, ServerID: s.ServerID, Detach: true, TLS: s.certs()}}
 }
 
 // Running reports whether the server answers.
@@ -104,7 +104,7 @@ func Up(ctx context.Context, dir string, tls bool) (State, error) {
 			Target: Server{Role: "target", ServerID: 2, Dir: filepath.Join(abs, "target")},
 		}
 		if tls {
-			certs, err := testenv.NewCerts(filepath.Join(abs, "certs"))
+			certs, err := mariadb.NewCerts(filepath.Join(abs, "certs"))
 			if err != nil {
 				return st, fmt.Errorf("generating the sandbox's certificates: %w", err)
 			}
@@ -117,10 +117,10 @@ func Up(ctx context.Context, dir string, tls bool) (State, error) {
 		if s.Port != 0 && s.Running() {
 			continue
 		}
-		srv, err := testenv.Start(ctx, testenv.Options{Dir: s.Dir, ServerID: s.ServerID, Port: s.Port, Detach: true, TLS: s.certs()})
+		srv, err := mariadb.Start(ctx, mariadb.Options{Dir: s.Dir, ServerID: s.ServerID, Port: s.Port, Detach: true, TLS: s.certs()})
 		if err != nil && s.Port != 0 {
 			// The recorded port may be taken now: pick a new one.
-			srv, err = testenv.Start(ctx, testenv.Options{Dir: s.Dir, ServerID: s.ServerID, Detach: true, TLS: s.certs()})
+			srv, err = mariadb.Start(ctx, mariadb.Options{Dir: s.Dir, ServerID: s.ServerID, Detach: true, TLS: s.certs()})
 		}
 		if err != nil {
 			return st, fmt.Errorf("starting sandbox %s: %w", s.Role, err)

@@ -1,3 +1,10 @@
+// Package testenv is the tests' side of the throwaway MariaDB servers that
+// internal/devtools/mariadb launches: New starts one for a test and removes
+// it when the test ends, MustDB/Exec/AssertTablesEqual fail the test on an
+// error, NewTestCerts, TLSCases and NewNativeReplica set up what TLS and
+// replication tests need, and Proxy cuts connections from outside the
+// engine. It imports testing, so nothing the pitcrew binary links may
+// import it (cmd/pitcrew's TestBinaryDoesNotLinkTesting checks).
 package testenv
 
 import (
@@ -6,7 +13,8 @@ import (
 	"os"
 	"testing"
 
-	"github.com/pitcrew/pitcrew/internal/jobs/compare"
+	"github.com/pitcrew/pitcrew/internal/devtools/mariadb"
+	"github.com/pitcrew/pitcrew/internal/jobs/verify"
 )
 
 // RequireEnv is the environment variable that turns "skip: no MariaDB" into
@@ -17,7 +25,7 @@ const RequireEnv = "PITCREW_REQUIRE_DB"
 // installed, or fails it when PITCREW_REQUIRE_DB=1.
 func Require(t testing.TB) {
 	t.Helper()
-	if _, _, err := Binaries(); err != nil {
+	if _, _, err := mariadb.Binaries(); err != nil {
 		if os.Getenv(RequireEnv) == "1" {
 			t.Fatalf("%v (%s=1 forbids skipping)", err, RequireEnv)
 		}
@@ -73,11 +81,11 @@ func Exec(t testing.TB, db *sql.DB, stmts ...string) {
 // same row count and CHECKSUM TABLE on src and tgt.
 func AssertTablesEqual(t testing.TB, src, tgt *sql.DB, schema string) {
 	t.Helper()
-	tables, err := compare.Schema(context.Background(), src, schema)
+	tables, err := verify.BaseTables(context.Background(), src, schema)
 	if err != nil || len(tables) == 0 {
 		t.Fatalf("listing tables of %s: %v (%d)", schema, err, len(tables))
 	}
-	res, err := compare.Tables(context.Background(), src, tgt, schema, tables)
+	res, err := verify.Checksums(context.Background(), src, tgt, schema, tables)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +115,7 @@ func NewTestCerts(t testing.TB, names ...string) *Certs {
 func NewNativeReplica(t testing.TB, source *Server, o Options, r ReplicaOptions) *Server {
 	t.Helper()
 	s := New(t, o)
-	if err := StartReplica(context.Background(), MustDB(t, s), source, r); err != nil {
+	if err := mariadb.StartReplica(context.Background(), MustDB(t, s), source, r); err != nil {
 		t.Fatal(err)
 	}
 	return s

@@ -175,23 +175,22 @@ func AppendLiteral(buf []byte, v any) ([]byte, error) {
 }
 
 // appendEscaped escapes what a backslash-escaping session reads specially
-// inside '...': the driver's escapeBytesBackslash.
+// inside '...': the driver's escapeBytesBackslash. Runs of bytes that need
+// nothing are copied whole.
 func appendEscaped[S string | []byte](buf []byte, s S) []byte {
+	start := 0
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case 0:
-			buf = append(buf, '\\', '0')
-		case '\n':
-			buf = append(buf, '\\', 'n')
-		case '\r':
-			buf = append(buf, '\\', 'r')
-		case 0x1a:
-			buf = append(buf, '\\', 'Z')
-		case '\'', '"', '\\':
-			buf = append(buf, '\\', c)
-		default:
-			buf = append(buf, c)
+		e := escapes[s[i]]
+		if e == 0 {
+			continue
 		}
+		buf = append(buf, s[start:i]...)
+		buf = append(buf, '\\', e)
+		start = i + 1
 	}
-	return buf
+	return append(buf, s[start:]...)
 }
+
+// escapes is, per byte, the character after the backslash that escapes
+// it; 0: the byte goes in as it is.
+var escapes = [256]byte{0: '0', '\n': 'n', '\r': 'r', 0x1a: 'Z', '\'': '\'', '"': '"', '\\': '\\'}

@@ -198,3 +198,24 @@ func TestAppendLiteral(t *testing.T) {
 		}
 	}
 }
+
+// Every byte escapes as the driver escapes it (escapeBytesBackslash),
+// alone and among others.
+func TestAppendEscapedEveryByte(t *testing.T) {
+	escaped := map[byte]string{0: `\0`, '\n': `\n`, '\r': `\r`, 0x1a: `\Z`, '\'': `\'`, '"': `\"`, '\\': `\\`}
+	var all, want []byte
+	for c := range 256 {
+		w, ok := escaped[byte(c)]
+		if !ok {
+			w = string([]byte{byte(c)})
+		}
+		if got := appendEscaped(nil, []byte{byte(c)}); string(got) != w {
+			t.Errorf("byte %#x: %q, want %q", c, got, w)
+		}
+		all = append(all, 'a', byte(c), byte(c))
+		want = append(append(append(want, 'a'), w...), w...)
+	}
+	if got := appendEscaped([]byte("x"), string(all)); string(got) != "x"+string(want) {
+		t.Errorf("all bytes: %q\nwant %q", got, want)
+	}
+}

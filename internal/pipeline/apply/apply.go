@@ -417,31 +417,37 @@ func (e *Executor) applyRows(ctx context.Context, tx dbtx, b *stmts, cb *compact
 			return err
 		}
 	}
+	if err := p.addRows(ctx, b, rc, what); err != nil {
+		return err
+	}
+	if cascade {
+		return b.add(ctx, fkChecksOff, nil, -1, what)
+	}
+	return nil
+}
+
+// addRows adds a row change's statements to b, row by row (a multi-row
+// INSERT for inserts).
+func (p *plan) addRows(ctx context.Context, b *stmts, rc *txn.RowChange, what stmtRef) error {
 	switch rc.Kind {
 	case txn.Insert:
-		qs, args := p.inserts(rc.Rows)
-		for i, q := range qs {
-			if err := b.add(ctx, q, args[i], -1, what); err != nil {
+		for chunk := range chunks(rc.Rows, p.insertsPer()) {
+			if err := b.addSQL(ctx, func(w *sqlText) { p.writeInsert(w, chunk) }, -1, what); err != nil {
 				return err
 			}
 		}
 	case txn.Update:
 		for i := 0; i+1 < len(rc.Rows); i += 2 {
-			q, args := p.update(rc.Rows[i], rc.Rows[i+1])
-			if err := b.add(ctx, q, args, 1, what); err != nil {
+			if err := b.addSQL(ctx, func(w *sqlText) { p.writeUpdate(w, rc.Rows[i], rc.Rows[i+1]) }, 1, what); err != nil {
 				return err
 			}
 		}
 	case txn.Delete:
 		for _, row := range rc.Rows {
-			q, args := p.delete(row)
-			if err := b.add(ctx, q, args, 1, what); err != nil {
+			if err := b.addSQL(ctx, func(w *sqlText) { p.writeDelete(w, row) }, 1, what); err != nil {
 				return err
 			}
 		}
-	}
-	if cascade {
-		return b.add(ctx, fkChecksOff, nil, -1, what)
 	}
 	return nil
 }

@@ -64,12 +64,27 @@ func (r stmtRef) String() string {
 const maxBatchBytes = 1 << 20
 
 func (s *stmts) add(ctx context.Context, q string, args []any, rows int64, ref stmtRef) error {
+	return s.addWith(ctx, func(buf []byte) ([]byte, error) { return conn.Interpolate(buf, q, args) }, rows, ref)
+}
+
+// addSQL adds the statement write writes, its values written as literals
+// (the text add would make of the statement and its arguments).
+func (s *stmts) addSQL(ctx context.Context, write func(w *sqlText), rows int64, ref stmtRef) error {
+	return s.addWith(ctx, func(buf []byte) ([]byte, error) {
+		w := sqlText{b: buf, lit: true}
+		write(&w)
+		return w.b, w.err
+	}, rows, ref)
+}
+
+// addWith adds the statement text appends to the buffer.
+func (s *stmts) addWith(ctx context.Context, text func(buf []byte) ([]byte, error), rows int64, ref stmtRef) error {
 	start := len(s.buf)
 	if start > 0 {
 		s.buf = append(s.buf, ";\n"...)
 	}
 	var err error
-	if s.buf, err = conn.Interpolate(s.buf, q, args); err != nil {
+	if s.buf, err = text(s.buf); err != nil {
 		s.buf = s.buf[:start]
 		return fmt.Errorf("%s: %w", ref, err)
 	}

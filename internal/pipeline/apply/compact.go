@@ -1,11 +1,11 @@
 package apply
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/pitcrew/pitcrew/internal/mysql/schema"
 	"github.com/pitcrew/pitcrew/internal/pipeline/txn"
@@ -81,9 +81,9 @@ func compactable(p *plan, def *schema.Table) bool {
 	return true
 }
 
-// keyOf encodes an image's key values (integers) as a map key.
-func (p *plan) keyOf(row []any) string {
-	var b []byte
+// appendKey appends an image's key values (integers) encoded as a map
+// key.
+func (p *plan) appendKey(b []byte, row []any) []byte {
 	for j, i := range p.key {
 		if j > 0 {
 			b = append(b, 0)
@@ -93,7 +93,7 @@ func (p *plan) keyOf(row []any) string {
 			b = fmt.Append(b, row[i])
 		}
 	}
-	return string(b)
+	return b
 }
 
 // appendInteger appends an integer image value by value (the same number
@@ -125,8 +125,9 @@ func appendInteger(b []byte, v any) ([]byte, bool) {
 // changes a key: the caller flushes the table and applies it row by row.
 func (c *compactor) add(p *plan, rc *txn.RowChange) bool {
 	if rc.Kind == txn.Update {
+		var a, b [40]byte
 		for i := 0; i+1 < len(rc.Rows); i += 2 {
-			if p.keyOf(rc.Rows[i]) != p.keyOf(rc.Rows[i+1]) {
+			if !bytes.Equal(p.appendKey(a[:0], rc.Rows[i]), p.appendKey(b[:0], rc.Rows[i+1])) {
 				return false
 			}
 		}
@@ -139,13 +140,15 @@ func (c *compactor) add(p *plan, rc *txn.RowChange) bool {
 		c.order = append(c.order, p.table)
 	}
 	t.p = p
+	var buf [40]byte
 	touch := func(row []any, existed bool) *netRow {
-		k := p.keyOf(row)
-		r := t.rows[k]
+		k := p.appendKey(buf[:0], row)
+		r := t.rows[string(k)] // looked up without a string made
 		if r == nil {
 			r = &netRow{existed: existed, first: row}
-			t.rows[k] = r
-			t.keys = append(t.keys, k)
+			ks := string(k)
+			t.rows[ks] = r
+			t.keys = append(t.keys, ks)
 		}
 		return r
 	}
@@ -198,31 +201,26 @@ func (c *compactor) flushTable(ctx context.Context, b *stmts, table string) erro
 	}
 	p := t.p
 	for chunk := range chunks(dels, max(1, maxParams/len(p.key))) {
-		q, args := p.deleteIn(chunk)
-		if err := b.add(ctx, q, args, int64(len(chunk)), stmtRef{what: "net delete", db: p.db, table: p.table}); err != nil {
+		if err := b.addSQL(ctx, func(w *sqlText) { p.writeDeleteIn(w, chunk) }, int64(len(chunk)), stmtRef{what: "net delete", db: p.db, table: p.table}); err != nil {
 			return err
 		}
 	}
 	for chunk := range chunks(upds, max(1, maxParams/len(p.cols))) {
-		q, args := p.updateJoin(chunk)
-		if err := b.add(ctx, q, args, int64(len(chunk)), stmtRef{what: "net update", db: p.db, table: p.table}); err != nil {
+		if err := b.addSQL(ctx, func(w *sqlText) { p.writeUpdateJoin(w, chunk) }, int64(len(chunk)), stmtRef{what: "net update", db: p.db, table: p.table}); err != nil {
 			return err
 		}
 	}
-	qs, args := p.inserts(ins)
-	for i, q := range qs {
-		if err := b.add(ctx, q, args[i], -1, stmtRef{what: "net insert", db: p.db, table: p.table}); err != nil {
+	for chunk := range chunks(ins, p.insertsPer()) {
+		if err := b.addSQL(ctx, func(w *sqlText) { p.writeInsert(w, chunk) }, -1, stmtRef{what: "net insert", db: p.db, table: p.table}); err != nil {
 			return err
 		}
 	}
 	if gone != nil && !intLess(gone[p.autoInc], high[p.autoInc]) {
 		// Its key is free: absent before the batch and after it.
-		q, args := p.insertOne(gone)
-		if err := b.add(ctx, q, args, 1, stmtRef{what: "AUTO_INCREMENT: inserting the highest row the batch inserted and deleted", db: p.db, table: p.table}); err != nil {
+		if err := b.addSQL(ctx, func(w *sqlText) { p.writeInsert(w, [][]any{gone}) }, 1, stmtRef{what: "AUTO_INCREMENT: inserting the highest row the batch inserted and deleted", db: p.db, table: p.table}); err != nil {
 			return err
 		}
-		q, args = p.delete(gone)
-		if err := b.add(ctx, q, args, 1, stmtRef{what: "AUTO_INCREMENT: deleting it again", db: p.db, table: p.table}); err != nil {
+		if err := b.addSQL(ctx, func(w *sqlText) { p.writeDelete(w, gone) }, 1, stmtRef{what: "AUTO_INCREMENT: deleting it again", db: p.db, table: p.table}); err != nil {
 			return err
 		}
 	}
@@ -292,72 +290,88 @@ func (p *plan) keyValues(row []any) []any {
 	return k
 }
 
-// deleteIn deletes the rows with the given keys.
-func (p *plan) deleteIn(keys [][]any) (string, []any) {
-	var b strings.Builder
-	b.WriteString("DELETE FROM " + p.table + " WHERE ")
-	tuple := "?"
+// writeDeleteIn deletes the rows with the given keys.
+func (p *plan) writeDeleteIn(w *sqlText, keys [][]any) {
+	w.str("DELETE FROM ")
+	w.str(p.table)
+	w.str(" WHERE ")
 	if len(p.key) > 1 {
-		b.WriteString("(" + strings.Join(p.keyNames, ",") + ") IN (")
-		tuple = "(" + strings.TrimSuffix(strings.Repeat("?,", len(p.key)), ",") + ")"
+		w.char('(')
+		w.list(p.keyNames)
+		w.str(") IN (")
 	} else {
-		b.WriteString(p.keyNames[0] + " IN (")
+		w.str(p.keyNames[0])
+		w.str(" IN (")
 	}
-	args := make([]any, 0, len(keys)*len(p.key))
 	for j, k := range keys {
 		if j > 0 {
-			b.WriteByte(',')
+			w.char(',')
 		}
-		b.WriteString(tuple)
-		args = append(args, k...)
+		if len(p.key) > 1 {
+			w.char('(')
+		}
+		for n, v := range k {
+			if n > 0 {
+				w.char(',')
+			}
+			w.value(v)
+		}
+		if len(p.key) > 1 {
+			w.char(')')
+		}
 	}
-	b.WriteByte(')')
-	return b.String(), args
+	w.char(')')
 }
 
-// updateJoin sets every written column of the rows to their new images,
-// matched by key; with one row, a plain UPDATE.
-func (p *plan) updateJoin(rows [][]any) (string, []any) {
+// writeUpdateJoin sets every written column of the rows to their new
+// images, matched by key; with one row, a plain UPDATE.
+func (p *plan) writeUpdateJoin(w *sqlText, rows [][]any) {
 	if len(rows) == 1 {
-		return p.update(rows[0], rows[0])
+		p.writeUpdate(w, rows[0], rows[0])
+		return
 	}
-	var b strings.Builder
-	b.WriteString("UPDATE " + p.table + " AS t JOIN (")
-	args := make([]any, 0, len(rows)*len(p.cols))
+	w.str("UPDATE ")
+	w.str(p.table)
+	w.str(" AS t JOIN (")
 	for j, row := range rows {
 		if j > 0 {
-			b.WriteString(" UNION ALL ")
+			w.str(" UNION ALL ")
 		}
-		b.WriteString("SELECT ")
+		w.str("SELECT ")
 		for n, i := range p.cols {
 			if n > 0 {
-				b.WriteByte(',')
+				w.char(',')
 			}
-			b.WriteByte('?')
+			w.value(row[i])
 			if j == 0 {
-				b.WriteString(" AS c" + strconv.Itoa(n))
+				w.str(" AS c")
+				w.b = strconv.AppendInt(w.b, int64(n), 10)
 			}
-			args = append(args, row[i])
 		}
 	}
-	b.WriteString(") AS v ON ")
+	w.str(") AS v ON ")
 	for j, i := range p.key {
 		if j > 0 {
-			b.WriteString(" AND ")
+			w.str(" AND ")
 		}
-		b.WriteString("t." + p.keyNames[j] + " = v.c" + strconv.Itoa(slices.Index(p.cols, i)))
+		w.str("t.")
+		w.str(p.keyNames[j])
+		w.str(" = v.c")
+		w.b = strconv.AppendInt(w.b, int64(slices.Index(p.cols, i)), 10)
 	}
-	b.WriteString(" SET ")
+	w.str(" SET ")
 	first := true
 	for n := range p.cols {
 		if slices.Contains(p.key, p.cols[n]) {
 			continue
 		}
 		if !first {
-			b.WriteByte(',')
+			w.char(',')
 		}
 		first = false
-		b.WriteString("t." + p.names[n] + " = v.c" + strconv.Itoa(n))
+		w.str("t.")
+		w.str(p.names[n])
+		w.str(" = v.c")
+		w.b = strconv.AppendInt(w.b, int64(n), 10)
 	}
-	return b.String(), args
 }

@@ -208,11 +208,11 @@ func (p *plan) deleteByKey(keyRow []any) (string, []any) { return p.delete(keyRo
 
 // current reads the target row with keyRow's key, locked, or nil.
 func (p *plan) current(ctx context.Context, tx dbtx, keyRow []any) ([]any, error) {
-	var b strings.Builder
-	b.WriteString("SELECT " + strings.Join(p.names, ",") + " FROM " + p.table)
-	args := p.where(&b, keyRow, nil)
-	b.WriteString(" FOR UPDATE")
-	rows, err := tx.QueryContext(ctx, b.String(), args...)
+	var w sqlText
+	w.str("SELECT " + strings.Join(p.names, ",") + " FROM " + p.table)
+	p.where(&w, keyRow)
+	w.str(" FOR UPDATE")
+	rows, err := tx.QueryContext(ctx, string(w.b), w.args...)
 	if err != nil {
 		return nil, err
 	}

@@ -157,72 +157,139 @@ func valueSize(v any) int {
 	return 8
 }
 
+// sqlText is a statement being written: with lit each value goes in as
+// its SQL literal, as conn.Interpolate would put it for its ?, straight
+// into the buffer of a round trip; without, as a ? with the value in args.
+// The same writer makes both, so the text a round trip carries is what
+// interpolating the statement with its arguments gives (the identifiers
+// around the values are quoted, where Interpolate leaves a ? alone).
+type sqlText struct {
+	b    []byte
+	args []any
+	lit  bool
+	n    int // values written
+	err  error
+}
+
+func (w *sqlText) str(s string) { w.b = append(w.b, s...) }
+func (w *sqlText) char(c byte)  { w.b = append(w.b, c) }
+
+// list writes names separated by commas.
+func (w *sqlText) list(names []string) {
+	for j, n := range names {
+		if j > 0 {
+			w.char(',')
+		}
+		w.str(n)
+	}
+}
+
+func (w *sqlText) value(v any) {
+	w.n++
+	if !w.lit {
+		w.b = append(w.b, '?')
+		w.args = append(w.args, v)
+		return
+	}
+	if w.err != nil {
+		return
+	}
+	var err error
+	if w.b, err = conn.AppendLiteral(w.b, v); err != nil {
+		w.err = fmt.Errorf("argument %d: %w", w.n, err)
+	}
+}
+
+// text is the statement with ? for its values, and the values.
+func (w *sqlText) text() (string, []any) { return string(w.b), w.args }
+
+// insertsPer is how many rows one INSERT of the plan takes at most.
+func (p *plan) insertsPer() int { return max(1, maxParams/max(1, len(p.cols))) }
+
 // inserts returns multi-row INSERT statements for rows.
 func (p *plan) inserts(rows [][]any) (stmts []string, args [][]any) {
-	per := max(1, maxParams/max(1, len(p.cols)))
-	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", len(p.cols)), ",") + ")"
-	head := "INSERT INTO " + p.table + " (" + strings.Join(p.names, ",") + ") VALUES "
-	for chunk := range chunks(rows, per) {
-		var b strings.Builder
-		b.WriteString(head)
-		a := make([]any, 0, len(chunk)*len(p.cols))
-		for j, row := range chunk {
-			if j > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(tuple)
-			for _, i := range p.cols {
-				a = append(a, row[i])
-			}
-		}
-		stmts, args = append(stmts, b.String()), append(args, a)
+	for chunk := range chunks(rows, p.insertsPer()) {
+		w := sqlText{args: make([]any, 0, len(chunk)*len(p.cols))}
+		p.writeInsert(&w, chunk)
+		stmts, args = append(stmts, string(w.b)), append(args, w.args)
 	}
 	return stmts, args
 }
 
-func (p *plan) where(b *strings.Builder, before []any, args []any) []any {
-	b.WriteString(" WHERE ")
+// writeInsert writes one multi-row INSERT of rows.
+func (p *plan) writeInsert(w *sqlText, rows [][]any) {
+	w.str("INSERT INTO ")
+	w.str(p.table)
+	w.str(" (")
+	w.list(p.names)
+	w.str(") VALUES ")
+	for j, row := range rows {
+		if j > 0 {
+			w.char(',')
+		}
+		w.char('(')
+		for k, i := range p.cols {
+			if k > 0 {
+				w.char(',')
+			}
+			w.value(row[i])
+		}
+		w.char(')')
+	}
+}
+
+func (p *plan) where(w *sqlText, before []any) {
+	w.str(" WHERE ")
 	for j, i := range p.key {
 		if j > 0 {
-			b.WriteString(" AND ")
+			w.str(" AND ")
 		}
-		b.WriteString(p.keyNames[j])
+		w.str(p.keyNames[j])
 		if p.nullSafe {
-			b.WriteString(" <=> ?")
+			w.str(" <=> ")
 		} else {
-			b.WriteString(" = ?")
+			w.str(" = ")
 		}
-		args = append(args, before[i])
+		w.value(before[i])
 	}
 	if p.nullSafe {
-		b.WriteString(" LIMIT 1")
+		w.str(" LIMIT 1")
 	}
-	return args
 }
 
 // update returns the UPDATE for one before/after pair.
 func (p *plan) update(before, after []any) (string, []any) {
-	var b strings.Builder
-	b.WriteString("UPDATE " + p.table + " SET ")
-	args := make([]any, 0, len(p.cols)+len(p.key))
+	w := sqlText{args: make([]any, 0, len(p.cols)+len(p.key))}
+	p.writeUpdate(&w, before, after)
+	return w.text()
+}
+
+func (p *plan) writeUpdate(w *sqlText, before, after []any) {
+	w.str("UPDATE ")
+	w.str(p.table)
+	w.str(" SET ")
 	for j, i := range p.cols {
 		if j > 0 {
-			b.WriteByte(',')
+			w.char(',')
 		}
-		b.WriteString(p.names[j])
-		b.WriteString(" = ?")
-		args = append(args, after[i])
+		w.str(p.names[j])
+		w.str(" = ")
+		w.value(after[i])
 	}
-	args = p.where(&b, before, args)
-	return b.String(), args
+	p.where(w, before)
 }
 
 // delete returns the DELETE for one before image.
 func (p *plan) delete(before []any) (string, []any) {
-	var b strings.Builder
-	b.WriteString("DELETE FROM " + p.table)
-	args := p.where(&b, before, make([]any, 0, len(p.key)))
-	return b.String(), args
+	w := sqlText{args: make([]any, 0, len(p.key))}
+	p.writeDelete(&w, before)
+	return w.text()
+}
+
+func (p *plan) writeDelete(w *sqlText, before []any) {
+	w.str("DELETE FROM ")
+	w.str(p.table)
+	p.where(w, before)
 }
 
 // fixSigns reinterprets integers decoded as signed in unsigned columns, in

@@ -1,9 +1,16 @@
-// Package testenv starts throwaway MariaDB servers from the installed
-// binaries: tests use them through New, the sandbox through Start with a data
-// dir of its own. Every server listens on a free loopback port, logs a binlog
-// in ROW format with GTID strict mode, and has its own server_id and
+// Package mariadb launches throwaway MariaDB servers from the installed
+// binaries, for the sandbox, the benchmarks and (through testenv) the tests:
+// Start initialises a data dir of its own and starts a server on a loopback
+// port, Stop/Kill/Restart end or cycle it, Options.Detach lets it outlive the
+// process (the sandbox), NewCerts writes throwaway TLS certificates and
+// StartReplica points one server at another with the server's own
+// replication. Every server listens on a free loopback port, logs a binlog in
+// ROW format with GTID strict mode, and has its own server_id and
 // gtid_domain_id.
-package testenv
+//
+// It does not import testing: it is linked into the pitcrew binary (the
+// sandbox, bench), and testenv builds its testing.TB helpers on top of it.
+package mariadb
 
 import (
 	"context"
@@ -84,7 +91,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	if o.Dir == "" {
-		return nil, errors.New("testenv: Options.Dir is required")
+		return nil, errors.New("mariadb: Options.Dir is required")
 	}
 	if o.ServerID == 0 {
 		o.ServerID = 1

@@ -1,4 +1,4 @@
-package testenv
+package mariadb
 
 import (
 	"crypto/ecdsa"
