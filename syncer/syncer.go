@@ -164,20 +164,12 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 		s.cfg.Logger.Info("parallel lanes committed batches beyond the position before the last stop; they are not applied again", "gtid", start.set.String(), "batches_beyond", len(start.extras))
 	}
 	st := &state{applied: start.set, until: until, catchUp: opts.CatchUp}
-	as := applier.Start{Applied: start.set, PendingDDL: start.pendingDDL, Beyond: start.extras,
-		CatchUp: opts.CatchUp, Until: until}
-	// After a resumed load, apply idempotently until its latest snapshot.
-	if ls, ok, err := store.Load(s.cfg.Channel); err != nil {
-		return err
-	} else if ok && ls.Done && ls.Until != "" {
-		if as.IdempotentUntil, err = gtid.Parse(flavor, ls.Until); err != nil {
-			return fmt.Errorf("load state: %w", err)
-		}
-	}
 	p := &pipeline{s: s, ex: ex, store: store, flavor: flavor, st: st, srcDB: srcDB, relay: relay,
 		echoes: conflict.NewEchoFilter(s.cfg.ProgressSchema, s.cfg.ProgressTable, s.cfg.Echo).Fence(s.cfg.FenceUsers), router: route.New(s.cfg.Route)}
-	skips, err := store.Skips(s.cfg.Channel)
-	if err != nil {
+	if start.first {
+		start.written = start.set // its progress row is written there below
+	}
+	if p.ap, err = s.newApplier(p, start, opts, until); err != nil {
 		return err
 	}
 	// Before anything is written: does the source still hold what we need
@@ -211,9 +203,6 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 		}
 		s.cfg.Logger.Info("channel starts", "gtid", start.set.String(), "start_from", s.cfg.StartFrom)
 	}
-	if start.first {
-		start.written = start.set
-	}
 	if s.cfg.Lanes > 1 {
 		if err := progress.EnsureLanes(ctx, ex.DB()); err != nil {
 			return err
@@ -222,15 +211,6 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 	if err := store.SetPosition(s.cfg.Channel, checkpoint.Position{Flavor: flavor, GTIDSet: st.applied.String(), Written: start.written.String()}); err != nil {
 		return err
 	}
-	as.Written = start.written
-	lanes := s.cfg.Lanes
-	if s.cfg.Conflicts != nil {
-		lanes = 1 // conflict resolution runs in the serial applier
-	}
-	p.ap = applier.New(applier.Config{Channel: s.cfg.Channel, Flavor: flavor, BatchTxns: s.cfg.BatchTxns, BatchRows: s.cfg.BatchRows,
-		Lanes: lanes, ParallelTriggers: s.cfg.ParallelTriggers, Progress: progress, Logger: s.cfg.Logger}, ex,
-		applier.Hooks{Filter: &filters{s: s, store: store, skips: newSkipSet(skips), echoes: p.echoes, router: p.router},
-			Report: p, Metrics: counters{s}, Decoder: binlog.NewDecoder(flavor)}, as)
 	s.status.update(func(x *Status) {
 		x.AppliedGTIDSet = st.applied.String()
 		x.RelayState = RelayOff
@@ -248,6 +228,34 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 	go s.pollSource(pollCtx, srcDB, flavor, st)
 
 	return s.supervise(ctx, p)
+}
+
+// newApplier wires the apply stage of pipeline p: where it starts (after
+// a resumed load, idempotent until the load's latest snapshot), and the
+// channel's filters, reporter and counters.
+func (s *Syncer) newApplier(p *pipeline, start start, opts RunOptions, until gtid.Set) (*applier.Applier, error) {
+	as := applier.Start{Applied: start.set, Written: start.written, PendingDDL: start.pendingDDL, Beyond: start.extras,
+		CatchUp: opts.CatchUp, Until: until}
+	if ls, ok, err := p.store.Load(s.cfg.Channel); err != nil {
+		return nil, err
+	} else if ok && ls.Done && ls.Until != "" {
+		if as.IdempotentUntil, err = gtid.Parse(p.flavor, ls.Until); err != nil {
+			return nil, fmt.Errorf("load state: %w", err)
+		}
+	}
+	skips, err := p.store.Skips(s.cfg.Channel)
+	if err != nil {
+		return nil, err
+	}
+	lanes := s.cfg.Lanes
+	if s.cfg.Conflicts != nil {
+		lanes = 1 // conflict resolution runs in the serial applier
+	}
+	cfg := applier.Config{Channel: s.cfg.Channel, Flavor: p.flavor, BatchTxns: s.cfg.BatchTxns, BatchRows: s.cfg.BatchRows,
+		Lanes: lanes, ParallelTriggers: s.cfg.ParallelTriggers, Progress: s.progressTable(), Logger: s.cfg.Logger}
+	hooks := applier.Hooks{Filter: &filters{s: s, store: p.store, skips: newSkipSet(skips), echoes: p.echoes, router: p.router},
+		Report: p, Metrics: counters{s}, Decoder: binlog.NewDecoder(p.flavor)}
+	return applier.New(cfg, p.ex, hooks, as), nil
 }
 
 // progressTable is where the target records the channel's progress.
