@@ -68,7 +68,7 @@ func TestOffsets(t *testing.T) {
 }
 
 func TestLoopFilter(t *testing.T) {
-	l := NewLoop("_pitcrew", "progress", []string{"b-a"})
+	l := NewEchoFilter("_pitcrew", "progress", []string{"b-a"})
 	progress := &txn.Table{Schema: "_pitcrew", Name: "progress", Columns: []string{"channel", "flavor", "gtid_set"}}
 	user := &txn.Table{Schema: "app", Name: "t"}
 	mk := func(channel string) *txn.Txn {
@@ -152,7 +152,7 @@ func TestRulesValidate(t *testing.T) {
 // to log in (error 4151). MySQL logs account statements rewritten, without
 // the fence's marker comment, so they are recognised by what they say.
 func TestLoopDropsFenceStatements(t *testing.T) {
-	l := NewLoop("_pitcrew", "progress", nil).Fence([]string{"shop_app", "o'brien"})
+	l := NewEchoFilter("_pitcrew", "progress", nil).Fence([]string{"shop_app", "o'brien"})
 	for _, tc := range []struct {
 		q    string
 		drop bool
@@ -174,7 +174,7 @@ func TestLoopDropsFenceStatements(t *testing.T) {
 			t.Errorf("%q: dropped %v, want %v", tc.q, dropped, tc.drop)
 		}
 	}
-	plain := NewLoop("_pitcrew", "progress", nil)
+	plain := NewEchoFilter("_pitcrew", "progress", nil)
 	tx := &txn.Txn{GTID: "0-1-2", Events: []txn.Event{{Query: &txn.Query{Text: "ALTER USER 'shop_app'@'%' ACCOUNT LOCK"}}}}
 	if plain.Filter(tx); len(tx.Events) != 1 {
 		t.Error("a channel without fence users dropped an account lock")

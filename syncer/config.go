@@ -138,7 +138,7 @@ type BidiConfig struct {
 	Conflicts *conflict.Rules
 	// FenceUsers are accounts a migration fence locks on one side only:
 	// ALTER USER ... ACCOUNT LOCK / UNLOCK naming only them is not applied
-	// (conflict.Loop.Fenced), so the application is never locked out of
+	// (conflict.EchoFilter.Fenced), so the application is never locked out of
 	// the side it moves to.
 	FenceUsers []string
 }

@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
 	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
@@ -189,5 +191,114 @@ func TestLazyTransactions(t *testing.T) {
 			}
 			testenv.AssertTablesEqual(t, srcDB, testenv.MustDB(t, tgt), "shop")
 		})
+	}
+}
+
+// Parallel lanes seen from the target: the order in which it committed.
+// The source updates a row of app.a after 20 inserts into app.b and before
+// 100 more; the target holds that row locked. The other lanes commit the
+// later inserts while the update waits, so the target's binlog records
+// them before it (serially they would all wait behind it); once the lock
+// goes, the update lands and the target ends equal.
+func TestLanesCommitAroundABlockedBatch(t *testing.T) {
+	src := testenv.New(t, testenv.Options{ServerID: 1})
+	tgt := testenv.New(t, testenv.Options{ServerID: 2})
+	srcDB, tgtDB := testenv.MustDB(t, src), testenv.MustDB(t, tgt)
+	ctx := context.Background()
+	schema := []string{"CREATE DATABASE app", "CREATE TABLE app.a (id INT PRIMARY KEY, v INT NOT NULL)",
+		"CREATE TABLE app.b (id INT PRIMARY KEY, v INT NOT NULL)", "INSERT INTO app.a VALUES (1, 0)"}
+	testenv.Exec(t, srcDB, schema...)
+	testenv.Exec(t, tgtDB, schema...)
+	start := pos(t, srcDB)
+	for id := 1; id <= 120; id++ {
+		if id == 21 {
+			testenv.Exec(t, srcDB, "UPDATE app.a SET v = v + 1 WHERE id = 1")
+		}
+		testenv.Exec(t, srcDB, fmt.Sprintf("INSERT INTO app.b VALUES (%d, %d)", id, id))
+	}
+	var file string
+	var at int64
+	var ignore any
+	if err := tgtDB.QueryRow("SHOW MASTER STATUS").Scan(&file, &at, &ignore, &ignore); err != nil {
+		t.Fatal(err)
+	}
+
+	lock, err := tgtDB.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback()
+	if _, err := lock.Exec("SELECT v FROM app.a WHERE id = 1 FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	s := newSyncer(t, src, tgt, func(c *syncer.Config) {
+		c.Lanes, c.BatchTxns, c.StartFrom, c.StartGTID = 4, 1, syncer.StartGTID, start
+	})
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, syncer.RunOptions{CatchUp: true}) }()
+	// The inserts land while the update waits for the lock (but for what
+	// queued behind it on its own lane).
+	deadline := time.Now().Add(30 * time.Second)
+	for n := 0; n < 100; {
+		if time.Now().After(deadline) {
+			t.Errorf("the target got %d of 120 inserts while the update waited: the lanes did not pass it", n)
+			break
+		}
+		if err := tgtDB.QueryRow("SELECT COUNT(*) FROM app.b").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := lock.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	testenv.AssertTablesEqual(t, srcDB, tgtDB, "app")
+
+	// The target's binlog: which tables each transaction wrote, in commit order.
+	rows, err := tgtDB.Query(fmt.Sprintf("SHOW BINLOG EVENTS IN '%s' FROM %d", file, at))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var order []string // "a" or "b" per transaction that wrote app.a or app.b
+	var txn map[string]bool
+	end := func() {
+		switch {
+		case txn["app.a"]:
+			order = append(order, "a")
+		case txn["app.b"]:
+			order = append(order, "b")
+		}
+	}
+	for rows.Next() {
+		var logName, kind, info string
+		var pos, serverID, endPos int64
+		if err := rows.Scan(&logName, &pos, &kind, &serverID, &endPos, &info); err != nil {
+			t.Fatal(err)
+		}
+		switch kind {
+		case "Gtid":
+			end()
+			txn = map[string]bool{}
+		case "Table_map":
+			if i := strings.LastIndex(info, "("); i >= 0 && txn != nil {
+				txn[strings.Trim(info[i:], "()`")] = true
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	end()
+	update := slices.Index(order, "a")
+	if update < 0 || len(order) != 121 {
+		t.Fatalf("the target's binlog holds %d transactions of app.a and app.b (update at %d), want 121", len(order), update)
+	}
+	t.Logf("the target committed the update after %d inserts (the source: after 20)", update)
+	if update <= 20 {
+		t.Errorf("the target committed the update after %d inserts, as the source did: no insert passed it", update)
 	}
 }

@@ -41,11 +41,11 @@ func (e *corruptEntry) Unwrap() error { return e.cause }
 // behind the target, e.g. after a machine crash took its unsynced tail or
 // the target was restored, is emptied).
 func (p *pipeline) readFrom() (gtid.Set, error) {
-	applied := p.st.snapshot()
+	applied := p.st.appliedSet()
 	if p.relay == nil {
 		return applied, nil
 	}
-	// Pieces of a transaction the last attempt was receiving: it comes
+	// Parts of a transaction the last attempt was receiving: it comes
 	// again whole.
 	if n, err := p.relay.DropPending(); err != nil {
 		return gtid.Set{}, err
@@ -79,7 +79,7 @@ func (p *pipeline) readFrom() (gtid.Set, error) {
 
 // spool appends every fetched transaction to the relay and hands what it
 // wrote to the replay while the replay keeps up (hot).
-func (p *pipeline) spool(ctx context.Context, from gtid.Set, fetched <-chan *txn.Txn, hot *handover) error {
+func (p *pipeline) spool(ctx context.Context, from gtid.Set, hot *handover) error {
 	end := from
 	var lastLog time.Time
 	var state string // what the status was last told, and when
@@ -100,52 +100,50 @@ func (p *pipeline) spool(ctx context.Context, from gtid.Set, fetched <-chan *txn
 		t := next
 		next = nil
 		if t == nil {
-			select {
-			case t = <-fetched:
-			case <-ctx.Done():
-				return ctx.Err()
+			var err error
+			if t, err = p.fetched.Get(ctx); err != nil {
+				return err
 			}
 		}
 		if t.Part {
 			if err := p.relay.AppendPart(ctx, t.GTID, t.Format, t.Raw, t.Parts, paused); err != nil {
 				return fmt.Errorf("spooling a piece of GTID %s: %w", t.GTID, err)
 			}
-			p.fetched.free(t)
+			p.fetched.Done(t)
 			continue
 		}
 		// What the stream has queued besides goes in the same write (up to
-		// a piece of the next transaction).
+		// a part of the next transaction).
 		group, bytes := []*txn.Txn{t}, t.Bytes
 	more:
 		for len(group) < spoolGroup && bytes < spoolGroupBytes {
-			select {
-			case t2 := <-fetched:
-				if t2.Part {
-					next = t2
-					break more
-				}
-				group, bytes = append(group, t2), bytes+t2.Bytes
-			default:
+			t2, ok := p.fetched.TryGet()
+			if !ok {
 				break more
 			}
+			if t2.Part {
+				next = t2
+				break more
+			}
+			group, bytes = append(group, t2), bytes+t2.Bytes
 		}
 		items := make([]checkpoint.RelayItem, len(group))
 		for i, t := range group {
 			items[i] = checkpoint.RelayItem{GTID: t.GTID, Format: t.Format, Events: t.Raw, Parts: t.Parts}
 		}
-		next, err := p.next(end, group)
+		after, err := txn.After(end, group)
 		if err != nil {
 			return err
 		}
-		if _, err := p.relay.AppendMany(ctx, items, checkpoint.Position{Flavor: p.flavor, GTIDSet: next.String()}, paused); err != nil {
+		if _, err := p.relay.AppendMany(ctx, items, checkpoint.Position{Flavor: p.flavor, GTIDSet: after.String()}, paused); err != nil {
 			return fmt.Errorf("spooling GTIDs %s..%s: %w", group[0].GTID, group[len(group)-1].GTID, err)
 		}
-		p.fetched.free(group...)
+		p.fetched.Done(group...)
 		for i, t := range group {
 			t.RelaySeq, t.RelayEnd = items[i].Seq, items[i].End
 			hot.offer(t)
 		}
-		end = next
+		end = after
 		// Shown at most every 100 ms (a group may be one transaction);
 		// the sync publishes every second besides.
 		if state != RelayReading || time.Since(shown) > 100*time.Millisecond {
@@ -195,7 +193,7 @@ func (p *pipeline) syncRelay(ctx context.Context) error {
 // replay decodes relay entries in order and hands them to the applier:
 // from memory (hot) while it keeps up with the spool, else from the
 // relay's files.
-func (p *pipeline) replay(ctx context.Context, out chan<- *txn.Txn, hot *handover) error {
+func (p *pipeline) replay(ctx context.Context, hot *handover) error {
 	dec := binlog.NewDecoder(p.flavor)
 	defer p.relay.StopReading()
 	cursor, _ := p.relay.Bounds()
@@ -227,13 +225,8 @@ func (p *pipeline) replay(ctx context.Context, out chan<- *txn.Txn, hot *handove
 			return err
 		}
 		t.RelaySeq = cursor
-		if err := p.queued.admit(ctx, t); err != nil {
+		if err := p.queued.Put(ctx, t); err != nil {
 			return err
-		}
-		select {
-		case out <- t:
-		case <-ctx.Done():
-			return ctx.Err()
 		}
 		cursor++
 	}
@@ -247,12 +240,12 @@ func (p *pipeline) readEntry(dec *binlog.Decoder, seq uint64) (*txn.Txn, error) 
 	var t *txn.Txn
 	if err == nil {
 		switch {
-		case p.st.snapshot().ContainsOne(e.GTID):
+		case p.st.appliedSet().ContainsOne(e.GTID):
 			t = &txn.Txn{GTID: e.GTID}
 		case e.Parts > 0:
-			// Checked here, a piece at a time: a corrupt piece is dropped
+			// Checked here, a part at a time: a corrupt part is dropped
 			// and fetched again like a corrupt entry. The applier decodes
-			// it event by event as it applies it (applyLazy).
+			// it event by event as it applies it (the applier).
 			readParts := func(fn func([]byte) error) error { return p.relay.ReadParts(seq, e.GTID, e.Parts, e.PartsAt, fn) }
 			if err = readParts(func([]byte) error { return nil }); err == nil {
 				t = binlog.LazyParts(e.GTID, e.Format, e.Events, e.Size, readParts)
@@ -273,7 +266,7 @@ func (p *pipeline) readEntry(dec *binlog.Decoder, seq uint64) (*txn.Txn, error) 
 
 // decode decodes a transaction's raw events; one bigger than
 // Config.LazyBytes is decoded by the applier event by event as it applies
-// it (applyLazy).
+// it (the applier).
 func (p *pipeline) decode(dec *binlog.Decoder, format []byte, raw [][]byte, size int) (*txn.Txn, error) {
 	if size > p.s.cfg.LazyBytes {
 		return dec.Lazy(format, raw)
@@ -285,7 +278,7 @@ func (p *pipeline) decode(dec *binlog.Decoder, format []byte, raw [][]byte, size
 // what the target applied plus the good entries before it. Every stage of
 // the attempt has stopped.
 func (p *pipeline) dropCorrupt(bad *corruptEntry) error {
-	end := p.st.snapshot()
+	end := p.st.appliedSet()
 	first, _ := p.relay.Bounds()
 	gtids, err := p.relay.GTIDs(first, bad.seq)
 	if err != nil {

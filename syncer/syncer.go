@@ -1,11 +1,16 @@
-// Package syncer is the composition root of a channel: it checks the source,
-// reconciles the start position, and runs the pipeline
+// Package syncer is the conductor of a channel: it opens the source and
+// the target, checks them, reconciles the start position, wires the stages
 //
-//	binlog.Stream --(bounded chan of whole transactions)--> apply loop --> target
+//	binlog.Stream --txn.Queue--> applier.Applier --> target
+//	binlog.Stream --txn.Queue--> spool -> relay -> replay --txn.Queue--> applier.Applier
 //
-// restarting it from the last applied position whenever the source or the
-// target goes away (capped backoff). It is the only package that knows the
-// whole shape.
+// (the second with the relay), supervises them, restarting the pipeline
+// from the last applied position whenever the source or the target goes
+// away (capped backoff), and reports (status, metrics). The applier
+// reaches the rest only through the interfaces it declares, which this
+// package implements: its Filter (skips, echo filter, routing), Reporter
+// (local checkpoint, relay, status) and Metrics. It is the only package
+// that knows the whole shape.
 //
 // Invariants: the applied position only moves forward, and only past
 // transactions committed on the target; a restart re-reads everything after
@@ -25,6 +30,7 @@ import (
 	"github.com/pitcrew/pitcrew/conflict"
 	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
+	"github.com/pitcrew/pitcrew/internal/pipeline/applier"
 	"github.com/pitcrew/pitcrew/internal/pipeline/apply"
 	"github.com/pitcrew/pitcrew/internal/pipeline/binlog"
 	"github.com/pitcrew/pitcrew/internal/pipeline/route"
@@ -114,7 +120,7 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 		}
 	}
 
-	progress := s.progress()
+	progress := s.progressTable()
 	objects := &storedObjects{}
 	acfg := apply.Config{
 		Target: s.cfg.Target, Channel: s.cfg.Channel, Flavor: flavor, Progress: progress,
@@ -157,22 +163,15 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 	if len(start.extras) > 0 {
 		s.cfg.Logger.Info("parallel lanes committed batches beyond the position before the last stop; they are not applied again", "gtid", start.set.String(), "batches_beyond", len(start.extras))
 	}
-	st := &state{applied: start.set, pendingDDL: start.pendingDDL, until: until, catchUp: opts.CatchUp, extras: start.extras}
-	// After a resumed load, apply idempotently until its latest snapshot.
-	if ls, ok, err := store.Load(s.cfg.Channel); err != nil {
-		return err
-	} else if ok && ls.Done && ls.Until != "" {
-		if st.until2, err = gtid.Parse(flavor, ls.Until); err != nil {
-			return fmt.Errorf("load state: %w", err)
-		}
-	}
+	st := &state{applied: start.set, until: until, catchUp: opts.CatchUp}
 	p := &pipeline{s: s, ex: ex, store: store, flavor: flavor, st: st, srcDB: srcDB, relay: relay,
-		loop: conflict.NewLoop(s.cfg.ProgressSchema, s.cfg.ProgressTable, s.cfg.Echo).Fence(s.cfg.FenceUsers), router: route.New(s.cfg.Route)}
-	skips, err := store.Skips(s.cfg.Channel)
-	if err != nil {
+		echoes: conflict.NewEchoFilter(s.cfg.ProgressSchema, s.cfg.ProgressTable, s.cfg.Echo).Fence(s.cfg.FenceUsers), router: route.New(s.cfg.Route)}
+	if start.first {
+		start.written = start.set // its progress row is written there below
+	}
+	if p.ap, err = s.newApplier(p, start, opts, until); err != nil {
 		return err
 	}
-	p.skips = newSkipSet(skips)
 	// Before anything is written: does the source still hold what we need
 	// (after what the relay already holds)?
 	from, err := p.readFrom()
@@ -204,18 +203,14 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 		}
 		s.cfg.Logger.Info("channel starts", "gtid", start.set.String(), "start_from", s.cfg.StartFrom)
 	}
-	if start.first {
-		start.written = start.set.String()
-	}
 	if s.cfg.Lanes > 1 {
 		if err := progress.EnsureLanes(ctx, ex.DB()); err != nil {
 			return err
 		}
 	}
-	if err := store.SetPosition(s.cfg.Channel, checkpoint.Position{Flavor: flavor, GTIDSet: st.applied.String(), Written: start.written}); err != nil {
+	if err := store.SetPosition(s.cfg.Channel, checkpoint.Position{Flavor: flavor, GTIDSet: st.applied.String(), Written: start.written.String()}); err != nil {
 		return err
 	}
-	p.written = start.written
 	s.status.update(func(x *Status) {
 		x.AppliedGTIDSet = st.applied.String()
 		x.RelayState = RelayOff
@@ -235,7 +230,36 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 	return s.supervise(ctx, p)
 }
 
-func (s *Syncer) progress() checkpoint.Progress {
+// newApplier wires the apply stage of pipeline p: where it starts (after
+// a resumed load, idempotent until the load's latest snapshot), and the
+// channel's filters, reporter and counters.
+func (s *Syncer) newApplier(p *pipeline, start start, opts RunOptions, until gtid.Set) (*applier.Applier, error) {
+	as := applier.Start{Applied: start.set, Written: start.written, PendingDDL: start.pendingDDL, Beyond: start.extras,
+		CatchUp: opts.CatchUp, Until: until}
+	if ls, ok, err := p.store.Load(s.cfg.Channel); err != nil {
+		return nil, err
+	} else if ok && ls.Done && ls.Until != "" {
+		if as.IdempotentUntil, err = gtid.Parse(p.flavor, ls.Until); err != nil {
+			return nil, fmt.Errorf("load state: %w", err)
+		}
+	}
+	skips, err := p.store.Skips(s.cfg.Channel)
+	if err != nil {
+		return nil, err
+	}
+	lanes := s.cfg.Lanes
+	if s.cfg.Conflicts != nil {
+		lanes = 1 // conflict resolution runs in the serial applier
+	}
+	cfg := applier.Config{Channel: s.cfg.Channel, Flavor: p.flavor, BatchTxns: s.cfg.BatchTxns, BatchRows: s.cfg.BatchRows,
+		Lanes: lanes, ParallelTriggers: s.cfg.ParallelTriggers, Progress: s.progressTable(), Logger: s.cfg.Logger}
+	hooks := applier.Hooks{Filter: &filters{s: s, store: p.store, skips: newSkipSet(skips), echoes: p.echoes, router: p.router},
+		Report: p, Metrics: counters{s}, Decoder: binlog.NewDecoder(p.flavor)}
+	return applier.New(cfg, p.ex, hooks, as), nil
+}
+
+// progressTable is where the target records the channel's progress.
+func (s *Syncer) progressTable() checkpoint.Progress {
 	return checkpoint.Progress{Schema: s.cfg.ProgressSchema, Table: s.cfg.ProgressTable}
 }
 
@@ -243,8 +267,8 @@ type start struct {
 	set        gtid.Set
 	pendingDDL string
 	first      bool
-	written    string // the target's progress row
-	extras     []span // batches applied beyond set by parallel lanes
+	written    gtid.Set       // the target's progress row
+	extras     []applier.Span // batches applied beyond set by parallel lanes
 }
 
 // resolveStart reconciles the target's progress row, the local checkpoint
@@ -265,7 +289,7 @@ func (s *Syncer) resolveStart(ctx context.Context, srcDB, tgtDB *sql.DB, store *
 			if l, err := gtid.Parse(local.Flavor, local.GTIDSet); err == nil && !set.Contains(l) {
 				if local.Written == row.GTIDSet && l.Contains(set) {
 					// Ahead only by transactions that changed nothing here.
-					return start{set: l, pendingDDL: row.PendingDDL, written: row.GTIDSet, extras: extras}, nil
+					return start{set: l, pendingDDL: row.PendingDDL, written: tp.written, extras: extras}, nil
 				}
 				s.cfg.Logger.Warn("local checkpoint is ahead of the target's progress row; the target's row wins", "local", l.String(), "target", set.String())
 			}
@@ -277,7 +301,7 @@ func (s *Syncer) resolveStart(ctx context.Context, srcDB, tgtDB *sql.DB, store *
 			"the source is not the server this channel streamed from, or it lost transactions (restored from a backup, failed over to a replica that lagged): point source at the right server, or start the channel anew (another channel name, an empty data dir)"); err != nil {
 			return start{}, err
 		}
-		return start{set: set, pendingDDL: row.PendingDDL, written: row.GTIDSet, extras: extras}, nil
+		return start{set: set, pendingDDL: row.PendingDDL, written: tp.written, extras: extras}, nil
 	}
 	if onDisk {
 		return start{}, fmt.Errorf("the target has no progress row for channel %q, but the local checkpoint in %s is at %q: the target was replaced or its %s schema dropped; to start the channel anew, use an empty data dir and choose --start-from", s.cfg.Channel, s.cfg.DataDir, local.GTIDSet, s.cfg.ProgressSchema)
@@ -382,17 +406,16 @@ func (s *Syncer) supervise(ctx context.Context, p *pipeline) error {
 		// whose COMMIT reply was lost may have landed.
 		// With lanes, batches beyond the position may have landed too.
 		if tp, ok, err := s.readTarget(ctx, p.ex.DB(), p.flavor); err == nil && ok {
-			if tp.set.Contains(p.st.snapshot()) && !p.st.snapshot().Contains(tp.set) {
+			if tp.set.Contains(p.st.appliedSet()) && !p.st.appliedSet().Contains(tp.set) {
 				s.cfg.Logger.Info("the target is ahead of the in-memory position; continuing from the target", "gtid", tp.set.String())
 				p.st.advance(tp.set, time.Time{}, 0)
-				p.written = tp.row.GTIDSet
 			}
-			p.st.setExtras(tp.extras)
+			p.ap.Resume(tp.set, tp.written, tp.extras)
 		}
-		applied := p.st.snapshot().String()
+		applied := p.st.appliedSet()
 		err := p.run(ctx)
 		switch {
-		case errors.Is(err, errDone):
+		case errors.Is(err, applier.ErrCaughtUp):
 			s.status.update(func(x *Status) { x.State = StateCaughtUp })
 			return nil
 		case ctx.Err() != nil:
@@ -404,10 +427,10 @@ func (s *Syncer) supervise(ctx context.Context, p *pipeline) error {
 			err = errors.New("binlog stream ended")
 		}
 		s.metrics.Errors.Inc()
-		if !conn.Retryable(err) && !errors.Is(err, errRelayRefetch) && !errors.Is(err, errReadAgain) {
+		if !conn.Retryable(err) && !errors.Is(err, errRelayRefetch) && !errors.Is(err, applier.ErrReadAgain) {
 			return err
 		}
-		if p.st.applied.String() != applied {
+		if !p.st.appliedSet().Equal(applied) {
 			backoff = 500 * time.Millisecond // progress was made: start small again
 		}
 		s.metrics.Reconnects.Inc()
@@ -425,15 +448,16 @@ func (s *Syncer) supervise(ctx context.Context, p *pipeline) error {
 // target is what the target records for the channel: its progress row,
 // and the applied set that row and the lanes' rows give together (merge).
 type target struct {
-	row    checkpoint.ProgressRow
-	set    gtid.Set
-	extras []span // batches applied beyond set
+	row     checkpoint.ProgressRow
+	written gtid.Set // the row's position
+	set     gtid.Set
+	extras  []applier.Span // batches applied beyond set
 }
 
 // readTarget reads the channel's progress and lane rows; ok is false when
 // the channel has no progress row there.
 func (s *Syncer) readTarget(ctx context.Context, db *sql.DB, flavor string) (tp target, ok bool, err error) {
-	progress := s.progress()
+	progress := s.progressTable()
 	row, ok, err := progress.Load(ctx, db, s.cfg.Channel)
 	if err != nil || !ok {
 		return target{}, false, err
@@ -449,8 +473,8 @@ func (s *Syncer) readTarget(ctx context.Context, db *sql.DB, flavor string) (tp 
 	if err != nil {
 		return target{}, false, err
 	}
-	tp = target{row: row}
-	if tp.set, tp.extras, err = merge(flavor, set, lanes); err != nil {
+	tp = target{row: row, written: set}
+	if tp.set, tp.extras, err = applier.Merge(flavor, set, lanes); err != nil {
 		return target{}, false, err
 	}
 	return tp, true, nil
@@ -476,7 +500,7 @@ func (s *Syncer) pollSource(ctx context.Context, db *sql.DB, flavor string, st *
 		}
 		s.checkRetention(&g, st)
 		if i > 0 { // the rate needs two polls
-			txns, _ := st.progress()
+			txns, _ := st.appliedSoFar()
 			behind, lag, _ := st.lag()
 			x := s.status.get()
 			s.observe(&rep, time.Now(), txns, behind, lag, g.rate, x.CatchUpIn)
@@ -500,7 +524,7 @@ type guard struct {
 }
 
 func (s *Syncer) checkRetention(g *guard, st *state) {
-	txns, lastCommit := st.progress()
+	txns, lastCommit := st.appliedSoFar()
 	now := time.Now()
 	if !g.lastAt.IsZero() {
 		inst := float64(txns-g.lastTxns) / now.Sub(g.lastAt).Seconds()

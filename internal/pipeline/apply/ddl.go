@@ -7,7 +7,6 @@ package apply
 import (
 	"context"
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -194,9 +193,6 @@ func alreadyDone(err error) bool {
 	return false
 }
 
-// errNoGTID refuses a transaction the engine cannot position.
-var errNoGTID = errors.New("source transaction without GTID: turn GTIDs on at the source (MySQL gtid_mode=ON)")
-
 // refuse rejects what cannot be applied exactly, naming the fix.
 func refuse(t *txn.Txn) error {
 	for _, ev := range t.Events {
@@ -205,14 +201,14 @@ func refuse(t *txn.Txn) error {
 		}
 	}
 	if t.GTID == "" {
-		return errNoGTID
+		return txn.ErrNoGTID
 	}
 	return nil
 }
 
 func refuseEvent(gtid string, ev txn.Event) error {
 	if gtid == "" {
-		return errNoGTID
+		return txn.ErrNoGTID
 	}
 	if q := ev.Query; q != nil && q.Statement {
 		return fmt.Errorf("GTID %s: statement-format event %.120q: set binlog_format=ROW on the source (globally and in every session)", gtid, ddlsql.Redact(q.Text))

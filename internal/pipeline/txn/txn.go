@@ -1,14 +1,20 @@
-// Package txn turns binlog events into whole source transactions.
+// Package txn turns binlog events into source transactions, and queues
+// them between the pipeline's stages (Queue).
 //
-// It is plain data and one pure state machine (Assembler): no I/O. The reader
-// feeds it every event in stream order; it hands back a Txn only once the
-// transaction's last event (XID, COMMIT, or the single statement of a DDL) has
-// arrived. A transaction cut short by a reconnect is dropped with Reset and
-// received again from its GTID, so a partial transaction never leaves here.
+// The Assembler is one pure state machine: no I/O. The reader feeds it
+// every event in stream order; it hands back a Txn once the transaction's
+// last event (XID, COMMIT, or the single statement of a DDL) has arrived,
+// or, asked to (Assembler.Part), a part of one still arriving (Txn.Part),
+// which the relay spools or the applier applies as it comes. A transaction
+// cut short by a reconnect is dropped with Reset and received again from
+// its GTID.
 package txn
 
 import (
+	"errors"
 	"fmt"
+
+	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
 )
 
 // Kind is the row operation of a RowChange.
@@ -136,15 +142,15 @@ type Txn struct {
 	// every call).
 	Head func(fn func(raw []byte) error) error
 
-	// Part marks a piece of a transaction still being received: its GTID
+	// Part marks a part of a transaction still being received: its GTID
 	// and the raw events (relay) or decoded events (no relay) since the
-	// previous piece (Assembler.Part). The relay spools it, or the applier
+	// previous part (Assembler.Part). The relay spools it, or the applier
 	// applies it, so the whole never sits in memory. Parts counts the
-	// pieces sent before this one (0: the transaction's first), or, on the
-	// complete Txn, before it. A transaction whose pieces were sent and
+	// parts sent before this one (0: the transaction's first), or, on the
+	// complete Txn, before it. A transaction whose parts were sent and
 	// that never completes (rolled back, or cut off by a crashed source's
-	// next GTID) is followed by another's first piece, or by a complete
-	// Txn with Parts 0: its pieces are then dropped.
+	// next GTID) is followed by another's first part, or by a complete
+	// Txn with Parts 0: its parts are then dropped.
 	Part  bool
 	Parts int
 }
@@ -170,4 +176,20 @@ func (t *Txn) RowCount() int {
 // selected, in one transaction).
 func (t *Txn) IsDDL() bool {
 	return len(t.Events) > 0 && t.Events[0].Query != nil && !t.Events[0].Query.Statement
+}
+
+// ErrNoGTID refuses a source transaction that has no GTID: positions are
+// GTID sets.
+var ErrNoGTID = errors.New("source transaction without GTID: turn GTIDs on at the source (MySQL gtid_mode=ON)")
+
+// After is the position from with every transaction of ts added.
+func After(from gtid.Set, ts []*Txn) (gtid.Set, error) {
+	gtids := make([]string, len(ts))
+	for i, t := range ts {
+		if t.GTID == "" {
+			return gtid.Set{}, ErrNoGTID
+		}
+		gtids[i] = t.GTID
+	}
+	return from.AddAll(gtids)
 }

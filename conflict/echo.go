@@ -14,8 +14,10 @@ func OriginMarker(channel string) string { return "/* pitcrew origin=" + channel
 
 var originRe = regexp.MustCompile(`/\* pitcrew origin=([A-Za-z0-9_-]+) \*/`)
 
-// Loop drops echoes and pitcrew's own bookkeeping from a stream.
-type Loop struct {
+// EchoFilter drops echoes (in bidirectional mode, what this channel's
+// source got from the channel the other way) and pitcrew's own bookkeeping
+// from a stream.
+type EchoFilter struct {
 	ProgressSchema string // our schema on every node (default _pitcrew)
 	ProgressTable  string
 	Echo           map[string]bool // channels whose applied transactions are echoes here
@@ -27,15 +29,15 @@ type Loop struct {
 	Fenced map[string]bool
 }
 
-// Fence sets the users whose account locks are dropped; it returns l.
-func (l *Loop) Fence(users []string) *Loop {
+// Fence sets the users whose account locks are dropped; it returns f.
+func (f *EchoFilter) Fence(users []string) *EchoFilter {
 	for _, u := range users {
-		if l.Fenced == nil {
-			l.Fenced = map[string]bool{}
+		if f.Fenced == nil {
+			f.Fenced = map[string]bool{}
 		}
-		l.Fenced[u] = true
+		f.Fenced[u] = true
 	}
-	return l
+	return f
 }
 
 var (
@@ -44,8 +46,8 @@ var (
 )
 
 // fenceStatement reports whether q only locks or unlocks fenced accounts.
-func (l *Loop) fenceStatement(q string) bool {
-	if len(l.Fenced) == 0 {
+func (f *EchoFilter) fenceStatement(q string) bool {
+	if len(f.Fenced) == 0 {
 		return false
 	}
 	m := lockRe.FindStringSubmatch(q)
@@ -59,47 +61,47 @@ func (l *Loop) fenceStatement(q string) bool {
 		}
 		name := u[1] + u[2] + u[3] + u[4]
 		name = strings.NewReplacer(`''`, `'`, `""`, `"`, "``", "`", `\'`, `'`, `\\`, `\`).Replace(name)
-		if !l.Fenced[name] {
+		if !f.Fenced[name] {
 			return false
 		}
 	}
 	return true
 }
 
-// NewLoop returns the filter for a channel.
-func NewLoop(progressSchema, progressTable string, echo []string) *Loop {
-	l := &Loop{ProgressSchema: progressSchema, ProgressTable: progressTable, Echo: map[string]bool{}}
+// NewEchoFilter returns the filter for a channel.
+func NewEchoFilter(progressSchema, progressTable string, echo []string) *EchoFilter {
+	f := &EchoFilter{ProgressSchema: progressSchema, ProgressTable: progressTable, Echo: map[string]bool{}}
 	for _, e := range echo {
-		l.Echo[e] = true
+		f.Echo[e] = true
 	}
-	return l
+	return f
 }
 
 // Echoing reports whether any channel's transactions are recognised as
 // echoes (a transaction can then be dropped whole by its last event).
-func (l *Loop) Echoing() bool { return len(l.Echo) > 0 }
+func (f *EchoFilter) Echoing() bool { return len(f.Echo) > 0 }
 
 // Filter removes, in place, the events on our own schema (another
 // channel's progress rows and ledger must never be applied here), and
 // empties the transaction when it is an echo. The transaction keeps its
 // GTID: the position still moves past it. It reports whether t was an echo.
-func (l *Loop) Filter(t *txn.Txn) bool {
+func (f *EchoFilter) Filter(t *txn.Txn) bool {
 	echo := false
 	kept := t.Events[:0]
 	for _, e := range t.Events {
 		switch {
-		case e.Rows != nil && strings.EqualFold(e.Rows.Table.Schema, l.ProgressSchema):
+		case e.Rows != nil && strings.EqualFold(e.Rows.Table.Schema, f.ProgressSchema):
 			// The channel's progress row, or one of its lanes' rows.
-			if (strings.EqualFold(e.Rows.Table.Name, l.ProgressTable) || strings.EqualFold(e.Rows.Table.Name, checkpoint.LanesTable(l.ProgressTable))) && l.marksEcho(e.Rows) {
+			if (strings.EqualFold(e.Rows.Table.Name, f.ProgressTable) || strings.EqualFold(e.Rows.Table.Name, checkpoint.LanesTable(f.ProgressTable))) && f.marksEcho(e.Rows) {
 				echo = true
 			}
 			continue
 		case e.Query != nil && strings.Contains(e.Query.Text, strings.TrimSpace(checkpoint.InternalMarker)):
 			continue
-		case e.Query != nil && l.fenceStatement(e.Query.Text):
+		case e.Query != nil && f.fenceStatement(e.Query.Text):
 			continue
 		case e.Query != nil:
-			if m := originRe.FindStringSubmatch(e.Query.Text); m != nil && l.Echo[m[1]] {
+			if m := originRe.FindStringSubmatch(e.Query.Text); m != nil && f.Echo[m[1]] {
 				echo = true
 			}
 		}
@@ -114,7 +116,7 @@ func (l *Loop) Filter(t *txn.Txn) bool {
 
 // marksEcho reports whether a progress-row change names an echo channel.
 // The channel is the table's first column (checkpoint.Progress).
-func (l *Loop) marksEcho(rc *txn.RowChange) bool {
+func (f *EchoFilter) marksEcho(rc *txn.RowChange) bool {
 	col := 0
 	for i, name := range rc.Table.Columns {
 		if strings.EqualFold(name, "channel") {
@@ -130,7 +132,7 @@ func (l *Loop) marksEcho(rc *txn.RowChange) bool {
 			case []byte:
 				name = string(v)
 			}
-			if l.Echo[name] {
+			if f.Echo[name] {
 				return true
 			}
 		}

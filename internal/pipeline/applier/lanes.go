@@ -1,8 +1,7 @@
-package syncer
+package applier
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"time"
 
@@ -40,9 +39,6 @@ const laneDepth = 2
 // progress row is brought up to the watermark (for readers of that row).
 const mainRowIdle = time.Second
 
-// span is one committed batch: the positions before and after it.
-type span struct{ before, after gtid.Set }
-
 type laneJob struct {
 	batch         []*txn.Txn
 	rows          int
@@ -55,23 +51,23 @@ type laneJob struct {
 }
 
 type lanes struct {
-	p       *pipeline
+	a       *Applier
 	queues  []chan *laneJob
 	results chan *laneJob
 	held    []map[uint64]int // per lane: keys of its queued and applying batches
 	jobs    []int            // per lane: batches queued or applying
 	order   []*laneJob       // dispatched, in source order, above the watermark
 	head    gtid.Set         // after the last dispatched transaction
-	seed    []span           // batches a previous run committed beyond the watermark
+	seed    []Span           // batches a previous run committed beyond the watermark
 	// stale: the watermark moved past the channel's progress row (lane
 	// batches write their lanes' rows only).
 	stale bool
 }
 
-// applyLanes is applyLoop with parallel lanes.
-func (p *pipeline) applyLanes(ctx context.Context, ch <-chan *txn.Txn) error {
-	n := p.s.cfg.Lanes
-	l := &lanes{p: p, results: make(chan *laneJob, n*laneDepth), head: p.st.snapshot(), seed: p.st.extraSpans()}
+// runLanes is runSerial with parallel lanes.
+func (a *Applier) runLanes(ctx context.Context, q *txn.Queue) error {
+	n := a.cfg.Lanes
+	l := &lanes{a: a, results: make(chan *laneJob, n*laneDepth), head: a.Applied(), seed: a.beyondSpans()}
 	for range n {
 		l.queues = append(l.queues, make(chan *laneJob, laneDepth))
 		l.held = append(l.held, map[uint64]int{})
@@ -82,26 +78,26 @@ func (p *pipeline) applyLanes(ctx context.Context, ch <-chan *txn.Txn) error {
 	for i := range n {
 		g.Go(func() error { return l.work(gctx, i) })
 	}
-	err := l.dispatch(gctx, ch)
+	err := l.dispatch(gctx, q)
 	stop()
 	_ = g.Wait()
 	return err
 }
 
-func (l *lanes) dispatch(ctx context.Context, ch <-chan *txn.Txn) error {
-	p := l.p
+func (l *lanes) dispatch(ctx context.Context, q *txn.Queue) error {
+	a := l.a
 	idle := time.NewTimer(time.Hour)
 	defer idle.Stop()
 	var next *txn.Txn
 	for {
-		if p.st.done() {
-			if err := l.drain(ctx); err != nil {
+		if a.done() {
+			if err := l.drain(ctx, q); err != nil {
 				return err
 			}
 			if err := l.writeMainRow(ctx); err != nil {
 				return err
 			}
-			return errDone
+			return ErrCaughtUp
 		}
 		t := next
 		next = nil
@@ -112,9 +108,9 @@ func (l *lanes) dispatch(ctx context.Context, ch <-chan *txn.Txn) error {
 				idleC = idle.C
 			}
 			select {
-			case t = <-ch:
+			case t = <-q.C():
 			case j := <-l.results:
-				if err := l.finish(j); err != nil {
+				if err := l.finish(q, j); err != nil {
 					return err
 				}
 				continue
@@ -128,17 +124,17 @@ func (l *lanes) dispatch(ctx context.Context, ch <-chan *txn.Txn) error {
 			}
 			// An applied one only comes at the start of a stream, before
 			// anything is dispatched; it is released once the lanes drain.
-			if keep, err := p.take(t, func() error { return l.drain(ctx) }); err != nil {
+			if keep, err := a.take(q, t, func() error { return l.drain(ctx, q) }); err != nil {
 				return err
 			} else if !keep {
 				continue
 			}
 		}
 		if alone(t) {
-			p.s.status.update(func(x *Status) { x.LaneBarriers++ })
-			err := l.barrier(ctx, func() error {
+			a.h.Metrics.Count(LaneBarrier)
+			err := l.barrier(ctx, q, func() error {
 				var err error
-				next, err = p.applyAlone(ctx, t, ch)
+				next, err = a.applyAlone(ctx, t, q)
 				return err
 			})
 			if err != nil {
@@ -146,29 +142,29 @@ func (l *lanes) dispatch(ctx context.Context, ch <-chan *txn.Txn) error {
 			}
 			continue
 		}
-		batch, rows, n, err := p.fill(ch, t)
+		batch, rows, n, err := a.fill(q, t)
 		if err != nil {
 			return err
 		}
 		next = n
-		if len(l.order) == 0 && len(ch) == 0 {
+		if len(l.order) == 0 && q.Len() == 0 {
 			// Nothing applying, nothing waiting: not behind. One batch
 			// gains nothing from a lane and pays a hand-off (steady-state
 			// lag), so it goes the serial way, with the channel's row.
-			if err := l.serial(ctx, batch, rows); err != nil {
+			if err := l.serial(ctx, q, batch, rows); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := l.dispatchBatch(ctx, batch, rows); err != nil {
+		if err := l.dispatchBatch(ctx, q, batch, rows); err != nil {
 			return err
 		}
 	}
 }
 
-func (l *lanes) dispatchBatch(ctx context.Context, batch []*txn.Txn, rows int) error {
-	p := l.p
-	after, err := p.next(l.head, batch)
+func (l *lanes) dispatchBatch(ctx context.Context, q *txn.Queue, batch []*txn.Txn, rows int) error {
+	a := l.a
+	after, err := txn.After(l.head, batch)
 	if err != nil {
 		return err
 	}
@@ -178,17 +174,17 @@ func (l *lanes) dispatchBatch(ctx context.Context, batch []*txn.Txn, rows int) e
 		job.done = true
 		l.head = after
 		l.order = append(l.order, job)
-		return l.pop()
+		return l.pop(q)
 	}
 	ks := apply.NewKeys()
 	for _, t := range batch {
-		if err := p.ex.Keys(ctx, t, ks, p.s.cfg.ParallelTriggers); err != nil {
+		if err := a.ex.Keys(ctx, t, ks, a.cfg.ParallelTriggers); err != nil {
 			return err
 		}
 	}
-	if ks.Barrier != "" || p.st.idempotent() {
-		p.s.status.update(func(x *Status) { x.LaneBarriers++ })
-		return l.serial(ctx, batch, rows)
+	if ks.Barrier != "" || a.idempotent() {
+		a.h.Metrics.Count(LaneBarrier)
+		return l.serial(ctx, q, batch, rows)
 	}
 	job.keys = ks
 	for {
@@ -214,7 +210,7 @@ func (l *lanes) dispatchBatch(ctx context.Context, batch []*txn.Txn, rows int) e
 			job.lane = lane
 			break
 		}
-		if err := l.wait(ctx); err != nil {
+		if err := l.wait(ctx, q); err != nil {
 			return err
 		}
 	}
@@ -223,7 +219,7 @@ func (l *lanes) dispatchBatch(ctx context.Context, batch []*txn.Txn, rows int) e
 		busy = busy || (n > 0 && i != job.lane)
 	}
 	if busy {
-		p.s.status.update(func(x *Status) { x.LaneOverlaps++ })
+		a.h.Metrics.Count(LaneOverlap)
 	}
 	for k := range ks.Reg {
 		l.held[job.lane][k]++
@@ -249,36 +245,36 @@ func holds(held map[uint64]int, check map[uint64]struct{}) bool {
 
 // serial applies a batch the serial way, with the channel's progress row,
 // once every lane has drained.
-func (l *lanes) serial(ctx context.Context, batch []*txn.Txn, rows int) error {
-	defer l.p.applyGate().free(batch...)
-	return l.barrier(ctx, func() error { return l.p.applyBatch(ctx, batch, rows) })
+func (l *lanes) serial(ctx context.Context, q *txn.Queue, batch []*txn.Txn, rows int) error {
+	defer q.Done(batch...)
+	return l.barrier(ctx, q, func() error { return l.a.applyBatch(ctx, batch, rows) })
 }
 
 // barrier drains every lane, runs fn alone (it writes the channel's own
 // progress row), and continues from where fn left the position.
-func (l *lanes) barrier(ctx context.Context, fn func() error) error {
-	if err := l.drain(ctx); err != nil {
+func (l *lanes) barrier(ctx context.Context, q *txn.Queue, fn func() error) error {
+	if err := l.drain(ctx, q); err != nil {
 		return err
 	}
 	if err := fn(); err != nil {
 		return err
 	}
-	l.head, l.stale = l.p.st.snapshot(), false
+	l.head, l.stale = l.a.Applied(), false
 	return nil
 }
 
-func (l *lanes) wait(ctx context.Context) error {
+func (l *lanes) wait(ctx context.Context, q *txn.Queue) error {
 	select {
 	case j := <-l.results:
-		return l.finish(j)
+		return l.finish(q, j)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-func (l *lanes) drain(ctx context.Context) error {
+func (l *lanes) drain(ctx context.Context, q *txn.Queue) error {
 	for len(l.order) > 0 {
-		if err := l.wait(ctx); err != nil {
+		if err := l.wait(ctx, q); err != nil {
 			return err
 		}
 	}
@@ -287,7 +283,7 @@ func (l *lanes) drain(ctx context.Context) error {
 
 // finish takes a lane's answer and moves the watermark over every batch
 // now committed in source order.
-func (l *lanes) finish(j *laneJob) error {
+func (l *lanes) finish(q *txn.Queue, j *laneJob) error {
 	if j.err != nil {
 		return j.err
 	}
@@ -299,19 +295,20 @@ func (l *lanes) finish(j *laneJob) error {
 		}
 	}
 	l.jobs[j.lane]--
-	return l.pop()
+	return l.pop(q)
 }
 
-func (l *lanes) pop() error {
-	p := l.p
+// pop moves the watermark over the batches committed in source order.
+func (l *lanes) pop(q *txn.Queue) error {
+	a := l.a
 	for len(l.order) > 0 && l.order[0].done {
 		j := l.order[0]
 		l.order = l.order[1:]
-		p.applyGate().free(j.batch...)
+		q.Done(j.batch...)
 		if j.wrote {
-			p.s.metrics.Rows.Add(float64(j.rows))
+			a.h.Metrics.RowsWritten(j.rows)
 		}
-		if err := p.committed(j.after, j.batch, false); err != nil {
+		if err := a.committed(j.after, j.batch, false, rowsOf(j.batch)); err != nil {
 			return err
 		}
 		l.stale = true
@@ -323,22 +320,24 @@ func (l *lanes) pop() error {
 // no lane applies (the lanes' rows already hold it; readers of the
 // channel's row see it this way).
 func (l *lanes) writeMainRow(ctx context.Context) error {
-	p := l.p
-	w := p.st.snapshot()
-	if p.written == w.String() {
+	a := l.a
+	w := a.Applied()
+	if a.written.Equal(w) {
 		return nil
 	}
-	if err := p.s.progress().Write(ctx, p.ex.DB(), p.s.cfg.Channel, p.flavor, w.String()); err != nil {
+	if err := a.cfg.Progress.Write(ctx, a.ex.DB(), a.cfg.Channel, a.cfg.Flavor, w.String()); err != nil {
 		return err
 	}
-	p.written, l.stale = w.String(), false
-	return p.store.RecordPosition(p.s.cfg.Channel, checkpoint.Position{Flavor: p.flavor, GTIDSet: w.String(), Written: p.written})
+	a.mu.Lock()
+	a.written = w
+	a.mu.Unlock()
+	l.stale = false
+	return a.h.Report.Wrote(w)
 }
 
 // work is one lane: it applies its batches in order, each with its row.
 func (l *lanes) work(ctx context.Context, lane int) error {
-	p := l.p
-	progress := p.s.progress()
+	a := l.a
 	done := slices.Clone(l.seed)
 	for {
 		var job *laneJob
@@ -347,25 +346,25 @@ func (l *lanes) work(ctx context.Context, lane int) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		w := p.st.snapshot()
+		w := a.Applied()
 		kept := done[:0:0]
 		for _, s := range done {
-			if !w.Contains(s.after) {
+			if !w.Contains(s.After) {
 				kept = append(kept, s)
 			}
 		}
-		kept = append(kept, span{job.before, job.after})
+		kept = append(kept, Span{job.before, job.after})
 		ranges := make([]checkpoint.LaneRange, len(kept))
 		for i, s := range kept {
-			ranges[i] = checkpoint.LaneRange{Before: s.before.String(), After: s.after.String()}
+			ranges[i] = checkpoint.LaneRange{Before: s.Before.String(), After: s.After.String()}
 		}
-		q, args := progress.LaneSQL(p.s.cfg.Channel, lane, p.flavor, w.String(), ranges)
+		q, args := a.cfg.Progress.LaneSQL(a.cfg.Channel, lane, a.cfg.Flavor, w.String(), ranges)
 		began := time.Now()
-		job.err = p.ex.ApplyRowsRecord(ctx, job.batch, apply.Record{SQL: q, Args: args,
+		job.err = a.ex.ApplyRowsRecord(ctx, job.batch, apply.Record{SQL: q, Args: args,
 			Landed: func(ctx context.Context) (bool, error) { return l.landed(ctx, lane, job) }})
 		if job.err == nil {
 			done = kept
-			p.s.metrics.ApplyDuration.Observe(time.Since(began).Seconds())
+			a.h.Metrics.Took(time.Since(began))
 		}
 		select {
 		case l.results <- job:
@@ -380,7 +379,8 @@ func (l *lanes) work(ctx context.Context, lane int) error {
 
 // landed reads the lane's row: does it record job?
 func (l *lanes) landed(ctx context.Context, lane int, job *laneJob) (bool, error) {
-	rows, err := l.p.s.progress().LoadLanes(ctx, l.p.ex.DB(), l.p.s.cfg.Channel)
+	a := l.a
+	rows, err := a.cfg.Progress.LoadLanes(ctx, a.ex.DB(), a.cfg.Channel)
 	if err != nil {
 		return false, err
 	}
@@ -388,63 +388,13 @@ func (l *lanes) landed(ctx context.Context, lane int, job *laneJob) (bool, error
 		if r.Lane != lane {
 			continue
 		}
-		for _, d := range r.Done {
-			if d.Before == job.before.String() && d.After == job.after.String() {
-				return true, nil
-			}
+		spans, err := spansOf(a.cfg.Flavor, r)
+		if err != nil {
+			return false, err
+		}
+		if slices.ContainsFunc(spans, func(s Span) bool { return s.Before.Equal(job.before) && s.After.Equal(job.after) }) {
+			return true, nil
 		}
 	}
 	return false, nil
-}
-
-// merge is the exact applied set that the channel's row (w) and its lane
-// rows record: the highest watermark, extended by every batch that
-// continues it, and the batches still beyond it.
-func merge(flavor string, w gtid.Set, rows []checkpoint.LaneRow) (gtid.Set, []span, error) {
-	var spans []span
-	parse := func(lane int, s string) (gtid.Set, error) {
-		set, err := gtid.Parse(flavor, s)
-		if err != nil {
-			return gtid.Set{}, fmt.Errorf("lane %d's row on the target: %w", lane, err)
-		}
-		return set, nil
-	}
-	for _, r := range rows {
-		if r.Flavor != flavor {
-			return gtid.Set{}, nil, fmt.Errorf("lane %d's row on the target was recorded for a %s source, but the source is %s: use another channel name for a different source", r.Lane, r.Flavor, flavor)
-		}
-		lw, err := parse(r.Lane, r.Watermark)
-		if err != nil {
-			return gtid.Set{}, nil, err
-		}
-		if !w.Contains(lw) {
-			w = lw // watermarks are prefixes of one stream
-		}
-		for _, d := range r.Done {
-			b, err := parse(r.Lane, d.Before)
-			if err != nil {
-				return gtid.Set{}, nil, err
-			}
-			a, err := parse(r.Lane, d.After)
-			if err != nil {
-				return gtid.Set{}, nil, err
-			}
-			spans = append(spans, span{b, a})
-		}
-	}
-	for moved := true; moved; {
-		moved = false
-		for _, s := range spans {
-			if !w.Contains(s.after) && w.Contains(s.before) {
-				w, moved = s.after, true
-			}
-		}
-	}
-	var beyond []span
-	for _, s := range spans {
-		if !w.Contains(s.after) && !slices.ContainsFunc(beyond, func(o span) bool { return o.after.Equal(s.after) && o.before.Equal(s.before) }) {
-			beyond = append(beyond, s)
-		}
-	}
-	return w, beyond, nil
 }
