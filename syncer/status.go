@@ -4,6 +4,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pitcrew/pitcrew/checkpoint"
+	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
 	"github.com/pitcrew/pitcrew/internal/mysql/stored"
 )
 
@@ -97,4 +99,21 @@ func (b *statusBox) update(f func(*Status)) {
 		b.onState(b.s.State)
 	}
 	b.mu.Unlock()
+}
+
+// LocalAhead says whether a channel's local checkpoint is ahead of the
+// target's progress row (its text row, parsed rowSet) only by transactions
+// that changed nothing on the target (echoes, filtered events, which are
+// never written there): the checkpoint last wrote that very row, and its
+// set contains the row's. Then the local set, returned, is how far the
+// channel got; otherwise the row is.
+func LocalAhead(local checkpoint.Position, row string, rowSet gtid.Set) (gtid.Set, bool) {
+	if local.Written != row {
+		return gtid.Set{}, false
+	}
+	l, err := gtid.Parse(local.Flavor, local.GTIDSet)
+	if err != nil || !l.Contains(rowSet) {
+		return gtid.Set{}, false
+	}
+	return l, true
 }

@@ -6,12 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
 	"github.com/pitcrew/pitcrew/conflict"
@@ -314,8 +312,8 @@ func (b *bidiSet) status(ctx context.Context, w io.Writer, asJSON bool) error {
 			if set, err := gtid.Parse(info.Flavor, l.AppliedGTIDSet); err == nil && set.Contains(applied) {
 				applied, st.Applied = set, set.String()
 			}
-		} else if local, ok := localPosition(filepath.Join(cfg.DataDir, ch.Name), ch.Name); ok && local.Written == row.GTIDSet {
-			if l, err := gtid.Parse(info.Flavor, local.GTIDSet); err == nil && l.Contains(applied) {
+		} else if local, ok := localPosition(filepath.Join(cfg.DataDir, ch.Name), ch.Name); ok {
+			if l, ok := syncer.LocalAhead(local, row.GTIDSet, applied); ok {
 				applied, st.Applied = l, l.String()
 			}
 		}
@@ -357,22 +355,8 @@ func localPosition(dir, channel string) (checkpoint.Position, bool) {
 
 // liveStatuses asks a running `bidi sync` for its channels' statuses.
 func liveStatuses(ctx context.Context, url string) []syncer.Status {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/status", nil)
-	if err == nil {
-		bearerFromEnv(req)
-	}
+	all, err := syncer.FetchStatuses(ctx, url, os.Getenv(envConsoleToken))
 	if err != nil {
-		return nil
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil
-	}
-	defer resp.Body.Close()
-	var all []syncer.Status
-	if json.NewDecoder(resp.Body).Decode(&all) != nil {
 		return nil
 	}
 	return all
