@@ -9,7 +9,6 @@ import (
 	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
 	"github.com/pitcrew/pitcrew/internal/pipeline/binlog"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -142,29 +141,10 @@ func sourceBehind(ctx context.Context, fc *fileConfig, st *syncer.Status) {
 	st.LastError = "source not reached for how far behind it is: " + conn.Explain(err, "source", cfg.Source).Error()
 }
 
+// statusFromURL asks the service at url (PITCREW_CONSOLE_TOKEN as the
+// bearer of a guarded /status).
 func statusFromURL(ctx context.Context, url string) (syncer.Status, error) {
-	var st syncer.Status
-	if url == "" {
-		return st, errors.New("no URL")
-	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/status", nil)
-	if err == nil {
-		bearerFromEnv(req)
-	}
-	if err != nil {
-		return st, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return st, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("%s/status: %s", url, resp.Status)
-	}
-	return st, json.NewDecoder(resp.Body).Decode(&st)
+	return syncer.FetchStatus(ctx, url, os.Getenv(envConsoleToken))
 }
 
 // statusFromDir reads the local checkpoint of a channel that is not running.
