@@ -91,6 +91,11 @@ func (b *bidiSet) open(ctx context.Context) (map[string]*sql.DB, error) {
 	return dbs, nil
 }
 
+// ledgers are the nodes' conflict ledgers on their connections dbs.
+func (b *bidiSet) ledgers(dbs map[string]*sql.DB) console.Ledgers {
+	return console.Ledgers{Ledger: conflict.Ledger{Schema: b.fc.syncerConfig().ProgressSchema}, Nodes: b.names, DBs: dbs}
+}
+
 func closeAll(dbs map[string]*sql.DB) {
 	for _, db := range dbs {
 		db.Close()
@@ -240,7 +245,7 @@ func (b *bidiSet) sync(ctx context.Context, force bool, startFrom, httpAddr stri
 			return err
 		}
 		defer closeAll(dbs)
-		ledgers := console.Ledgers{Ledger: conflict.Ledger{Schema: b.fc.syncerConfig().ProgressSchema}, Nodes: b.names, DBs: dbs}
+		ledgers := b.ledgers(dbs)
 		reg.MustRegister(ledgers)
 		svc.conflicts = ledgers
 	}
