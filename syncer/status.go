@@ -1,12 +1,16 @@
 package syncer
 
 import (
+	"context"
+	"database/sql"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
 	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
 	"github.com/pitcrew/pitcrew/internal/mysql/stored"
+	"github.com/pitcrew/pitcrew/internal/pipeline/binlog"
 )
 
 // States of a channel.
@@ -116,4 +120,67 @@ func LocalAhead(local checkpoint.Position, row string, rowSet gtid.Set) (gtid.Se
 		return gtid.Set{}, false
 	}
 	return l, true
+}
+
+// Reach is how far a channel has got, read from the servers themselves
+// (`pitcrew bidi status`).
+type Reach struct {
+	Applied  string // the applied set ("" before the first progress row)
+	Source   string // the source's executed set
+	Behind   int64  // transactions of Source not in Applied
+	CaughtUp bool   // the target has a progress row and nothing is behind
+}
+
+// ReachOf reads a channel's reach: the source's executed set against the
+// target's progress row. Echoes are never written to that row: the
+// running service (live, its Status; nil when none answers), or else the
+// channel's local checkpoint in dataDir, knows how far the channel really
+// got.
+func ReachOf(ctx context.Context, src, tgt *sql.DB, progress checkpoint.Progress, channel, dataDir string, live *Status) (Reach, error) {
+	info, err := binlog.Inspect(ctx, src)
+	if err != nil {
+		return Reach{}, err
+	}
+	executed, err := binlog.Executed(ctx, src, info.Flavor)
+	if err != nil {
+		return Reach{}, err
+	}
+	r := Reach{Source: executed.String()}
+	row, ok, err := progress.Load(ctx, tgt, channel)
+	if err != nil {
+		return Reach{}, err
+	}
+	applied := gtid.Empty(info.Flavor)
+	if ok {
+		r.Applied = row.GTIDSet
+		if applied, err = gtid.Parse(info.Flavor, row.GTIDSet); err != nil {
+			return Reach{}, err
+		}
+	}
+	if live != nil {
+		if set, err := gtid.Parse(info.Flavor, live.AppliedGTIDSet); err == nil && set.Contains(applied) {
+			applied, r.Applied = set, set.String()
+		}
+	} else if local, ok := localPosition(dataDir, channel); ok {
+		if l, ok := LocalAhead(local, row.GTIDSet, applied); ok {
+			applied, r.Applied = l, l.String()
+		}
+	}
+	r.Behind = applied.Behind(executed)
+	r.CaughtUp = ok && r.Behind == 0
+	return r, nil
+}
+
+// localPosition reads a channel's pebble checkpoint when no process holds it.
+func localPosition(dir, channel string) (checkpoint.Position, bool) {
+	if _, err := os.Stat(dir); err != nil {
+		return checkpoint.Position{}, false
+	}
+	store, err := checkpoint.Open(dir)
+	if err != nil {
+		return checkpoint.Position{}, false
+	}
+	defer store.Close()
+	p, ok, err := store.Position(channel)
+	return p, ok && err == nil
 }

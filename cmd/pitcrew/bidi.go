@@ -15,9 +15,7 @@ import (
 	"github.com/pitcrew/pitcrew/conflict"
 	"github.com/pitcrew/pitcrew/console"
 	"github.com/pitcrew/pitcrew/internal/mysql/conn"
-	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
 	"github.com/pitcrew/pitcrew/internal/pipeline/apply"
-	"github.com/pitcrew/pitcrew/internal/pipeline/binlog"
 	"github.com/pitcrew/pitcrew/syncer"
 )
 
@@ -290,42 +288,16 @@ func (b *bidiSet) status(ctx context.Context, w io.Writer, asJSON bool) error {
 	var states []channelState
 	inSync := true
 	for _, ch := range b.channels {
-		info, err := binlog.Inspect(ctx, dbs[ch.Source])
+		var l *syncer.Status
+		if st, ok := live[ch.Name]; ok {
+			l = &st
+		}
+		r, err := syncer.ReachOf(ctx, dbs[ch.Source], dbs[ch.Target], prog, ch.Name, filepath.Join(cfg.DataDir, ch.Name), l)
 		if err != nil {
 			return err
 		}
-		src, err := binlog.Executed(ctx, dbs[ch.Source], info.Flavor)
-		if err != nil {
-			return err
-		}
-		st := channelState{Channel: ch.Name, Source: src.String()}
-		row, ok, err := prog.Load(ctx, dbs[ch.Target], ch.Name)
-		if err != nil {
-			return err
-		}
-		applied := gtid.Empty(info.Flavor)
-		if ok {
-			st.Applied = row.GTIDSet
-			if applied, err = gtid.Parse(info.Flavor, row.GTIDSet); err != nil {
-				return err
-			}
-		}
-		// Echoes are never written to the target's progress row: the
-		// running service, or else the local checkpoint, knows how far the
-		// channel really got.
-		if l, ok := live[ch.Name]; ok {
-			if set, err := gtid.Parse(info.Flavor, l.AppliedGTIDSet); err == nil && set.Contains(applied) {
-				applied, st.Applied = set, set.String()
-			}
-		} else if local, ok := localPosition(filepath.Join(cfg.DataDir, ch.Name), ch.Name); ok {
-			if l, ok := syncer.LocalAhead(local, row.GTIDSet, applied); ok {
-				applied, st.Applied = l, l.String()
-			}
-		}
-		st.Behind = applied.Behind(src)
-		st.CaughtUp = ok && st.Behind == 0
-		inSync = inSync && st.CaughtUp
-		states = append(states, st)
+		states = append(states, channelState{Channel: ch.Name, Applied: r.Applied, Source: r.Source, Behind: r.Behind, CaughtUp: r.CaughtUp})
+		inSync = inSync && r.CaughtUp
 	}
 	if asJSON {
 		return json.NewEncoder(w).Encode(map[string]any{"in_sync": inSync, "channels": states})
@@ -342,20 +314,6 @@ func (b *bidiSet) status(ctx context.Context, w io.Writer, asJSON bool) error {
 		fmt.Fprintln(w, "NOT in sync: wait until every direction has caught up before moving the application")
 	}
 	return nil
-}
-
-// localPosition reads a channel's pebble checkpoint when no process holds it.
-func localPosition(dir, channel string) (checkpoint.Position, bool) {
-	if _, err := os.Stat(dir); err != nil {
-		return checkpoint.Position{}, false
-	}
-	store, err := checkpoint.Open(dir)
-	if err != nil {
-		return checkpoint.Position{}, false
-	}
-	defer store.Close()
-	p, ok, err := store.Position(channel)
-	return p, ok && err == nil
 }
 
 // liveStatuses asks a running `bidi sync` for its channels' statuses.
