@@ -3,11 +3,13 @@ package syncer
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
+	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
 	"github.com/pitcrew/pitcrew/internal/mysql/stored"
 	"github.com/pitcrew/pitcrew/internal/pipeline/binlog"
@@ -183,4 +185,47 @@ func localPosition(dir, channel string) (checkpoint.Position, bool) {
 	defer store.Close()
 	p, ok, err := store.Position(channel)
 	return p, ok && err == nil
+}
+
+// StoredStatus is the status of a channel that is not running, read from
+// its local checkpoint in dir.
+func StoredStatus(dir, channel string) (Status, error) {
+	if _, err := os.Stat(dir); err != nil {
+		return Status{}, fmt.Errorf("data dir %s: %w", dir, err)
+	}
+	store, err := checkpoint.Open(dir)
+	if err != nil {
+		return Status{}, fmt.Errorf("%w; if pitcrew sync is running, ask it with --url", err)
+	}
+	defer store.Close()
+	p, ok, err := store.Position(channel)
+	if err != nil {
+		return Status{}, err
+	}
+	if !ok {
+		return Status{}, fmt.Errorf("channel %q has no checkpoint in %s yet", channel, dir)
+	}
+	return Status{Channel: channel, State: StateNotRunning, Flavor: p.Flavor, AppliedGTIDSet: p.GTIDSet, UpdatedAt: p.Updated}, nil
+}
+
+// SourceBehind fills, for a channel that is not running, the source's
+// executed set and how many transactions the applied set is behind it; a
+// source that cannot be reached (within 10s) leaves them empty and says so
+// in LastError.
+func (st *Status) SourceBehind(ctx context.Context, src conn.Endpoint) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	db, err := conn.Open(src)
+	if err == nil {
+		defer db.Close()
+		var executed gtid.Set
+		if executed, err = binlog.Executed(ctx, db, st.Flavor); err == nil {
+			var applied gtid.Set
+			if applied, err = gtid.Parse(st.Flavor, st.AppliedGTIDSet); err == nil {
+				st.SourceGTIDSet, st.TransactionsBehind = executed.String(), applied.Behind(executed)
+				return
+			}
+		}
+	}
+	st.LastError = "source not reached for how far behind it is: " + conn.Explain(err, "source", src).Error()
 }
