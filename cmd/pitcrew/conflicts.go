@@ -19,17 +19,9 @@ func cmdConflicts(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return errUsage
 	}
 	sub, rest := subcommand(args)
-	var id int64
-	if sub == "show" || sub == "resolve" {
-		if len(rest) == 0 {
-			fmt.Fprintf(stderr, "pitcrew conflicts %s: the conflict's ID is missing\nUsage: pitcrew %s\n", sub, conflictsUsage)
-			return errUsage
-		}
-		var err error
-		if id, err = strconv.ParseInt(rest[0], 10, 64); err != nil {
-			return fmt.Errorf("conflict ID %q is not a number: take it from 'pitcrew conflicts list'", rest[0])
-		}
-		rest = rest[1:]
+	id, rest, err := conflictID(sub, rest, stderr)
+	if err != nil {
+		return err
 	}
 	fs := newFlags("conflicts "+sub, conflictsUsage, stderr)
 	config := fs.String("config", "pitcrew.yaml", "config file with nodes:")
@@ -81,6 +73,22 @@ func cmdConflicts(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	fmt.Fprintf(stderr, "pitcrew conflicts: unknown subcommand %q\nUsage: pitcrew %s\n", sub, conflictsUsage)
 	return errUsage
+}
+
+// conflictID takes the conflict's ID off the arguments of show and resolve.
+func conflictID(sub string, rest []string, stderr io.Writer) (int64, []string, error) {
+	if sub != "show" && sub != "resolve" {
+		return 0, rest, nil
+	}
+	if len(rest) == 0 {
+		fmt.Fprintf(stderr, "pitcrew conflicts %s: the conflict's ID is missing\nUsage: pitcrew %s\n", sub, conflictsUsage)
+		return 0, nil, errUsage
+	}
+	id, err := strconv.ParseInt(rest[0], 10, 64)
+	if err != nil {
+		return 0, nil, fmt.Errorf("conflict ID %q is not a number: take it from 'pitcrew conflicts list'", rest[0])
+	}
+	return id, rest[1:], nil
 }
 
 // printConflicts prints `conflicts list`: a table, or JSON.
