@@ -125,3 +125,14 @@ func serviceStatus(ctx context.Context, url string, fc *fileConfig, dataDir, cha
 func statusFromURL(ctx context.Context, url string) (syncer.Status, error) {
 	return syncer.FetchStatus(ctx, url, os.Getenv(envConsoleToken))
 }
+
+// serviceApplied asks the config's running service for its applied set
+// ("" when none answers).
+func serviceApplied(fc fileConfig) func(context.Context) string {
+	return func(ctx context.Context) string {
+		if st, err := statusFromURL(ctx, "http://"+fc.httpAddr()); err == nil {
+			return st.AppliedGTIDSet
+		}
+		return ""
+	}
+}

@@ -41,12 +41,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer sides.Close()
-	applied := sides.Applied(func(ctx context.Context) string {
-		if st, err := statusFromURL(ctx, "http://"+fc.httpAddr()); err == nil {
-			return st.AppliedGTIDSet
-		}
-		return ""
-	}, checkpoint.Progress{Schema: cfg.ProgressSchema, Table: cfg.ProgressTable}, cfg.Channel)
+	applied := sides.Applied(serviceApplied(fc), checkpoint.Progress{Schema: cfg.ProgressSchema, Table: cfg.ProgressTable}, cfg.Channel)
 	if *withObjects {
 		var between func(context.Context) error
 		if !*noWait {
