@@ -263,9 +263,9 @@ func (s *Syncer) resolveStart(ctx context.Context, srcDB, tgtDB *sql.DB, store *
 		row, set, extras := tp.row, tp.set, tp.extras
 		if onDisk {
 			if l, err := gtid.Parse(local.Flavor, local.GTIDSet); err == nil && !set.Contains(l) {
-				if ahead, ok := LocalAhead(local, row.GTIDSet, set); ok {
+				if _, ok := LocalAhead(local, row.GTIDSet, set); ok {
 					// Ahead only by transactions that changed nothing here.
-					return start{set: ahead, pendingDDL: row.PendingDDL, written: row.GTIDSet, extras: extras}, nil
+					return start{set: l, pendingDDL: row.PendingDDL, written: row.GTIDSet, extras: extras}, nil
 				}
 				s.cfg.Logger.Warn("local checkpoint is ahead of the target's progress row; the target's row wins", "local", l.String(), "target", set.String())
 			}

@@ -41,17 +41,18 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer sides.Close()
+	src, tgt := sides.Source, sides.Target
 	applied := sides.Applied(serviceApplied(fc), checkpoint.Progress{Schema: cfg.ProgressSchema, Table: cfg.ProgressTable}, cfg.Channel)
 	if *withObjects {
 		var between func(context.Context) error
 		if !*noWait {
 			between = func(ctx context.Context) error {
-				return waitApplied(ctx, sides.Source, sides.Flavor, applied, 10*time.Second)
+				return waitApplied(ctx, src, sides.Flavor, applied, 10*time.Second)
 			}
 		}
-		return verifyObjects(ctx, sides.Source, sides.Target, cfg, route.New(cfg.Route), *doRepair, *asJSON, between, stdout)
+		return verifyObjects(ctx, src, tgt, cfg, route.New(cfg.Route), *doRepair, *asJSON, between, stdout)
 	}
-	list, err := verify.Replicated(ctx, sides.Source, route.New(cfg.Route), *tables, cfg.ProgressSchema)
+	list, err := verify.Replicated(ctx, src, route.New(cfg.Route), *tables, cfg.ProgressSchema)
 	if err != nil {
 		return err
 	}
@@ -59,7 +60,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return errors.New("no table to verify: check --tables and the route rules")
 	}
 	live := newLiveLine(stderr)
-	vc := verify.Config{Source: sides.Source, Target: sides.Target, Tables: list, ChunkRows: *chunk, Repair: *doRepair,
+	vc := verify.Config{Source: src, Target: tgt, Tables: list, ChunkRows: *chunk, Repair: *doRepair,
 		Progress: func(table string, rows int64) {
 			if !*asJSON && live.due() {
 				live.show(fmt.Sprintf("verify: %s: %d rows checked", table, rows))
@@ -69,7 +70,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		vc.SourcePosition, vc.Applied = sides.Executed, applied
 	}
 	if *doRepair {
-		if err := verify.EnsureRepairs(ctx, sides.Target, checkpoint.InternalMarker); err != nil {
+		if err := verify.EnsureRepairs(ctx, tgt, checkpoint.InternalMarker); err != nil {
 			return fmt.Errorf("creating _pitcrew.repairs on the target: %w", err)
 		}
 	}
