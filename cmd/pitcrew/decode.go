@@ -140,21 +140,7 @@ func cmdBinlog(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return errUsage
 	}
 	if !*fromServer {
-		if fs.NArg() == 0 {
-			return errors.New("no binlog file given: pitcrew binlog decode FILE... (or --from-server)")
-		}
-		for _, f := range fs.Args() {
-			txns, err := binlog.DecodeFile(f, *flavor)
-			for _, t := range txns {
-				if err := printTxn(stdout, t, *asJSON); err != nil {
-					return err
-				}
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+		return decodeFiles(fs.Args(), *flavor, *asJSON, stdout)
 	}
 	fc, err := loadConfig(*config)
 	if err != nil {
@@ -167,4 +153,24 @@ func cmdBinlog(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("--%s: %w", be.Bound, be.Err)
 	}
 	return err
+}
+
+// decodeFiles prints the transactions of binlog files (those decoded
+// before a file's error too).
+func decodeFiles(files []string, flavor string, asJSON bool, w io.Writer) error {
+	if len(files) == 0 {
+		return errors.New("no binlog file given: pitcrew binlog decode FILE... (or --from-server)")
+	}
+	for _, f := range files {
+		txns, err := binlog.DecodeFile(f, flavor)
+		for _, t := range txns {
+			if err := printTxn(w, t, asJSON); err != nil {
+				return err
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

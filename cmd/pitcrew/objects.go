@@ -7,11 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/pitcrew/pitcrew/internal/jobs/objects"
-	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
-	"github.com/pitcrew/pitcrew/internal/pipeline/binlog"
 	"github.com/pitcrew/pitcrew/internal/pipeline/route"
 	"github.com/pitcrew/pitcrew/syncer"
 )
@@ -100,28 +97,5 @@ func printObjects(w io.Writer, rep objects.Report, repaired int) {
 	}
 	if rep.Equal {
 		fmt.Fprintln(w, "objects of source and target are equal")
-	}
-}
-
-// waitApplied waits until the channel applied what the source has executed
-// now, for at most wait. A channel that is not running (nothing moves, or
-// no progress row yet after a load alone) ends the wait without an error:
-// the comparison then shows what the target has.
-func waitApplied(ctx context.Context, src *sql.DB, flavor string, applied func(context.Context) (gtid.Set, error), wait time.Duration) error {
-	goal, err := binlog.Executed(ctx, src, flavor)
-	if err != nil {
-		return err
-	}
-	deadline := time.Now().Add(wait)
-	for {
-		set, err := applied(ctx)
-		if err != nil || set.Contains(goal) || time.Now().After(deadline) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
 	}
 }

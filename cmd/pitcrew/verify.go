@@ -46,9 +46,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *withObjects {
 		var between func(context.Context) error
 		if !*noWait {
-			between = func(ctx context.Context) error {
-				return waitApplied(ctx, src, sides.Flavor, applied, 10*time.Second)
-			}
+			between = func(ctx context.Context) error { return sides.WaitApplied(ctx, applied, 10*time.Second) }
 		}
 		return verifyObjects(ctx, src, tgt, cfg, route.New(cfg.Route), *doRepair, *asJSON, between, stdout)
 	}

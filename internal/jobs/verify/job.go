@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"database/sql"
+	"time"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
 	"github.com/pitcrew/pitcrew/internal/mysql/conn"
@@ -70,6 +71,29 @@ func (s *Sides) Applied(live func(context.Context) string, progress checkpoint.P
 // Executed is the source's executed set now.
 func (s *Sides) Executed(ctx context.Context) (gtid.Set, error) {
 	return binlog.Executed(ctx, s.Source, s.Flavor)
+}
+
+// WaitApplied waits until the channel applied what the source has
+// executed now, for at most wait. A channel that is not running (nothing
+// moves, or no progress row yet after a load alone) ends the wait without
+// an error: the comparison then shows what the target has.
+func (s *Sides) WaitApplied(ctx context.Context, applied func(context.Context) (gtid.Set, error), wait time.Duration) error {
+	goal, err := s.Executed(ctx)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		set, err := applied(ctx)
+		if err != nil || set.Contains(goal) || time.Now().After(deadline) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // Prove compares; when cfg.Repair rewrote rows, it compares the same
