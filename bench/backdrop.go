@@ -10,7 +10,7 @@ import (
 
 	"github.com/pitcrew/pitcrew/internal/devtools/cpuprof"
 	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
-	"github.com/pitcrew/pitcrew/internal/jobs/compare"
+	"github.com/pitcrew/pitcrew/internal/jobs/verify"
 	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 	"github.com/pitcrew/pitcrew/syncer"
 	"github.com/prometheus/client_golang/prometheus"
@@ -134,8 +134,13 @@ func (b *backdrop) pitcrew(tgt *testenv.Server, v variant) (s *syncer.Syncer, do
 	if !v.tls {
 		src.TLS, dst.TLS = conn.TLS{Mode: conn.ModeDisabled}, conn.TLS{Mode: conn.ModeDisabled}
 	}
-	s, err = syncer.New(syncer.Config{Source: src, Target: dst, DataDir: d,
-		StartFrom: syncer.StartGTID, StartGTID: b.before, NoRelay: v.noRelay, Lanes: v.lanes}, syncer.NewMetrics(prometheus.NewRegistry(), "bench"))
+	cfg := syncer.Default()
+	cfg.Source, cfg.Target, cfg.DataDir = src, dst, d
+	cfg.StartFrom, cfg.StartGTID, cfg.NoRelay = syncer.StartGTID, b.before, v.noRelay
+	if v.lanes != 0 {
+		cfg.Lanes = v.lanes
+	}
+	s, err = syncer.New(cfg, syncer.NewMetrics(prometheus.NewRegistry(), "bench"))
 	if err != nil {
 		os.RemoveAll(d)
 		return nil, nil, err
@@ -162,7 +167,7 @@ func (b *backdrop) catchup(ctx context.Context, tgt *testenv.Server, after, prof
 // equal compares the benchmark tables of the source and a target with
 // CHECKSUM TABLE.
 func (b *backdrop) equal(ctx context.Context, db *sql.DB, tables []string) bool {
-	res, err := compare.Tables(ctx, b.srcDB, db, schema, tables)
+	res, err := verify.Checksums(ctx, b.srcDB, db, schema, tables)
 	if err != nil {
 		return false
 	}

@@ -70,7 +70,7 @@ func (p Progress) Load(ctx context.Context, db *sql.DB, channel string) (row Pro
 	err = db.QueryRowContext(ctx, "SELECT flavor, gtid_set, pending_ddl FROM "+p.name()+" WHERE channel = ?", channel).
 		Scan(&row.Flavor, &row.GTIDSet, &row.PendingDDL)
 	switch {
-	case errors.Is(err, sql.ErrNoRows), conn.Code(err) == 1146, conn.Code(err) == 1049:
+	case errors.Is(err, sql.ErrNoRows), conn.IsMissingTable(err):
 		return ProgressRow{}, false, nil
 	case err != nil:
 		return ProgressRow{}, false, fmt.Errorf("reading progress of channel %q from the target: %w%s", channel, err, p.grantHint(err))
@@ -115,7 +115,7 @@ func (p Progress) MarkDDL(ctx context.Context, ex Execer, channel, flavor, gtidS
 // Delete removes the channel's row (an explicit reset).
 func (p Progress) Delete(ctx context.Context, db *sql.DB, channel string) error {
 	_, err := db.ExecContext(ctx, "DELETE FROM "+p.name()+" WHERE channel = ?", channel)
-	if conn.Code(err) == 1146 || conn.Code(err) == 1049 {
+	if conn.IsMissingTable(err) {
 		return nil
 	}
 	return err
@@ -172,7 +172,7 @@ func (p Progress) LaneSQL(channel string, lane int, flavor, watermark string, do
 // LoadLanes reads the channel's lane rows (none when there is no table).
 func (p Progress) LoadLanes(ctx context.Context, db *sql.DB, channel string) ([]LaneRow, error) {
 	rows, err := db.QueryContext(ctx, "SELECT lane, flavor, watermark, done FROM "+p.lanesName()+" WHERE channel = ? ORDER BY lane", channel)
-	if conn.Code(err) == 1146 || conn.Code(err) == 1049 {
+	if conn.IsMissingTable(err) {
 		return nil, nil
 	}
 	if err != nil {
@@ -195,7 +195,7 @@ func (p Progress) LoadLanes(ctx context.Context, db *sql.DB, channel string) ([]
 // DeleteLanes removes the channel's lane rows (an explicit reset).
 func (p Progress) DeleteLanes(ctx context.Context, db *sql.DB, channel string) error {
 	_, err := db.ExecContext(ctx, "DELETE FROM "+p.lanesName()+" WHERE channel = ?", channel)
-	if conn.Code(err) == 1146 || conn.Code(err) == 1049 {
+	if conn.IsMissingTable(err) {
 		return nil
 	}
 	return err

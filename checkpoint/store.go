@@ -8,7 +8,11 @@
 //     being unreachable.
 //
 // Invariants: the target's row is the truth when the two differ (it commits
-// atomically with the data); a position only ever moves forward.
+// atomically with the data); a position only ever moves forward: the
+// Store refuses a write that does not contain the stored position
+// (ErrBackwards), except through ResetPosition, the named way of the
+// explicit moves (the start's reconciliation with the target's row, an
+// operator's reset).
 package checkpoint
 
 import (
@@ -16,10 +20,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
 )
 
 // Position is a channel's applied GTID set as stored locally.
@@ -43,6 +50,9 @@ type Store struct {
 	db     *pebble.DB
 	dir    string
 	relays map[string]*Relay // by channel; their files close with the store
+
+	mu        sync.Mutex          // guards positions and the position writes
+	positions map[string]gtid.Set // by channel: the last position written
 }
 
 // lockWait is how long Open waits for a data dir another process holds.
@@ -108,10 +118,9 @@ func (s *Store) Position(channel string) (p Position, ok bool, err error) {
 	return p, true, nil
 }
 
-// SetPosition durably records the channel's position (fsync).
-func (s *Store) SetPosition(channel string, p Position) error {
-	return s.setPosition(channel, p, pebble.Sync)
-}
+// ErrBackwards is the refusal of a position that does not contain the one
+// stored: a checkpoint only moves forward (errors.Is finds it).
+var ErrBackwards = errors.New("a checkpoint only moves forward")
 
 // RecordPosition records the position after a target commit without
 // waiting for the disk: the target's progress row, committed with the
@@ -119,11 +128,63 @@ func (s *Store) SetPosition(channel string, p Position) error {
 // re-reading a few transactions (applied ones are skipped, echoes dropped
 // again), never a wrong position. Order is kept: a later position never
 // survives an earlier one's loss.
+//
+// The position must contain the stored one (the first write of a channel
+// has none to contain); otherwise nothing is written and the error wraps
+// ErrBackwards. A move anywhere else is ResetPosition's.
 func (s *Store) RecordPosition(channel string, p Position) error {
-	return s.setPosition(channel, p, pebble.NoSync)
+	set, err := p.Set()
+	if err != nil {
+		return fmt.Errorf("checkpoint of channel %q: %w", channel, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	prev, ok := s.positions[channel]
+	if !ok {
+		stored, found, err := s.Position(channel)
+		if err != nil {
+			return err
+		}
+		if found {
+			if prev, err = stored.Set(); err != nil {
+				return fmt.Errorf("checkpoint of channel %q: the stored position: %w", channel, err)
+			}
+			ok = true
+		}
+	}
+	if ok && !set.Contains(prev) {
+		return fmt.Errorf("checkpoint of channel %q: refusing to record position %q (%s), which does not contain the stored %q (%s): %w",
+			channel, set.String(), set.Flavor(), prev.String(), prev.Flavor(), ErrBackwards)
+	}
+	return s.writePosition(channel, p, set, pebble.NoSync)
 }
 
-func (s *Store) setPosition(channel string, p Position, opts *pebble.WriteOptions) error {
+// ResetPosition durably records the channel's position wherever it is,
+// behind the stored one too. It is for the explicit moves only: the start's
+// reconciliation, where the target's progress row wins over a local copy
+// ahead of it, and an operator's reset of the channel.
+func (s *Store) ResetPosition(channel string, p Position) error {
+	set, err := p.Set()
+	if err != nil {
+		return fmt.Errorf("checkpoint of channel %q: %w", channel, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writePosition(channel, p, set, pebble.Sync)
+}
+
+// SetPosition is ResetPosition under its earlier name, kept for the
+// channel's start (its one caller, whose write may move back to the
+// target's row). Writes that must only move forward use RecordPosition.
+func (s *Store) SetPosition(channel string, p Position) error {
+	return s.ResetPosition(channel, p)
+}
+
+// Set is the position's applied set, parsed.
+func (p Position) Set() (gtid.Set, error) { return gtid.Parse(p.Flavor, p.GTIDSet) }
+
+// writePosition writes p (whose parsed set is set); s.mu is held.
+func (s *Store) writePosition(channel string, p Position, set gtid.Set, opts *pebble.WriteOptions) error {
 	if p.Updated.IsZero() {
 		p.Updated = time.Now().UTC()
 	}
@@ -131,11 +192,21 @@ func (s *Store) setPosition(channel string, p Position, opts *pebble.WriteOption
 	if err != nil {
 		return err
 	}
-	return s.db.Set(positionKey(channel), v, opts)
+	if err := s.db.Set(positionKey(channel), v, opts); err != nil {
+		return err
+	}
+	if s.positions == nil {
+		s.positions = map[string]gtid.Set{}
+	}
+	s.positions[channel] = set
+	return nil
 }
 
 // DeletePosition forgets the channel's position (an explicit reset).
 func (s *Store) DeletePosition(channel string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.positions, channel)
 	return s.db.Delete(positionKey(channel), pebble.Sync)
 }
 

@@ -132,7 +132,7 @@ func (l Ledger) List(ctx context.Context, db *sql.DB, outcome string) ([]Entry, 
 		args = append(args, outcome)
 	}
 	rows, err := db.QueryContext(ctx, q+" ORDER BY id", args...)
-	if conn.Code(err) == 1146 || conn.Code(err) == 1049 {
+	if conn.IsMissingTable(err) {
 		return nil, nil
 	}
 	if err != nil {
@@ -154,7 +154,7 @@ func (l Ledger) List(ctx context.Context, db *sql.DB, outcome string) ([]Entry, 
 // list; List reads the whole ledger).
 func (l Ledger) Recent(ctx context.Context, db *sql.DB, limit int) ([]Entry, error) {
 	rows, err := db.QueryContext(ctx, "SELECT "+columns+" FROM "+l.name()+" ORDER BY id DESC LIMIT ?", limit)
-	if conn.Code(err) == 1146 || conn.Code(err) == 1049 {
+	if conn.IsMissingTable(err) {
 		return nil, nil
 	}
 	if err != nil {
@@ -176,7 +176,7 @@ func (l Ledger) Recent(ctx context.Context, db *sql.DB, limit int) ([]Entry, err
 func (l Ledger) Parked(ctx context.Context, db *sql.DB) (int, error) {
 	var n int
 	err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+l.name()+" WHERE outcome = ?", Parked.String()).Scan(&n)
-	if conn.Code(err) == 1146 || conn.Code(err) == 1049 {
+	if conn.IsMissingTable(err) {
 		return 0, nil
 	}
 	return n, err

@@ -255,8 +255,10 @@ func catchUp(ctx context.Context, env *Env, cfg Config, exclude []string, lanes 
 	}
 	scfg := syncer.Config{
 		Source: env.Source.Endpoint(), Target: env.Target.Endpoint(),
-		DataDir: filepath.Clean(cfg.DataDir), Logger: cfg.Logger, StartFrom: syncer.StartBeginning,
-		Lanes: lanes, RestartBackoffMax: time.Second, Route: route.Rules{Exclude: exclude}, NoCompact: cfg.NoCompact,
+		DataDir: filepath.Clean(cfg.DataDir), Logger: cfg.Logger,
+		StreamConfig:      syncer.StreamConfig{StartFrom: syncer.StartBeginning},
+		ApplyConfig:       syncer.ApplyConfig{Lanes: lanes, NoCompact: cfg.NoCompact},
+		RestartBackoffMax: time.Second, Route: route.Rules{Exclude: exclude},
 	}
 	s, err := syncer.New(scfg, syncer.NewMetrics(prometheus.NewRegistry(), "corpus"))
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pitcrew/pitcrew/conflict"
+	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
 	"github.com/pitcrew/pitcrew/syncer"
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,9 +66,10 @@ func (cs *channels) get(name string) *channel {
 	return cs.m[name]
 }
 
-// channelConfig builds a direction's engine config. Both directions drop
-// the other's echoes (conflict.Mesh), so nothing loops in the window when
-// both run.
+// channelConfig builds a direction's engine config: the engine's defaults,
+// the two sides as a bidirectional set (syncer.MeshConfigs, as `pitcrew
+// bidi` builds it), so both directions drop the other's echoes and nothing
+// loops in the window when both run; then the plan's start options.
 func (r *run) channelConfig(name string) (syncer.Config, error) {
 	src, err := r.endpoint("source")
 	if err != nil {
@@ -81,27 +83,25 @@ func (r *run) channelConfig(name string) (syncer.Config, error) {
 	if err != nil {
 		return syncer.Config{}, err
 	}
-	c := syncer.Config{
-		Channel: name, DataDir: filepath.Join(r.p.DataDir, "channels", name),
-		Conflicts: &conflict.Rules{Default: conflict.SourceWins}, Logger: r.log.With("channel", name),
+	base := syncer.Default()
+	base.DataDir, base.ServerID = filepath.Join(r.p.DataDir, "channels"), r.p.Options.ServerID // forward's id; reverse's is +1
+	var c syncer.Config
+	for _, m := range syncer.MeshConfigs(base, map[string]conn.Endpoint{"source": src, "target": tgt}, mesh) {
+		if m.Channel == name {
+			c = m
+		}
 	}
+	c.Logger = r.log.With("channel", name)
 	if r.p.Options.Fence == FenceLockUsers {
 		c.FenceUsers = r.p.Options.AppUsers // a side's fence stays on that side
 	}
-	for _, ch := range mesh {
-		if ch.Name == name {
-			c.Echo = ch.Echo
-		}
-	}
 	switch name {
 	case forward:
-		c.Source, c.Target, c.ServerID = src, tgt, r.p.Options.ServerID
 		c.StartFrom, c.StartGTID = r.p.Options.StartFrom, r.p.Options.StartGTID
 		if c.StartGTID != "" {
 			c.StartFrom = syncer.StartGTID
 		}
 	case reverse:
-		c.Source, c.Target, c.ServerID = tgt, src, r.p.Options.ServerID+1
 		if c.StartGTID, err = r.outputOf("cutover", "reverse_start"); err != nil {
 			return c, err
 		}

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/pitcrew/pitcrew/internal/mysql/conn"
+	"github.com/pitcrew/pitcrew/syncer"
 )
 
 // Plan is migration.yaml. examples/migration.yaml documents every key.
@@ -112,7 +113,7 @@ type Options struct {
 	CutoverOrder         string        `yaml:"cutover_order"`    // fence-first (default) or both-writable
 	FinalSnapshot        *bool         `yaml:"final_snapshot"`   // take-down keeps one; default true
 	KeyDeletionDays      int32         `yaml:"key_deletion_days"`
-	ServerID             uint32        `yaml:"server_id"` // forward channel; reverse is +1; default 4207
+	ServerID             uint32        `yaml:"server_id"` // forward channel; reverse is +1; default syncer.DefaultServerID (4207)
 	// AcceptObjectDifferences lets the cut-over go on when verify --objects
 	// finds differences (printed); default false: they refuse it.
 	AcceptObjectDifferences bool `yaml:"accept_object_differences"`
@@ -179,7 +180,7 @@ func (p *Plan) Default() {
 		o.KeyDeletionDays = 30
 	}
 	if o.ServerID == 0 {
-		o.ServerID = 4207
+		o.ServerID = syncer.DefaultServerID
 	}
 	if d := p.DNS; d != nil {
 		if d.Account == "" {

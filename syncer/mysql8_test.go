@@ -67,8 +67,8 @@ func mysql8Syncer(t *testing.T, p *mysqltest.Primary, tgt *testenv.Server, mod f
 		Source: p.Endpoint(), Target: tgt.Endpoint(),
 		DataDir: filepath.Join(t.TempDir(), "data"), Logger: testLogger(t),
 		RestartBackoffMax: time.Second,
-		StartFrom:         syncer.StartGTID, StartGTID: pastAccounts,
-		Route: route.Rules{RenameDatabases: map[string]string{"mysql": "m8"}},
+		StreamConfig:      syncer.StreamConfig{StartFrom: syncer.StartGTID, StartGTID: pastAccounts},
+		Route:             route.Rules{RenameDatabases: map[string]string{"mysql": "m8"}},
 	}
 	if mod != nil {
 		mod(&cfg)

@@ -128,7 +128,7 @@ func TestBinaryValuesEndingInZero(t *testing.T) {
 	}
 	defer tgt.Close()
 	ctx := context.Background()
-	if err := verify.EnsureRepairs(ctx, tgt, checkpoint.InternalMarker); err != nil {
+	if err := verify.EnsureRepairs(ctx, tgt, "_pitcrew", checkpoint.InternalMarker); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Exec(t, a.tgtDB, fmt.Sprintf("UPDATE b.u SET n = 99 WHERE id = x'%030x00'", 1))

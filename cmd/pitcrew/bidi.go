@@ -100,21 +100,16 @@ func closeAll(dbs map[string]*sql.DB) {
 	}
 }
 
-// syncerConfigs builds one engine config per channel.
+// syncerConfigs builds one engine config per channel (syncer.MeshConfigs,
+// which infra's migration channels use too), with the file's and the
+// flag's first-start options.
 func (b *bidiSet) syncerConfigs(startFrom string) []syncer.Config {
 	base := b.fc.syncerConfig()
-	rules := b.fc.Conflicts
-	if rules == nil {
-		rules = &conflict.Rules{Default: conflict.SourceWins}
-	}
-	var out []syncer.Config
-	for i, ch := range b.channels {
-		c := base
-		c.Channel, c.Source, c.Target = ch.Name, b.nodes[ch.Source], b.nodes[ch.Target]
-		c.ServerID = base.ServerID + uint32(i)
-		c.DataDir = filepath.Join(base.DataDir, ch.Name)
-		c.Echo, c.Conflicts = ch.Echo, rules
-		if o, ok := b.fc.Channels[ch.Name]; ok {
+	base.Conflicts = b.fc.Conflicts
+	out := syncer.MeshConfigs(base, b.nodes, b.channels)
+	for i := range out {
+		c := &out[i]
+		if o, ok := b.fc.Channels[c.Channel]; ok {
 			c.StartFrom, c.StartGTID = o.StartFrom, o.StartGTID
 			if o.StartGTID != "" && o.StartFrom == "" {
 				c.StartFrom = syncer.StartGTID
@@ -123,7 +118,6 @@ func (b *bidiSet) syncerConfigs(startFrom string) []syncer.Config {
 		if startFrom != "" {
 			c.StartFrom, c.StartGTID = startFrom, ""
 		}
-		out = append(out, c)
 	}
 	return out
 }

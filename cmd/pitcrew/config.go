@@ -18,27 +18,30 @@ import (
 )
 
 // fileConfig is pitcrew.yaml. Every field is documented in README.md
-// ("Configuration"); keep the two in step.
+// ("Configuration"); keep the two in step. A key left out takes the
+// engine's default (syncer.Default; pitcrew.yaml shows each one, and
+// TestSampleIsDefault holds it to them); the defaults of the keys only this
+// layer reads are noted here.
 type fileConfig struct {
-	Channel        string         `yaml:"channel"`           // default main
-	Source         conn.Endpoint  `yaml:"source"`            // host 127.0.0.1, port 3306, user root
-	Target         conn.Endpoint  `yaml:"target"`            // same defaults
-	ServerID       uint32         `yaml:"server_id"`         // default 4207
-	DataDir        string         `yaml:"data_dir"`          // default ./pitcrew-data
-	HTTPAddr       string         `yaml:"http_addr"`         // default 127.0.0.1:9307; "off" disables
-	ProgressSchema string         `yaml:"progress_schema"`   // default _pitcrew
-	ProgressTable  string         `yaml:"progress_table"`    // default progress
-	StartFrom      string         `yaml:"start_from"`        // first start only
-	StartGTID      string         `yaml:"start_gtid"`        // first start only
-	BatchTxns      int            `yaml:"batch_txns"`        // default 1000
-	BatchRows      int            `yaml:"batch_rows"`        // default 20000
-	Compact        *bool          `yaml:"compact"`           // default true
-	Lanes          int            `yaml:"lanes"`             // default 1
-	ParallelTrig   bool           `yaml:"parallel_triggers"` // default false
-	QueueBytes     int64          `yaml:"queue_bytes"`       // default 64 MiB
-	RetentionWarn  time.Duration  `yaml:"retention_margin"`  // default 1h
-	Relay          *bool          `yaml:"relay"`             // default true
-	RelayQuota     int64          `yaml:"relay_quota_bytes"` // default 4 GiB
+	Channel        string         `yaml:"channel"`
+	Source         conn.Endpoint  `yaml:"source"` // conn.Endpoint.Default: host 127.0.0.1, port 3306, user root
+	Target         conn.Endpoint  `yaml:"target"` // same defaults
+	ServerID       uint32         `yaml:"server_id"`
+	DataDir        string         `yaml:"data_dir"`
+	HTTPAddr       string         `yaml:"http_addr"` // default 127.0.0.1:9307; "off" disables
+	ProgressSchema string         `yaml:"progress_schema"`
+	ProgressTable  string         `yaml:"progress_table"`
+	StartFrom      string         `yaml:"start_from"` // first start only
+	StartGTID      string         `yaml:"start_gtid"` // first start only
+	BatchTxns      int            `yaml:"batch_txns"`
+	BatchRows      int            `yaml:"batch_rows"`
+	Compact        *bool          `yaml:"compact"` // absent: true
+	Lanes          int            `yaml:"lanes"`   // 0: syncer.DefaultLanes (half the CPUs, 1 to 8)
+	ParallelTrig   bool           `yaml:"parallel_triggers"`
+	QueueBytes     int64          `yaml:"queue_bytes"`
+	RetentionWarn  time.Duration  `yaml:"retention_margin"`
+	Relay          *bool          `yaml:"relay"` // absent: true
+	RelayQuota     int64          `yaml:"relay_quota_bytes"`
 	LogLevel       string         `yaml:"log_level"`         // debug|info|warn|error, default info
 	LogFormat      string         `yaml:"log_format"`        // text|json, default text
 	LogProgress    *time.Duration `yaml:"log_progress"`      // sync: a progress line this often; default 30s, 0 off
@@ -272,7 +275,7 @@ func stoppedChannel(path, why string) (syncer.Config, *checkpoint.Store, error) 
 }
 
 // syncerConfig applies environment overrides and builds the engine config,
-// with its documented defaults filled in.
+// with the engine's defaults (syncer.Default) for the keys left out.
 func (fc fileConfig) syncerConfig() syncer.Config {
 	if p, ok := os.LookupEnv(envSourcePassword); ok {
 		fc.Source.Password = p
@@ -281,18 +284,24 @@ func (fc fileConfig) syncerConfig() syncer.Config {
 		fc.Target.Password = p
 	}
 	cfg := syncer.Config{
-		Channel: fc.Channel, Source: fc.Source, Target: fc.Target, ServerID: fc.ServerID,
-		DataDir: fc.DataDir, ProgressSchema: fc.ProgressSchema, ProgressTable: fc.ProgressTable,
-		StartFrom: fc.StartFrom, StartGTID: fc.StartGTID, BatchTxns: fc.BatchTxns, BatchRows: fc.BatchRows,
-		RetentionMargin:   fc.RetentionWarn,
-		NoRelay:           fc.Relay != nil && !*fc.Relay,
-		RelayQuota:        fc.RelayQuota,
-		NoCompact:         fc.Compact != nil && !*fc.Compact,
-		Lanes:             fc.Lanes,
-		ParallelTriggers:  fc.ParallelTrig,
-		QueueBytes:        fc.QueueBytes,
-		Route:             fc.Route,
-		RestartBackoffMax: 30 * time.Second,
+		Channel: fc.Channel, Source: fc.Source, Target: fc.Target, DataDir: fc.DataDir,
+		ProgressSchema: fc.ProgressSchema, ProgressTable: fc.ProgressTable,
+		StreamConfig: syncer.StreamConfig{
+			ServerID: fc.ServerID, StartFrom: fc.StartFrom, StartGTID: fc.StartGTID,
+			RetentionMargin: fc.RetentionWarn,
+		},
+		RelayConfig: syncer.RelayConfig{
+			NoRelay:    fc.Relay != nil && !*fc.Relay,
+			RelayQuota: fc.RelayQuota,
+		},
+		ApplyConfig: syncer.ApplyConfig{
+			BatchTxns: fc.BatchTxns, BatchRows: fc.BatchRows,
+			Lanes:            fc.Lanes,
+			ParallelTriggers: fc.ParallelTrig,
+			NoCompact:        fc.Compact != nil && !*fc.Compact,
+			QueueBytes:       fc.QueueBytes,
+		},
+		Route: fc.Route,
 	}
 	cfg.Default()
 	return cfg

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pitcrew/pitcrew/syncer"
 )
 
 func TestDurationsTakeSeconds(t *testing.T) {
@@ -88,5 +90,57 @@ func TestEndpointsFromOptionFileSocketAndDSN(t *testing.T) {
 	tgtDB.QueryRow("SELECT COUNT(*) FROM shop.events").Scan(&got)
 	if want == 0 || got != want {
 		t.Fatalf("events: source %d, target %d", want, got)
+	}
+}
+
+// A config file that says nothing is the engine's defaults, whatever
+// way it says nothing.
+func TestConfigEmptyIsDefault(t *testing.T) {
+	t.Setenv(envSourcePassword, "")
+	t.Setenv(envTargetPassword, "")
+	for _, body := range []string{"", "# nothing\n", "{}\n"} {
+		path := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fc, err := loadConfig(path)
+		if err != nil {
+			t.Fatalf("%q: %v", body, err)
+		}
+		if got, want := fc.syncerConfig(), syncer.Default(); !reflect.DeepEqual(got, want) {
+			t.Errorf("%q gives\n%+v\nwant syncer.Default()\n%+v", body, got, want)
+		}
+	}
+}
+
+// pitcrew.yaml shows every key with its default: what it says is what the
+// engine would do with the key left out.
+func TestSampleIsDefault(t *testing.T) {
+	t.Setenv(envSourcePassword, "")
+	t.Setenv(envTargetPassword, "")
+	fc, err := loadConfig("../../pitcrew.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, want := fc.syncerConfig(), syncer.Default()
+	for _, f := range []struct {
+		name      string
+		got, want any
+	}{
+		{"channel", got.Channel, want.Channel},
+		{"data_dir", filepath.Clean(got.DataDir), want.DataDir},
+		{"progress_schema", got.ProgressSchema, want.ProgressSchema},
+		{"progress_table", got.ProgressTable, want.ProgressTable},
+		{"source", got.Source.Addr() + " " + got.Source.User, want.Source.Addr() + " " + want.Source.User},
+		{"target", got.Target.Addr() + " " + got.Target.User, want.Target.Addr() + " " + want.Target.User},
+		{"source.tls.mode", got.Source.TLS.Requires(), want.Source.TLS.Requires()},
+		{"stream (server_id, start_from, start_gtid, retention_margin)", got.StreamConfig, want.StreamConfig},
+		{"relay (relay, relay_quota_bytes)", got.RelayConfig, want.RelayConfig},
+		{"apply (batch_txns, batch_rows, compact, lanes, parallel_triggers, queue_bytes)", got.ApplyConfig, want.ApplyConfig},
+		{"route", got.Route.Validate() == nil && len(got.Route.Include)+len(got.Route.Exclude)+len(got.Route.RenameDatabases)+len(got.Route.RenameTables) == 0, true},
+	} {
+		if !reflect.DeepEqual(f.got, f.want) {
+			t.Errorf("pitcrew.yaml's %s is %+v; the default is %+v", f.name, f.got, f.want)
+		}
 	}
 }

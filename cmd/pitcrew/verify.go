@@ -58,7 +58,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return errors.New("no table to verify: check --tables and the route rules")
 	}
 	live := newLiveLine(stderr)
-	vc := verify.Config{Source: src, Target: tgt, Tables: list, ChunkRows: *chunk, Repair: *doRepair,
+	vc := verify.Config{Source: src, Target: tgt, Tables: list, ChunkRows: *chunk, Repair: *doRepair, Schema: cfg.ProgressSchema,
 		Progress: func(table string, rows int64) {
 			if !*asJSON && live.due() {
 				live.show(fmt.Sprintf("verify: %s: %d rows checked", table, rows))
@@ -68,8 +68,8 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		vc.SourcePosition, vc.Applied = sides.Executed, applied
 	}
 	if *doRepair {
-		if err := verify.EnsureRepairs(ctx, tgt, checkpoint.InternalMarker); err != nil {
-			return fmt.Errorf("creating _pitcrew.repairs on the target: %w", err)
+		if err := verify.EnsureRepairs(ctx, tgt, cfg.ProgressSchema, checkpoint.InternalMarker); err != nil {
+			return fmt.Errorf("creating %s.repairs on the target: %w", cfg.ProgressSchema, err)
 		}
 	}
 	rep, err := verify.Prove(ctx, vc)

@@ -6,7 +6,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/pitcrew/pitcrew/internal/jobs/compare"
+	"github.com/pitcrew/pitcrew/internal/jobs/verify"
 )
 
 // RequireEnv is the environment variable that turns "skip: no MariaDB" into
@@ -73,11 +73,11 @@ func Exec(t testing.TB, db *sql.DB, stmts ...string) {
 // same row count and CHECKSUM TABLE on src and tgt.
 func AssertTablesEqual(t testing.TB, src, tgt *sql.DB, schema string) {
 	t.Helper()
-	tables, err := compare.Schema(context.Background(), src, schema)
+	tables, err := verify.BaseTables(context.Background(), src, schema)
 	if err != nil || len(tables) == 0 {
 		t.Fatalf("listing tables of %s: %v (%d)", schema, err, len(tables))
 	}
-	res, err := compare.Tables(context.Background(), src, tgt, schema, tables)
+	res, err := verify.Checksums(context.Background(), src, tgt, schema, tables)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,13 +31,8 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// Table names a table on both sides.
-type Table struct {
-	SourceSchema, SourceName string
-	TargetSchema, TargetName string
-}
-
-func (t Table) key() string { return t.SourceSchema + "." + t.SourceName }
+// Table names a table on both sides (verify takes the same).
+type Table = schema.Pair
 
 // Config says what to load.
 type Config struct {
@@ -110,8 +105,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	st.Until = snap.pos.String()
 	for _, t := range cfg.Tables {
-		if st.Tables[t.key()] == nil {
-			st.Tables[t.key()] = &checkpoint.LoadTable{Copied: map[int]bool{}}
+		if st.Tables[t.Source()] == nil {
+			st.Tables[t.Source()] = &checkpoint.LoadTable{Copied: map[int]bool{}}
 		}
 	}
 	tgt, err := conn.Open(cfg.Target, conn.Options{Init: apply.Session, Interpolate: true})
@@ -184,7 +179,7 @@ type runner struct {
 func (r *runner) prepare(ctx context.Context) error {
 	c := r.snap.conns[0]
 	for _, t := range r.cfg.Tables {
-		lt := r.st.Tables[t.key()]
+		lt := r.st.Tables[t.Source()]
 		if !lt.Created {
 			if err := r.create(ctx, c, t); err != nil {
 				return err
@@ -194,7 +189,7 @@ func (r *runner) prepare(ctx context.Context) error {
 		if !lt.Planned {
 			bounds, err := plan(ctx, c, t, r.cfg.ChunkRows)
 			if err != nil {
-				return fmt.Errorf("planning chunks of %s: %w", t.key(), err)
+				return fmt.Errorf("planning chunks of %s: %w", t.Source(), err)
 			}
 			lt.Bounds, lt.Planned = bounds, true
 		}
@@ -208,7 +203,7 @@ func (r *runner) prepare(ctx context.Context) error {
 func (r *runner) create(ctx context.Context, c *sql.Conn, t Table) error {
 	var name, text string
 	if err := c.QueryRowContext(ctx, "SHOW CREATE TABLE "+conn.QuoteName(t.SourceSchema)+"."+conn.QuoteName(t.SourceName)).Scan(&name, &text); err != nil {
-		return fmt.Errorf("SHOW CREATE TABLE %s: %w", t.key(), err)
+		return fmt.Errorf("SHOW CREATE TABLE %s: %w", t.Source(), err)
 	}
 	var exists int
 	if err := r.tgt.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", t.TargetSchema, t.TargetName).Scan(&exists); err != nil {
@@ -220,10 +215,10 @@ func (r *runner) create(ctx context.Context, c *sql.Conn, t Table) error {
 	if t.TargetSchema != t.SourceSchema || t.TargetName != t.SourceName {
 		info, err := ddl.Analyze(t.SourceSchema, text, 0)
 		if err != nil {
-			return fmt.Errorf("%s: %w", t.key(), err)
+			return fmt.Errorf("%s: %w", t.Source(), err)
 		}
 		if text, err = info.Rename(r.cfg.Rename, func(s string) string { return s }); err != nil {
-			return fmt.Errorf("%s: %w", t.key(), err)
+			return fmt.Errorf("%s: %w", t.Source(), err)
 		}
 	} else {
 		text = strings.Replace(text, "CREATE TABLE ", "CREATE TABLE "+conn.QuoteName(t.TargetSchema)+".", 1)
@@ -266,7 +261,7 @@ func (r *runner) copy(ctx context.Context) error {
 	g.Go(func() error {
 		defer close(work)
 		for _, t := range r.cfg.Tables {
-			lt := r.st.Tables[t.key()]
+			lt := r.st.Tables[t.Source()]
 			var lo []any
 			for i := 0; i <= len(lt.Bounds); i++ {
 				var hi []any
@@ -295,7 +290,7 @@ func (r *runner) copy(ctx context.Context) error {
 		g.Go(func() error {
 			for ch := range work {
 				if err := r.copyChunk(gctx, c, ch); err != nil {
-					return fmt.Errorf("copying %s chunk %d: %w", ch.table.key(), ch.index, err)
+					return fmt.Errorf("copying %s chunk %d: %w", ch.table.Source(), ch.index, err)
 				}
 			}
 			return nil
@@ -393,6 +388,6 @@ func (r *runner) copyChunk(ctx context.Context, c *sql.Conn, ch chunk) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.st.Tables[ch.table.key()].Copied[ch.index] = true
+	r.st.Tables[ch.table.Source()].Copied[ch.index] = true
 	return r.cfg.Store.SetLoad(r.cfg.Channel, r.st)
 }

@@ -11,13 +11,11 @@ import (
 
 	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
+	"github.com/pitcrew/pitcrew/internal/mysql/schema"
 )
 
-// Table names a table on both sides.
-type Table struct {
-	SourceSchema, SourceName string
-	TargetSchema, TargetName string
-}
+// Table names a table on both sides (load takes the same).
+type Table = schema.Pair
 
 // Config says what to compare and how.
 type Config struct {
@@ -32,7 +30,10 @@ type Config struct {
 	Rechecks       int           // default 5
 	Wait           time.Duration // give up rechecking when the channel has not moved for this long; default 10s
 	Repair         bool          // rewrite differing rows from the source
-	Progress       func(table string, rowsDone int64)
+	// Schema is pitcrew's own schema on the target (progress_schema),
+	// where repairs are recorded; default _pitcrew.
+	Schema   string
+	Progress func(table string, rowsDone int64)
 }
 
 func (c *Config) defaults() {
@@ -44,6 +45,9 @@ func (c *Config) defaults() {
 	}
 	if c.Wait <= 0 {
 		c.Wait = 10 * time.Second
+	}
+	if c.Schema == "" {
+		c.Schema = DefaultSchema
 	}
 }
 
@@ -124,7 +128,7 @@ func (cfg *Config) table(ctx context.Context, t table) (TableReport, error) {
 			tr.Diffs = append(tr.Diffs, diffs...)
 			if cfg.Repair {
 				for _, d := range diffs {
-					if err := repair(ctx, cfg.Source, cfg.Target, t, d); err != nil {
+					if err := repair(ctx, cfg.Source, cfg.Target, cfg.Schema, t, d); err != nil {
 						return tr, err
 					}
 					tr.Repaired++
@@ -285,9 +289,9 @@ func rowDiffs(ctx context.Context, src, tgt *sql.DB, t table, lo, hi []any) ([]D
 }
 
 // repair makes the target row equal to the source row (or deletes it),
-// with the applier's session, and records it in _pitcrew.repairs in the
-// same transaction.
-func repair(ctx context.Context, src, tgt *sql.DB, t table, d Diff) error {
+// with the applier's session, and records it in the repairs table of
+// pitcrew's schema in the same transaction.
+func repair(ctx context.Context, src, tgt *sql.DB, schema string, t table, d Diff) error {
 	var where []string
 	var args []any
 	for _, k := range t.key {
@@ -332,18 +336,27 @@ func repair(ctx context.Context, src, tgt *sql.DB, t table, d Diff) error {
 			}
 		}
 	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO `_pitcrew`.`repairs` (tbl, row_key, kind) VALUES (?, ?, ?)",
+	if _, err := tx.ExecContext(ctx, "INSERT INTO "+repairsName(schema)+" (tbl, row_key, kind) VALUES (?, ?, ?)",
 		t.tgtSchema+"."+t.tgtName, fmt.Sprint(d.Key), d.Kind); err != nil {
 		return fmt.Errorf("recording the repair: %w", err)
 	}
 	return tx.Commit()
 }
 
-// EnsureRepairs creates the table that records repairs.
-func EnsureRepairs(ctx context.Context, db *sql.DB, marker string) error {
+// DefaultSchema is pitcrew's own schema when none is configured.
+const DefaultSchema = "_pitcrew"
+
+func repairsName(schema string) string { return conn.QuoteName(schema) + ".`repairs`" }
+
+// EnsureRepairs creates the table that records repairs in schema
+// (pitcrew's own, progress_schema; "" is DefaultSchema).
+func EnsureRepairs(ctx context.Context, db *sql.DB, schema, marker string) error {
+	if schema == "" {
+		schema = DefaultSchema
+	}
 	for _, q := range []string{
-		marker + "CREATE DATABASE IF NOT EXISTS `_pitcrew`",
-		marker + "CREATE TABLE IF NOT EXISTS `_pitcrew`.`repairs` (id BIGINT AUTO_INCREMENT PRIMARY KEY, tbl VARBINARY(200) NOT NULL, row_key BLOB NOT NULL, kind VARBINARY(32) NOT NULL, at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB COMMENT='pitcrew verify --repair: rows rewritten from the source'",
+		marker + "CREATE DATABASE IF NOT EXISTS " + conn.QuoteName(schema),
+		marker + "CREATE TABLE IF NOT EXISTS " + repairsName(schema) + " (id BIGINT AUTO_INCREMENT PRIMARY KEY, tbl VARBINARY(200) NOT NULL, row_key BLOB NOT NULL, kind VARBINARY(32) NOT NULL, at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB COMMENT='pitcrew verify --repair: rows rewritten from the source'",
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return err

@@ -186,6 +186,18 @@ func Code(err error) uint16 {
 	return 0
 }
 
+// IsMissingTable reports whether err says the table, or the database it
+// is in, does not exist (1146, 1049): for pitcrew's own tables, read before
+// anything created them.
+func IsMissingTable(err error) bool {
+	switch Code(err) {
+	case 1146, // table doesn't exist
+		1049: // unknown database
+		return true
+	}
+	return false
+}
+
 // fatal error numbers: retrying cannot help, the operator must act.
 var fatal = map[uint16]bool{
 	1044:               true, // access denied to database
@@ -236,6 +248,14 @@ var retryable = map[uint16]bool{
 
 // Retryable reports whether err is worth retrying after a reconnect: network
 // failures and transient server states. Unknown server errors are fatal.
+//
+// The classification is by type: the error number (Code), then the
+// drivers' connection errors and net.Error anywhere in the chain (go-mysql's
+// pingcap/errors wrappers unwrap). What is left is text: go-mysql formats
+// the cause of a failed session setting on the binlog connection into its
+// message with %v ("failed to set @slave_connect_state='...': io.ReadFull
+// (header) failed. err EOF: connection was bad"), which drops its type; for
+// those, textOnly names the few causes a broken connection shows.
 func Retryable(err error) bool {
 	if err == nil {
 		return false
@@ -246,20 +266,32 @@ func Retryable(err error) bool {
 	if errors.Is(err, context.Canceled) {
 		return false
 	}
-	if errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+	if errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, sql.ErrConnDone) || errors.Is(err, gomysql.ErrBadConn) {
 		return true
 	}
-	var ne net.Error
+	var ne net.Error // also context.DeadlineExceeded and a syscall.Errno
 	if errors.As(err, &ne) {
 		return true
 	}
-	// go-mysql wraps network errors with pingcap/errors, which keeps the
-	// cause reachable only through Cause(); fall back to the common words of
-	// syscall errors that reach us as plain text from the binlog stream.
 	s := err.Error()
-	return strings.Contains(s, "connection refused") || strings.Contains(s, "connection reset") ||
-		strings.Contains(s, "broken pipe") || strings.Contains(s, "i/o timeout") || strings.Contains(s, "EOF")
+	for _, w := range textOnly {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// textOnly are the texts of connection failures whose type go-mysql drops
+// (see Retryable): its ErrBadConn, which every failed packet read or write
+// wraps, and the syscall errors of a connection the peer broke.
+var textOnly = []string{
+	gomysql.ErrBadConn.Error(), // "connection was bad"
+	"connection refused",
+	"connection reset",
+	"broken pipe",
+	"i/o timeout",
 }
 
 // QuoteName quotes an identifier with backticks.

@@ -95,3 +95,13 @@ func KeyRange(key []string, lo, hi []any) (string, []any) {
 	}
 	return strings.Join(conds, " AND "), args
 }
+
+// Pair names a table on both sides: on the target a route may rename it.
+// The jobs that copy and compare tables (load, verify) take a list of them.
+type Pair struct {
+	SourceSchema, SourceName string
+	TargetSchema, TargetName string
+}
+
+// Source is the table's name on the source, schema.name.
+func (p Pair) Source() string { return p.SourceSchema + "." + p.SourceName }

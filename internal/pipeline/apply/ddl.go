@@ -194,6 +194,9 @@ func alreadyDone(err error) bool {
 	return false
 }
 
+// errNoGTID refuses a transaction the engine cannot position.
+var errNoGTID = errors.New("source transaction without GTID: turn GTIDs on at the source (MySQL gtid_mode=ON)")
+
 // refuse rejects what cannot be applied exactly, naming the fix.
 func refuse(t *txn.Txn) error {
 	for _, ev := range t.Events {
@@ -202,14 +205,14 @@ func refuse(t *txn.Txn) error {
 		}
 	}
 	if t.GTID == "" {
-		return errors.New("source transaction without GTID: turn GTIDs on at the source (MySQL gtid_mode=ON)")
+		return errNoGTID
 	}
 	return nil
 }
 
 func refuseEvent(gtid string, ev txn.Event) error {
 	if gtid == "" {
-		return errors.New("source transaction without GTID: turn GTIDs on at the source (MySQL gtid_mode=ON)")
+		return errNoGTID
 	}
 	if q := ev.Query; q != nil && q.Statement {
 		return fmt.Errorf("GTID %s: statement-format event %.120q: set binlog_format=ROW on the source (globally and in every session)", gtid, ddlsql.Redact(q.Text))

@@ -1,5 +1,9 @@
-// Package compare checks that tables hold the same rows on two servers with
-// CHECKSUM TABLE and row counts, computed inside each server.
+package verify
+
+// Checksums is the quick whole-table check (the tests', the sandbox's and
+// the benchmarks' proof that a copy is equal): CHECKSUM TABLE and row
+// counts, computed inside each server. Run is the chunked comparison that
+// finds the rows that differ.
 //
 // CHECKSUM TABLE reads the stored record, and a VIRTUAL column's place in
 // it holds whatever the last read left there (MariaDB does not compute
@@ -7,7 +11,6 @@
 // server to server. Tables with virtual columns (a long unique key's
 // hidden DB_ROW_HASH_n is one) are summed over their stored columns'
 // values instead, on both servers alike.
-package compare
 
 import (
 	"context"
@@ -18,8 +21,8 @@ import (
 	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 )
 
-// Result is one table's comparison.
-type Result struct {
+// Checksum is one table's whole-table check.
+type Checksum struct {
 	Table                    string
 	SourceRows, TargetRows   int64
 	SourceCheck, TargetCheck sql.NullInt64
@@ -29,11 +32,11 @@ type Result struct {
 }
 
 // Equal reports whether counts and checksums agree.
-func (r Result) Equal() bool {
+func (r Checksum) Equal() bool {
 	return r.SourceRows == r.TargetRows && r.SourceCheck == r.TargetCheck
 }
 
-func (r Result) String() string {
+func (r Checksum) String() string {
 	verdict := "EQUAL"
 	if !r.Equal() {
 		verdict = "DIFFERENT"
@@ -45,14 +48,14 @@ func (r Result) String() string {
 	return fmt.Sprintf("%-32s rows %8d / %-8d %s %10d / %-10d %s", r.Table, r.SourceRows, r.TargetRows, what, r.SourceCheck.Int64, r.TargetCheck.Int64, verdict)
 }
 
-// Tables compares schema.table for each table on both servers. Whether a
-// table is summed by values is read from src, and both sides are then
-// read the same way.
-func Tables(ctx context.Context, src, tgt *sql.DB, schema string, tables []string) ([]Result, error) {
-	var out []Result
+// Checksums compares schema.table for each table on both servers by count
+// and checksum. Whether a table is summed by values is read from src, and
+// both sides are then read the same way.
+func Checksums(ctx context.Context, src, tgt *sql.DB, schema string, tables []string) ([]Checksum, error) {
+	var out []Checksum
 	for _, t := range tables {
 		name := conn.QuoteName(schema) + "." + conn.QuoteName(t)
-		r := Result{Table: schema + "." + t}
+		r := Checksum{Table: schema + "." + t}
 		sum, err := checkOf(ctx, src, schema, t)
 		if err != nil {
 			return nil, fmt.Errorf("source: %s: %w", r.Table, err)
@@ -69,8 +72,8 @@ func Tables(ctx context.Context, src, tgt *sql.DB, schema string, tables []strin
 	return out, nil
 }
 
-// Schema lists the base tables of a schema on db.
-func Schema(ctx context.Context, db *sql.DB, schema string) ([]string, error) {
+// BaseTables lists the base tables of a schema on db.
+func BaseTables(ctx context.Context, db *sql.DB, schema string) ([]string, error) {
 	return conn.Strings(ctx, db, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME", schema)
 }
 
