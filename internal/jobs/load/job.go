@@ -73,10 +73,8 @@ func RunJob(ctx context.Context, j Job) (JobResult, error) {
 		return JobResult{}, errors.New("no table to load: check --tables and the route rules")
 	}
 	var total int64
-	var tables []Table
 	var chosen []string
 	for _, t := range list {
-		tables = append(tables, Table{SourceSchema: t.SourceSchema, SourceName: t.SourceName, TargetSchema: t.TargetSchema, TargetName: t.TargetName})
 		if j.Tables != "" {
 			chosen = append(chosen, t.SourceSchema)
 		}
@@ -100,7 +98,7 @@ func RunJob(ctx context.Context, j Job) (JobResult, error) {
 	defer store.Close()
 	start := time.Now()
 	res, err := Run(ctx, Config{
-		Source: j.Source, Target: j.Target, Flavor: info.Flavor, Tables: tables,
+		Source: j.Source, Target: j.Target, Flavor: info.Flavor, Tables: list,
 		Workers: j.Workers, ChunkRows: j.ChunkRows, Store: store, Channel: j.Channel, Rename: router.Table, Logger: j.Logger,
 		Objects: j.Objects, ObjectScope: scope,
 		Progress: func(rows int64) {
