@@ -70,6 +70,29 @@ func (l Ledgers) Recent(ctx context.Context, limit int) ([]Conflict, int, error)
 	return all, parked, nil
 }
 
+// List reads the ledgers of every node (only node's, when not ""), node
+// by node in their order, with only one outcome when outcome is not "".
+func (l Ledgers) List(ctx context.Context, node, outcome string) ([]Conflict, error) {
+	var all []Conflict
+	for _, n := range l.Nodes {
+		if node != "" && n != node {
+			continue
+		}
+		db, err := l.db(n)
+		if err != nil {
+			return nil, err
+		}
+		entries, err := l.Ledger.List(ctx, db, outcome)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %w", n, err)
+		}
+		for _, e := range entries {
+			all = append(all, Conflict{Node: n, Entry: e})
+		}
+	}
+	return all, nil
+}
+
 // Get implements Conflicts.
 func (l Ledgers) Get(ctx context.Context, node string, id int64) (Conflict, error) {
 	db, err := l.db(node)

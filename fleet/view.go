@@ -5,7 +5,6 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"time"
 
@@ -30,12 +29,12 @@ func (r *Runner) Serve(ctx context.Context, addr string) (string, error) {
 	if err := r.defaults(); err != nil {
 		return "", err
 	}
-	l, err := net.Listen("tcp", addr)
+	hs, err := console.Listen(addr)
 	if err != nil {
 		return "", fmt.Errorf("listening on %s for the fleet view: %w (pass --http with a free address)", addr, err)
 	}
-	if !console.Loopback(l.Addr()) {
-		l.Close()
+	if !console.Loopback(hs.Addr()) {
+		hs.Close()
 		return "", fmt.Errorf("--http %s is reachable from other hosts: the fleet view has no token; listen on 127.0.0.1 (each runbook's console keeps its own token)", addr)
 	}
 	mux := http.NewServeMux()
@@ -54,10 +53,9 @@ func (r *Runner) Serve(ctx context.Context, addr string) (string, error) {
 		}
 		json.NewEncoder(w).Encode(v)
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	go func() { <-ctx.Done(); srv.Close() }()
-	return "http://" + l.Addr().String() + "/", nil
+	hs.Serve(mux)
+	go func() { <-ctx.Done(); hs.Close() }()
+	return hs.URL(), nil
 }
 
 // View gathers the fleet's state (as 'fleet status' does).

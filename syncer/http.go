@@ -1,7 +1,9 @@
 package syncer
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -131,4 +133,44 @@ func plain(w http.ResponseWriter, ok bool, text string) {
 		return
 	}
 	_, _ = w.Write([]byte("ok\n" + text))
+}
+
+// FetchStatus asks the service at url (http://host:port) for the /status
+// of its one channel. token, when not empty, is sent as the bearer a
+// console beyond loopback requires.
+func FetchStatus(ctx context.Context, url, token string) (Status, error) {
+	var st Status
+	return st, fetchStatus(ctx, url, token, &st)
+}
+
+// FetchStatuses asks the service at url for the /status of its channels
+// (an array: bidirectional mode, a migration).
+func FetchStatuses(ctx context.Context, url, token string) ([]Status, error) {
+	var all []Status
+	return all, fetchStatus(ctx, url, token, &all)
+}
+
+// fetchStatus is the /status client: one GET within 3s, decoded into v.
+func fetchStatus(ctx context.Context, url, token string, v any) error {
+	if url == "" {
+		return errors.New("no URL")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/status", nil)
+	if err != nil {
+		return err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s/status: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }

@@ -287,7 +287,7 @@ func (s *Syncer) resolveStart(ctx context.Context, srcDB, tgtDB *sql.DB, store *
 		row, set, extras := tp.row, tp.set, tp.extras
 		if onDisk {
 			if l, err := gtid.Parse(local.Flavor, local.GTIDSet); err == nil && !set.Contains(l) {
-				if local.Written == row.GTIDSet && l.Contains(set) {
+				if _, ok := LocalAhead(local, row.GTIDSet, set); ok {
 					// Ahead only by transactions that changed nothing here.
 					return start{set: l, pendingDDL: row.PendingDDL, written: tp.written, extras: extras}, nil
 				}

@@ -6,20 +6,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
 	"github.com/pitcrew/pitcrew/conflict"
 	"github.com/pitcrew/pitcrew/console"
 	"github.com/pitcrew/pitcrew/internal/mysql/conn"
-	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
 	"github.com/pitcrew/pitcrew/internal/pipeline/apply"
-	"github.com/pitcrew/pitcrew/internal/pipeline/binlog"
 	"github.com/pitcrew/pitcrew/syncer"
 )
 
@@ -91,6 +87,11 @@ func (b *bidiSet) open(ctx context.Context) (map[string]*sql.DB, error) {
 		dbs[n] = db
 	}
 	return dbs, nil
+}
+
+// ledgers are the nodes' conflict ledgers on their connections dbs.
+func (b *bidiSet) ledgers(dbs map[string]*sql.DB) console.Ledgers {
+	return console.Ledgers{Ledger: conflict.Ledger{Schema: b.fc.syncerConfig().ProgressSchema}, Nodes: b.names, DBs: dbs}
 }
 
 func closeAll(dbs map[string]*sql.DB) {
@@ -236,7 +237,7 @@ func (b *bidiSet) sync(ctx context.Context, force bool, startFrom, httpAddr stri
 			return err
 		}
 		defer closeAll(dbs)
-		ledgers := console.Ledgers{Ledger: conflict.Ledger{Schema: b.fc.syncerConfig().ProgressSchema}, Nodes: b.names, DBs: dbs}
+		ledgers := b.ledgers(dbs)
 		reg.MustRegister(ledgers)
 		svc.conflicts = ledgers
 	}
@@ -281,42 +282,16 @@ func (b *bidiSet) status(ctx context.Context, w io.Writer, asJSON bool) error {
 	var states []channelState
 	inSync := true
 	for _, ch := range b.channels {
-		info, err := binlog.Inspect(ctx, dbs[ch.Source])
+		var l *syncer.Status
+		if st, ok := live[ch.Name]; ok {
+			l = &st
+		}
+		r, err := syncer.ReachOf(ctx, dbs[ch.Source], dbs[ch.Target], prog, ch.Name, filepath.Join(cfg.DataDir, ch.Name), l)
 		if err != nil {
 			return err
 		}
-		src, err := binlog.Executed(ctx, dbs[ch.Source], info.Flavor)
-		if err != nil {
-			return err
-		}
-		st := channelState{Channel: ch.Name, Source: src.String()}
-		row, ok, err := prog.Load(ctx, dbs[ch.Target], ch.Name)
-		if err != nil {
-			return err
-		}
-		applied := gtid.Empty(info.Flavor)
-		if ok {
-			st.Applied = row.GTIDSet
-			if applied, err = gtid.Parse(info.Flavor, row.GTIDSet); err != nil {
-				return err
-			}
-		}
-		// Echoes are never written to the target's progress row: the
-		// running service, or else the local checkpoint, knows how far the
-		// channel really got.
-		if l, ok := live[ch.Name]; ok {
-			if set, err := gtid.Parse(info.Flavor, l.AppliedGTIDSet); err == nil && set.Contains(applied) {
-				applied, st.Applied = set, set.String()
-			}
-		} else if local, ok := localPosition(filepath.Join(cfg.DataDir, ch.Name), ch.Name); ok && local.Written == row.GTIDSet {
-			if l, err := gtid.Parse(info.Flavor, local.GTIDSet); err == nil && l.Contains(applied) {
-				applied, st.Applied = l, l.String()
-			}
-		}
-		st.Behind = applied.Behind(src)
-		st.CaughtUp = ok && st.Behind == 0
-		inSync = inSync && st.CaughtUp
-		states = append(states, st)
+		states = append(states, channelState{Channel: ch.Name, Applied: r.Applied, Source: r.Source, Behind: r.Behind, CaughtUp: r.CaughtUp})
+		inSync = inSync && r.CaughtUp
 	}
 	if asJSON {
 		return json.NewEncoder(w).Encode(map[string]any{"in_sync": inSync, "channels": states})
@@ -335,38 +310,10 @@ func (b *bidiSet) status(ctx context.Context, w io.Writer, asJSON bool) error {
 	return nil
 }
 
-// localPosition reads a channel's pebble checkpoint when no process holds it.
-func localPosition(dir, channel string) (checkpoint.Position, bool) {
-	if _, err := os.Stat(dir); err != nil {
-		return checkpoint.Position{}, false
-	}
-	store, err := checkpoint.Open(dir)
-	if err != nil {
-		return checkpoint.Position{}, false
-	}
-	defer store.Close()
-	p, ok, err := store.Position(channel)
-	return p, ok && err == nil
-}
-
 // liveStatuses asks a running `bidi sync` for its channels' statuses.
 func liveStatuses(ctx context.Context, url string) []syncer.Status {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/status", nil)
-	if err == nil {
-		bearerFromEnv(req)
-	}
+	all, err := syncer.FetchStatuses(ctx, url, os.Getenv(envConsoleToken))
 	if err != nil {
-		return nil
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil
-	}
-	defer resp.Body.Close()
-	var all []syncer.Status
-	if json.NewDecoder(resp.Body).Decode(&all) != nil {
 		return nil
 	}
 	return all

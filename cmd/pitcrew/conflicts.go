@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"text/tabwriter"
 
-	"github.com/pitcrew/pitcrew/conflict"
+	"github.com/pitcrew/pitcrew/console"
 )
 
 const conflictsUsage = "conflicts list|show ID|resolve ID --config FILE [--node NAME] [--outcome O] [--take source|target] [--json]"
@@ -19,17 +19,9 @@ func cmdConflicts(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return errUsage
 	}
 	sub, rest := subcommand(args)
-	var id int64
-	if sub == "show" || sub == "resolve" {
-		if len(rest) == 0 {
-			fmt.Fprintf(stderr, "pitcrew conflicts %s: the conflict's ID is missing\nUsage: pitcrew %s\n", sub, conflictsUsage)
-			return errUsage
-		}
-		var err error
-		if id, err = strconv.ParseInt(rest[0], 10, 64); err != nil {
-			return fmt.Errorf("conflict ID %q is not a number: take it from 'pitcrew conflicts list'", rest[0])
-		}
-		rest = rest[1:]
+	id, rest, err := conflictID(sub, rest, stderr)
+	if err != nil {
+		return err
 	}
 	fs := newFlags("conflicts "+sub, conflictsUsage, stderr)
 	config := fs.String("config", "pitcrew.yaml", "config file with nodes:")
@@ -56,47 +48,24 @@ func cmdConflicts(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer closeAll(dbs)
-	cfg := b.fc.syncerConfig()
-	ledger := conflict.Ledger{Schema: cfg.ProgressSchema}
+	ledgers := b.ledgers(dbs)
 	switch sub {
 	case "list":
-		type row struct {
-			Node string `json:"node"`
-			conflict.Entry
+		all, err := ledgers.List(ctx, *node, *outcome)
+		if err != nil {
+			return err
 		}
-		var all []row
-		for _, n := range b.names {
-			if *node != "" && n != *node {
-				continue
-			}
-			entries, err := ledger.List(ctx, dbs[n], *outcome)
-			if err != nil {
-				return fmt.Errorf("node %s: %w", n, err)
-			}
-			for _, e := range entries {
-				all = append(all, row{n, e})
-			}
-		}
-		if *asJSON {
-			return json.NewEncoder(stdout).Encode(all)
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NODE\tID\tCHANNEL\tGTID\tTABLE\tOP\tPOLICY\tOUTCOME\tKEY")
-		for _, r := range all {
-			key, _ := json.Marshal(r.Key)
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Node, r.ID, r.Channel, r.GTID, r.Table, r.Op, r.Policy, r.Outcome, key)
-		}
-		return tw.Flush()
+		return printConflicts(stdout, all, *asJSON)
 	case "show":
-		e, err := ledger.Get(ctx, dbs[*node], id)
+		c, err := ledgers.Get(ctx, *node, id)
 		if err != nil {
 			return err
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(e)
+		return enc.Encode(c.Entry)
 	case "resolve":
-		if err := ledger.Resolve(ctx, dbs[*node], id, *take); err != nil {
+		if err := ledgers.Resolve(ctx, *node, id, *take); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "conflict %d on node %s resolved: %s\n", id, *node, *take)
@@ -104,4 +73,34 @@ func cmdConflicts(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	fmt.Fprintf(stderr, "pitcrew conflicts: unknown subcommand %q\nUsage: pitcrew %s\n", sub, conflictsUsage)
 	return errUsage
+}
+
+// conflictID takes the conflict's ID off the arguments of show and resolve.
+func conflictID(sub string, rest []string, stderr io.Writer) (int64, []string, error) {
+	if sub != "show" && sub != "resolve" {
+		return 0, rest, nil
+	}
+	if len(rest) == 0 {
+		fmt.Fprintf(stderr, "pitcrew conflicts %s: the conflict's ID is missing\nUsage: pitcrew %s\n", sub, conflictsUsage)
+		return 0, nil, errUsage
+	}
+	id, err := strconv.ParseInt(rest[0], 10, 64)
+	if err != nil {
+		return 0, nil, fmt.Errorf("conflict ID %q is not a number: take it from 'pitcrew conflicts list'", rest[0])
+	}
+	return id, rest[1:], nil
+}
+
+// printConflicts prints `conflicts list`: a table, or JSON.
+func printConflicts(w io.Writer, all []console.Conflict, asJSON bool) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(all)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tID\tCHANNEL\tGTID\tTABLE\tOP\tPOLICY\tOUTCOME\tKEY")
+	for _, r := range all {
+		key, _ := json.Marshal(r.Key)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Node, r.ID, r.Channel, r.GTID, r.Table, r.Op, r.Policy, r.Outcome, key)
+	}
+	return tw.Flush()
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
 	"github.com/pitcrew/pitcrew/internal/pipeline/binlog"
 	"github.com/pitcrew/pitcrew/internal/pipeline/txn"
@@ -141,78 +140,37 @@ func cmdBinlog(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return errUsage
 	}
 	if !*fromServer {
-		if fs.NArg() == 0 {
-			return errors.New("no binlog file given: pitcrew binlog decode FILE... (or --from-server)")
-		}
-		for _, f := range fs.Args() {
-			txns, err := binlog.DecodeFile(f, *flavor)
-			for _, t := range txns {
-				if err := printTxn(stdout, t, *asJSON); err != nil {
-					return err
-				}
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+		return decodeFiles(fs.Args(), *flavor, *asJSON, stdout)
 	}
 	fc, err := loadConfig(*config)
 	if err != nil {
 		return err
 	}
 	cfg := fc.syncerConfig()
-	db, err := conn.Open(cfg.Source)
-	if err != nil {
-		return err
+	err = binlog.ReadRange(ctx, binlog.Range{Source: cfg.Source, ServerID: cfg.ServerID + 1000, From: *from, To: *to},
+		func(t *txn.Txn) error { return printTxn(stdout, t, *asJSON) })
+	if be := (*binlog.BoundError)(nil); errors.As(err, &be) {
+		return fmt.Errorf("--%s: %w", be.Bound, be.Err)
 	}
-	defer db.Close()
-	if err := conn.Ping(ctx, db, "source", cfg.Source); err != nil {
-		return err
+	return err
+}
+
+// decodeFiles prints the transactions of binlog files (those decoded
+// before a file's error too).
+func decodeFiles(files []string, flavor string, asJSON bool, w io.Writer) error {
+	if len(files) == 0 {
+		return errors.New("no binlog file given: pitcrew binlog decode FILE... (or --from-server)")
 	}
-	info, err := binlog.Inspect(ctx, db)
-	if err != nil {
-		return err
-	}
-	start, err := gtid.Parse(info.Flavor, *from)
-	if err != nil {
-		return fmt.Errorf("--from: %w", err)
-	}
-	var stop gtid.Set
-	if *to != "" {
-		if stop, err = gtid.Parse(info.Flavor, *to); err != nil {
-			return fmt.Errorf("--to: %w", err)
-		}
-	} else if stop, err = binlog.Executed(ctx, db, info.Flavor); err != nil {
-		return err
-	}
-	if start.Contains(stop) {
-		return nil
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ch := make(chan *txn.Txn, 64)
-	errc := make(chan error, 1)
-	go func() {
-		errc <- binlog.Stream(ctx, binlog.Config{Source: cfg.Source, Flavor: info.Flavor, ServerID: cfg.ServerID + 1000}, start, ch, nil)
-	}()
-	seen := start
-	for {
-		select {
-		case t := <-ch:
-			if err := printTxn(stdout, t, *asJSON); err != nil {
+	for _, f := range files {
+		txns, err := binlog.DecodeFile(f, flavor)
+		for _, t := range txns {
+			if err := printTxn(w, t, asJSON); err != nil {
 				return err
 			}
-			if t.GTID != "" {
-				if seen, err = seen.Add(t.GTID); err != nil {
-					return err
-				}
-			}
-			if seen.Contains(stop) {
-				return nil
-			}
-		case err := <-errc:
+		}
+		if err != nil {
 			return err
 		}
 	}
+	return nil
 }

@@ -75,24 +75,7 @@ func cmdFleet(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		_, err := rn.Apply(ctx, *through)
 		return err
 	case "status":
-		if *httpAddr != "" {
-			url, err := rn.Serve(ctx, *httpAddr)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "fleet view: %s (until interrupted)\n", url)
-			<-ctx.Done()
-			return nil
-		}
-		dbs, st, err := rn.Status(ctx)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return json.NewEncoder(stdout).Encode(dbs)
-		}
-		fleet.PrintStatus(stdout, dbs, st)
-		return nil
+		return fleetStatus(ctx, rn, *httpAddr, *asJSON, stdout)
 	case "rollback":
 		return rn.Rollback(ctx, *app)
 	case "confirm":
@@ -117,4 +100,27 @@ func cmdFleet(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stderr, "pitcrew: unknown fleet subcommand %q\n%s", sub, fleetHelp)
 	return errUsage
+}
+
+// fleetStatus prints every database's state, or serves the fleet view on
+// httpAddr until ctx ends.
+func fleetStatus(ctx context.Context, rn *fleet.Runner, httpAddr string, asJSON bool, stdout io.Writer) error {
+	if httpAddr != "" {
+		url, err := rn.Serve(ctx, httpAddr)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "fleet view: %s (until interrupted)\n", url)
+		<-ctx.Done()
+		return nil
+	}
+	dbs, st, err := rn.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return json.NewEncoder(stdout).Encode(dbs)
+	}
+	fleet.PrintStatus(stdout, dbs, st)
+	return nil
 }

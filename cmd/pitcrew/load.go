@@ -2,20 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
-	"github.com/pitcrew/pitcrew/checkpoint"
 	"github.com/pitcrew/pitcrew/internal/jobs/load"
 	"github.com/pitcrew/pitcrew/internal/jobs/objects"
-	"github.com/pitcrew/pitcrew/internal/mysql/conn"
-	"github.com/pitcrew/pitcrew/internal/pipeline/apply"
-	"github.com/pitcrew/pitcrew/internal/pipeline/binlog"
-	"github.com/pitcrew/pitcrew/internal/pipeline/route"
 	"github.com/pitcrew/pitcrew/syncer"
 )
 
@@ -46,88 +39,44 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // runLoad loads (or resumes loading) the replicated tables and records the
-// hand-off in the data dir, where the channel's first start finds it.
+// hand-off in the data dir, where the channel's first start finds it; it
+// shows the progress on stderr.
 func runLoad(ctx context.Context, cfg syncer.Config, workers, chunk int, patterns string, sel objects.Selection, stderr io.Writer) (load.Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return load.Result{}, err
 	}
-	src, err := conn.Open(cfg.Source, conn.Options{Init: apply.Session})
-	if err != nil {
-		return load.Result{}, err
-	}
-	defer src.Close()
-	if err := conn.Ping(ctx, src, "source", cfg.Source); err != nil {
-		return load.Result{}, err
-	}
-	info, err := binlog.Inspect(ctx, src)
-	if err != nil {
-		return load.Result{}, err
-	}
-	if err := info.CheckSource(); err != nil {
-		return load.Result{}, err
-	}
-	router := route.New(cfg.Route)
-	list, err := replicatedTables(ctx, src, router, patterns, cfg.ProgressSchema)
-	if err != nil {
-		return load.Result{}, err
-	}
-	if len(list) == 0 {
-		return load.Result{}, errors.New("no table to load: check --tables and the route rules")
-	}
-	var total int64
-	var tables []load.Table
-	var chosen []tableRef
-	for _, t := range list {
-		tables = append(tables, load.Table{SourceSchema: t.SourceSchema, SourceName: t.SourceName, TargetSchema: t.TargetSchema, TargetName: t.TargetName})
-		if patterns != "" {
-			chosen = append(chosen, tableRef{t.SourceSchema})
-		}
-		var n int64
-		_ = src.QueryRowContext(ctx, "SELECT COALESCE(TABLE_ROWS, 0) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", t.SourceSchema, t.SourceName).Scan(&n)
-		total += n
-	}
-	scope, err := objectScope(ctx, src, cfg, router, chosen)
-	if err != nil {
-		return load.Result{}, err
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return load.Result{}, err
-	}
-	store, err := checkpoint.Open(cfg.DataDir)
-	if err != nil {
-		return load.Result{}, err
-	}
-	defer store.Close()
-	start := time.Now()
 	live := newLiveLine(stderr)
-	res, err := load.Run(ctx, load.Config{
-		Source: cfg.Source, Target: cfg.Target, Flavor: info.Flavor, Tables: tables,
-		Workers: workers, ChunkRows: chunk, Store: store, Channel: cfg.Channel, Rename: router.Table, Logger: cfg.Logger,
-		Objects: sel, ObjectScope: scope,
-		Progress: func(rows int64) {
-			if !live.due() {
-				return
+	res, err := load.RunJob(ctx, load.Job{
+		Source: cfg.Source, Target: cfg.Target, Route: cfg.Route, ProgressSchema: cfg.ProgressSchema,
+		DataDir: cfg.DataDir, Channel: cfg.Channel, Workers: workers, ChunkRows: chunk, Tables: patterns,
+		Objects: sel, Logger: cfg.Logger,
+		Progress: func(rows, total int64, elapsed time.Duration) {
+			if live.due() {
+				live.show(loadProgress(rows, total, elapsed))
 			}
-			elapsed := time.Since(start)
-			rate := float64(rows) / elapsed.Seconds()
-			eta, pct := "?", 0.0
-			if total > 0 {
-				pct = min(100, 100*float64(rows)/float64(total))
-			}
-			if rate > 0 && total > rows {
-				eta = time.Duration(float64(total-rows) / rate * float64(time.Second)).Round(time.Second).String()
-			}
-			live.show(fmt.Sprintf("load: %3.0f%%, %d of ~%d rows, %.0f rows/s, elapsed %s, ETA %s",
-				pct, rows, total, rate, elapsed.Round(time.Second), eta))
 		},
 	})
 	live.clear()
 	if err != nil {
-		return res, fmt.Errorf("load: %w (run it again to resume)", err)
+		return res.Result, err
 	}
-	fmt.Fprintf(stderr, "load: %d rows in %s (%.0f rows/s)\n", res.Rows, time.Since(start).Round(time.Millisecond), float64(res.Rows)/time.Since(start).Seconds())
+	fmt.Fprintf(stderr, "load: %d rows in %s (%.0f rows/s)\n", res.Rows, res.Elapsed.Round(time.Millisecond), float64(res.Rows)/res.Elapsed.Seconds())
 	if len(res.Skipped) > 0 {
 		fmt.Fprintf(stderr, "load: already on the target as on the source, left as they are: %s\n", strings.Join(res.Skipped, ", "))
 	}
-	return res, nil
+	return res.Result, nil
+}
+
+// loadProgress is the live line of a load.
+func loadProgress(rows, total int64, elapsed time.Duration) string {
+	rate := float64(rows) / elapsed.Seconds()
+	eta, pct := "?", 0.0
+	if total > 0 {
+		pct = min(100, 100*float64(rows)/float64(total))
+	}
+	if rate > 0 && total > rows {
+		eta = time.Duration(float64(total-rows) / rate * float64(time.Second)).Round(time.Second).String()
+	}
+	return fmt.Sprintf("load: %3.0f%%, %d of ~%d rows, %.0f rows/s, elapsed %s, ETA %s",
+		pct, rows, total, rate, elapsed.Round(time.Second), eta)
 }

@@ -7,56 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
-	"time"
 
 	"github.com/pitcrew/pitcrew/internal/jobs/objects"
-	"github.com/pitcrew/pitcrew/internal/mysql/conn"
-	"github.com/pitcrew/pitcrew/internal/mysql/ddl"
-	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
-	"github.com/pitcrew/pitcrew/internal/pipeline/binlog"
 	"github.com/pitcrew/pitcrew/internal/pipeline/route"
 	"github.com/pitcrew/pitcrew/syncer"
 )
 
 // objectsUsage documents --objects for load and verify.
 const objectsUsage = "non-table objects: all (views, routines, triggers, events, users, auto_increment), none (tables only), or a comma-separated list of those"
-
-// objectScope is what load carries and verify --objects compares beside
-// the tables: the replicated databases (those of tables when --tables
-// chose some), routing's names, and pitcrew's own accounts left out.
-func objectScope(ctx context.Context, src *sql.DB, cfg syncer.Config, r *route.Router, tables []tableRef) (objects.Scope, error) {
-	s := objects.Scope{
-		Included: r.Included,
-		Database: r.Database,
-		Table: func(schema, table string) (string, string) {
-			to := r.Table(ddl.Ref{Schema: schema, Table: table})
-			return to.Schema, to.Table
-		},
-		Ours: []string{cfg.Source.User, cfg.Target.User},
-	}
-	if tables != nil {
-		for _, t := range tables {
-			if !slices.Contains(s.Schemas, t.schema) {
-				s.Schemas = append(s.Schemas, t.schema)
-			}
-		}
-		return s, nil
-	}
-	names, err := conn.Strings(ctx, src, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys', ?) ORDER BY 1", cfg.ProgressSchema)
-	if err != nil {
-		return s, err
-	}
-	for _, n := range names {
-		if r.DatabaseIncluded(n) {
-			s.Schemas = append(s.Schemas, n)
-		}
-	}
-	return s, nil
-}
-
-// tableRef is a table chosen by --tables (its source schema).
-type tableRef struct{ schema string }
 
 // allObjects is the default selection (sync --initial-load carries everything).
 func allObjects() objects.Selection {
@@ -81,7 +39,7 @@ func objectsFlag(fs *flag.FlagSet, def string) *objects.Selection {
 // definitions; with repair, what can be made equal is, and the comparison
 // runs again.
 func verifyObjects(ctx context.Context, src, tgt *sql.DB, cfg syncer.Config, r *route.Router, repair, asJSON bool, between func(context.Context) error, stdout io.Writer) error {
-	scope, err := objectScope(ctx, src, cfg, r, nil)
+	scope, err := objects.RouteScope(ctx, src, r, []string{cfg.Source.User, cfg.Target.User}, cfg.ProgressSchema, nil)
 	if err != nil {
 		return err
 	}
@@ -139,28 +97,5 @@ func printObjects(w io.Writer, rep objects.Report, repaired int) {
 	}
 	if rep.Equal {
 		fmt.Fprintln(w, "objects of source and target are equal")
-	}
-}
-
-// waitApplied waits until the channel applied what the source has executed
-// now, for at most wait. A channel that is not running (nothing moves, or
-// no progress row yet after a load alone) ends the wait without an error:
-// the comparison then shows what the target has.
-func waitApplied(ctx context.Context, src *sql.DB, flavor string, applied func(context.Context) (gtid.Set, error), wait time.Duration) error {
-	goal, err := binlog.Executed(ctx, src, flavor)
-	if err != nil {
-		return err
-	}
-	deadline := time.Now().Add(wait)
-	for {
-		set, err := applied(ctx)
-		if err != nil || set.Contains(goal) || time.Now().After(deadline) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
 	}
 }

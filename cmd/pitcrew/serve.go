@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -62,7 +61,7 @@ func serve(ctx context.Context, cs consoleSettings, addr string, log *slog.Logge
 	if addr == "" {
 		return "", func() {}, nil
 	}
-	l, err := net.Listen("tcp", addr)
+	hs, err := console.Listen(addr)
 	if err != nil {
 		return "", nil, fmt.Errorf("listening on %s for the console and /metrics: %w (set http_addr or --http to a free address, or 'off')", addr, err)
 	}
@@ -70,18 +69,17 @@ func serve(ctx context.Context, cs consoleSettings, addr string, log *slog.Logge
 	con, err := console.New(console.Config{
 		Title: s.title, Version: version, Token: cs.token, ReadOpen: cs.readOpen, Health: health,
 		Channels: s.channels, Conflicts: s.conflicts, Runbook: s.runbook, Logger: log,
-	}, l.Addr())
+	}, hs.Addr())
 	if err != nil {
-		l.Close()
+		hs.Close()
 		return "", nil, err
 	}
 	base := http.NewServeMux()
 	syncer.Endpoints{Gatherer: s.gatherer, Health: health, Channels: s.channels, List: s.list}.Register(base)
-	srv := &http.Server{Handler: con.Handler(base), ReadHeaderTimeout: 5 * time.Second}
 	cctx, cancel := context.WithCancel(ctx)
 	go con.Run(cctx)
-	go func() { _ = srv.Serve(l) }()
-	url = "http://" + l.Addr().String() + "/"
+	hs.Serve(con.Handler(base))
+	url = hs.URL()
 	log.Info("console and /metrics, /healthz, /readyz, /status served", "url", url)
 	if s.urlFile != "" {
 		if err := os.MkdirAll(filepath.Dir(s.urlFile), 0o700); err == nil {
@@ -93,7 +91,7 @@ func serve(ctx context.Context, cs consoleSettings, addr string, log *slog.Logge
 	}
 	return url, func() {
 		cancel()
-		srv.Close()
+		hs.Close()
 		if s.urlFile != "" {
 			_ = os.Remove(s.urlFile)
 		}
@@ -107,12 +105,4 @@ func staticChannels(ss ...*syncer.Syncer) func() []syncer.StatusSource {
 		out[i] = s
 	}
 	return func() []syncer.StatusSource { return out }
-}
-
-// bearerFromEnv sends PITCREW_CONSOLE_TOKEN with a request to a service
-// whose /status is guarded (a console beyond loopback).
-func bearerFromEnv(req *http.Request) {
-	if t := os.Getenv(envConsoleToken); t != "" {
-		req.Header.Set("Authorization", "Bearer "+t)
-	}
 }

@@ -5,17 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/pitcrew/pitcrew/internal/mysql/conn"
-	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
-	"github.com/pitcrew/pitcrew/internal/pipeline/binlog"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/pitcrew/pitcrew/checkpoint"
 	"github.com/pitcrew/pitcrew/syncer"
 )
 
@@ -54,34 +49,39 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if *dataDir == "" {
 			return fmt.Errorf("%v, and no data dir was given", err)
 		}
-		if st, err = statusFromDir(*dataDir, *channel); err != nil {
+		if st, err = syncer.StoredStatus(*dataDir, *channel); err != nil {
 			return err
 		}
 		if fc != nil {
 			// No service: how far behind the source the checkpoint is.
-			sourceBehind(ctx, fc, &st)
+			st.SourceBehind(ctx, fc.syncerConfig().Source)
 		}
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
+	return printStatus(stdout, st, *asJSON)
+}
+
+// printStatus prints a channel's status: lines for a person, or JSON.
+func printStatus(w io.Writer, st syncer.Status, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(st)
 	}
-	fmt.Fprintf(stdout, "channel:              %s\n", st.Channel)
-	fmt.Fprintf(stdout, "state:                %s\n", st.State)
-	fmt.Fprintf(stdout, "applied GTID set:     %s\n", st.AppliedGTIDSet)
+	fmt.Fprintf(w, "channel:              %s\n", st.Channel)
+	fmt.Fprintf(w, "state:                %s\n", st.State)
+	fmt.Fprintf(w, "applied GTID set:     %s\n", st.AppliedGTIDSet)
 	if st.SourceGTIDSet != "" {
-		fmt.Fprintf(stdout, "source GTID set:      %s\n", st.SourceGTIDSet)
-		fmt.Fprintf(stdout, "transactions behind:  %d\n", st.TransactionsBehind)
+		fmt.Fprintf(w, "source GTID set:      %s\n", st.SourceGTIDSet)
+		fmt.Fprintf(w, "transactions behind:  %d\n", st.TransactionsBehind)
 	}
 	if st.State != syncer.StateNotRunning {
-		fmt.Fprintf(stdout, "seconds behind:       %.1f\n", st.SecondsBehind)
-		fmt.Fprintf(stdout, "applied:              %d transactions, %d rows (%d events read)\n", st.TxnsApplied, st.RowsApplied, st.EventsRead)
+		fmt.Fprintf(w, "seconds behind:       %.1f\n", st.SecondsBehind)
+		fmt.Fprintf(w, "applied:              %d transactions, %d rows (%d events read)\n", st.TxnsApplied, st.RowsApplied, st.EventsRead)
 	}
 	if st.LastError != "" {
-		fmt.Fprintf(stdout, "last error:           %s\n", st.LastError)
+		fmt.Fprintf(w, "last error:           %s\n", st.LastError)
 	}
-	fmt.Fprintf(stdout, "updated:              %s\n", st.UpdatedAt.Format(time.RFC3339))
+	fmt.Fprintf(w, "updated:              %s\n", st.UpdatedAt.Format(time.RFC3339))
 	return nil
 }
 
@@ -120,69 +120,19 @@ func serviceStatus(ctx context.Context, url string, fc *fileConfig, dataDir, cha
 	return syncer.Status{}, fmt.Errorf("no service of channel %q answers (%s)", channel, strings.Join(errs, "; "))
 }
 
-// sourceBehind fills, for a channel that is not running, the source's
-// executed set and how many transactions the checkpoint is behind it; a
-// source that cannot be reached leaves them empty and says so.
-func sourceBehind(ctx context.Context, fc *fileConfig, st *syncer.Status) {
-	cfg := fc.syncerConfig()
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	db, err := conn.Open(cfg.Source)
-	if err == nil {
-		defer db.Close()
-		var src gtid.Set
-		if src, err = binlog.Executed(ctx, db, st.Flavor); err == nil {
-			var applied gtid.Set
-			if applied, err = gtid.Parse(st.Flavor, st.AppliedGTIDSet); err == nil {
-				st.SourceGTIDSet, st.TransactionsBehind = src.String(), applied.Behind(src)
-				return
-			}
-		}
-	}
-	st.LastError = "source not reached for how far behind it is: " + conn.Explain(err, "source", cfg.Source).Error()
-}
-
+// statusFromURL asks the service at url (PITCREW_CONSOLE_TOKEN as the
+// bearer of a guarded /status).
 func statusFromURL(ctx context.Context, url string) (syncer.Status, error) {
-	var st syncer.Status
-	if url == "" {
-		return st, errors.New("no URL")
-	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/status", nil)
-	if err == nil {
-		bearerFromEnv(req)
-	}
-	if err != nil {
-		return st, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return st, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("%s/status: %s", url, resp.Status)
-	}
-	return st, json.NewDecoder(resp.Body).Decode(&st)
+	return syncer.FetchStatus(ctx, url, os.Getenv(envConsoleToken))
 }
 
-// statusFromDir reads the local checkpoint of a channel that is not running.
-func statusFromDir(dir, channel string) (syncer.Status, error) {
-	if _, err := os.Stat(dir); err != nil {
-		return syncer.Status{}, fmt.Errorf("data dir %s: %w", dir, err)
+// serviceApplied asks the config's running service for its applied set
+// ("" when none answers).
+func serviceApplied(fc fileConfig) func(context.Context) string {
+	return func(ctx context.Context) string {
+		if st, err := statusFromURL(ctx, "http://"+fc.httpAddr()); err == nil {
+			return st.AppliedGTIDSet
+		}
+		return ""
 	}
-	store, err := checkpoint.Open(dir)
-	if err != nil {
-		return syncer.Status{}, fmt.Errorf("%w; if pitcrew sync is running, ask it with --url", err)
-	}
-	defer store.Close()
-	p, ok, err := store.Position(channel)
-	if err != nil {
-		return syncer.Status{}, err
-	}
-	if !ok {
-		return syncer.Status{}, fmt.Errorf("channel %q has no checkpoint in %s yet", channel, dir)
-	}
-	return syncer.Status{Channel: channel, State: syncer.StateNotRunning, Flavor: p.Flavor, AppliedGTIDSet: p.GTIDSet, UpdatedAt: p.Updated}, nil
 }

@@ -2,24 +2,17 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
-	"path"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/pitcrew/pitcrew/checkpoint"
 	"github.com/pitcrew/pitcrew/internal/jobs/verify"
-	"github.com/pitcrew/pitcrew/internal/mysql/conn"
-	"github.com/pitcrew/pitcrew/internal/mysql/ddl"
-	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
-	"github.com/pitcrew/pitcrew/internal/pipeline/apply"
-	"github.com/pitcrew/pitcrew/internal/pipeline/binlog"
 	"github.com/pitcrew/pitcrew/internal/pipeline/route"
 )
 
@@ -43,44 +36,21 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := cfg.Route.Validate(); err != nil {
 		return err
 	}
-	src, err := conn.Open(cfg.Source, conn.Options{Init: apply.Session})
+	sides, err := verify.Open(ctx, cfg.Source, cfg.Target)
 	if err != nil {
 		return err
 	}
-	defer src.Close()
-	tgt, err := conn.Open(cfg.Target, conn.Options{Init: apply.Session, Interpolate: true})
-	if err != nil {
-		return err
-	}
-	defer tgt.Close()
-	if err := conn.Ping(ctx, src, "source", cfg.Source); err != nil {
-		return err
-	}
-	if err := conn.Ping(ctx, tgt, "target", cfg.Target); err != nil {
-		return err
-	}
-	info, err := binlog.Inspect(ctx, src)
-	if err != nil {
-		return err
-	}
-	applied := func(ctx context.Context) (gtid.Set, error) {
-		if st, err := statusFromURL(ctx, "http://"+fc.httpAddr()); err == nil && st.AppliedGTIDSet != "" {
-			return gtid.Parse(info.Flavor, st.AppliedGTIDSet)
-		}
-		row, ok, err := checkpoint.Progress{Schema: cfg.ProgressSchema, Table: cfg.ProgressTable}.Load(ctx, tgt, cfg.Channel)
-		if err != nil || !ok {
-			return gtid.Empty(info.Flavor), err
-		}
-		return gtid.Parse(info.Flavor, row.GTIDSet)
-	}
+	defer sides.Close()
+	src, tgt := sides.Source, sides.Target
+	applied := sides.Applied(serviceApplied(fc), checkpoint.Progress{Schema: cfg.ProgressSchema, Table: cfg.ProgressTable}, cfg.Channel)
 	if *withObjects {
 		var between func(context.Context) error
 		if !*noWait {
-			between = func(ctx context.Context) error { return waitApplied(ctx, src, info.Flavor, applied, 10*time.Second) }
+			between = func(ctx context.Context) error { return sides.WaitApplied(ctx, applied, 10*time.Second) }
 		}
 		return verifyObjects(ctx, src, tgt, cfg, route.New(cfg.Route), *doRepair, *asJSON, between, stdout)
 	}
-	list, err := replicatedTables(ctx, src, route.New(cfg.Route), *tables, cfg.ProgressSchema)
+	list, err := verify.Replicated(ctx, src, route.New(cfg.Route), *tables, cfg.ProgressSchema)
 	if err != nil {
 		return err
 	}
@@ -95,29 +65,16 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			}
 		}}
 	if !*noWait {
-		vc.SourcePosition = func(ctx context.Context) (gtid.Set, error) { return binlog.Executed(ctx, src, info.Flavor) }
-		vc.Applied = applied
+		vc.SourcePosition, vc.Applied = sides.Executed, applied
 	}
 	if *doRepair {
 		if err := verify.EnsureRepairs(ctx, tgt, cfg.ProgressSchema, checkpoint.InternalMarker); err != nil {
 			return fmt.Errorf("creating %s.repairs on the target: %w", cfg.ProgressSchema, err)
 		}
 	}
-	rep, err := verify.Run(ctx, vc)
+	rep, err := verify.Prove(ctx, vc)
 	if err != nil {
 		return err
-	}
-	if *doRepair && !rep.Equal {
-		// Prove the repair: the same tables again, without repairing.
-		vc.Repair = false
-		again, err := verify.Run(ctx, vc)
-		if err != nil {
-			return err
-		}
-		for i := range again.Tables {
-			again.Tables[i].Repaired = rep.Tables[i].Repaired
-		}
-		rep = again
 	}
 	live.clear()
 	printReport(stdout, rep, *asJSON)
@@ -154,38 +111,6 @@ func printReport(w io.Writer, rep verify.Report, asJSON bool) {
 	if rep.Equal {
 		fmt.Fprintln(w, "source and target are equal")
 	}
-}
-
-// replicatedTables lists the source's replicated tables with their target names.
-func replicatedTables(ctx context.Context, src *sql.DB, r *route.Router, patterns, ours string) ([]verify.Table, error) {
-	names, err := conn.Strings(ctx, src, `SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) FROM information_schema.TABLES
-WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys', ?)
-ORDER BY 1`, ours)
-	if err != nil {
-		return nil, err
-	}
-	var want []string
-	for _, p := range strings.Split(patterns, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			if !strings.Contains(p, ".") {
-				p += ".*"
-			}
-			want = append(want, p)
-		}
-	}
-	var out []verify.Table
-	for _, n := range names {
-		schema, table, _ := strings.Cut(n, ".")
-		if !r.Included(schema, table) {
-			continue
-		}
-		if len(want) > 0 && !slices.ContainsFunc(want, func(p string) bool { ok, _ := path.Match(p, n); return ok }) {
-			continue
-		}
-		to := r.Table(ddl.Ref{Schema: schema, Table: table})
-		out = append(out, verify.Table{SourceSchema: schema, SourceName: table, TargetSchema: to.Schema, TargetName: to.Table})
-	}
-	return out, nil
 }
 
 // keyText prints a row's key as the SQL a person would type after WHERE:
