@@ -10,7 +10,7 @@ import (
 
 	"github.com/pitcrew/pitcrew/internal/devtools/cpuprof"
 	"github.com/pitcrew/pitcrew/internal/devtools/mariadb"
-	"github.com/pitcrew/pitcrew/internal/jobs/verify"
+	"github.com/pitcrew/pitcrew/internal/jobs/verify/checksum"
 	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 	"github.com/pitcrew/pitcrew/syncer"
 	"github.com/prometheus/client_golang/prometheus"
@@ -167,7 +167,7 @@ func (b *backdrop) catchup(ctx context.Context, tgt *mariadb.Server, after, prof
 // equal compares the benchmark tables of the source and a target with
 // CHECKSUM TABLE.
 func (b *backdrop) equal(ctx context.Context, db *sql.DB, tables []string) bool {
-	res, err := verify.Checksums(ctx, b.srcDB, db, schema, tables)
+	res, err := checksum.Tables(ctx, b.srcDB, db, schema, tables)
 	if err != nil {
 		return false
 	}

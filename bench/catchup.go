@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/pitcrew/pitcrew/internal/devtools/mariadb"
-	"github.com/pitcrew/pitcrew/internal/jobs/verify"
+	"github.com/pitcrew/pitcrew/internal/jobs/verify/checksum"
 	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 	"golang.org/x/sync/errgroup"
 )
@@ -419,7 +419,7 @@ func mariadbDump(ctx context.Context, src *mariadb.Server, to string) error {
 }
 
 func listTables(ctx context.Context, db *sql.DB) ([]string, error) {
-	return verify.BaseTables(ctx, db, schema)
+	return checksum.BaseTables(ctx, db, schema)
 }
 
 // selfCPU is this process's CPU time (user + system).

@@ -16,7 +16,7 @@ import (
 
 	"github.com/pitcrew/pitcrew/infra"
 	"github.com/pitcrew/pitcrew/internal/devtools/mariadb"
-	"github.com/pitcrew/pitcrew/internal/jobs/verify"
+	"github.com/pitcrew/pitcrew/internal/jobs/verify/checksum"
 	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 )
 
@@ -186,7 +186,7 @@ func cutoverRun(ctx context.Context, cfg CutoverConfig, n int) (CutoverResult, e
 			return res, fmt.Errorf("take-down: %w\n%s", err, runLog.String())
 		}
 		res.TakeDownAt = app.since()
-		eq, err := verify.Checksums(ctx, dbs["source"], dbs["target"], "app", []string{"orders", "counters"})
+		eq, err := checksum.Tables(ctx, dbs["source"], dbs["target"], "app", []string{"orders", "counters"})
 		if err != nil {
 			return res, err
 		}

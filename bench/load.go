@@ -18,7 +18,7 @@ import (
 	"github.com/pitcrew/pitcrew/checkpoint"
 	"github.com/pitcrew/pitcrew/internal/devtools/mariadb"
 	"github.com/pitcrew/pitcrew/internal/jobs/load"
-	"github.com/pitcrew/pitcrew/internal/jobs/verify"
+	"github.com/pitcrew/pitcrew/internal/jobs/verify/checksum"
 	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
 )
 
@@ -81,7 +81,7 @@ func Load(ctx context.Context, cfg LoadConfig) ([]LoadResult, error) {
 	if err := prepare(ctx, srcDB, cfg.Rows, cfg.Tables); err != nil {
 		return nil, err
 	}
-	tables, err := verify.BaseTables(ctx, srcDB, schema)
+	tables, err := checksum.BaseTables(ctx, srcDB, schema)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +109,7 @@ func Load(ctx context.Context, cfg LoadConfig) ([]LoadResult, error) {
 			if err != nil {
 				r.Note, r.RowsPerSec = err.Error(), 0
 			} else {
-				res, err := verify.Checksums(ctx, srcDB, tgtDB, schema, tables)
+				res, err := checksum.Tables(ctx, srcDB, tgtDB, schema, tables)
 				r.Equal = err == nil
 				for _, x := range res {
 					r.Equal = r.Equal && x.Equal()

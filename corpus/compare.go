@@ -7,7 +7,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/pitcrew/pitcrew/internal/jobs/verify"
+	"github.com/pitcrew/pitcrew/internal/jobs/verify/checksum"
 	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 	"github.com/pitcrew/pitcrew/internal/pipeline/route"
 )
@@ -105,7 +105,7 @@ func compareDB(ctx context.Context, nat, tgt *sql.DB, schema string, rt *route.R
 		if ta.kind == "VIEW" {
 			continue
 		}
-		res, err := verify.Checksums(ctx, nat, tgt, schema, []string{name})
+		res, err := checksum.Tables(ctx, nat, tgt, schema, []string{name})
 		if err != nil {
 			return nil, nil, 0, err
 		}

@@ -8,7 +8,7 @@ import (
 	"github.com/pitcrew/pitcrew/internal/devtools/mariadb"
 	"github.com/pitcrew/pitcrew/internal/devtools/sandbox"
 	"github.com/pitcrew/pitcrew/internal/devtools/workload"
-	"github.com/pitcrew/pitcrew/internal/jobs/verify"
+	"github.com/pitcrew/pitcrew/internal/jobs/verify/checksum"
 	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 )
 
@@ -106,14 +106,14 @@ func compareSandbox(ctx context.Context, w io.Writer, st sandbox.State, schema s
 		return err
 	}
 	defer tgt.Close()
-	tables, err := verify.BaseTables(ctx, src, schema)
+	tables, err := checksum.BaseTables(ctx, src, schema)
 	if err != nil {
 		return err
 	}
 	if len(tables) == 0 {
 		return fmt.Errorf("the source has no tables in %s: run 'pitcrew sandbox workload' first", schema)
 	}
-	res, err := verify.Checksums(ctx, src, tgt, schema, tables)
+	res, err := checksum.Tables(ctx, src, tgt, schema, tables)
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/pitcrew/pitcrew/internal/devtools/mariadb"
-	"github.com/pitcrew/pitcrew/internal/jobs/verify"
+	"github.com/pitcrew/pitcrew/internal/jobs/verify/checksum"
 )
 
 // RequireEnv is the environment variable that turns "skip: no MariaDB" into
@@ -81,11 +81,11 @@ func Exec(t testing.TB, db *sql.DB, stmts ...string) {
 // same row count and CHECKSUM TABLE on src and tgt.
 func AssertTablesEqual(t testing.TB, src, tgt *sql.DB, schema string) {
 	t.Helper()
-	tables, err := verify.BaseTables(context.Background(), src, schema)
+	tables, err := checksum.BaseTables(context.Background(), src, schema)
 	if err != nil || len(tables) == 0 {
 		t.Fatalf("listing tables of %s: %v (%d)", schema, err, len(tables))
 	}
-	res, err := verify.Checksums(context.Background(), src, tgt, schema, tables)
+	res, err := checksum.Tables(context.Background(), src, tgt, schema, tables)
 	if err != nil {
 		t.Fatal(err)
 	}

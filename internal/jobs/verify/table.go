@@ -4,7 +4,7 @@
 // values, not bytes, so a changed collation or character set is no false
 // difference. It works while replication runs: a chunk that differs is read
 // again once the engine has applied past the source position the chunk was
-// read at, and only a difference that stays is reported. Checksums is the
+// read at, and only a difference that stays is reported. checksum.Tables is the
 // quick whole-table check (counts and CHECKSUM TABLE) for tests and tools.
 package verify
 

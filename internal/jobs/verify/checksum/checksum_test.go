@@ -1,4 +1,4 @@
-package verify_test
+package checksum_test
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
-	"github.com/pitcrew/pitcrew/internal/jobs/verify"
+	"github.com/pitcrew/pitcrew/internal/jobs/verify/checksum"
 )
 
 // CHECKSUM TABLE reads a VIRTUAL column's stale bytes from the record, so
@@ -29,7 +29,7 @@ func TestTablesWithVirtualColumnsCompareStoredValues(t *testing.T) {
 		"DELETE FROM c.g WHERE id = 9", "UPDATE c.g SET a = 3 WHERE id = 3",
 		"INSERT INTO c.lh VALUES (2, 21), (1, 10)", "UPDATE c.lh SET k = 20 WHERE id = 2", "INSERT INTO c.plain VALUES (1, 1)")
 	ctx := context.Background()
-	res, err := verify.Checksums(ctx, a, b, "c", []string{"g", "lh", "plain"})
+	res, err := checksum.Tables(ctx, a, b, "c", []string{"g", "lh", "plain"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestTablesWithVirtualColumnsCompareStoredValues(t *testing.T) {
 	}
 	for _, q := range []string{"UPDATE c.g SET f = 0.10000001 WHERE id = 1", "UPDATE c.g SET s = NULL WHERE id = 3", "UPDATE c.g SET ts = '2020-01-01 00:00:01' WHERE id = 1"} {
 		testenv.Exec(t, b, q)
-		res, err := verify.Checksums(ctx, a, b, "c", []string{"g"})
+		res, err := checksum.Tables(ctx, a, b, "c", []string{"g"})
 		if err != nil {
 			t.Fatal(err)
 		}

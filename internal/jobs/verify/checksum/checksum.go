@@ -1,9 +1,8 @@
-package verify
-
-// Checksums is the quick whole-table check (the tests', the sandbox's and
+// Package checksum is verify's quick whole-table check (the tests', the sandbox's and
 // the benchmarks' proof that a copy is equal): CHECKSUM TABLE and row
-// counts, computed inside each server. Run is the chunked comparison that
-// finds the rows that differ.
+// counts, computed inside each server (verify.Run is the chunked
+// comparison that finds the rows that differ). It needs nothing but
+// connections, so the test servers (testenv) can use it.
 //
 // CHECKSUM TABLE reads the stored record, and a VIRTUAL column's place in
 // it holds whatever the last read left there (MariaDB does not compute
@@ -11,6 +10,7 @@ package verify
 // server to server. Tables with virtual columns (a long unique key's
 // hidden DB_ROW_HASH_n is one) are summed over their stored columns'
 // values instead, on both servers alike.
+package checksum
 
 import (
 	"context"
@@ -21,8 +21,8 @@ import (
 	"github.com/pitcrew/pitcrew/internal/mysql/conn"
 )
 
-// Checksum is one table's whole-table check.
-type Checksum struct {
+// Result is one table's whole-table check.
+type Result struct {
 	Table                    string
 	SourceRows, TargetRows   int64
 	SourceCheck, TargetCheck sql.NullInt64
@@ -32,11 +32,11 @@ type Checksum struct {
 }
 
 // Equal reports whether counts and checksums agree.
-func (r Checksum) Equal() bool {
+func (r Result) Equal() bool {
 	return r.SourceRows == r.TargetRows && r.SourceCheck == r.TargetCheck
 }
 
-func (r Checksum) String() string {
+func (r Result) String() string {
 	verdict := "EQUAL"
 	if !r.Equal() {
 		verdict = "DIFFERENT"
@@ -48,14 +48,14 @@ func (r Checksum) String() string {
 	return fmt.Sprintf("%-32s rows %8d / %-8d %s %10d / %-10d %s", r.Table, r.SourceRows, r.TargetRows, what, r.SourceCheck.Int64, r.TargetCheck.Int64, verdict)
 }
 
-// Checksums compares schema.table for each table on both servers by count
+// Tables compares schema.table for each table on both servers by count
 // and checksum. Whether a table is summed by values is read from src, and
 // both sides are then read the same way.
-func Checksums(ctx context.Context, src, tgt *sql.DB, schema string, tables []string) ([]Checksum, error) {
-	var out []Checksum
+func Tables(ctx context.Context, src, tgt *sql.DB, schema string, tables []string) ([]Result, error) {
+	var out []Result
 	for _, t := range tables {
 		name := conn.QuoteName(schema) + "." + conn.QuoteName(t)
-		r := Checksum{Table: schema + "." + t}
+		r := Result{Table: schema + "." + t}
 		sum, err := checkOf(ctx, src, schema, t)
 		if err != nil {
 			return nil, fmt.Errorf("source: %s: %w", r.Table, err)
