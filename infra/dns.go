@@ -44,7 +44,7 @@ var stepDNS = step{
 		}
 		return a
 	},
-	run: runDNS,
+	run: func(ctx context.Context, r *run) error { return r.cloudStep().dns(ctx) },
 }
 
 func dnsWhere(p *Plan) string {
@@ -61,14 +61,14 @@ func fqdn(name string) string {
 	return name + "."
 }
 
-func (r *run) dnsAccount(c *clients) *account {
+func (r cloudStep) dnsAccount(c *clients) *account {
 	if r.p.DNS.Account == "target" {
 		return c.target
 	}
 	return c.source
 }
 
-func runDNS(ctx context.Context, r *run) error {
+func (r cloudStep) dns(ctx context.Context) error {
 	c, err := r.awsClients(ctx)
 	if err != nil {
 		return err
@@ -134,7 +134,7 @@ func runDNS(ctx context.Context, r *run) error {
 }
 
 // weighted is the pair of alias records with w percent on the new one.
-func (r *run) weighted(action r53types.ChangeAction, w int64) []r53types.Change {
+func (r cloudStep) weighted(action r53types.ChangeAction, w int64) []r53types.Change {
 	d := r.p.DNS
 	rec := func(id string, lb LoadBalancer, weight int64) r53types.Change {
 		return r53types.Change{Action: action, ResourceRecordSet: &r53types.ResourceRecordSet{
@@ -146,7 +146,7 @@ func (r *run) weighted(action r53types.ChangeAction, w int64) []r53types.Change 
 }
 
 // change submits one atomic batch and waits until Route 53 reports INSYNC.
-func (r *run) change(ctx context.Context, a *account, why string, changes ...r53types.Change) error {
+func (r cloudStep) change(ctx context.Context, a *account, why string, changes ...r53types.Change) error {
 	out, err := a.r53.ChangeResourceRecordSets(ctx, &route53.ChangeResourceRecordSetsInput{
 		HostedZoneId: aws.String(r.p.DNS.HostedZoneID),
 		ChangeBatch:  &r53types.ChangeBatch{Comment: aws.String("pitcrew " + r.p.Name + ": " + why), Changes: changes},
@@ -183,7 +183,7 @@ func currentRecords(ctx context.Context, a *account, zone, name string) ([]r53ty
 
 // waitUntil sleeps until a journaled moment (RFC 3339; empty: no wait), so a
 // resumed run waits only the rest.
-func (r *run) waitUntil(ctx context.Context, at, what string) error {
+func (r cloudStep) waitUntil(ctx context.Context, at, what string) error {
 	if at == "" {
 		return nil
 	}
@@ -203,7 +203,7 @@ func (r *run) waitUntil(ctx context.Context, at, what string) error {
 }
 
 // dnsBack points all traffic at the old load balancer again.
-func (r *run) dnsBack(ctx context.Context) error {
+func (r cloudStep) dnsBack(ctx context.Context) error {
 	c, err := r.awsClients(ctx)
 	if err != nil {
 		return err

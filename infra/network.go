@@ -45,14 +45,14 @@ var stepNetwork = step{
 		}
 		return a
 	},
-	run: runNetwork,
+	run: func(ctx context.Context, r *run) error { return r.cloudStep().network(ctx) },
 }
 
 func tagSpec(rt ec2types.ResourceType, name string) []ec2types.TagSpecification {
 	return []ec2types.TagSpecification{{ResourceType: rt, Tags: []ec2types.Tag{{Key: aws.String(tagKey), Value: aws.String(name)}}}}
 }
 
-func runNetwork(ctx context.Context, r *run) error {
+func (r cloudStep) network(ctx context.Context) error {
 	c, err := r.awsClients(ctx)
 	if err != nil {
 		return err

@@ -58,10 +58,10 @@ var stepTakeDown = step{
 		}
 		return a
 	},
-	run: runTakeDown,
+	run: func(ctx context.Context, r *run) error { return r.takeDownStep().takeDown(ctx) },
 }
 
-func runTakeDown(ctx context.Context, r *run) error {
+func (r takeDownStep) takeDown(ctx context.Context) error {
 	if r.output("reverse_stopped") == "" {
 		sdb, _, err := r.open(ctx, "source")
 		if err != nil {
@@ -72,10 +72,10 @@ func runTakeDown(ctx context.Context, r *run) error {
 		if err != nil {
 			return err
 		}
-		if err := r.startChannel(reverse); err != nil {
+		if err := r.chans.start(reverse); err != nil {
 			return err
 		}
-		if err := r.drain(ctx, reverse, "target"); err != nil {
+		if err := r.chans.drain(ctx, reverse, "target"); err != nil {
 			return err
 		}
 		r.chans.stop(reverse)
@@ -127,7 +127,7 @@ func runTakeDown(ctx context.Context, r *run) error {
 	return nil
 }
 
-func (r *run) removeNetwork(ctx context.Context, c *clients) error {
+func (r takeDownStep) removeNetwork(ctx context.Context, c *clients) error {
 	s, t := r.p.Source.VPC, r.p.Target.VPC
 	shared := s.SharedPeering != ""
 	for _, rt := range []struct {
@@ -175,9 +175,9 @@ func (r *run) removeNetwork(ctx context.Context, c *clients) error {
 
 // guardsHold checks the take-down guards once, journaling since when the
 // old side has been quiet; it says what it still waits for.
-func (r *run) guardsHold(ctx context.Context, source *sql.DB) (bool, error) {
+func (r takeDownStep) guardsHold(ctx context.Context, source *sql.DB) (bool, error) {
 	var waiting []string
-	cut, err := r.store.Step(r.p.Name, "cutover")
+	cut, err := r.step("cutover")
 	if err != nil {
 		return false, err
 	}
@@ -225,7 +225,7 @@ func (r *run) guardsHold(ctx context.Context, source *sql.DB) (bool, error) {
 		waiting = append(waiting, fmt.Sprintf("the quiet period (%s of %s)", quiet.Round(time.Second), r.p.Options.QuietPeriod))
 	}
 	if len(waiting) > 0 {
-		r.rn.live.set(func(l *live) { l.waiting = "the take-down guards: " + strings.Join(waiting, "; ") })
+		r.live.set(func(l *live) { l.waiting = "the take-down guards: " + strings.Join(waiting, "; ") })
 		if r.output("last_wait") != strings.Join(waiting, "; ") {
 			r.say("take-down waits for: %s", strings.Join(waiting, "; "))
 			_ = r.record("last_wait", strings.Join(waiting, "; "))
@@ -237,7 +237,7 @@ func (r *run) guardsHold(ctx context.Context, source *sql.DB) (bool, error) {
 
 // clientSessions lists sessions on the source that are neither ours nor
 // the server's own.
-func (r *run) clientSessions(ctx context.Context, db *sql.DB) ([]string, error) {
+func (r takeDownStep) clientSessions(ctx context.Context, db *sql.DB) ([]string, error) {
 	rows, err := db.QueryContext(ctx, `SELECT USER, COUNT(*) FROM information_schema.PROCESSLIST
 		WHERE ID <> CONNECTION_ID() AND USER NOT IN ('system user', 'event_scheduler', 'rdsadmin', 'unauthenticated user', ?)
 		AND COMMAND NOT IN ('Daemon', 'Binlog Dump', 'Binlog Dump GTID', 'Killed') GROUP BY USER ORDER BY USER`, r.p.Source.Database.User)
@@ -259,7 +259,7 @@ func (r *run) clientSessions(ctx context.Context, db *sql.DB) ([]string, error) 
 
 // requests sums the old load balancer's RequestCount; CloudWatch has no
 // datapoint for a minute without requests, so missing means zero.
-func (r *run) requests(ctx context.Context, from, to time.Time) (float64, error) {
+func (r takeDownStep) requests(ctx context.Context, from, to time.Time) (float64, error) {
 	c, err := r.awsClients(ctx)
 	if err != nil {
 		return 0, err
