@@ -177,6 +177,20 @@ func (cs *channels) applied(name string) (gtid.Set, error) {
 
 var errNotYet = errors.New("not started yet")
 
+// lag says how far a direction is behind goal, in transactions and time
+// ("" when it cannot tell).
+func (cs *channels) lag(name string, goal gtid.Set) string {
+	have, err := cs.applied(name)
+	if err != nil {
+		return ""
+	}
+	lag := fmt.Sprintf("%d txns", have.Behind(goal))
+	if c := cs.get(name); c != nil {
+		lag += fmt.Sprintf(", %.0fms", c.s.Status().SecondsBehind*1000)
+	}
+	return lag
+}
+
 // waitApplied waits until a direction has applied goal.
 func (cs *channels) waitApplied(ctx context.Context, name string, goal gtid.Set) error {
 	cs.op.say("waiting for %s to apply %s", name, goal)

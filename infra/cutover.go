@@ -271,13 +271,7 @@ func (r cutoverStep) fenceDrainRelease(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	lag := ""
-	if have, err := r.chans.applied(forward); err == nil {
-		lag = fmt.Sprintf("%d txns", have.Behind(goal))
-		if c := r.chans.get(forward); c != nil {
-			lag += fmt.Sprintf(", %.0fms", c.s.Status().SecondsBehind*1000)
-		}
-	}
+	lag := r.chans.lag(forward, goal)
 	if err := r.chans.awaitApplied(ctx, forward, goal); err != nil {
 		return err
 	}
@@ -295,16 +289,12 @@ func (r cutoverStep) fenceDrainRelease(ctx context.Context) error {
 		}
 		tMoved = time.Now()
 	}
-	for _, kv := range [][2]string{
+	err = r.recordSet([][2]string{
 		{"at_fence", stamp(tFence)}, {"source_fenced", stamp(tFenced)}, {"lag_at_fence", lag}, {"at_drained", stamp(tDrained)},
 		{"forward_stopped", goal.String()}, {"at_move", stamp(tMove)}, {"app_moved", stamp(tMoved)},
-	} {
-		if kv[1] == "" {
-			continue
-		}
-		if err := r.record(kv[0], kv[1]); err != nil {
-			return err
-		}
+	})
+	if err != nil {
+		return err
 	}
 	r.chans.stop(forward)
 	r.say("%s stopped; %s keeps the source current for rollback", forward, reverse)
@@ -386,64 +376,88 @@ func (r cutoverStep) guardrails(ctx context.Context) error {
 	}
 	defer tdb.Close()
 	var errs []error
+	for _, check := range []guardrailCheck{r.autoIncrementApart, r.targetReadable, r.targetKeepsBinlogs, r.fenceWorks, r.noLongTransaction} {
+		failed, err := check(ctx, sdb, tdb)
+		if err != nil {
+			return err
+		}
+		if failed != nil {
+			errs = append(errs, failed)
+		}
+	}
+	if err := r.objectsGuardrail(ctx, sdb, tdb); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// guardrailCheck is one of the cut-over's checks: failed is the guardrail
+// that refuses (the console shows each result), err a check that could not
+// be made.
+type guardrailCheck func(ctx context.Context, sdb, tdb *sql.DB) (failed, err error)
+
+func (r cutoverStep) autoIncrementApart(ctx context.Context, sdb, tdb *sql.DB) (failed, err error) {
 	_, problems, err := conflict.Check(ctx, []string{"source", "target"}, map[string]*sql.DB{"source": sdb, "target": tdb})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var autoinc error
 	if len(problems) > 0 {
 		autoinc = fmt.Errorf("guardrail: auto-increment offsets let both nodes' inserts collide: %s; fix with 'pitcrew bidi plan' (source and target as the nodes)", conflict.Join(problems))
 	}
-	if err := r.guardrail("auto-increment offsets apart", autoinc); err != nil {
-		errs = append(errs, err)
-	}
+	return r.guardrail("auto-increment offsets apart", autoinc), nil
+}
+
+func (r cutoverStep) targetReadable(ctx context.Context, _, tdb *sql.DB) (failed, err error) {
 	info, err := binlog.Inspect(ctx, tdb)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := info.CheckSource(); err != nil {
-		errs = append(errs, r.guardrail("target readable as a source", fmt.Errorf("guardrail: the reverse channel cannot read the target: %w", err)))
-	} else {
-		r.guardrail("target readable as a source", nil)
+		return r.guardrail("target readable as a source", fmt.Errorf("guardrail: the reverse channel cannot read the target: %w", err)), nil
 	}
+	return r.guardrail("target readable as a source", nil), nil
+}
+
+func (r cutoverStep) targetKeepsBinlogs(ctx context.Context, _, tdb *sql.DB) (failed, err error) {
 	keep, err := r.retentionProblem(ctx, tdb)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var kept error
 	if keep != "" {
 		kept = fmt.Errorf("guardrail: %s", keep)
 	}
-	if err := r.guardrail("target keeps its binlogs", kept); err != nil {
-		errs = append(errs, err)
-	}
+	return r.guardrail("target keeps its binlogs", kept), nil
+}
+
+func (r cutoverStep) fenceWorks(ctx context.Context, sdb, tdb *sql.DB) (failed, err error) {
+	var errs []error
 	for _, side := range []struct {
 		name string
 		db   *sql.DB
 	}{{"source", sdb}, {"target", tdb}} {
 		probs, err := r.fenceProblems(ctx, side.name, side.db)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := r.guardrail("the fence works on the "+side.name, joinProblems(probs)); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	return errors.Join(errs...), nil
+}
+
+func (r cutoverStep) noLongTransaction(ctx context.Context, sdb, _ *sql.DB) (failed, err error) {
 	var longest sql.NullInt64
 	if err := sdb.QueryRowContext(ctx, "SELECT MAX(TIMESTAMPDIFF(SECOND, trx_started, NOW())) FROM information_schema.INNODB_TRX").Scan(&longest); err != nil {
-		return fmt.Errorf("reading information_schema.INNODB_TRX on the source: %w", err)
+		return nil, fmt.Errorf("reading information_schema.INNODB_TRX on the source: %w", err)
 	}
 	var long error
 	if longest.Valid && time.Duration(longest.Int64)*time.Second > r.p.Options.LongTransaction {
 		long = fmt.Errorf("guardrail: a source transaction has been open %ds, over options.long_transaction %s: its commit would land after the fence; finish or kill it, then resume", longest.Int64, r.p.Options.LongTransaction)
 	}
-	if err := r.guardrail("no long source transaction", long); err != nil {
-		errs = append(errs, err)
-	}
-	if err := r.objectsGuardrail(ctx, sdb, tdb); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	return r.guardrail("no long source transaction", long), nil
 }
 
 // ConfirmFile is where 'pitcrew migrate confirm' tells a waiting run that

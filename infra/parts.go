@@ -28,6 +28,19 @@ func (j *journal) record(key, value string) error {
 	return j.store.SetStep(j.name, *j.cur)
 }
 
+// recordSet journals each key-value pair in order, skipping empty values.
+func (j *journal) recordSet(kvs [][2]string) error {
+	for _, kv := range kvs {
+		if kv[1] == "" {
+			continue
+		}
+		if err := j.record(kv[0], kv[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // outputOf reads a value another step journaled.
 func (j *journal) outputOf(stepID, key string) (string, error) {
 	rec, err := j.store.Step(j.name, stepID)
