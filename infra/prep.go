@@ -54,38 +54,14 @@ func (p *Plan) sourceGroup() string {
 }
 
 func (r prepStep) sourcePrep(ctx context.Context) error {
-	var groupParams map[string]string
-	var group string
 	var c *clients
+	var in sourceInstance
 	if r.p.aws() {
 		var err error
 		if c, err = r.awsClients(ctx); err != nil {
 			return err
 		}
-		out, err := c.source.rds.DescribeDBInstances(ctx, &rds.DescribeDBInstancesInput{DBInstanceIdentifier: aws.String(r.p.Source.Instance)})
-		if err != nil {
-			return fmt.Errorf("rds:DescribeDBInstances %s: %w", r.p.Source.Instance, err)
-		}
-		if len(out.DBInstances) == 0 {
-			return fmt.Errorf("source instance %s not found in account %s", r.p.Source.Instance, r.p.Source.Account)
-		}
-		inst := out.DBInstances[0]
-		if aws.ToInt32(inst.BackupRetentionPeriod) == 0 {
-			return fmt.Errorf("automated backups are off on %s: RDS writes no binlog without them; set a backup retention of at least 1 day, then resume", r.p.Source.Instance)
-		}
-		group = r.p.Source.ParameterGroup
-		if group == "" && len(inst.DBParameterGroups) > 0 {
-			group = aws.ToString(inst.DBParameterGroups[0].DBParameterGroupName)
-		}
-		if strings.HasPrefix(group, "default.") || group == "" {
-			return fmt.Errorf("source instance %s uses the default parameter group %q, which cannot be changed: create a custom one, attach it to the instance, set source.parameter_group, then resume", r.p.Source.Instance, group)
-		}
-		if inst.Endpoint != nil && r.p.Source.Database.Host == "" {
-			if err := r.record("endpoint", aws.ToString(inst.Endpoint.Address)); err != nil {
-				return err
-			}
-		}
-		if groupParams, err = describeParams(ctx, c.source, group); err != nil {
+		if in, err = r.sourceInstance(ctx, c); err != nil {
 			return err
 		}
 	}
@@ -102,27 +78,74 @@ func (r prepStep) sourcePrep(ctx context.Context) error {
 		return err
 	}
 	if r.p.aws() {
-		if err := setParam(ctx, r.operator, c.source, db, group, groupParams, "binlog_format", "ROW", "binlog_format"); err != nil {
+		if err := r.sourceSettings(ctx, c, db, in); err != nil {
 			return err
-		}
-		if r.p.Source.Engine == "mysql" {
-			if err := gtidOn(ctx, r.operator, c.source, db, group, groupParams); err != nil {
-				return err
-			}
-		}
-		_, rdsProc, err := binlog.Retention(ctx, db)
-		if err != nil {
-			return fmt.Errorf("reading binlog retention: %w", err)
-		}
-		if rdsProc {
-			q := fmt.Sprintf("CALL mysql.rds_set_configuration('binlog retention hours', %d)", r.p.Options.BinlogRetentionHours)
-			if _, err := db.ExecContext(ctx, q); err != nil {
-				return fmt.Errorf("%s: %w", q, err)
-			}
-			r.say("binlog retention set to %d hours", r.p.Options.BinlogRetentionHours)
 		}
 	}
 	return r.preflight(ctx, !r.p.aws())
+}
+
+// sourceInstance is what source-prep learns of the RDS source: its
+// parameter group and the group's user-set parameters.
+type sourceInstance struct {
+	group  string
+	params map[string]string
+}
+
+// sourceInstance checks the source instance (backups on, a custom
+// parameter group) and journals its endpoint.
+func (r prepStep) sourceInstance(ctx context.Context, c *clients) (sourceInstance, error) {
+	var in sourceInstance
+	out, err := c.source.rds.DescribeDBInstances(ctx, &rds.DescribeDBInstancesInput{DBInstanceIdentifier: aws.String(r.p.Source.Instance)})
+	if err != nil {
+		return in, fmt.Errorf("rds:DescribeDBInstances %s: %w", r.p.Source.Instance, err)
+	}
+	if len(out.DBInstances) == 0 {
+		return in, fmt.Errorf("source instance %s not found in account %s", r.p.Source.Instance, r.p.Source.Account)
+	}
+	inst := out.DBInstances[0]
+	if aws.ToInt32(inst.BackupRetentionPeriod) == 0 {
+		return in, fmt.Errorf("automated backups are off on %s: RDS writes no binlog without them; set a backup retention of at least 1 day, then resume", r.p.Source.Instance)
+	}
+	in.group = r.p.Source.ParameterGroup
+	if in.group == "" && len(inst.DBParameterGroups) > 0 {
+		in.group = aws.ToString(inst.DBParameterGroups[0].DBParameterGroupName)
+	}
+	if strings.HasPrefix(in.group, "default.") || in.group == "" {
+		return in, fmt.Errorf("source instance %s uses the default parameter group %q, which cannot be changed: create a custom one, attach it to the instance, set source.parameter_group, then resume", r.p.Source.Instance, in.group)
+	}
+	if inst.Endpoint != nil && r.p.Source.Database.Host == "" {
+		if err := r.record("endpoint", aws.ToString(inst.Endpoint.Address)); err != nil {
+			return in, err
+		}
+	}
+	in.params, err = describeParams(ctx, c.source, in.group)
+	return in, err
+}
+
+// sourceSettings sets binlog_format=ROW, GTIDs on (MySQL) and the binlog
+// retention on the RDS source.
+func (r prepStep) sourceSettings(ctx context.Context, c *clients, db *sql.DB, in sourceInstance) error {
+	if err := setParam(ctx, r.operator, c.source, db, in.group, in.params, "binlog_format", "ROW", "binlog_format"); err != nil {
+		return err
+	}
+	if r.p.Source.Engine == "mysql" {
+		if err := gtidOn(ctx, r.operator, c.source, db, in.group, in.params); err != nil {
+			return err
+		}
+	}
+	_, rdsProc, err := binlog.Retention(ctx, db)
+	if err != nil {
+		return fmt.Errorf("reading binlog retention: %w", err)
+	}
+	if rdsProc {
+		q := fmt.Sprintf("CALL mysql.rds_set_configuration('binlog retention hours', %d)", r.p.Options.BinlogRetentionHours)
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+		r.say("binlog retention set to %d hours", r.p.Options.BinlogRetentionHours)
+	}
+	return nil
 }
 
 // preflight runs pitcrew's checks; withTarget=false keeps only the source's
