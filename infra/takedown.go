@@ -63,26 +63,9 @@ var stepTakeDown = step{
 
 func (r takeDownStep) takeDown(ctx context.Context) error {
 	if r.output("reverse_stopped") == "" {
-		sdb, _, err := r.open(ctx, "source")
-		if err != nil {
+		if err := r.stopReverse(ctx); err != nil {
 			return err
 		}
-		err = r.poll(ctx, "the take-down guards", func(ctx context.Context) (bool, error) { return r.guardsHold(ctx, sdb) })
-		sdb.Close()
-		if err != nil {
-			return err
-		}
-		if err := r.chans.start(reverse); err != nil {
-			return err
-		}
-		if err := r.chans.drain(ctx, reverse, "target"); err != nil {
-			return err
-		}
-		r.chans.stop(reverse)
-		if err := r.record("reverse_stopped", time.Now().UTC().Format(time.RFC3339)); err != nil {
-			return err
-		}
-		r.say("%s drained and stopped: the old database is no longer kept current", reverse)
 	}
 	if !r.p.aws() {
 		r.say("server-to-server move: the old server at %s is left running for you to retire", r.p.Source.Database.Host)
@@ -92,6 +75,49 @@ func (r takeDownStep) takeDown(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := r.deleteSource(ctx, c); err != nil {
+		return err
+	}
+	if r.p.Source.VPC != nil {
+		if err := r.removeNetwork(ctx, c); err != nil {
+			return err
+		}
+	}
+	if r.p.Source.KMSKey == "" {
+		return r.deleteKey(ctx, c)
+	}
+	return nil
+}
+
+// stopReverse waits for the take-down guards, drains the reverse channel
+// and stops it: from here the old database is no longer kept current.
+func (r takeDownStep) stopReverse(ctx context.Context) error {
+	sdb, _, err := r.open(ctx, "source")
+	if err != nil {
+		return err
+	}
+	err = r.poll(ctx, "the take-down guards", func(ctx context.Context) (bool, error) { return r.guardsHold(ctx, sdb) })
+	sdb.Close()
+	if err != nil {
+		return err
+	}
+	if err := r.chans.start(reverse); err != nil {
+		return err
+	}
+	if err := r.chans.drain(ctx, reverse, "target"); err != nil {
+		return err
+	}
+	r.chans.stop(reverse)
+	if err := r.record("reverse_stopped", time.Now().UTC().Format(time.RFC3339)); err != nil {
+		return err
+	}
+	r.say("%s drained and stopped: the old database is no longer kept current", reverse)
+	return nil
+}
+
+// deleteSource deletes the source instance (with its final snapshot, if
+// asked) and the shared snapshot.
+func (r takeDownStep) deleteSource(ctx context.Context, c *clients) error {
 	in := &rds.DeleteDBInstanceInput{DBInstanceIdentifier: aws.String(r.p.Source.Instance), SkipFinalSnapshot: aws.Bool(!*r.p.Options.FinalSnapshot)}
 	if *r.p.Options.FinalSnapshot {
 		in.FinalDBSnapshotIdentifier = aws.String(r.p.finalSnapshotID())
@@ -108,22 +134,20 @@ func (r takeDownStep) takeDown(ctx context.Context) error {
 	if _, err := c.source.rds.DeleteDBSnapshot(ctx, &rds.DeleteDBSnapshotInput{DBSnapshotIdentifier: aws.String(r.p.sharedSnapshotID())}); err != nil && !isCode(err, "DBSnapshotNotFound") {
 		return fmt.Errorf("rds:DeleteDBSnapshot %s: %w", r.p.sharedSnapshotID(), err)
 	}
-	if r.p.Source.VPC != nil {
-		if err := r.removeNetwork(ctx, c); err != nil {
-			return err
-		}
+	return nil
+}
+
+// deleteKey schedules the share key's deletion.
+func (r takeDownStep) deleteKey(ctx context.Context, c *clients) error {
+	key, err := r.outputOf("share-key", "key_arn")
+	if err != nil {
+		return err
 	}
-	if r.p.Source.KMSKey == "" {
-		key, err := r.outputOf("share-key", "key_arn")
-		if err != nil {
-			return err
-		}
-		_, err = c.source.kms.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(key), PendingWindowInDays: aws.Int32(r.p.Options.KeyDeletionDays)})
-		if err != nil && !isCode(err, "KMSInvalidStateException", "NotFoundException") {
-			return fmt.Errorf("kms:ScheduleKeyDeletion %s: %w", key, err)
-		}
-		r.say("KMS key %s scheduled for deletion in %d days", key, r.p.Options.KeyDeletionDays)
+	_, err = c.source.kms.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(key), PendingWindowInDays: aws.Int32(r.p.Options.KeyDeletionDays)})
+	if err != nil && !isCode(err, "KMSInvalidStateException", "NotFoundException") {
+		return fmt.Errorf("kms:ScheduleKeyDeletion %s: %w", key, err)
 	}
+	r.say("KMS key %s scheduled for deletion in %d days", key, r.p.Options.KeyDeletionDays)
 	return nil
 }
 
