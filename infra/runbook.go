@@ -34,7 +34,9 @@ type step struct {
 	// actions is the preview: it needs no credentials and no network;
 	// values only known at run time are written <like this>.
 	actions func(p *Plan) []Action
-	run     func(ctx context.Context, r *run) error
+	// run runs the step on its view of the run (cloudStep, prepStep,
+	// cutoverStep, takeDownStep): the parts it may use.
+	run func(ctx context.Context, r *run) error
 }
 
 // Steps is the runbook's order; ids are stable (they key the journal).
