@@ -76,39 +76,7 @@ func (r cloudStep) dns(ctx context.Context) error {
 	a, d := r.dnsAccount(c), r.p.DNS
 	name := fqdn(d.Record)
 	if r.output("weighted") == "" {
-		current, err := currentRecords(ctx, a, d.HostedZoneID, name)
-		if err != nil {
-			return err
-		}
-		var changes []r53types.Change
-		for _, rr := range current {
-			if id := aws.ToString(rr.SetIdentifier); id == setOld || id == setNew {
-				continue
-			}
-			if rr.TTL != nil && *rr.TTL > d.TTL && rr.AliasTarget == nil && r.output("ttl_wait_until") == "" {
-				old := *rr.TTL
-				lowered := rr
-				lowered.TTL = aws.Int64(d.TTL)
-				if err := r.change(ctx, a, "lower the TTL of "+name, r53types.Change{Action: r53types.ChangeActionUpsert, ResourceRecordSet: &lowered}); err != nil {
-					return err
-				}
-				until := time.Now().Add(time.Duration(old) * time.Second).UTC()
-				if err := r.record("ttl_wait_until", until.Format(time.RFC3339)); err != nil {
-					return err
-				}
-				rr.TTL = aws.Int64(d.TTL)
-			}
-			del := rr
-			changes = append(changes, r53types.Change{Action: r53types.ChangeActionDelete, ResourceRecordSet: &del})
-		}
-		if err := r.waitUntil(ctx, r.output("ttl_wait_until"), "the old TTL to run out"); err != nil {
-			return err
-		}
-		changes = append(changes, r.weighted(r53types.ChangeActionUpsert, 0)...)
-		if err := r.change(ctx, a, "make "+name+" a weighted pair", changes...); err != nil {
-			return err
-		}
-		if err := r.record("weighted", "true"); err != nil {
+		if err := r.makeWeighted(ctx, a, name); err != nil {
 			return err
 		}
 	}
@@ -131,6 +99,45 @@ func (r cloudStep) dns(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// makeWeighted replaces the record by the weighted pair, all on the old
+// load balancer, after lowering its TTL and waiting the old TTL out.
+func (r cloudStep) makeWeighted(ctx context.Context, a *account, name string) error {
+	d := r.p.DNS
+	current, err := currentRecords(ctx, a, d.HostedZoneID, name)
+	if err != nil {
+		return err
+	}
+	var changes []r53types.Change
+	for _, rr := range current {
+		if id := aws.ToString(rr.SetIdentifier); id == setOld || id == setNew {
+			continue
+		}
+		if rr.TTL != nil && *rr.TTL > d.TTL && rr.AliasTarget == nil && r.output("ttl_wait_until") == "" {
+			old := *rr.TTL
+			lowered := rr
+			lowered.TTL = aws.Int64(d.TTL)
+			if err := r.change(ctx, a, "lower the TTL of "+name, r53types.Change{Action: r53types.ChangeActionUpsert, ResourceRecordSet: &lowered}); err != nil {
+				return err
+			}
+			until := time.Now().Add(time.Duration(old) * time.Second).UTC()
+			if err := r.record("ttl_wait_until", until.Format(time.RFC3339)); err != nil {
+				return err
+			}
+			rr.TTL = aws.Int64(d.TTL)
+		}
+		del := rr
+		changes = append(changes, r53types.Change{Action: r53types.ChangeActionDelete, ResourceRecordSet: &del})
+	}
+	if err := r.waitUntil(ctx, r.output("ttl_wait_until"), "the old TTL to run out"); err != nil {
+		return err
+	}
+	changes = append(changes, r.weighted(r53types.ChangeActionUpsert, 0)...)
+	if err := r.change(ctx, a, "make "+name+" a weighted pair", changes...); err != nil {
+		return err
+	}
+	return r.record("weighted", "true")
 }
 
 // weighted is the pair of alias records with w percent on the new one.
