@@ -194,13 +194,7 @@ func (r *Runner) Apply(ctx context.Context, through string) (Stats, error) {
 	if err != nil {
 		return stats, err
 	}
-	defer func() {
-		for _, x := range dbs {
-			if x.rb != nil {
-				x.rb.stop()
-			}
-		}
-	}()
+	defer stopRunbooks(dbs)
 	held := map[int]bool{}
 	announced := map[string]bool{}
 	once := func(key, format string, a ...any) {
@@ -313,6 +307,15 @@ func (r *Runner) observe(ctx context.Context, dbs []*db) {
 			}
 		}
 		x.console = x.rb.console()
+	}
+}
+
+// stopRunbooks stops the runbooks still running.
+func stopRunbooks(dbs []*db) {
+	for _, x := range dbs {
+		if x.rb != nil {
+			x.rb.stop()
+		}
 	}
 }
 
