@@ -54,32 +54,16 @@ func (r *Runner) rollbackApp(ctx context.Context, a *Application) error {
 	if err != nil {
 		return err
 	}
-	var dbs []*db
-	for _, name := range a.Databases {
-		x := &db{d: r.Fleet.Database(name)}
-		if x.steps, err = journalSteps(x.d.plan); err != nil {
-			return fmt.Errorf("database %s: %w", name, err)
-		}
-		if x.steps["take-down"].Attempts > 0 {
-			return fmt.Errorf("database %s: %w; application %s cannot move back", name, infra.ErrTooLate, a.Name)
-		}
-		if x.steps["cutover"].Attempts == 0 {
-			continue // never began to cut over: nothing to undo
-		}
-		dbs = append(dbs, x)
+	dbs, err := r.rollbackDBs(a)
+	if err != nil {
+		return err
 	}
 	if len(dbs) == 0 && cut.State != checkpoint.StepDone {
 		r.say("application %s: nothing to roll back (it never began to cut over)", a.Name)
 		return nil
 	}
 	r.say("application %s: rolling back %s", a.Name, strings.Join(a.Databases, ", "))
-	defer func() {
-		for _, x := range dbs {
-			if x.rb != nil {
-				x.rb.stop()
-			}
-		}
-	}()
+	defer stopRunbooks(dbs)
 	for _, x := range dbs {
 		if x.rb, err = r.launch(ctx, x.d, "rollback", ""); err != nil {
 			return fmt.Errorf("database %s: %w", x.d.Name, err)
@@ -87,29 +71,7 @@ func (r *Runner) rollbackApp(ctx context.Context, a *Application) error {
 	}
 	moved := false
 	for {
-		running, waiting := 0, 0
-		var failed []error
-		for _, x := range dbs {
-			if x.rb == nil {
-				continue
-			}
-			select {
-			case <-x.rb.done():
-				if err := x.rb.err(); err != nil {
-					failed = append(failed, fmt.Errorf("database %s: %w", x.d.Name, err))
-				} else {
-					r.say("database %s: rolled back", x.d.Name)
-				}
-				x.rb = nil
-				continue
-			default:
-			}
-			running++
-			if v, ok := x.rb.view(ctx); ok && v.Confirm == "rollback" {
-				x.waiting = "rollback"
-				waiting++
-			}
-		}
+		running, waiting, failed := r.watchRollbacks(ctx, dbs)
 		if len(failed) > 0 {
 			return fmt.Errorf("rollback of application %s: %w; fix it, then run 'pitcrew fleet rollback' again", a.Name, errors.Join(failed...))
 		}
@@ -118,12 +80,8 @@ func (r *Runner) rollbackApp(ctx context.Context, a *Application) error {
 				return err
 			}
 			moved = true
-			for _, x := range dbs {
-				if x.rb != nil && x.waiting == "rollback" {
-					if err := (&infra.Runner{Plan: x.d.plan}).Confirm(ctx, "rollback"); err != nil {
-						return err
-					}
-				}
+			if err := confirmRollbacks(ctx, dbs); err != nil {
+				return err
 			}
 		}
 		if running == 0 {
@@ -143,5 +101,65 @@ func (r *Runner) rollbackApp(ctx context.Context, a *Application) error {
 		}
 	}
 	r.say("application %s is back on its sources (%s)", a.Name, strings.Join(slices.Clone(a.Databases), ", "))
+	return nil
+}
+
+// rollbackDBs are the application's databases that began to cut over;
+// refused once any of them began its take-down.
+func (r *Runner) rollbackDBs(a *Application) ([]*db, error) {
+	var dbs []*db
+	for _, name := range a.Databases {
+		x := &db{d: r.Fleet.Database(name)}
+		var err error
+		if x.steps, err = journalSteps(x.d.plan); err != nil {
+			return nil, fmt.Errorf("database %s: %w", name, err)
+		}
+		if x.steps["take-down"].Attempts > 0 {
+			return nil, fmt.Errorf("database %s: %w; application %s cannot move back", name, infra.ErrTooLate, a.Name)
+		}
+		if x.steps["cutover"].Attempts == 0 {
+			continue // never began to cut over: nothing to undo
+		}
+		dbs = append(dbs, x)
+	}
+	return dbs, nil
+}
+
+// watchRollbacks reads each rollback runbook: how many still run, how many
+// of those wait for the application to move, and those that failed.
+func (r *Runner) watchRollbacks(ctx context.Context, dbs []*db) (running, waiting int, failed []error) {
+	for _, x := range dbs {
+		if x.rb == nil {
+			continue
+		}
+		select {
+		case <-x.rb.done():
+			if err := x.rb.err(); err != nil {
+				failed = append(failed, fmt.Errorf("database %s: %w", x.d.Name, err))
+			} else {
+				r.say("database %s: rolled back", x.d.Name)
+			}
+			x.rb = nil
+			continue
+		default:
+		}
+		running++
+		if v, ok := x.rb.view(ctx); ok && v.Confirm == "rollback" {
+			x.waiting = "rollback"
+			waiting++
+		}
+	}
+	return running, waiting, failed
+}
+
+// confirmRollbacks tells the waiting rollbacks the application moved.
+func confirmRollbacks(ctx context.Context, dbs []*db) error {
+	for _, x := range dbs {
+		if x.rb != nil && x.waiting == "rollback" {
+			if err := (&infra.Runner{Plan: x.d.plan}).Confirm(ctx, "rollback"); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }

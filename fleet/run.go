@@ -187,31 +187,14 @@ func (r *Runner) Apply(ctx context.Context, through string) (Stats, error) {
 	if err != nil {
 		return stats, err
 	}
-	for _, pr := range f.Pairs() {
-		r.say("account pair %s (%s): shared KMS key and VPC peering", pr.Name, strings.Join(pr.Databases, ", "))
-		rn := &infra.Runner{Plan: pr.plan, Out: prefixed(r.Out, pr.Name), AWS: r.awsFor(pr.plan), Retryer: r.Retryer, Now: r.Now}
-		if err := rn.ApplySteps(ctx, infra.SharedSteps); err != nil {
-			return stats, fmt.Errorf("account pair %s: %w; fix it, then 'pitcrew fleet resume'", pr.Name, err)
-		}
+	if err := r.sharedSteps(ctx); err != nil {
+		return stats, err
 	}
-	var dbs []*db
-	for wi, w := range waves {
-		for _, name := range w.Databases {
-			x := &db{d: f.Database(name), wave: wi}
-			if x.steps, err = journalSteps(x.d.plan); err != nil {
-				return stats, fmt.Errorf("database %s: %w", name, err)
-			}
-			x.finished = doneThrough(x.steps, through)
-			dbs = append(dbs, x)
-		}
+	dbs, err := r.databases(waves, through)
+	if err != nil {
+		return stats, err
 	}
-	defer func() {
-		for _, x := range dbs {
-			if x.rb != nil {
-				x.rb.stop()
-			}
-		}
-	}()
+	defer stopRunbooks(dbs)
 	held := map[int]bool{}
 	announced := map[string]bool{}
 	once := func(key, format string, a ...any) {
@@ -223,85 +206,9 @@ func (r *Runner) Apply(ctx context.Context, through string) (Stats, error) {
 	tick := time.NewTicker(r.Poll)
 	defer tick.Stop()
 	for {
-		// Read every running runbook.
-		running, copying := 0, 0
-		for _, x := range dbs {
-			if x.rb == nil {
-				continue
-			}
-			select {
-			case <-x.rb.done():
-				err := x.rb.err()
-				x.rb = nil
-				x.waiting, x.confirmed, x.inSync = "", false, false
-				if s, jerr := journalSteps(x.d.plan); jerr == nil {
-					x.steps = s
-				}
-				if err != nil {
-					x.failed = err
-					r.say("database %s failed: %v", x.d.Name, err)
-				} else {
-					x.finished = true
-					r.say("database %s: runbook finished", x.d.Name)
-				}
-				continue
-			default:
-			}
-			if v, ok := x.rb.view(ctx); ok {
-				x.steps, x.waiting = stepMap(v.Steps), v.Confirm
-				if x.ready() && !x.inSync {
-					x.inSync = true
-					switch {
-					case x.waiting == "cutover":
-						r.say("database %s: in sync, waiting for wave %d", x.d.Name, x.wave+1)
-					case x.cut():
-						r.say("database %s: cut over, its runbook goes on (dns, take-down)", x.d.Name)
-					default:
-						r.say("database %s: in sync, its cut-over under way", x.d.Name)
-					}
-				}
-			}
-			x.console = x.rb.console()
-		}
-		for _, x := range dbs {
-			if x.rb != nil {
-				running++
-				if x.copying() {
-					copying++
-				}
-			}
-		}
-		// Start runbooks: those already cutting over at once, the others
-		// while fewer than limits.copies copy.
-		for _, x := range dbs {
-			if x.rb != nil || x.finished || x.failed != nil {
-				continue
-			}
-			if !x.moved() && copying >= f.Limits.Copies {
-				continue
-			}
-			rb, err := r.launch(ctx, x.d, "apply", through)
-			if err != nil {
-				x.failed = err
-				r.say("database %s failed to start: %v", x.d.Name, err)
-				continue
-			}
-			x.rb = rb
-			running++
-			what := "copying"
-			if x.cut() {
-				what = "after its cut-over"
-			} else if x.moved() {
-				what = "resuming its cut-over"
-			} else {
-				copying++
-			}
-			pid := ""
-			if rb.pid() != 0 {
-				pid = fmt.Sprintf(" (pid %d)", rb.pid())
-			}
-			r.say("database %s: runbook started, %s%s", x.d.Name, what, pid)
-		}
+		r.observe(ctx, dbs)
+		running, copying := counts(dbs)
+		running, copying = r.startRunbooks(ctx, dbs, through, running, copying)
 		stats.PeakRunning, stats.PeakCopying = max(stats.PeakRunning, running), max(stats.PeakCopying, copying)
 		r.writeState(waves, dbs)
 
@@ -313,11 +220,7 @@ func (r *Runner) Apply(ctx context.Context, through string) (Stats, error) {
 		}
 
 		// Done, or nothing more can happen.
-		all := true
-		for _, x := range dbs {
-			all = all && x.finished
-		}
-		if all {
+		if allFinished(dbs) {
 			r.writeState(waves, dbs)
 			r.say("fleet %s complete: %d databases (peak %d runbooks at once, %d copying)", f.Name, len(dbs), stats.PeakRunning, stats.PeakCopying)
 			return stats, nil
@@ -332,6 +235,146 @@ func (r *Runner) Apply(ctx context.Context, through string) (Stats, error) {
 		case <-tick.C:
 		}
 	}
+}
+
+// sharedSteps makes each account pair's KMS key and VPC peering once.
+func (r *Runner) sharedSteps(ctx context.Context) error {
+	for _, pr := range r.Fleet.Pairs() {
+		r.say("account pair %s (%s): shared KMS key and VPC peering", pr.Name, strings.Join(pr.Databases, ", "))
+		rn := &infra.Runner{Plan: pr.plan, Out: prefixed(r.Out, pr.Name), AWS: r.awsFor(pr.plan), Retryer: r.Retryer, Now: r.Now}
+		if err := rn.ApplySteps(ctx, infra.SharedSteps); err != nil {
+			return fmt.Errorf("account pair %s: %w; fix it, then 'pitcrew fleet resume'", pr.Name, err)
+		}
+	}
+	return nil
+}
+
+// databases lists the fleet's databases wave by wave, with what their
+// journals say (finished: done through the --through step).
+func (r *Runner) databases(waves []Wave, through string) ([]*db, error) {
+	var dbs []*db
+	for wi, w := range waves {
+		for _, name := range w.Databases {
+			x := &db{d: r.Fleet.Database(name), wave: wi}
+			var err error
+			if x.steps, err = journalSteps(x.d.plan); err != nil {
+				return nil, fmt.Errorf("database %s: %w", name, err)
+			}
+			x.finished = doneThrough(x.steps, through)
+			dbs = append(dbs, x)
+		}
+	}
+	return dbs, nil
+}
+
+// observe reads every running runbook: finished or failed, its journal,
+// what it waits for, its console.
+func (r *Runner) observe(ctx context.Context, dbs []*db) {
+	for _, x := range dbs {
+		if x.rb == nil {
+			continue
+		}
+		select {
+		case <-x.rb.done():
+			err := x.rb.err()
+			x.rb = nil
+			x.waiting, x.confirmed, x.inSync = "", false, false
+			if s, jerr := journalSteps(x.d.plan); jerr == nil {
+				x.steps = s
+			}
+			if err != nil {
+				x.failed = err
+				r.say("database %s failed: %v", x.d.Name, err)
+			} else {
+				x.finished = true
+				r.say("database %s: runbook finished", x.d.Name)
+			}
+			continue
+		default:
+		}
+		if v, ok := x.rb.view(ctx); ok {
+			x.steps, x.waiting = stepMap(v.Steps), v.Confirm
+			if x.ready() && !x.inSync {
+				x.inSync = true
+				switch {
+				case x.waiting == "cutover":
+					r.say("database %s: in sync, waiting for wave %d", x.d.Name, x.wave+1)
+				case x.cut():
+					r.say("database %s: cut over, its runbook goes on (dns, take-down)", x.d.Name)
+				default:
+					r.say("database %s: in sync, its cut-over under way", x.d.Name)
+				}
+			}
+		}
+		x.console = x.rb.console()
+	}
+}
+
+// stopRunbooks stops the runbooks still running.
+func stopRunbooks(dbs []*db) {
+	for _, x := range dbs {
+		if x.rb != nil {
+			x.rb.stop()
+		}
+	}
+}
+
+// allFinished tells whether every database's runbook finished.
+func allFinished(dbs []*db) bool {
+	for _, x := range dbs {
+		if !x.finished {
+			return false
+		}
+	}
+	return true
+}
+
+// counts are the runbooks running and, of them, those copying.
+func counts(dbs []*db) (running, copying int) {
+	for _, x := range dbs {
+		if x.rb != nil {
+			running++
+			if x.copying() {
+				copying++
+			}
+		}
+	}
+	return running, copying
+}
+
+// startRunbooks starts runbooks: those already cutting over at once, the
+// others while fewer than limits.copies copy. It returns the new counts.
+func (r *Runner) startRunbooks(ctx context.Context, dbs []*db, through string, running, copying int) (int, int) {
+	for _, x := range dbs {
+		if x.rb != nil || x.finished || x.failed != nil {
+			continue
+		}
+		if !x.moved() && copying >= r.Fleet.Limits.Copies {
+			continue
+		}
+		rb, err := r.launch(ctx, x.d, "apply", through)
+		if err != nil {
+			x.failed = err
+			r.say("database %s failed to start: %v", x.d.Name, err)
+			continue
+		}
+		x.rb = rb
+		running++
+		what := "copying"
+		if x.cut() {
+			what = "after its cut-over"
+		} else if x.moved() {
+			what = "resuming its cut-over"
+		} else {
+			copying++
+		}
+		pid := ""
+		if rb.pid() != 0 {
+			pid = fmt.Sprintf(" (pid %d)", rb.pid())
+		}
+		r.say("database %s: runbook started, %s%s", x.d.Name, what, pid)
+	}
+	return running, copying
 }
 
 // advance moves the first wave not yet cut over along: when every database

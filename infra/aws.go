@@ -35,23 +35,32 @@ func (a *account) where() string { return fmt.Sprintf("account %s (%s)", a.id, a
 
 type clients struct{ source, target *account }
 
+// cloud is the run's way to AWS: the plan's two accounts, their clients
+// made on first use.
+type cloud struct {
+	plan    *Plan
+	load    []func(*config.LoadOptions) error // Runner.AWS
+	retryer func() aws.Retryer                // Runner.Retryer
+	c       *clients
+}
+
 // awsClients loads credentials from the standard chain (profiles, env,
 // SSO, instance roles) on first use: the preview never needs them. The
 // target account is reached with its own profile or a role assumed with
 // the source's credentials. Identities are checked against the plan, so a
 // wrong profile fails before anything is changed.
-func (r *run) awsClients(ctx context.Context) (*clients, error) {
-	if r.aws != nil {
-		return r.aws, nil
+func (cl *cloud) awsClients(ctx context.Context) (*clients, error) {
+	if cl.c != nil {
+		return cl.c, nil
 	}
-	p := r.p
+	p := cl.plan
 	load := func(side *Side) (aws.Config, error) {
-		opts := append([]func(*config.LoadOptions) error{config.WithRegion(side.Region)}, r.rn.AWS...)
+		opts := append([]func(*config.LoadOptions) error{config.WithRegion(side.Region)}, cl.load...)
 		if side.Profile != "" {
 			opts = append(opts, config.WithSharedConfigProfile(side.Profile))
 		}
-		if r.rn.Retryer != nil {
-			opts = append(opts, config.WithRetryer(r.rn.Retryer))
+		if cl.retryer != nil {
+			opts = append(opts, config.WithRetryer(cl.retryer))
 		}
 		return config.LoadDefaultConfig(ctx, opts...)
 	}
@@ -83,7 +92,7 @@ func (r *run) awsClients(ctx context.Context) (*clients, error) {
 			return nil, fmt.Errorf("the %s credentials belong to account %s, the plan says %s: fix %s.profile / %s.role_arn", a.role, aws.ToString(id.Account), a.want, a.role, a.role)
 		}
 	}
-	r.aws = c
+	cl.c = c
 	return c, nil
 }
 
@@ -102,8 +111,8 @@ func isCode(err error, codes ...string) bool {
 }
 
 // waitDelays sets a waiter's polling to the plan's interval.
-func (r *run) waitDelays() (time.Duration, time.Duration) {
-	return r.p.Options.PollInterval, 4 * r.p.Options.PollInterval
+func (cl *cloud) waitDelays() (time.Duration, time.Duration) {
+	return cl.plan.Options.PollInterval, 4 * cl.plan.Options.PollInterval
 }
 
 // Names of what the runbook creates: derived from the plan, so a resumed

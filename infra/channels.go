@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"time"
@@ -32,9 +33,17 @@ type channel struct {
 
 // channels are the directions this process runs; they outlive a step and
 // stop when the run ends (resume restarts them from their checkpoints).
+// A direction's config comes from the plan, the two sides' endpoints and
+// (reverse) where the cut-over journaled it starts.
 type channels struct {
 	mu sync.Mutex
 	m  map[string]*channel
+
+	plan *Plan
+	jr   *journal
+	db   *sides
+	op   *operator
+	log  *slog.Logger
 }
 
 func (cs *channels) stopAll() {
@@ -70,12 +79,12 @@ func (cs *channels) get(name string) *channel {
 // the two sides as a bidirectional set (syncer.MeshConfigs, as `pitcrew
 // bidi` builds it), so both directions drop the other's echoes and nothing
 // loops in the window when both run; then the plan's start options.
-func (r *run) channelConfig(name string) (syncer.Config, error) {
-	src, err := r.endpoint("source")
+func (cs *channels) config(name string) (syncer.Config, error) {
+	src, err := cs.db.endpoint("source")
 	if err != nil {
 		return syncer.Config{}, err
 	}
-	tgt, err := r.endpoint("target")
+	tgt, err := cs.db.endpoint("target")
 	if err != nil {
 		return syncer.Config{}, err
 	}
@@ -84,25 +93,25 @@ func (r *run) channelConfig(name string) (syncer.Config, error) {
 		return syncer.Config{}, err
 	}
 	base := syncer.Default()
-	base.DataDir, base.ServerID = filepath.Join(r.p.DataDir, "channels"), r.p.Options.ServerID // forward's id; reverse's is +1
+	base.DataDir, base.ServerID = filepath.Join(cs.plan.DataDir, "channels"), cs.plan.Options.ServerID // forward's id; reverse's is +1
 	var c syncer.Config
 	for _, m := range syncer.MeshConfigs(base, map[string]conn.Endpoint{"source": src, "target": tgt}, mesh) {
 		if m.Channel == name {
 			c = m
 		}
 	}
-	c.Logger = r.log.With("channel", name)
-	if r.p.Options.Fence == FenceLockUsers {
-		c.FenceUsers = r.p.Options.AppUsers // a side's fence stays on that side
+	c.Logger = cs.log.With("channel", name)
+	if cs.plan.Options.Fence == FenceLockUsers {
+		c.FenceUsers = cs.plan.Options.AppUsers // a side's fence stays on that side
 	}
 	switch name {
 	case forward:
-		c.StartFrom, c.StartGTID = r.p.Options.StartFrom, r.p.Options.StartGTID
+		c.StartFrom, c.StartGTID = cs.plan.Options.StartFrom, cs.plan.Options.StartGTID
 		if c.StartGTID != "" {
 			c.StartFrom = syncer.StartGTID
 		}
 	case reverse:
-		if c.StartGTID, err = r.outputOf("cutover", "reverse_start"); err != nil {
+		if c.StartGTID, err = cs.jr.outputOf("cutover", "reverse_start"); err != nil {
 			return c, err
 		}
 		c.StartFrom = syncer.StartGTID
@@ -111,16 +120,16 @@ func (r *run) channelConfig(name string) (syncer.Config, error) {
 }
 
 // startChannel runs a direction in the background (no-op when running).
-func (r *run) startChannel(name string) error {
-	if c := r.chans.get(name); c != nil {
+func (cs *channels) start(name string) error {
+	if c := cs.get(name); c != nil {
 		select {
 		case <-c.done:
-			r.chans.stop(name) // it failed: start it again
+			cs.stop(name) // it failed: start it again
 		default:
 			return nil
 		}
 	}
-	cfg, err := r.channelConfig(name)
+	cfg, err := cs.config(name)
 	if err != nil {
 		return err
 	}
@@ -135,19 +144,19 @@ func (r *run) startChannel(name string) error {
 		defer close(c.done)
 		c.err = s.Run(ctx, syncer.RunOptions{})
 	}()
-	r.chans.mu.Lock()
-	if r.chans.m == nil {
-		r.chans.m = map[string]*channel{}
+	cs.mu.Lock()
+	if cs.m == nil {
+		cs.m = map[string]*channel{}
 	}
-	r.chans.m[name] = c
-	r.chans.mu.Unlock()
-	r.say("channel %s running", name)
+	cs.m[name] = c
+	cs.mu.Unlock()
+	cs.op.say("channel %s running", name)
 	return nil
 }
 
 // applied returns what a running direction has applied (echoes included).
-func (r *run) applied(name string) (gtid.Set, error) {
-	c := r.chans.get(name)
+func (cs *channels) applied(name string) (gtid.Set, error) {
+	c := cs.get(name)
 	if c == nil {
 		return gtid.Set{}, fmt.Errorf("channel %s is not running", name)
 	}
@@ -168,18 +177,32 @@ func (r *run) applied(name string) (gtid.Set, error) {
 
 var errNotYet = errors.New("not started yet")
 
+// lag says how far a direction is behind goal, in transactions and time
+// ("" when it cannot tell).
+func (cs *channels) lag(name string, goal gtid.Set) string {
+	have, err := cs.applied(name)
+	if err != nil {
+		return ""
+	}
+	lag := fmt.Sprintf("%d txns", have.Behind(goal))
+	if c := cs.get(name); c != nil {
+		lag += fmt.Sprintf(", %.0fms", c.s.Status().SecondsBehind*1000)
+	}
+	return lag
+}
+
 // waitApplied waits until a direction has applied goal.
-func (r *run) waitApplied(ctx context.Context, name string, goal gtid.Set) error {
-	r.say("waiting for %s to apply %s", name, goal)
-	return r.awaitApplied(ctx, name, goal)
+func (cs *channels) waitApplied(ctx context.Context, name string, goal gtid.Set) error {
+	cs.op.say("waiting for %s to apply %s", name, goal)
+	return cs.awaitApplied(ctx, name, goal)
 }
 
 // awaitApplied is waitApplied without the progress line.
-func (r *run) awaitApplied(ctx context.Context, name string, goal gtid.Set) error {
+func (cs *channels) awaitApplied(ctx context.Context, name string, goal gtid.Set) error {
 	// The channel runs in this process: its status is cheap to read, and
 	// during the cut-over every millisecond here is the application's stall.
-	return r.pollEvery(ctx, fmt.Sprintf("channel %s to apply %s", name, goal), time.Millisecond, func(context.Context) (bool, error) {
-		set, err := r.applied(name)
+	return cs.op.pollEvery(ctx, fmt.Sprintf("channel %s to apply %s", name, goal), time.Millisecond, func(context.Context) (bool, error) {
+		set, err := cs.applied(name)
 		if errors.Is(err, errNotYet) {
 			return false, nil
 		}
@@ -193,26 +216,26 @@ func (r *run) awaitApplied(ctx context.Context, name string, goal gtid.Set) erro
 // resumeChannels restarts what the journal says was running when the last
 // process ended: forward from its step until the cut-over stopped it,
 // reverse from the cut-over until take-down stopped it.
-func (r *run) resumeChannels(context.Context) error {
-	fwd, err := r.store.Step(r.p.Name, "forward")
+func (cs *channels) resume() error {
+	fwd, err := cs.jr.step("forward")
 	if err != nil {
 		return err
 	}
-	cut, err := r.store.Step(r.p.Name, "cutover")
+	cut, err := cs.jr.step("cutover")
 	if err != nil {
 		return err
 	}
-	down, err := r.store.Step(r.p.Name, "take-down")
+	down, err := cs.jr.step("take-down")
 	if err != nil {
 		return err
 	}
 	if fwd.Attempts > 0 && cut.Outputs["forward_stopped"] == "" {
-		if err := r.startChannel(forward); err != nil {
+		if err := cs.start(forward); err != nil {
 			return err
 		}
 	}
 	if cut.Outputs["reverse_start"] != "" && down.Outputs["reverse_stopped"] == "" {
-		if err := r.startChannel(reverse); err != nil {
+		if err := cs.start(reverse); err != nil {
 			return err
 		}
 	}

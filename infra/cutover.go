@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"github.com/pitcrew/pitcrew/checkpoint"
 	"github.com/pitcrew/pitcrew/internal/mysql/stored"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -38,26 +36,28 @@ var stepForward = step{
 			Action{"pitcrew", fmt.Sprintf("channel %s (server_id %d) from %s; checkpoints in %s", forward, p.Options.ServerID, from, filepath.Join(p.DataDir, "channels", forward))},
 			Action{"source database", "SELECT @@GLOBAL.gtid_binlog_pos (MariaDB) / @@GLOBAL.gtid_executed (MySQL); wait until the channel applied it"})
 	},
-	run: func(ctx context.Context, r *run) error {
-		if r.p.aws() {
-			if err := r.preflight(ctx, true); err != nil {
-				return err
-			}
-			if err := r.keepTargetBinlogs(ctx); err != nil {
-				return err
-			}
-		}
-		if err := r.startChannel(forward); err != nil {
+	run: func(ctx context.Context, r *run) error { return r.prepStep().forward(ctx) },
+}
+
+func (r prepStep) forward(ctx context.Context) error {
+	if r.p.aws() {
+		if err := r.preflight(ctx, true); err != nil {
 			return err
 		}
-		return r.drain(ctx, forward, "source")
-	},
+		if err := r.keepTargetBinlogs(ctx); err != nil {
+			return err
+		}
+	}
+	if err := r.chans.start(forward); err != nil {
+		return err
+	}
+	return r.chans.drain(ctx, forward, "source")
 }
 
 // keepTargetBinlogs sets the restored instance's binlog retention (RDS
 // restores it NULL: purge as soon as possible), which the reverse channel
 // needs from the cut-over to take-down.
-func (r *run) keepTargetBinlogs(ctx context.Context) error {
+func (r prepStep) keepTargetBinlogs(ctx context.Context) error {
 	tdb, _, err := r.open(ctx, "target")
 	if err != nil {
 		return err
@@ -77,8 +77,8 @@ func (r *run) keepTargetBinlogs(ctx context.Context) error {
 
 // drain waits until a direction applied everything its source has executed
 // now.
-func (r *run) drain(ctx context.Context, name, from string) error {
-	db, flavor, err := r.open(ctx, from)
+func (cs *channels) drain(ctx context.Context, name, from string) error {
+	db, flavor, err := cs.db.open(ctx, from)
 	if err != nil {
 		return err
 	}
@@ -87,12 +87,12 @@ func (r *run) drain(ctx context.Context, name, from string) error {
 	if err != nil {
 		return err
 	}
-	return r.waitApplied(ctx, name, goal)
+	return cs.waitApplied(ctx, name, goal)
 }
 
 // open connects to one side's database with the applier's session settings.
-func (r *run) open(ctx context.Context, side string) (*sql.DB, string, error) {
-	e, err := r.endpoint(side)
+func (s *sides) open(ctx context.Context, side string) (*sql.DB, string, error) {
+	e, err := s.endpoint(side)
 	if err != nil {
 		return nil, "", err
 	}
@@ -140,7 +140,7 @@ var stepCutover = step{
 		a = append(a, Action{"pitcrew", "wait for 'pitcrew migrate confirm --plan FILE' (the operator is ready to move the application)"})
 		return append(append(a, fence...), Action{"pitcrew", "say RELEASE: the operator moves the application's writes to the target (which holds every write the source acknowledged)"})
 	},
-	run: runCutover,
+	run: func(ctx context.Context, r *run) error { return r.cutoverStep().cutover(ctx) },
 }
 
 // runCutover switches the application's writes to the target. The default
@@ -152,7 +152,7 @@ var stepCutover = step{
 // retried) from the fence to the release: that stall is the drain.
 // options.cutover_order both-writable moves the application first, as
 // before: no stall, but both sides take writes until the fence.
-func runCutover(ctx context.Context, r *run) error {
+func (r cutoverStep) cutover(ctx context.Context) error {
 	if r.output("reverse_start") == "" {
 		t0 := time.Now()
 		if err := r.guardrails(ctx); err != nil {
@@ -174,7 +174,7 @@ func runCutover(ctx context.Context, r *run) error {
 			return err
 		}
 	}
-	if err := r.startChannel(reverse); err != nil {
+	if err := r.chans.start(reverse); err != nil {
 		return err
 	}
 	if r.p.Options.CutoverOrder == OrderBothWritable {
@@ -191,7 +191,7 @@ func runCutover(ctx context.Context, r *run) error {
 		return err
 	}
 	if r.output("events_moved") == "" {
-		moved, err := r.switchEvents(ctx, "target", "source")
+		moved, err := switchEvents(ctx, r.sides, r.operator, "target", "source")
 		if err != nil {
 			return err
 		}
@@ -207,13 +207,13 @@ func runCutover(ctx context.Context, r *run) error {
 // so that no event runs on both (internal/stored). The statements carry
 // pitcrew's internal marker: no channel carries them to the other side.
 // It returns the events moved ("none").
-func (r *run) switchEvents(ctx context.Context, primary, other string) (string, error) {
-	pdb, _, err := r.open(ctx, primary)
+func switchEvents(ctx context.Context, db *sides, op *operator, primary, other string) (string, error) {
+	pdb, _, err := db.open(ctx, primary)
 	if err != nil {
 		return "", err
 	}
 	defer pdb.Close()
-	odb, _, err := r.open(ctx, other)
+	odb, _, err := db.open(ctx, other)
 	if err != nil {
 		return "", err
 	}
@@ -225,7 +225,7 @@ func (r *run) switchEvents(ctx context.Context, primary, other string) (string, 
 	if len(moved) == 0 {
 		return "none", nil
 	}
-	r.say("events now run on the %s: %s", primary, strings.Join(moved, ", "))
+	op.say("events now run on the %s: %s", primary, strings.Join(moved, ", "))
 	return strings.Join(moved, ","), nil
 }
 
@@ -236,20 +236,20 @@ func (r *run) switchEvents(ctx context.Context, primary, other string) (string, 
 // journal is written after (a crash before it repeats the fence, the
 // drain and the hook, which must be safe to run twice), except the intent
 // to fence, which a rollback needs to know the source may be fenced.
-func (r *run) fenceDrainRelease(ctx context.Context) error {
+func (r cutoverStep) fenceDrainRelease(ctx context.Context) error {
 	sdb, flavor, err := r.open(ctx, "source")
 	if err != nil {
 		return err
 	}
 	defer sdb.Close()
-	if err := r.startChannel(forward); err != nil {
+	if err := r.chans.start(forward); err != nil {
 		return err
 	}
 	// Caught up first, while the application still writes: the drain
 	// behind the fence is then only the last milliseconds' commits.
 	if now, err := binlog.Executed(ctx, sdb, flavor); err != nil {
 		return err
-	} else if err := r.awaitApplied(ctx, forward, now); err != nil {
+	} else if err := r.chans.awaitApplied(ctx, forward, now); err != nil {
 		return err
 	}
 	// Without a hook the operator (or a fleet) says when to go, before the
@@ -271,14 +271,8 @@ func (r *run) fenceDrainRelease(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	lag := ""
-	if have, err := r.applied(forward); err == nil {
-		lag = fmt.Sprintf("%d txns", have.Behind(goal))
-		if c := r.chans.get(forward); c != nil {
-			lag += fmt.Sprintf(", %.0fms", c.s.Status().SecondsBehind*1000)
-		}
-	}
-	if err := r.awaitApplied(ctx, forward, goal); err != nil {
+	lag := r.chans.lag(forward, goal)
+	if err := r.chans.awaitApplied(ctx, forward, goal); err != nil {
 		return err
 	}
 	tDrained := time.Now()
@@ -295,16 +289,12 @@ func (r *run) fenceDrainRelease(ctx context.Context) error {
 		}
 		tMoved = time.Now()
 	}
-	for _, kv := range [][2]string{
+	err = r.recordSet([][2]string{
 		{"at_fence", stamp(tFence)}, {"source_fenced", stamp(tFenced)}, {"lag_at_fence", lag}, {"at_drained", stamp(tDrained)},
 		{"forward_stopped", goal.String()}, {"at_move", stamp(tMove)}, {"app_moved", stamp(tMoved)},
-	} {
-		if kv[1] == "" {
-			continue
-		}
-		if err := r.record(kv[0], kv[1]); err != nil {
-			return err
-		}
+	})
+	if err != nil {
+		return err
 	}
 	r.chans.stop(forward)
 	r.say("%s stopped; %s keeps the source current for rollback", forward, reverse)
@@ -319,7 +309,7 @@ func stamp(t time.Time) string {
 }
 
 // release moves the application (hook or operator), once.
-func (r *run) release(ctx context.Context) error {
+func (r cutoverStep) release(ctx context.Context) error {
 	if r.output("app_moved") != "" {
 		return nil
 	}
@@ -333,15 +323,9 @@ func (r *run) release(ctx context.Context) error {
 	return r.mark("app_moved", time.Now())
 }
 
-// mark journals when a sub-step of the cut-over began (migrate status
-// shows the times; the bench marks them on its charts).
-func (r *run) mark(key string, t time.Time) error {
-	return r.record(key, t.UTC().Format(time.RFC3339Nano))
-}
-
 // countConflicts journals how many conflicts both ledgers recorded since
 // the cut-over began (a both-writable window's losses are among them).
-func (r *run) countConflicts(ctx context.Context) error {
+func (r cutoverStep) countConflicts(ctx context.Context) error {
 	since, err := time.Parse(time.RFC3339Nano, r.output("at_guardrails"))
 	if err != nil {
 		since = r.cur.Started
@@ -369,11 +353,11 @@ func (r *run) countConflicts(ctx context.Context) error {
 
 // guardrails refuse a cut-over that would lose or collide writes, or whose
 // fence would not work, before anything moves.
-func (r *run) guardrails(ctx context.Context) error {
-	if err := r.startChannel(forward); err != nil {
+func (r cutoverStep) guardrails(ctx context.Context) error {
+	if err := r.chans.start(forward); err != nil {
 		return err
 	}
-	if err := r.drain(ctx, forward, "source"); err != nil {
+	if err := r.chans.drain(ctx, forward, "source"); err != nil {
 		return err
 	}
 	c := r.chans.get(forward)
@@ -392,59 +376,14 @@ func (r *run) guardrails(ctx context.Context) error {
 	}
 	defer tdb.Close()
 	var errs []error
-	_, problems, err := conflict.Check(ctx, []string{"source", "target"}, map[string]*sql.DB{"source": sdb, "target": tdb})
-	if err != nil {
-		return err
-	}
-	var autoinc error
-	if len(problems) > 0 {
-		autoinc = fmt.Errorf("guardrail: auto-increment offsets let both nodes' inserts collide: %s; fix with 'pitcrew bidi plan' (source and target as the nodes)", conflict.Join(problems))
-	}
-	if err := r.guardrail("auto-increment offsets apart", autoinc); err != nil {
-		errs = append(errs, err)
-	}
-	info, err := binlog.Inspect(ctx, tdb)
-	if err != nil {
-		return err
-	}
-	if err := info.CheckSource(); err != nil {
-		errs = append(errs, r.guardrail("target readable as a source", fmt.Errorf("guardrail: the reverse channel cannot read the target: %w", err)))
-	} else {
-		r.guardrail("target readable as a source", nil)
-	}
-	keep, err := r.retentionProblem(ctx, tdb)
-	if err != nil {
-		return err
-	}
-	var kept error
-	if keep != "" {
-		kept = fmt.Errorf("guardrail: %s", keep)
-	}
-	if err := r.guardrail("target keeps its binlogs", kept); err != nil {
-		errs = append(errs, err)
-	}
-	for _, side := range []struct {
-		name string
-		db   *sql.DB
-	}{{"source", sdb}, {"target", tdb}} {
-		probs, err := r.fenceProblems(ctx, side.name, side.db)
+	for _, check := range []guardrailCheck{r.autoIncrementApart, r.targetReadable, r.targetKeepsBinlogs, r.fenceWorks, r.noLongTransaction} {
+		failed, err := check(ctx, sdb, tdb)
 		if err != nil {
 			return err
 		}
-		if err := r.guardrail("the fence works on the "+side.name, joinProblems(probs)); err != nil {
-			errs = append(errs, err)
+		if failed != nil {
+			errs = append(errs, failed)
 		}
-	}
-	var longest sql.NullInt64
-	if err := sdb.QueryRowContext(ctx, "SELECT MAX(TIMESTAMPDIFF(SECOND, trx_started, NOW())) FROM information_schema.INNODB_TRX").Scan(&longest); err != nil {
-		return fmt.Errorf("reading information_schema.INNODB_TRX on the source: %w", err)
-	}
-	var long error
-	if longest.Valid && time.Duration(longest.Int64)*time.Second > r.p.Options.LongTransaction {
-		long = fmt.Errorf("guardrail: a source transaction has been open %ds, over options.long_transaction %s: its commit would land after the fence; finish or kill it, then resume", longest.Int64, r.p.Options.LongTransaction)
-	}
-	if err := r.guardrail("no long source transaction", long); err != nil {
-		errs = append(errs, err)
 	}
 	if err := r.objectsGuardrail(ctx, sdb, tdb); err != nil {
 		errs = append(errs, err)
@@ -452,38 +391,73 @@ func (r *run) guardrails(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// moveApplication runs the hook (hook PHASE) or waits for the operator's
-// 'pitcrew migrate confirm'.
-func (r *run) moveApplication(ctx context.Context, phase string) error {
-	if h := r.p.Options.Hook; h != "" {
-		r.say("running hook: %s %s", h, phase)
-		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", h+` "$0"`, phase)
-		cmd.Env = append(os.Environ(), "PITCREW_MIGRATION="+r.p.Name, "PITCREW_PHASE="+phase)
-		cmd.Stdout, cmd.Stderr = r.out, r.out
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("hook %s %s failed: %w; fix it (it must be safe to run twice), then resume", h, phase, err)
+// guardrailCheck is one of the cut-over's checks: failed is the guardrail
+// that refuses (the console shows each result), err a check that could not
+// be made.
+type guardrailCheck func(ctx context.Context, sdb, tdb *sql.DB) (failed, err error)
+
+func (r cutoverStep) autoIncrementApart(ctx context.Context, sdb, tdb *sql.DB) (failed, err error) {
+	_, problems, err := conflict.Check(ctx, []string{"source", "target"}, map[string]*sql.DB{"source": sdb, "target": tdb})
+	if err != nil {
+		return nil, err
+	}
+	var autoinc error
+	if len(problems) > 0 {
+		autoinc = fmt.Errorf("guardrail: auto-increment offsets let both nodes' inserts collide: %s; fix with 'pitcrew bidi plan' (source and target as the nodes)", conflict.Join(problems))
+	}
+	return r.guardrail("auto-increment offsets apart", autoinc), nil
+}
+
+func (r cutoverStep) targetReadable(ctx context.Context, _, tdb *sql.DB) (failed, err error) {
+	info, err := binlog.Inspect(ctx, tdb)
+	if err != nil {
+		return nil, err
+	}
+	if err := info.CheckSource(); err != nil {
+		return r.guardrail("target readable as a source", fmt.Errorf("guardrail: the reverse channel cannot read the target: %w", err)), nil
+	}
+	return r.guardrail("target readable as a source", nil), nil
+}
+
+func (r cutoverStep) targetKeepsBinlogs(ctx context.Context, _, tdb *sql.DB) (failed, err error) {
+	keep, err := r.retentionProblem(ctx, tdb)
+	if err != nil {
+		return nil, err
+	}
+	var kept error
+	if keep != "" {
+		kept = fmt.Errorf("guardrail: %s", keep)
+	}
+	return r.guardrail("target keeps its binlogs", kept), nil
+}
+
+func (r cutoverStep) fenceWorks(ctx context.Context, sdb, tdb *sql.DB) (failed, err error) {
+	var errs []error
+	for _, side := range []struct {
+		name string
+		db   *sql.DB
+	}{{"source", sdb}, {"target", tdb}} {
+		probs, err := r.fenceProblems(ctx, side.name, side.db)
+		if err != nil {
+			return nil, err
 		}
-		return nil
-	}
-	file := ConfirmFile(r.p, phase)
-	to := "target"
-	if phase == "rollback" {
-		to = "source"
-	}
-	if phase == "cutover" && r.p.Options.CutoverOrder != OrderBothWritable {
-		r.say("ACTION NEEDED: the cut-over is ready: run 'pitcrew migrate confirm --plan FILE'; pitcrew then fences the source, drains the forward channel and says when the application may write to the target (its writes to the source fail from the fence until then)")
-	} else {
-		r.say("ACTION NEEDED: move the application's writes to the %s now, then run: pitcrew migrate confirm --plan FILE%s", to, map[bool]string{true: " --rollback"}[phase == "rollback"])
-	}
-	r.rn.live.set(func(l *live) { l.confirm = phase })
-	defer r.rn.live.set(func(l *live) { l.confirm = "" })
-	// A local file: checked every second, whatever the AWS polling interval.
-	return r.pollEvery(ctx, "the operator's 'pitcrew migrate confirm'", min(r.p.Options.PollInterval, time.Second), func(context.Context) (bool, error) {
-		if _, err := os.Stat(file); err == nil {
-			return true, os.Remove(file)
+		if err := r.guardrail("the fence works on the "+side.name, joinProblems(probs)); err != nil {
+			errs = append(errs, err)
 		}
-		return false, nil
-	})
+	}
+	return errors.Join(errs...), nil
+}
+
+func (r cutoverStep) noLongTransaction(ctx context.Context, sdb, _ *sql.DB) (failed, err error) {
+	var longest sql.NullInt64
+	if err := sdb.QueryRowContext(ctx, "SELECT MAX(TIMESTAMPDIFF(SECOND, trx_started, NOW())) FROM information_schema.INNODB_TRX").Scan(&longest); err != nil {
+		return nil, fmt.Errorf("reading information_schema.INNODB_TRX on the source: %w", err)
+	}
+	var long error
+	if longest.Valid && time.Duration(longest.Int64)*time.Second > r.p.Options.LongTransaction {
+		long = fmt.Errorf("guardrail: a source transaction has been open %ds, over options.long_transaction %s: its commit would land after the fence; finish or kill it, then resume", longest.Int64, r.p.Options.LongTransaction)
+	}
+	return r.guardrail("no long source transaction", long), nil
 }
 
 // ConfirmFile is where 'pitcrew migrate confirm' tells a waiting run that

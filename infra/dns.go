@@ -44,7 +44,7 @@ var stepDNS = step{
 		}
 		return a
 	},
-	run: runDNS,
+	run: func(ctx context.Context, r *run) error { return r.cloudStep().dns(ctx) },
 }
 
 func dnsWhere(p *Plan) string {
@@ -61,14 +61,14 @@ func fqdn(name string) string {
 	return name + "."
 }
 
-func (r *run) dnsAccount(c *clients) *account {
+func (r cloudStep) dnsAccount(c *clients) *account {
 	if r.p.DNS.Account == "target" {
 		return c.target
 	}
 	return c.source
 }
 
-func runDNS(ctx context.Context, r *run) error {
+func (r cloudStep) dns(ctx context.Context) error {
 	c, err := r.awsClients(ctx)
 	if err != nil {
 		return err
@@ -76,39 +76,7 @@ func runDNS(ctx context.Context, r *run) error {
 	a, d := r.dnsAccount(c), r.p.DNS
 	name := fqdn(d.Record)
 	if r.output("weighted") == "" {
-		current, err := currentRecords(ctx, a, d.HostedZoneID, name)
-		if err != nil {
-			return err
-		}
-		var changes []r53types.Change
-		for _, rr := range current {
-			if id := aws.ToString(rr.SetIdentifier); id == setOld || id == setNew {
-				continue
-			}
-			if rr.TTL != nil && *rr.TTL > d.TTL && rr.AliasTarget == nil && r.output("ttl_wait_until") == "" {
-				old := *rr.TTL
-				lowered := rr
-				lowered.TTL = aws.Int64(d.TTL)
-				if err := r.change(ctx, a, "lower the TTL of "+name, r53types.Change{Action: r53types.ChangeActionUpsert, ResourceRecordSet: &lowered}); err != nil {
-					return err
-				}
-				until := time.Now().Add(time.Duration(old) * time.Second).UTC()
-				if err := r.record("ttl_wait_until", until.Format(time.RFC3339)); err != nil {
-					return err
-				}
-				rr.TTL = aws.Int64(d.TTL)
-			}
-			del := rr
-			changes = append(changes, r53types.Change{Action: r53types.ChangeActionDelete, ResourceRecordSet: &del})
-		}
-		if err := r.waitUntil(ctx, r.output("ttl_wait_until"), "the old TTL to run out"); err != nil {
-			return err
-		}
-		changes = append(changes, r.weighted(r53types.ChangeActionUpsert, 0)...)
-		if err := r.change(ctx, a, "make "+name+" a weighted pair", changes...); err != nil {
-			return err
-		}
-		if err := r.record("weighted", "true"); err != nil {
+		if err := r.makeWeighted(ctx, a, name); err != nil {
 			return err
 		}
 	}
@@ -133,8 +101,47 @@ func runDNS(ctx context.Context, r *run) error {
 	return nil
 }
 
+// makeWeighted replaces the record by the weighted pair, all on the old
+// load balancer, after lowering its TTL and waiting the old TTL out.
+func (r cloudStep) makeWeighted(ctx context.Context, a *account, name string) error {
+	d := r.p.DNS
+	current, err := currentRecords(ctx, a, d.HostedZoneID, name)
+	if err != nil {
+		return err
+	}
+	var changes []r53types.Change
+	for _, rr := range current {
+		if id := aws.ToString(rr.SetIdentifier); id == setOld || id == setNew {
+			continue
+		}
+		if rr.TTL != nil && *rr.TTL > d.TTL && rr.AliasTarget == nil && r.output("ttl_wait_until") == "" {
+			old := *rr.TTL
+			lowered := rr
+			lowered.TTL = aws.Int64(d.TTL)
+			if err := r.change(ctx, a, "lower the TTL of "+name, r53types.Change{Action: r53types.ChangeActionUpsert, ResourceRecordSet: &lowered}); err != nil {
+				return err
+			}
+			until := time.Now().Add(time.Duration(old) * time.Second).UTC()
+			if err := r.record("ttl_wait_until", until.Format(time.RFC3339)); err != nil {
+				return err
+			}
+			rr.TTL = aws.Int64(d.TTL)
+		}
+		del := rr
+		changes = append(changes, r53types.Change{Action: r53types.ChangeActionDelete, ResourceRecordSet: &del})
+	}
+	if err := r.waitUntil(ctx, r.output("ttl_wait_until"), "the old TTL to run out"); err != nil {
+		return err
+	}
+	changes = append(changes, r.weighted(r53types.ChangeActionUpsert, 0)...)
+	if err := r.change(ctx, a, "make "+name+" a weighted pair", changes...); err != nil {
+		return err
+	}
+	return r.record("weighted", "true")
+}
+
 // weighted is the pair of alias records with w percent on the new one.
-func (r *run) weighted(action r53types.ChangeAction, w int64) []r53types.Change {
+func (r cloudStep) weighted(action r53types.ChangeAction, w int64) []r53types.Change {
 	d := r.p.DNS
 	rec := func(id string, lb LoadBalancer, weight int64) r53types.Change {
 		return r53types.Change{Action: action, ResourceRecordSet: &r53types.ResourceRecordSet{
@@ -146,7 +153,7 @@ func (r *run) weighted(action r53types.ChangeAction, w int64) []r53types.Change 
 }
 
 // change submits one atomic batch and waits until Route 53 reports INSYNC.
-func (r *run) change(ctx context.Context, a *account, why string, changes ...r53types.Change) error {
+func (r cloudStep) change(ctx context.Context, a *account, why string, changes ...r53types.Change) error {
 	out, err := a.r53.ChangeResourceRecordSets(ctx, &route53.ChangeResourceRecordSetsInput{
 		HostedZoneId: aws.String(r.p.DNS.HostedZoneID),
 		ChangeBatch:  &r53types.ChangeBatch{Comment: aws.String("pitcrew " + r.p.Name + ": " + why), Changes: changes},
@@ -183,7 +190,7 @@ func currentRecords(ctx context.Context, a *account, zone, name string) ([]r53ty
 
 // waitUntil sleeps until a journaled moment (RFC 3339; empty: no wait), so a
 // resumed run waits only the rest.
-func (r *run) waitUntil(ctx context.Context, at, what string) error {
+func (r cloudStep) waitUntil(ctx context.Context, at, what string) error {
 	if at == "" {
 		return nil
 	}
@@ -203,7 +210,7 @@ func (r *run) waitUntil(ctx context.Context, at, what string) error {
 }
 
 // dnsBack points all traffic at the old load balancer again.
-func (r *run) dnsBack(ctx context.Context) error {
+func (r cloudStep) dnsBack(ctx context.Context) error {
 	c, err := r.awsClients(ctx)
 	if err != nil {
 		return err

@@ -68,17 +68,25 @@ func (s *Side) groupName() string {
 	return "<the instance's parameter group>"
 }
 
+// fencer puts up and takes down the fence of options.fence, and checks
+// beforehand that it will work.
+type fencer struct {
+	plan *Plan
+	aws  *cloud    // the parameter-group fence
+	op   *operator // its waits
+}
+
 // fence stops (on) or lets back (off) the application's writes to a side.
 // read_only spares users with READ_ONLY ADMIN / CONNECTION_ADMIN, as our
 // channels are (the guardrail checks it); lock_users locks only the listed
 // accounts. When it returns with on, no write of the application commits
 // on that side any more.
-func (r *run) fence(ctx context.Context, side string, db *sql.DB, on bool) error {
-	switch r.p.Options.Fence {
+func (f *fencer) fence(ctx context.Context, side string, db *sql.DB, on bool) error {
+	switch f.plan.Options.Fence {
 	case FenceParameterGroup:
-		return r.fenceGroup(ctx, side, db, on)
+		return f.fenceGroup(ctx, side, db, on)
 	case FenceLockUsers:
-		return r.lockUsers(ctx, db, on)
+		return f.lockUsers(ctx, db, on)
 	}
 	v := "OFF"
 	if on {
@@ -92,8 +100,8 @@ func (r *run) fence(ctx context.Context, side string, db *sql.DB, on bool) error
 
 // fenceGroup sets read_only in the side's parameter group and waits until
 // the server itself reports it: only then is the fence up.
-func (r *run) fenceGroup(ctx context.Context, side string, db *sql.DB, on bool) error {
-	c, err := r.awsClients(ctx)
+func (f *fencer) fenceGroup(ctx context.Context, side string, db *sql.DB, on bool) error {
+	c, err := f.aws.awsClients(ctx)
 	if err != nil {
 		return err
 	}
@@ -101,7 +109,7 @@ func (r *run) fenceGroup(ctx context.Context, side string, db *sql.DB, on bool) 
 	if side == "target" {
 		a = c.target
 	}
-	group, err := r.groupOf(ctx, a, r.p.sideOf(side))
+	group, err := groupOf(ctx, a, f.plan.sideOf(side))
 	if err != nil {
 		return err
 	}
@@ -113,12 +121,12 @@ func (r *run) fenceGroup(ctx context.Context, side string, db *sql.DB, on bool) 
 	if on {
 		v = "1"
 	}
-	return r.setParam(ctx, a, db, group, have, "read_only", v, "read_only")
+	return setParam(ctx, f.op, a, db, group, have, "read_only", v, "read_only")
 }
 
 // groupOf is the side's parameter group: the plan's, else the one attached
 // to its instance.
-func (r *run) groupOf(ctx context.Context, a *account, s *Side) (string, error) {
+func groupOf(ctx context.Context, a *account, s *Side) (string, error) {
 	if s.ParameterGroup != "" {
 		return s.ParameterGroup, nil
 	}
@@ -136,7 +144,7 @@ func (r *run) groupOf(ctx context.Context, a *account, s *Side) (string, error) 
 // session whose statements stay on this side, then ends their sessions and
 // waits until they are gone (KILL only marks a session: one in the middle
 // of a COMMIT may still land it).
-func (r *run) lockUsers(ctx context.Context, db *sql.DB, on bool) error {
+func (f *fencer) lockUsers(ctx context.Context, db *sql.DB, on bool) error {
 	c, err := db.Conn(ctx)
 	if err != nil {
 		return err
@@ -146,7 +154,7 @@ func (r *run) lockUsers(ctx context.Context, db *sql.DB, on bool) error {
 		return fmt.Errorf("SET SESSION sql_log_bin = 0: %w", err)
 	}
 	defer c.ExecContext(context.WithoutCancel(ctx), "SET SESSION sql_log_bin = 1") //nolint:errcheck // the session is discarded on error
-	accounts, err := accountsOf(ctx, c, r.p.Options.AppUsers)
+	accounts, err := accountsOf(ctx, c, f.plan.Options.AppUsers)
 	if err != nil {
 		return err
 	}
@@ -167,14 +175,14 @@ func (r *run) lockUsers(ctx context.Context, db *sql.DB, on bool) error {
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(r.p.Options.Timeout)
+	deadline := time.Now().Add(f.plan.Options.Timeout)
 	for {
-		ids, err := sessionsOf(ctx, c, r.p.Options.AppUsers)
+		ids, err := sessionsOf(ctx, c, f.plan.Options.AppUsers)
 		if err != nil || len(ids) == 0 {
 			return err
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("sessions %v of %s still there after %s (options.timeout) although killed", ids, strings.Join(r.p.Options.AppUsers, ", "), r.p.Options.Timeout)
+			return fmt.Errorf("sessions %v of %s still there after %s (options.timeout) although killed", ids, strings.Join(f.plan.Options.AppUsers, ", "), f.plan.Options.Timeout)
 		}
 		for _, id := range ids {
 			q := fmt.Sprintf("KILL %d", id)
@@ -265,9 +273,9 @@ func hasRDSKill(ctx context.Context, db queryer) (bool, error) {
 // work on a side (source: at the cut-over; target: at a rollback), and on
 // the source that our channel still writes there once it is up. Each
 // problem is one line with its fix.
-func (r *run) fenceProblems(ctx context.Context, side string, db *sql.DB) ([]string, error) {
-	o := r.p.Options
-	e := r.p.sideOf(side).Database
+func (f *fencer) fenceProblems(ctx context.Context, side string, db *sql.DB) ([]string, error) {
+	o := f.plan.Options
+	e := f.plan.sideOf(side).Database
 	rdsServer, why, err := binlog.RDS(ctx, db)
 	if err != nil {
 		return nil, err
@@ -293,7 +301,7 @@ func (r *run) fenceProblems(ctx context.Context, side string, db *sql.DB) ([]str
 			probs = append(probs, fmt.Sprintf("user %s cannot SET GLOBAL read_only on the %s: grant it %s, or set options.fence: lock_users", e.User, side, strings.Join(passes, " or ")))
 		}
 	case FenceParameterGroup:
-		p, err := r.groupProblems(ctx, side)
+		p, err := f.groupProblems(ctx, side)
 		if err != nil {
 			return nil, err
 		}
@@ -362,16 +370,16 @@ func lockProblems(ctx context.Context, db *sql.DB, side, us string, users []stri
 
 // groupProblems: a parameter-group fence needs a custom group of the
 // side's instance's own (a shared group would fence every instance in it).
-func (r *run) groupProblems(ctx context.Context, side string) ([]string, error) {
-	c, err := r.awsClients(ctx)
+func (f *fencer) groupProblems(ctx context.Context, side string) ([]string, error) {
+	c, err := f.aws.awsClients(ctx)
 	if err != nil {
 		return nil, err
 	}
-	a, s := c.source, r.p.sideOf(side)
+	a, s := c.source, f.plan.sideOf(side)
 	if side == "target" {
 		a = c.target
 	}
-	group, err := r.groupOf(ctx, a, s)
+	group, err := groupOf(ctx, a, s)
 	if err != nil {
 		return nil, err
 	}
@@ -413,7 +421,7 @@ func (r *run) groupProblems(ctx context.Context, side string) ([]string, error) 
 
 // retentionProblem: the reverse channel streams the new database's binlog
 // until take-down; a binlog purged before it was read ends the way back.
-func (r *run) retentionProblem(ctx context.Context, tdb *sql.DB) (string, error) {
+func (r cutoverStep) retentionProblem(ctx context.Context, tdb *sql.DB) (string, error) {
 	hours, rdsServer, err := binlog.Retention(ctx, tdb)
 	if err != nil {
 		return "", fmt.Errorf("reading the target's binlog retention: %w", err)

@@ -45,18 +45,37 @@ var stepNetwork = step{
 		}
 		return a
 	},
-	run: runNetwork,
+	run: func(ctx context.Context, r *run) error { return r.cloudStep().network(ctx) },
 }
 
 func tagSpec(rt ec2types.ResourceType, name string) []ec2types.TagSpecification {
 	return []ec2types.TagSpecification{{ResourceType: rt, Tags: []ec2types.Tag{{Key: aws.String(tagKey), Value: aws.String(name)}}}}
 }
 
-func runNetwork(ctx context.Context, r *run) error {
+func (r cloudStep) network(ctx context.Context) error {
 	c, err := r.awsClients(ctx)
 	if err != nil {
 		return err
 	}
+	id, err := r.peering(ctx, c)
+	if err != nil {
+		return err
+	}
+	if err := r.record("peering_id", id); err != nil {
+		return err
+	}
+	if err := r.awaitPeering(ctx, c, id); err != nil {
+		return err
+	}
+	if err := createRoutes(ctx, c, r.p, id); err != nil {
+		return err
+	}
+	return r.allowIngress(ctx, c)
+}
+
+// peering is the peering of this migration (or the shared one): the
+// journal's, one found by its tag, or one requested now.
+func (r cloudStep) peering(ctx context.Context, c *clients) (string, error) {
 	s, t := r.p.Source.VPC, r.p.Target.VPC
 	id := r.output("peering_id")
 	if id == "" {
@@ -64,11 +83,12 @@ func runNetwork(ctx context.Context, r *run) error {
 		if s.SharedPeering != "" {
 			owner = s.SharedPeering
 		}
+		var err error
 		if id, err = findPeering(ctx, c.source, owner); err != nil {
-			return err
+			return "", err
 		}
 		if id == "" && s.SharedPeering != "" {
-			return fmt.Errorf("no peering tagged %s=%s in account %s: source.vpc.shared_peering names a peering that does not exist; run 'pitcrew fleet apply' (it makes one per account pair) or clear shared_peering", tagKey, s.SharedPeering, r.p.Source.Account)
+			return "", fmt.Errorf("no peering tagged %s=%s in account %s: source.vpc.shared_peering names a peering that does not exist; run 'pitcrew fleet apply' (it makes one per account pair) or clear shared_peering", tagKey, s.SharedPeering, r.p.Source.Account)
 		}
 	}
 	if id == "" {
@@ -77,15 +97,18 @@ func runNetwork(ctx context.Context, r *run) error {
 			TagSpecifications: tagSpec(ec2types.ResourceTypeVpcPeeringConnection, r.p.Name),
 		})
 		if err != nil {
-			return fmt.Errorf("ec2:CreateVpcPeeringConnection %s -> %s: %w", s.ID, t.ID, err)
+			return "", fmt.Errorf("ec2:CreateVpcPeeringConnection %s -> %s: %w", s.ID, t.ID, err)
 		}
 		id = aws.ToString(out.VpcPeeringConnection.VpcPeeringConnectionId)
 		r.say("requested peering %s", id)
 	}
-	if err := r.record("peering_id", id); err != nil {
-		return err
-	}
-	err = r.poll(ctx, "peering "+id+" to become active", func(ctx context.Context) (bool, error) {
+	return id, nil
+}
+
+// awaitPeering accepts the peering in the target account and waits until
+// it is active; a failed one is forgotten (resume requests a new one).
+func (r cloudStep) awaitPeering(ctx context.Context, c *clients, id string) error {
+	return r.poll(ctx, "peering "+id+" to become active", func(ctx context.Context) (bool, error) {
 		out, err := c.target.ec2.DescribeVpcPeeringConnections(ctx, &ec2.DescribeVpcPeeringConnectionsInput{VpcPeeringConnectionIds: []string{id}})
 		if err != nil {
 			return false, fmt.Errorf("ec2:DescribeVpcPeeringConnections %s: %w", id, err)
@@ -111,9 +134,12 @@ func runNetwork(ctx context.Context, r *run) error {
 			return false, fmt.Errorf("peering %s is %s (%s): resume requests a new one; check the VPC ids and the target account first", id, code, aws.ToString(out.VpcPeeringConnections[0].Status.Message))
 		}
 	})
-	if err != nil {
-		return err
-	}
+}
+
+// createRoutes routes each side's tables to the other's CIDR through the
+// peering.
+func createRoutes(ctx context.Context, c *clients, p *Plan, id string) error {
+	s, t := p.Source.VPC, p.Target.VPC
 	routes := []struct {
 		a      *account
 		tables []string
@@ -127,6 +153,13 @@ func runNetwork(ctx context.Context, r *run) error {
 			}
 		}
 	}
+	return nil
+}
+
+// allowIngress lets each side's CIDR reach the other's database port,
+// tagged so take-down finds the rules.
+func (r cloudStep) allowIngress(ctx context.Context, c *clients) error {
+	s, t := r.p.Source.VPC, r.p.Target.VPC
 	rules := []struct {
 		a      *account
 		groups []string

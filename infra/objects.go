@@ -16,7 +16,7 @@ import (
 // channel applied what the source had executed when the source was read,
 // so a counter still on its way is no difference. A difference refuses the
 // cut-over unless options.accept_object_differences.
-func (r *run) objectsGuardrail(ctx context.Context, sdb, tdb *sql.DB) error {
+func (r cutoverStep) objectsGuardrail(ctx context.Context, sdb, tdb *sql.DB) error {
 	const name = "objects equal (verify --objects)"
 	schemas, err := conn.Strings(ctx, sdb, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys', '_pitcrew') ORDER BY 1")
 	if err != nil {
@@ -25,7 +25,7 @@ func (r *run) objectsGuardrail(ctx context.Context, sdb, tdb *sql.DB) error {
 	scope := objects.Scope{Schemas: schemas, Ours: []string{r.p.Source.Database.User, r.p.Target.Database.User}}
 	sel, _ := objects.ParseSelection("all")
 	sel[objects.Schemas] = true
-	rep, err := objects.Verify(ctx, sdb, tdb, scope, sel, func(ctx context.Context) error { return r.drain(ctx, forward, "source") })
+	rep, err := objects.Verify(ctx, sdb, tdb, scope, sel, func(ctx context.Context) error { return r.chans.drain(ctx, forward, "source") })
 	if err != nil {
 		return r.guardrail(name, fmt.Errorf("guardrail: comparing the objects of source and target: %w", err))
 	}

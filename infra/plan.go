@@ -217,122 +217,147 @@ var (
 // Validate checks everything that needs no AWS and no database: the plan
 // preview runs it, so a bad plan is refused before anything is touched.
 func (p *Plan) Validate() error {
-	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	var pr problems
 	if !nameRE.MatchString(p.Name) {
-		bad("name %q: use 1-40 lowercase letters, digits or '-', starting with a letter (it names snapshots and keys)", p.Name)
+		pr.bad("name %q: use 1-40 lowercase letters, digits or '-', starting with a letter (it names snapshots and keys)", p.Name)
 	}
+	p.validateSides(&pr)
+	p.validateAccounts(&pr)
+	if p.DNS != nil {
+		p.validateDNS(&pr)
+	}
+	p.Options.validate(&pr, p.aws())
+	return errors.Join(pr...)
+}
+
+// problems collects what Validate finds, in order.
+type problems []error
+
+func (pr *problems) bad(format string, a ...any) { *pr = append(*pr, fmt.Errorf(format, a...)) }
+func (pr *problems) add(err error)               { *pr = append(*pr, err) }
+
+// validateSides: each side's engine, and where it is (account or host).
+func (p *Plan) validateSides(pr *problems) {
 	for _, s := range []struct {
 		role string
 		side *Side
 	}{{"source", &p.Source}, {"target", &p.Target}} {
 		if s.side.Engine != "mysql" && s.side.Engine != "mariadb" {
-			bad("%s.engine %q: use mysql or mariadb", s.role, s.side.Engine)
+			pr.bad("%s.engine %q: use mysql or mariadb", s.role, s.side.Engine)
 		}
 		if s.side.Account != "" {
 			if !accountRE.MatchString(s.side.Account) {
-				bad("%s.account %q: use the 12-digit AWS account id", s.role, s.side.Account)
+				pr.bad("%s.account %q: use the 12-digit AWS account id", s.role, s.side.Account)
 			}
 			if s.side.Region == "" {
-				bad("%s.region is missing: set the AWS region, e.g. eu-west-1", s.role)
+				pr.bad("%s.region is missing: set the AWS region, e.g. eu-west-1", s.role)
 			}
 			if s.side.Instance == "" {
-				bad("%s.instance is missing: set the RDS DB instance identifier", s.role)
+				pr.bad("%s.instance is missing: set the RDS DB instance identifier", s.role)
 			}
 		} else if s.side.Database.Host == "" {
-			bad("%s has neither account nor database.host: set one so pitcrew knows where the database is", s.role)
+			pr.bad("%s has neither account nor database.host: set one so pitcrew knows where the database is", s.role)
 		}
 		// database.tls: the same keys as a config's source/target.tls; every
 		// connection of the runbook (channels, guardrails, fence) uses it.
 		if err := s.side.Database.TLS.Validate(s.role + ".database"); err != nil {
-			errs = append(errs, err)
+			pr.add(err)
 		}
 	}
+}
+
+// validateAccounts: the two accounts, the restore, the network.
+func (p *Plan) validateAccounts(pr *problems) {
 	if p.Target.RoleARN != "" && p.Target.Profile != "" {
-		bad("target has both role_arn and profile: use one way to reach the target account")
+		pr.bad("target has both role_arn and profile: use one way to reach the target account")
 	}
 	if p.aws() && p.Source.Account == p.Target.Account {
-		bad("source.account and target.account are both %s: this runbook moves between accounts; for one account restore the snapshot directly", p.Source.Account)
+		pr.bad("source.account and target.account are both %s: this runbook moves between accounts; for one account restore the snapshot directly", p.Source.Account)
 	}
 	if p.aws() {
 		if p.Target.InstanceClass == "" {
-			bad("target.instance_class is missing: set the class of the restored instance, e.g. db.r6g.large")
+			pr.bad("target.instance_class is missing: set the class of the restored instance, e.g. db.r6g.large")
 		}
 		if isAWSManagedAlias(p.Source.KMSKey) {
-			bad("source.kms_key %s is AWS-managed: its policy cannot grant account %s, so a snapshot encrypted with it cannot be shared; leave kms_key empty (pitcrew creates a customer-managed key) or name a customer-managed key", p.Source.KMSKey, p.Target.Account)
+			pr.bad("source.kms_key %s is AWS-managed: its policy cannot grant account %s, so a snapshot encrypted with it cannot be shared; leave kms_key empty (pitcrew creates a customer-managed key) or name a customer-managed key", p.Source.KMSKey, p.Target.Account)
 		}
 	} else if p.Source.Account != "" || p.Target.Account != "" {
-		bad("only one side has an account: set source.account and target.account for an AWS move, or neither for a server-to-server move")
+		pr.bad("only one side has an account: set source.account and target.account for an AWS move, or neither for a server-to-server move")
 	}
 	if p.Source.VPC != nil || p.Target.VPC != nil {
 		if p.Source.VPC == nil || p.Target.VPC == nil {
-			bad("only one side has a vpc: set both for peering, or neither")
+			pr.bad("only one side has a vpc: set both for peering, or neither")
 		} else if err := checkCIDRs(p.Source.VPC.CIDR, p.Target.VPC.CIDR); err != nil {
-			errs = append(errs, err)
+			pr.add(err)
 		}
 	}
-	if d := p.DNS; d != nil {
-		if !p.aws() {
-			bad("dns needs source.account and target.account (Route 53 and CloudWatch live there)")
-		}
-		if d.Account != "source" && d.Account != "target" {
-			bad("dns.account %q: use source or target (whose account holds the hosted zone)", d.Account)
-		}
-		if d.HostedZoneID == "" || d.Record == "" {
-			bad("dns.hosted_zone_id and dns.record are required for the DNS step")
-		}
-		if d.Old.DNSName == "" || d.New.DNSName == "" || d.Old.HostedZoneID == "" || d.New.HostedZoneID == "" {
-			bad("dns.old and dns.new need dns_name and hosted_zone_id (the load balancers' canonical zone)")
-		}
-		if d.Old.Metric == "" {
-			bad("dns.old.metric_name is missing: set the old load balancer's CloudWatch name (app/NAME/ID), used to see traffic drain")
-		}
-		last := int64(-1)
-		for _, w := range d.Weights {
-			if w <= last || w > 100 {
-				bad("dns.weights %v: use increasing percentages up to 100", d.Weights)
-				break
-			}
-			last = w
-		}
-		if last != 100 {
-			bad("dns.weights %v: the last step must be 100", d.Weights)
-		}
+}
+
+// validateDNS: the Route 53 step.
+func (p *Plan) validateDNS(pr *problems) {
+	d := p.DNS
+	if !p.aws() {
+		pr.bad("dns needs source.account and target.account (Route 53 and CloudWatch live there)")
 	}
-	o := p.Options
+	if d.Account != "source" && d.Account != "target" {
+		pr.bad("dns.account %q: use source or target (whose account holds the hosted zone)", d.Account)
+	}
+	if d.HostedZoneID == "" || d.Record == "" {
+		pr.bad("dns.hosted_zone_id and dns.record are required for the DNS step")
+	}
+	if d.Old.DNSName == "" || d.New.DNSName == "" || d.Old.HostedZoneID == "" || d.New.HostedZoneID == "" {
+		pr.bad("dns.old and dns.new need dns_name and hosted_zone_id (the load balancers' canonical zone)")
+	}
+	if d.Old.Metric == "" {
+		pr.bad("dns.old.metric_name is missing: set the old load balancer's CloudWatch name (app/NAME/ID), used to see traffic drain")
+	}
+	last := int64(-1)
+	for _, w := range d.Weights {
+		if w <= last || w > 100 {
+			pr.bad("dns.weights %v: use increasing percentages up to 100", d.Weights)
+			break
+		}
+		last = w
+	}
+	if last != 100 {
+		pr.bad("dns.weights %v: the last step must be 100", d.Weights)
+	}
+}
+
+// validate: the options (aws: the plan moves between accounts).
+func (o *Options) validate(pr *problems, aws bool) {
 	switch o.Fence {
 	case FenceReadOnly:
 		// RDS refuses SET GLOBAL read_only (no SUPER); a side on RDS says
 		// so by its account here, and by its server at the guardrails.
-		if p.aws() {
-			bad("options.fence read_only runs SET GLOBAL read_only, which RDS refuses (no SUPER): set options.fence: parameter_group (read_only through each side's DB parameter group) or lock_users (with options.app_users)")
+		if aws {
+			pr.bad("options.fence read_only runs SET GLOBAL read_only, which RDS refuses (no SUPER): set options.fence: parameter_group (read_only through each side's DB parameter group) or lock_users (with options.app_users)")
 		}
 	case FenceParameterGroup:
-		if !p.aws() {
-			bad("options.fence parameter_group sets read_only in an RDS DB parameter group: it needs source.account and target.account; for servers of your own use read_only or lock_users")
+		if !aws {
+			pr.bad("options.fence parameter_group sets read_only in an RDS DB parameter group: it needs source.account and target.account; for servers of your own use read_only or lock_users")
 		}
 	case FenceLockUsers:
 	default:
-		bad("options.fence %q: use read_only, parameter_group (RDS) or lock_users", o.Fence)
+		pr.bad("options.fence %q: use read_only, parameter_group (RDS) or lock_users", o.Fence)
 	}
 	if o.CutoverOrder != OrderFenceFirst && o.CutoverOrder != OrderBothWritable {
-		bad("options.cutover_order %q: use fence-first or both-writable", o.CutoverOrder)
+		pr.bad("options.cutover_order %q: use fence-first or both-writable", o.CutoverOrder)
 	}
 	if o.Fence == FenceLockUsers && len(o.AppUsers) == 0 {
-		bad("options.fence lock_users needs options.app_users: the application's database users to lock")
+		pr.bad("options.fence lock_users needs options.app_users: the application's database users to lock")
 	}
 	if o.BinlogRetentionHours < 1 || o.BinlogRetentionHours > 2160 {
-		bad("options.binlog_retention_hours %d: use 1-2160 (RDS's limit)", o.BinlogRetentionHours)
+		pr.bad("options.binlog_retention_hours %d: use 1-2160 (RDS's limit)", o.BinlogRetentionHours)
 	}
 	if o.KeyDeletionDays < 7 || o.KeyDeletionDays > 30 {
-		bad("options.key_deletion_days %d: KMS allows 7-30", o.KeyDeletionDays)
+		pr.bad("options.key_deletion_days %d: KMS allows 7-30", o.KeyDeletionDays)
 	}
 	switch o.StartFrom {
 	case "target", "now", "beginning", "gtid", "":
 	default:
-		bad("options.start_from %q: use target, now, beginning or gtid", o.StartFrom)
+		pr.bad("options.start_from %q: use target, now, beginning or gtid", o.StartFrom)
 	}
-	return errors.Join(errs...)
 }
 
 // aws tells whether the plan moves between AWS accounts.

@@ -43,7 +43,7 @@ var stepSourcePrep = step{
 		}
 		return append(a, Action{"pitcrew", "preflight checks of the " + checks + "; any FAIL stops here"})
 	},
-	run: runSourcePrep,
+	run: func(ctx context.Context, r *run) error { return r.prepStep().sourcePrep(ctx) },
 }
 
 func (p *Plan) sourceGroup() string {
@@ -53,39 +53,15 @@ func (p *Plan) sourceGroup() string {
 	return "<the instance's parameter group>"
 }
 
-func runSourcePrep(ctx context.Context, r *run) error {
-	var groupParams map[string]string
-	var group string
+func (r prepStep) sourcePrep(ctx context.Context) error {
 	var c *clients
+	var in sourceInstance
 	if r.p.aws() {
 		var err error
 		if c, err = r.awsClients(ctx); err != nil {
 			return err
 		}
-		out, err := c.source.rds.DescribeDBInstances(ctx, &rds.DescribeDBInstancesInput{DBInstanceIdentifier: aws.String(r.p.Source.Instance)})
-		if err != nil {
-			return fmt.Errorf("rds:DescribeDBInstances %s: %w", r.p.Source.Instance, err)
-		}
-		if len(out.DBInstances) == 0 {
-			return fmt.Errorf("source instance %s not found in account %s", r.p.Source.Instance, r.p.Source.Account)
-		}
-		inst := out.DBInstances[0]
-		if aws.ToInt32(inst.BackupRetentionPeriod) == 0 {
-			return fmt.Errorf("automated backups are off on %s: RDS writes no binlog without them; set a backup retention of at least 1 day, then resume", r.p.Source.Instance)
-		}
-		group = r.p.Source.ParameterGroup
-		if group == "" && len(inst.DBParameterGroups) > 0 {
-			group = aws.ToString(inst.DBParameterGroups[0].DBParameterGroupName)
-		}
-		if strings.HasPrefix(group, "default.") || group == "" {
-			return fmt.Errorf("source instance %s uses the default parameter group %q, which cannot be changed: create a custom one, attach it to the instance, set source.parameter_group, then resume", r.p.Source.Instance, group)
-		}
-		if inst.Endpoint != nil && r.p.Source.Database.Host == "" {
-			if err := r.record("endpoint", aws.ToString(inst.Endpoint.Address)); err != nil {
-				return err
-			}
-		}
-		if groupParams, err = describeParams(ctx, c.source, group); err != nil {
+		if in, err = r.sourceInstance(ctx, c); err != nil {
 			return err
 		}
 	}
@@ -102,32 +78,79 @@ func runSourcePrep(ctx context.Context, r *run) error {
 		return err
 	}
 	if r.p.aws() {
-		if err := r.setParam(ctx, c.source, db, group, groupParams, "binlog_format", "ROW", "binlog_format"); err != nil {
+		if err := r.sourceSettings(ctx, c, db, in); err != nil {
 			return err
-		}
-		if r.p.Source.Engine == "mysql" {
-			if err := r.gtidOn(ctx, c.source, db, group, groupParams); err != nil {
-				return err
-			}
-		}
-		_, rdsProc, err := binlog.Retention(ctx, db)
-		if err != nil {
-			return fmt.Errorf("reading binlog retention: %w", err)
-		}
-		if rdsProc {
-			q := fmt.Sprintf("CALL mysql.rds_set_configuration('binlog retention hours', %d)", r.p.Options.BinlogRetentionHours)
-			if _, err := db.ExecContext(ctx, q); err != nil {
-				return fmt.Errorf("%s: %w", q, err)
-			}
-			r.say("binlog retention set to %d hours", r.p.Options.BinlogRetentionHours)
 		}
 	}
 	return r.preflight(ctx, !r.p.aws())
 }
 
+// sourceInstance is what source-prep learns of the RDS source: its
+// parameter group and the group's user-set parameters.
+type sourceInstance struct {
+	group  string
+	params map[string]string
+}
+
+// sourceInstance checks the source instance (backups on, a custom
+// parameter group) and journals its endpoint.
+func (r prepStep) sourceInstance(ctx context.Context, c *clients) (sourceInstance, error) {
+	var in sourceInstance
+	out, err := c.source.rds.DescribeDBInstances(ctx, &rds.DescribeDBInstancesInput{DBInstanceIdentifier: aws.String(r.p.Source.Instance)})
+	if err != nil {
+		return in, fmt.Errorf("rds:DescribeDBInstances %s: %w", r.p.Source.Instance, err)
+	}
+	if len(out.DBInstances) == 0 {
+		return in, fmt.Errorf("source instance %s not found in account %s", r.p.Source.Instance, r.p.Source.Account)
+	}
+	inst := out.DBInstances[0]
+	if aws.ToInt32(inst.BackupRetentionPeriod) == 0 {
+		return in, fmt.Errorf("automated backups are off on %s: RDS writes no binlog without them; set a backup retention of at least 1 day, then resume", r.p.Source.Instance)
+	}
+	in.group = r.p.Source.ParameterGroup
+	if in.group == "" && len(inst.DBParameterGroups) > 0 {
+		in.group = aws.ToString(inst.DBParameterGroups[0].DBParameterGroupName)
+	}
+	if strings.HasPrefix(in.group, "default.") || in.group == "" {
+		return in, fmt.Errorf("source instance %s uses the default parameter group %q, which cannot be changed: create a custom one, attach it to the instance, set source.parameter_group, then resume", r.p.Source.Instance, in.group)
+	}
+	if inst.Endpoint != nil && r.p.Source.Database.Host == "" {
+		if err := r.record("endpoint", aws.ToString(inst.Endpoint.Address)); err != nil {
+			return in, err
+		}
+	}
+	in.params, err = describeParams(ctx, c.source, in.group)
+	return in, err
+}
+
+// sourceSettings sets binlog_format=ROW, GTIDs on (MySQL) and the binlog
+// retention on the RDS source.
+func (r prepStep) sourceSettings(ctx context.Context, c *clients, db *sql.DB, in sourceInstance) error {
+	if err := setParam(ctx, r.operator, c.source, db, in.group, in.params, "binlog_format", "ROW", "binlog_format"); err != nil {
+		return err
+	}
+	if r.p.Source.Engine == "mysql" {
+		if err := gtidOn(ctx, r.operator, c.source, db, in.group, in.params); err != nil {
+			return err
+		}
+	}
+	_, rdsProc, err := binlog.Retention(ctx, db)
+	if err != nil {
+		return fmt.Errorf("reading binlog retention: %w", err)
+	}
+	if rdsProc {
+		q := fmt.Sprintf("CALL mysql.rds_set_configuration('binlog retention hours', %d)", r.p.Options.BinlogRetentionHours)
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+		r.say("binlog retention set to %d hours", r.p.Options.BinlogRetentionHours)
+	}
+	return nil
+}
+
 // preflight runs pitcrew's checks; withTarget=false keeps only the source's
 // lines (before the restore there is no target).
-func (r *run) preflight(ctx context.Context, withTarget bool) error {
+func (r prepStep) preflight(ctx context.Context, withTarget bool) error {
 	src, err := r.endpoint("source")
 	if err != nil {
 		return err
@@ -173,7 +196,7 @@ func describeParams(ctx context.Context, a *account, group string) (map[string]s
 
 // setParam sets one dynamic parameter in the group (when it differs) and
 // waits until the server itself reports the value.
-func (r *run) setParam(ctx context.Context, a *account, db *sql.DB, group string, have map[string]string, name, value, variable string) error {
+func setParam(ctx context.Context, op *operator, a *account, db *sql.DB, group string, have map[string]string, name, value, variable string) error {
 	if !strings.EqualFold(have[name], value) {
 		_, err := a.rds.ModifyDBParameterGroup(ctx, &rds.ModifyDBParameterGroupInput{
 			DBParameterGroupName: aws.String(group),
@@ -183,9 +206,9 @@ func (r *run) setParam(ctx context.Context, a *account, db *sql.DB, group string
 			return fmt.Errorf("rds:ModifyDBParameterGroup %s %s=%s: %w", group, name, value, err)
 		}
 		have[name] = value
-		r.say("parameter group %s: %s=%s", group, name, value)
+		op.say("parameter group %s: %s=%s", group, name, value)
 	}
-	return r.poll(ctx, fmt.Sprintf("@@GLOBAL.%s to become %s on the %s database", variable, value, a.role), func(ctx context.Context) (bool, error) {
+	return op.poll(ctx, fmt.Sprintf("@@GLOBAL.%s to become %s on the %s database", variable, value, a.role), func(ctx context.Context) (bool, error) {
 		var v string
 		if err := db.QueryRowContext(ctx, "SELECT @@GLOBAL."+variable).Scan(&v); err != nil {
 			return false, fmt.Errorf("reading @@GLOBAL.%s: %w", variable, err)
@@ -195,8 +218,8 @@ func (r *run) setParam(ctx context.Context, a *account, db *sql.DB, group string
 }
 
 // gtidOn climbs MySQL's gtid_mode ladder from where the server is.
-func (r *run) gtidOn(ctx context.Context, a *account, db *sql.DB, group string, have map[string]string) error {
-	if err := r.setParam(ctx, a, db, group, have, "enforce_gtid_consistency", "ON", "enforce_gtid_consistency"); err != nil {
+func gtidOn(ctx context.Context, op *operator, a *account, db *sql.DB, group string, have map[string]string) error {
+	if err := setParam(ctx, op, a, db, group, have, "enforce_gtid_consistency", "ON", "enforce_gtid_consistency"); err != nil {
 		return err
 	}
 	var cur string
@@ -205,7 +228,7 @@ func (r *run) gtidOn(ctx context.Context, a *account, db *sql.DB, group string, 
 	}
 	for _, m := range gtidRungs(cur) {
 		have["gtid-mode"] = "" // each rung is a change
-		if err := r.setParam(ctx, a, db, group, have, "gtid-mode", m, "gtid_mode"); err != nil {
+		if err := setParam(ctx, op, a, db, group, have, "gtid-mode", m, "gtid_mode"); err != nil {
 			return err
 		}
 	}
@@ -222,18 +245,25 @@ func gtidRungs(cur string) []string {
 	return gtidModes[1:]
 }
 
+// sides reaches the two databases: the plan's database blocks, with the
+// hosts the journal has from the instances.
+type sides struct {
+	plan *Plan
+	jr   *journal
+}
+
 // endpoint is how pitcrew reaches a side's database: the plan's
 // database block, with the host from the instance when the plan has none.
-func (r *run) endpoint(side string) (conn.Endpoint, error) {
-	e, stepID := r.p.Source.Database, "source-prep"
+func (s *sides) endpoint(side string) (conn.Endpoint, error) {
+	e, stepID := s.plan.Source.Database, "source-prep"
 	if side == "target" {
-		e, stepID = r.p.Target.Database, "restore"
+		e, stepID = s.plan.Target.Database, "restore"
 	}
 	if e.Host == "" {
-		if r.cur != nil && r.cur.ID == stepID {
-			e.Host = r.output("endpoint")
+		if s.jr.cur != nil && s.jr.cur.ID == stepID {
+			e.Host = s.jr.output("endpoint")
 		} else {
-			h, err := r.outputOf(stepID, "endpoint")
+			h, err := s.jr.outputOf(stepID, "endpoint")
 			if err != nil {
 				return e, fmt.Errorf("%s database host unknown: set %s.database.host, or %w", side, side, err)
 			}

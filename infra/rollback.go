@@ -71,44 +71,44 @@ func (rn *Runner) Rollback(ctx context.Context) error {
 	}
 	defer r.close()
 	p := rn.Plan
-	dns, err := r.store.Step(p.Name, "dns")
+	dns, err := r.j.step("dns")
 	if err != nil {
 		return err
 	}
-	cut, err := r.store.Step(p.Name, "cutover")
+	cut, err := r.j.step("cutover")
 	if err != nil {
 		return err
 	}
 	if dns.Attempts > 0 && p.DNS != nil {
-		if err := r.dnsBack(ctx); err != nil {
+		if err := r.cloudStep().dnsBack(ctx); err != nil {
 			return err
 		}
 	}
 	switch {
 	case cut.Outputs["app_moved"] != "":
-		r.cur = &cut
-		err := r.writesBack(ctx)
-		r.cur = nil
+		r.j.cur = &cut
+		err := r.rollbackStep().writesBack(ctx)
+		r.j.cur = nil
 		if err != nil {
 			return err
 		}
 	case cut.Outputs["at_fence"] != "":
 		// Fenced, not yet released: the application waits for the source.
-		sdb, _, err := r.open(ctx, "source")
+		sdb, _, err := r.db.open(ctx, "source")
 		if err != nil {
 			return err
 		}
-		err = r.fence(ctx, "source", sdb, false)
+		err = r.fence.fence(ctx, "source", sdb, false)
 		sdb.Close()
 		if err != nil {
 			return fmt.Errorf("unfencing the source: %w", err)
 		}
-		r.say("source takes writes again")
+		r.op.say("source takes writes again")
 	}
 	r.chans.stop(reverse)
 	now := time.Now().UTC().Format(time.RFC3339)
 	for _, id := range []string{"cutover", "dns"} {
-		if err := r.store.SetStep(p.Name, checkpoint.Step{ID: id, State: checkpoint.StepPending, Note: "rolled back " + now}); err != nil {
+		if err := r.j.store.SetStep(p.Name, checkpoint.Step{ID: id, State: checkpoint.StepPending, Note: "rolled back " + now}); err != nil {
 			return err
 		}
 	}
@@ -119,8 +119,8 @@ func (rn *Runner) Rollback(ctx context.Context) error {
 // writesBack fences the target, drains the reverse channel to the
 // target's exact position, unfences the source, and only then moves the
 // application back: the order of the cut-over, mirrored.
-func (r *run) writesBack(ctx context.Context) error {
-	if err := r.startChannel(reverse); err != nil {
+func (r rollbackStep) writesBack(ctx context.Context) error {
+	if err := r.chans.start(reverse); err != nil {
 		return err
 	}
 	tdb, flavor, err := r.open(ctx, "target")
@@ -137,7 +137,7 @@ func (r *run) writesBack(ctx context.Context) error {
 	// the fence the application then waits only for the last commits.
 	if now, err := binlog.Executed(ctx, tdb, flavor); err != nil {
 		return err
-	} else if err := r.awaitApplied(ctx, reverse, now); err != nil {
+	} else if err := r.chans.awaitApplied(ctx, reverse, now); err != nil {
 		return err
 	}
 	if err := r.fence(ctx, "target", tdb, true); err != nil {
@@ -148,7 +148,7 @@ func (r *run) writesBack(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := r.waitApplied(ctx, reverse, goal); err != nil {
+	if err := r.chans.waitApplied(ctx, reverse, goal); err != nil {
 		return err
 	}
 	if err := r.fence(ctx, "source", sdb, false); err != nil {
@@ -158,7 +158,7 @@ func (r *run) writesBack(ctx context.Context) error {
 	if err := r.moveApplication(ctx, "rollback"); err != nil {
 		return err
 	}
-	if _, err := r.switchEvents(ctx, "source", "target"); err != nil {
+	if _, err := switchEvents(ctx, r.sides, r.operator, "source", "target"); err != nil {
 		return err
 	}
 	if err := r.fence(ctx, "target", tdb, false); err != nil {

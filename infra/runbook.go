@@ -34,7 +34,9 @@ type step struct {
 	// actions is the preview: it needs no credentials and no network;
 	// values only known at run time are written <like this>.
 	actions func(p *Plan) []Action
-	run     func(ctx context.Context, r *run) error
+	// run runs the step on its view of the run (cloudStep, prepStep,
+	// cutoverStep, takeDownStep): the parts it may use.
+	run func(ctx context.Context, r *run) error
 }
 
 // Steps is the runbook's order; ids are stable (they key the journal).
@@ -184,7 +186,7 @@ func (rn *Runner) start(ctx context.Context, acceptChange bool) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &run{rn: rn, p: rn.Plan, store: store, out: rn.Out, log: rn.Log}
+	r := newRun(rn, store)
 	digest := rn.Plan.Digest()
 	old, ok, err := store.PlanDigest(rn.Plan.Name)
 	if err != nil {
@@ -200,24 +202,100 @@ func (rn *Runner) start(ctx context.Context, acceptChange bool) (*run, error) {
 		return nil, err
 	}
 	rn.live.set(func(l *live) { l.r = r })
-	if err := r.resumeChannels(ctx); err != nil {
+	if err := r.chans.resume(); err != nil {
 		r.close()
 		return nil, err
 	}
 	return r, nil
 }
 
-// run is one invocation's state: the journal, AWS clients (made on first
-// use), and the channels it runs.
+// run is one invocation's state, in parts: the journal, the operator's
+// side (progress lines, waits, the console), the AWS clients (made on first
+// use), the two databases, the channels it runs and the fence. A step sees
+// only the parts it uses (its view, below), not the run.
 type run struct {
 	rn    *Runner
 	p     *Plan
-	store *checkpoint.Store
-	out   io.Writer
-	log   *slog.Logger
-	cur   *checkpoint.Step
-	aws   *clients
-	chans channels
+	j     *journal
+	op    *operator
+	aws   *cloud
+	db    *sides
+	chans *channels
+	fence *fencer
+}
+
+func newRun(rn *Runner, store *checkpoint.Store) *run {
+	p := rn.Plan
+	j := &journal{store: store, name: p.Name}
+	op := &operator{plan: p, out: rn.Out, live: &rn.live, now: rn.Now}
+	aws := &cloud{plan: p, load: rn.AWS, retryer: rn.Retryer}
+	db := &sides{plan: p, jr: j}
+	return &run{
+		rn: rn, p: p, j: j, op: op, aws: aws, db: db,
+		chans: &channels{plan: p, jr: j, op: op, db: db, log: rn.Log},
+		fence: &fencer{plan: p, aws: aws, op: op},
+	}
+}
+
+// The steps' views of a run: what each group of steps may use.
+
+// cloudStep: share-key, snapshot, target-copy, restore, network, dns.
+type cloudStep struct {
+	p *Plan
+	*journal
+	*operator
+	*cloud
+}
+
+// prepStep: source-prep and forward.
+type prepStep struct {
+	p *Plan
+	*journal
+	*operator
+	*cloud
+	*sides
+	chans *channels
+}
+
+// cutoverStep: the cut-over.
+type cutoverStep struct {
+	p *Plan
+	*journal
+	*operator
+	*sides
+	chans *channels
+	*fencer
+}
+
+// takeDownStep: take-down.
+type takeDownStep struct {
+	p *Plan
+	*journal
+	*operator
+	*cloud
+	*sides
+	chans *channels
+}
+
+// rollbackStep: the writes' way back (Rollback).
+type rollbackStep struct {
+	p *Plan
+	*operator
+	*sides
+	chans *channels
+	*fencer
+}
+
+func (r *run) cloudStep() cloudStep { return cloudStep{r.p, r.j, r.op, r.aws} }
+func (r *run) prepStep() prepStep   { return prepStep{r.p, r.j, r.op, r.aws, r.db, r.chans} }
+func (r *run) cutoverStep() cutoverStep {
+	return cutoverStep{r.p, r.j, r.op, r.db, r.chans, r.fence}
+}
+func (r *run) takeDownStep() takeDownStep {
+	return takeDownStep{r.p, r.j, r.op, r.aws, r.db, r.chans}
+}
+func (r *run) rollbackStep() rollbackStep {
+	return rollbackStep{r.p, r.op, r.db, r.chans, r.fence}
 }
 
 func (r *run) close() {
@@ -227,13 +305,14 @@ func (r *run) close() {
 		}
 	})
 	r.chans.stopAll()
-	r.store.Close()
+	r.j.store.Close()
 }
 
 // do runs step i unless the journal says it is done (or it is skipped).
 func (r *run) do(ctx context.Context, i int) error {
 	s := steps[i]
-	rec, err := r.store.Step(r.p.Name, s.id)
+	store, out := r.j.store, r.rn.Out
+	rec, err := store.Step(r.p.Name, s.id)
 	if err != nil {
 		return err
 	}
@@ -242,8 +321,8 @@ func (r *run) do(ctx context.Context, i int) error {
 	}
 	if why := s.skip(r.p); why != "" {
 		rec.State, rec.Note, rec.Finished = checkpoint.StepSkipped, why, r.rn.Now().UTC()
-		fmt.Fprintf(r.out, "%2d/%d %-11s skipped: %s\n", i+1, len(steps), s.id, why)
-		return r.store.SetStep(r.p.Name, rec)
+		fmt.Fprintf(out, "%2d/%d %-11s skipped: %s\n", i+1, len(steps), s.id, why)
+		return store.SetStep(r.p.Name, rec)
 	}
 	rec.State, rec.Attempts, rec.Error = checkpoint.StepRunning, rec.Attempts+1, ""
 	if rec.Started.IsZero() {
@@ -252,81 +331,27 @@ func (r *run) do(ctx context.Context, i int) error {
 	if rec.Outputs == nil {
 		rec.Outputs = map[string]string{}
 	}
-	if err := r.store.SetStep(r.p.Name, rec); err != nil {
+	if err := store.SetStep(r.p.Name, rec); err != nil {
 		return err
 	}
 	resumed := ""
 	if rec.Attempts > 1 {
 		resumed = fmt.Sprintf(" (attempt %d, resuming)", rec.Attempts)
 	}
-	fmt.Fprintf(r.out, "%2d/%d %-11s %s%s\n", i+1, len(steps), s.id, s.title, resumed)
-	r.cur = &rec
+	fmt.Fprintf(out, "%2d/%d %-11s %s%s\n", i+1, len(steps), s.id, s.title, resumed)
+	r.j.cur = &rec
 	r.rn.live.set(func(l *live) { l.running = s.id })
 	err = s.run(ctx, r)
 	r.rn.live.set(func(l *live) { l.running = "" })
-	r.cur = nil
+	r.j.cur = nil
 	if err != nil {
 		rec.State, rec.Error = checkpoint.StepFailed, err.Error()
-		if serr := r.store.SetStep(r.p.Name, rec); serr != nil {
+		if serr := store.SetStep(r.p.Name, rec); serr != nil {
 			return errors.Join(err, serr)
 		}
 		return fmt.Errorf("step %s: %w", s.id, err)
 	}
 	rec.State, rec.Finished = checkpoint.StepDone, r.rn.Now().UTC()
-	fmt.Fprintf(r.out, "      done\n")
-	return r.store.SetStep(r.p.Name, rec)
-}
-
-// output returns a value the current step journaled earlier.
-func (r *run) output(key string) string { return r.cur.Outputs[key] }
-
-// record journals a value of the current step before the caller goes on.
-func (r *run) record(key, value string) error {
-	r.cur.Outputs[key] = value
-	return r.store.SetStep(r.p.Name, *r.cur)
-}
-
-// outputOf reads a value another step journaled.
-func (r *run) outputOf(stepID, key string) (string, error) {
-	rec, err := r.store.Step(r.p.Name, stepID)
-	if err != nil {
-		return "", err
-	}
-	v, ok := rec.Outputs[key]
-	if !ok {
-		return "", fmt.Errorf("the journal has no %s from step %s: run that step first ('pitcrew migrate resume')", key, stepID)
-	}
-	return v, nil
-}
-
-// say prints one progress line for the operator.
-func (r *run) say(format string, a ...any) {
-	fmt.Fprintf(r.out, "      "+format+"\n", a...)
-}
-
-// poll calls check every poll interval until it returns true, an error,
-// or the timeout passes (then the error names what was awaited).
-func (r *run) poll(ctx context.Context, what string, check func(ctx context.Context) (bool, error)) error {
-	return r.pollEvery(ctx, what, r.p.Options.PollInterval, check)
-}
-
-// pollEvery is poll with its own interval.
-func (r *run) pollEvery(ctx context.Context, what string, every time.Duration, check func(ctx context.Context) (bool, error)) error {
-	r.rn.live.set(func(l *live) { l.waiting = what })
-	defer r.rn.live.set(func(l *live) { l.waiting = "" })
-	deadline := r.rn.Now().Add(r.p.Options.Timeout)
-	for {
-		ok, err := check(ctx)
-		if err != nil || ok {
-			return err
-		}
-		if r.rn.Now().After(deadline) {
-			return fmt.Errorf("gave up waiting for %s after %s (options.timeout); resume when it is ready", what, r.p.Options.Timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(every):
-		}
-	}
+	fmt.Fprintf(out, "      done\n")
+	return store.SetStep(r.p.Name, rec)
 }

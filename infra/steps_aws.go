@@ -41,47 +41,49 @@ var stepShareKey = step{
 			{srcWhere(p), "kms:CreateAlias AliasName=" + p.keyAlias() + " TargetKeyId=<new key>"},
 		}
 	},
-	run: func(ctx context.Context, r *run) error {
-		c, err := r.awsClients(ctx)
-		if err != nil {
-			return err
-		}
-		if r.output("key_arn") != "" {
-			return r.createAlias(ctx, c, r.output("key_arn"))
-		}
-		ref := r.p.Source.KMSKey
-		if ref == "" {
-			ref = r.p.keyAlias()
-		}
-		d, err := c.source.kms.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(ref)})
-		switch {
-		case err == nil:
-			if d.KeyMetadata.KeyManager == kmstypes.KeyManagerTypeAws {
-				return fmt.Errorf("KMS key %s is AWS-managed: its policy cannot grant account %s, so a snapshot encrypted with it cannot be shared; leave source.kms_key empty (pitcrew creates a customer-managed key) or name a customer-managed key", ref, r.p.Target.Account)
-			}
-			r.say("using KMS key %s", aws.ToString(d.KeyMetadata.Arn))
-			return r.record("key_arn", aws.ToString(d.KeyMetadata.Arn))
-		case r.p.Source.KMSKey != "" || !isCode(err, "NotFoundException"):
-			return fmt.Errorf("kms:DescribeKey %s: %w", ref, err)
-		}
-		k, err := c.source.kms.CreateKey(ctx, &kms.CreateKeyInput{
-			Description: aws.String("pitcrew migration " + r.p.Name + ": shares the source snapshot with account " + r.p.Target.Account),
-			Policy:      aws.String(sharePolicy(r.p.Source.Account, r.p.Target.Account)),
-			Tags:        []kmstypes.Tag{{TagKey: aws.String(tagKey), TagValue: aws.String(r.p.Name)}},
-		})
-		if err != nil {
-			return fmt.Errorf("kms:CreateKey: %w", err)
-		}
-		arn := aws.ToString(k.KeyMetadata.Arn)
-		if err := r.record("key_arn", arn); err != nil {
-			return err
-		}
-		r.say("created KMS key %s", arn)
-		return r.createAlias(ctx, c, arn)
-	},
+	run: func(ctx context.Context, r *run) error { return r.cloudStep().shareKey(ctx) },
 }
 
-func (r *run) createAlias(ctx context.Context, c *clients, arn string) error {
+func (r cloudStep) shareKey(ctx context.Context) error {
+	c, err := r.awsClients(ctx)
+	if err != nil {
+		return err
+	}
+	if r.output("key_arn") != "" {
+		return r.createAlias(ctx, c, r.output("key_arn"))
+	}
+	ref := r.p.Source.KMSKey
+	if ref == "" {
+		ref = r.p.keyAlias()
+	}
+	d, err := c.source.kms.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(ref)})
+	switch {
+	case err == nil:
+		if d.KeyMetadata.KeyManager == kmstypes.KeyManagerTypeAws {
+			return fmt.Errorf("KMS key %s is AWS-managed: its policy cannot grant account %s, so a snapshot encrypted with it cannot be shared; leave source.kms_key empty (pitcrew creates a customer-managed key) or name a customer-managed key", ref, r.p.Target.Account)
+		}
+		r.say("using KMS key %s", aws.ToString(d.KeyMetadata.Arn))
+		return r.record("key_arn", aws.ToString(d.KeyMetadata.Arn))
+	case r.p.Source.KMSKey != "" || !isCode(err, "NotFoundException"):
+		return fmt.Errorf("kms:DescribeKey %s: %w", ref, err)
+	}
+	k, err := c.source.kms.CreateKey(ctx, &kms.CreateKeyInput{
+		Description: aws.String("pitcrew migration " + r.p.Name + ": shares the source snapshot with account " + r.p.Target.Account),
+		Policy:      aws.String(sharePolicy(r.p.Source.Account, r.p.Target.Account)),
+		Tags:        []kmstypes.Tag{{TagKey: aws.String(tagKey), TagValue: aws.String(r.p.Name)}},
+	})
+	if err != nil {
+		return fmt.Errorf("kms:CreateKey: %w", err)
+	}
+	arn := aws.ToString(k.KeyMetadata.Arn)
+	if err := r.record("key_arn", arn); err != nil {
+		return err
+	}
+	r.say("created KMS key %s", arn)
+	return r.createAlias(ctx, c, arn)
+}
+
+func (r cloudStep) createAlias(ctx context.Context, c *clients, arn string) error {
 	if r.p.Source.KMSKey != "" {
 		return nil
 	}
@@ -120,52 +122,54 @@ var stepSnapshot = step{
 			{srcWhere(p), fmt.Sprintf("rds:ModifyDBSnapshotAttribute DBSnapshotIdentifier=%s AttributeName=restore ValuesToAdd=%s", p.sharedSnapshotID(), p.Target.Account)},
 		}
 	},
-	run: func(ctx context.Context, r *run) error {
-		c, err := r.awsClients(ctx)
-		if err != nil {
-			return err
-		}
-		keyARN, err := r.outputOf("share-key", "key_arn")
-		if err != nil {
-			return err
-		}
-		tags := []rdstypes.Tag{{Key: aws.String(tagKey), Value: aws.String(r.p.Name)}}
-		_, err = c.source.rds.CreateDBSnapshot(ctx, &rds.CreateDBSnapshotInput{
-			DBInstanceIdentifier: aws.String(r.p.Source.Instance), DBSnapshotIdentifier: aws.String(r.p.snapshotID()), Tags: tags,
-		})
-		if err != nil && !isCode(err, "DBSnapshotAlreadyExists") {
-			return fmt.Errorf("rds:CreateDBSnapshot of %s: %w", r.p.Source.Instance, err)
-		}
-		if err := r.waitSnapshot(ctx, c.source, r.p.snapshotID()); err != nil {
-			return err
-		}
-		_, err = c.source.rds.CopyDBSnapshot(ctx, &rds.CopyDBSnapshotInput{
-			SourceDBSnapshotIdentifier: aws.String(r.p.snapshotID()), TargetDBSnapshotIdentifier: aws.String(r.p.sharedSnapshotID()),
-			KmsKeyId: aws.String(keyARN), Tags: tags,
-		})
-		if err != nil && !isCode(err, "DBSnapshotAlreadyExists") {
-			return fmt.Errorf("rds:CopyDBSnapshot to %s: %w", r.p.sharedSnapshotID(), err)
-		}
-		if err := r.waitSnapshot(ctx, c.source, r.p.sharedSnapshotID()); err != nil {
-			return err
-		}
-		if err := r.refuseAWSManagedSnapshot(ctx, c, r.p.sharedSnapshotID()); err != nil {
-			return err
-		}
-		_, err = c.source.rds.ModifyDBSnapshotAttribute(ctx, &rds.ModifyDBSnapshotAttributeInput{
-			DBSnapshotIdentifier: aws.String(r.p.sharedSnapshotID()), AttributeName: aws.String("restore"), ValuesToAdd: []string{r.p.Target.Account},
-		})
-		if err != nil {
-			return fmt.Errorf("rds:ModifyDBSnapshotAttribute (share %s with %s): %w", r.p.sharedSnapshotID(), r.p.Target.Account, err)
-		}
-		r.say("shared %s with account %s", r.p.sharedSnapshotARN(), r.p.Target.Account)
-		return r.record("shared_snapshot_arn", r.p.sharedSnapshotARN())
-	},
+	run: func(ctx context.Context, r *run) error { return r.cloudStep().snapshot(ctx) },
+}
+
+func (r cloudStep) snapshot(ctx context.Context) error {
+	c, err := r.awsClients(ctx)
+	if err != nil {
+		return err
+	}
+	keyARN, err := r.outputOf("share-key", "key_arn")
+	if err != nil {
+		return err
+	}
+	tags := []rdstypes.Tag{{Key: aws.String(tagKey), Value: aws.String(r.p.Name)}}
+	_, err = c.source.rds.CreateDBSnapshot(ctx, &rds.CreateDBSnapshotInput{
+		DBInstanceIdentifier: aws.String(r.p.Source.Instance), DBSnapshotIdentifier: aws.String(r.p.snapshotID()), Tags: tags,
+	})
+	if err != nil && !isCode(err, "DBSnapshotAlreadyExists") {
+		return fmt.Errorf("rds:CreateDBSnapshot of %s: %w", r.p.Source.Instance, err)
+	}
+	if err := r.waitSnapshot(ctx, c.source, r.p.snapshotID()); err != nil {
+		return err
+	}
+	_, err = c.source.rds.CopyDBSnapshot(ctx, &rds.CopyDBSnapshotInput{
+		SourceDBSnapshotIdentifier: aws.String(r.p.snapshotID()), TargetDBSnapshotIdentifier: aws.String(r.p.sharedSnapshotID()),
+		KmsKeyId: aws.String(keyARN), Tags: tags,
+	})
+	if err != nil && !isCode(err, "DBSnapshotAlreadyExists") {
+		return fmt.Errorf("rds:CopyDBSnapshot to %s: %w", r.p.sharedSnapshotID(), err)
+	}
+	if err := r.waitSnapshot(ctx, c.source, r.p.sharedSnapshotID()); err != nil {
+		return err
+	}
+	if err := r.refuseAWSManagedSnapshot(ctx, c, r.p.sharedSnapshotID()); err != nil {
+		return err
+	}
+	_, err = c.source.rds.ModifyDBSnapshotAttribute(ctx, &rds.ModifyDBSnapshotAttributeInput{
+		DBSnapshotIdentifier: aws.String(r.p.sharedSnapshotID()), AttributeName: aws.String("restore"), ValuesToAdd: []string{r.p.Target.Account},
+	})
+	if err != nil {
+		return fmt.Errorf("rds:ModifyDBSnapshotAttribute (share %s with %s): %w", r.p.sharedSnapshotID(), r.p.Target.Account, err)
+	}
+	r.say("shared %s with account %s", r.p.sharedSnapshotARN(), r.p.Target.Account)
+	return r.record("shared_snapshot_arn", r.p.sharedSnapshotARN())
 }
 
 // refuseAWSManagedSnapshot checks the key of a snapshot about to be shared:
 // one encrypted with aws/rds cannot be restored by another account.
-func (r *run) refuseAWSManagedSnapshot(ctx context.Context, c *clients, id string) error {
+func (r cloudStep) refuseAWSManagedSnapshot(ctx context.Context, c *clients, id string) error {
 	out, err := c.source.rds.DescribeDBSnapshots(ctx, &rds.DescribeDBSnapshotsInput{DBSnapshotIdentifier: aws.String(id)})
 	if err != nil {
 		return fmt.Errorf("rds:DescribeDBSnapshots %s: %w", id, err)
@@ -184,7 +188,7 @@ func (r *run) refuseAWSManagedSnapshot(ctx context.Context, c *clients, id strin
 	return nil
 }
 
-func (r *run) waitSnapshot(ctx context.Context, a *account, id string) error {
+func (r cloudStep) waitSnapshot(ctx context.Context, a *account, id string) error {
 	r.say("waiting for snapshot %s in %s", id, a.where())
 	minD, maxD := r.waitDelays()
 	w := rds.NewDBSnapshotAvailableWaiter(a.rds, func(o *rds.DBSnapshotAvailableWaiterOptions) { o.MinDelay, o.MaxDelay = minD, maxD })
@@ -204,23 +208,25 @@ var stepTargetCopy = step{
 			{tgtWhere(p), "wait rds:DescribeDBSnapshots until available"},
 		}
 	},
-	run: func(ctx context.Context, r *run) error {
-		c, err := r.awsClients(ctx)
-		if err != nil {
-			return err
-		}
-		in := &rds.CopyDBSnapshotInput{
-			SourceDBSnapshotIdentifier: aws.String(r.p.sharedSnapshotARN()), TargetDBSnapshotIdentifier: aws.String(r.p.targetSnapshotID()),
-			KmsKeyId: aws.String(r.p.targetKey()), Tags: []rdstypes.Tag{{Key: aws.String(tagKey), Value: aws.String(r.p.Name)}},
-		}
-		if r.p.Source.Region != r.p.Target.Region {
-			in.SourceRegion = aws.String(r.p.Source.Region)
-		}
-		if _, err := c.target.rds.CopyDBSnapshot(ctx, in); err != nil && !isCode(err, "DBSnapshotAlreadyExists") {
-			return fmt.Errorf("rds:CopyDBSnapshot of the shared snapshot into account %s: %w", r.p.Target.Account, err)
-		}
-		return r.waitSnapshot(ctx, c.target, r.p.targetSnapshotID())
-	},
+	run: func(ctx context.Context, r *run) error { return r.cloudStep().targetCopy(ctx) },
+}
+
+func (r cloudStep) targetCopy(ctx context.Context) error {
+	c, err := r.awsClients(ctx)
+	if err != nil {
+		return err
+	}
+	in := &rds.CopyDBSnapshotInput{
+		SourceDBSnapshotIdentifier: aws.String(r.p.sharedSnapshotARN()), TargetDBSnapshotIdentifier: aws.String(r.p.targetSnapshotID()),
+		KmsKeyId: aws.String(r.p.targetKey()), Tags: []rdstypes.Tag{{Key: aws.String(tagKey), Value: aws.String(r.p.Name)}},
+	}
+	if r.p.Source.Region != r.p.Target.Region {
+		in.SourceRegion = aws.String(r.p.Source.Region)
+	}
+	if _, err := c.target.rds.CopyDBSnapshot(ctx, in); err != nil && !isCode(err, "DBSnapshotAlreadyExists") {
+		return fmt.Errorf("rds:CopyDBSnapshot of the shared snapshot into account %s: %w", r.p.Target.Account, err)
+	}
+	return r.waitSnapshot(ctx, c.target, r.p.targetSnapshotID())
 }
 
 func (p *Plan) targetKey() string {
@@ -241,39 +247,41 @@ var stepRestore = step{
 			{tgtWhere(p), "wait rds:DescribeDBInstances until available; record its endpoint"},
 		}
 	},
-	run: func(ctx context.Context, r *run) error {
-		c, err := r.awsClients(ctx)
-		if err != nil {
-			return err
-		}
-		t := r.p.Target
-		in := &rds.RestoreDBInstanceFromDBSnapshotInput{
-			DBInstanceIdentifier: aws.String(t.Instance), DBSnapshotIdentifier: aws.String(r.p.targetSnapshotID()),
-			DBInstanceClass: aws.String(t.InstanceClass), BackupRetentionPeriod: aws.Int32(7), PubliclyAccessible: aws.Bool(false),
-			VpcSecurityGroupIds: t.SecurityGroups, Tags: []rdstypes.Tag{{Key: aws.String(tagKey), Value: aws.String(r.p.Name)}},
-		}
-		if t.ParameterGroup != "" {
-			in.DBParameterGroupName = aws.String(t.ParameterGroup)
-		}
-		if t.SubnetGroup != "" {
-			in.DBSubnetGroupName = aws.String(t.SubnetGroup)
-		}
-		if _, err := c.target.rds.RestoreDBInstanceFromDBSnapshot(ctx, in); err != nil && !isCode(err, "DBInstanceAlreadyExists") {
-			return fmt.Errorf("rds:RestoreDBInstanceFromDBSnapshot %s: %w", t.Instance, err)
-		}
-		inst, err := r.waitInstance(ctx, c.target, t.Instance)
-		if err != nil {
-			return err
-		}
-		if inst.Endpoint != nil {
-			r.say("target instance %s at %s", t.Instance, aws.ToString(inst.Endpoint.Address))
-			return r.record("endpoint", aws.ToString(inst.Endpoint.Address))
-		}
-		return nil
-	},
+	run: func(ctx context.Context, r *run) error { return r.cloudStep().restore(ctx) },
 }
 
-func (r *run) waitInstance(ctx context.Context, a *account, id string) (*rdstypes.DBInstance, error) {
+func (r cloudStep) restore(ctx context.Context) error {
+	c, err := r.awsClients(ctx)
+	if err != nil {
+		return err
+	}
+	t := r.p.Target
+	in := &rds.RestoreDBInstanceFromDBSnapshotInput{
+		DBInstanceIdentifier: aws.String(t.Instance), DBSnapshotIdentifier: aws.String(r.p.targetSnapshotID()),
+		DBInstanceClass: aws.String(t.InstanceClass), BackupRetentionPeriod: aws.Int32(7), PubliclyAccessible: aws.Bool(false),
+		VpcSecurityGroupIds: t.SecurityGroups, Tags: []rdstypes.Tag{{Key: aws.String(tagKey), Value: aws.String(r.p.Name)}},
+	}
+	if t.ParameterGroup != "" {
+		in.DBParameterGroupName = aws.String(t.ParameterGroup)
+	}
+	if t.SubnetGroup != "" {
+		in.DBSubnetGroupName = aws.String(t.SubnetGroup)
+	}
+	if _, err := c.target.rds.RestoreDBInstanceFromDBSnapshot(ctx, in); err != nil && !isCode(err, "DBInstanceAlreadyExists") {
+		return fmt.Errorf("rds:RestoreDBInstanceFromDBSnapshot %s: %w", t.Instance, err)
+	}
+	inst, err := r.waitInstance(ctx, c.target, t.Instance)
+	if err != nil {
+		return err
+	}
+	if inst.Endpoint != nil {
+		r.say("target instance %s at %s", t.Instance, aws.ToString(inst.Endpoint.Address))
+		return r.record("endpoint", aws.ToString(inst.Endpoint.Address))
+	}
+	return nil
+}
+
+func (r cloudStep) waitInstance(ctx context.Context, a *account, id string) (*rdstypes.DBInstance, error) {
 	r.say("waiting for instance %s in %s", id, a.where())
 	minD, maxD := r.waitDelays()
 	w := rds.NewDBInstanceAvailableWaiter(a.rds, func(o *rds.DBInstanceAvailableWaiterOptions) { o.MinDelay, o.MaxDelay = minD, maxD })

@@ -58,31 +58,14 @@ var stepTakeDown = step{
 		}
 		return a
 	},
-	run: runTakeDown,
+	run: func(ctx context.Context, r *run) error { return r.takeDownStep().takeDown(ctx) },
 }
 
-func runTakeDown(ctx context.Context, r *run) error {
+func (r takeDownStep) takeDown(ctx context.Context) error {
 	if r.output("reverse_stopped") == "" {
-		sdb, _, err := r.open(ctx, "source")
-		if err != nil {
+		if err := r.stopReverse(ctx); err != nil {
 			return err
 		}
-		err = r.poll(ctx, "the take-down guards", func(ctx context.Context) (bool, error) { return r.guardsHold(ctx, sdb) })
-		sdb.Close()
-		if err != nil {
-			return err
-		}
-		if err := r.startChannel(reverse); err != nil {
-			return err
-		}
-		if err := r.drain(ctx, reverse, "target"); err != nil {
-			return err
-		}
-		r.chans.stop(reverse)
-		if err := r.record("reverse_stopped", time.Now().UTC().Format(time.RFC3339)); err != nil {
-			return err
-		}
-		r.say("%s drained and stopped: the old database is no longer kept current", reverse)
 	}
 	if !r.p.aws() {
 		r.say("server-to-server move: the old server at %s is left running for you to retire", r.p.Source.Database.Host)
@@ -92,6 +75,49 @@ func runTakeDown(ctx context.Context, r *run) error {
 	if err != nil {
 		return err
 	}
+	if err := r.deleteSource(ctx, c); err != nil {
+		return err
+	}
+	if r.p.Source.VPC != nil {
+		if err := r.removeNetwork(ctx, c); err != nil {
+			return err
+		}
+	}
+	if r.p.Source.KMSKey == "" {
+		return r.deleteKey(ctx, c)
+	}
+	return nil
+}
+
+// stopReverse waits for the take-down guards, drains the reverse channel
+// and stops it: from here the old database is no longer kept current.
+func (r takeDownStep) stopReverse(ctx context.Context) error {
+	sdb, _, err := r.open(ctx, "source")
+	if err != nil {
+		return err
+	}
+	err = r.poll(ctx, "the take-down guards", func(ctx context.Context) (bool, error) { return r.guardsHold(ctx, sdb) })
+	sdb.Close()
+	if err != nil {
+		return err
+	}
+	if err := r.chans.start(reverse); err != nil {
+		return err
+	}
+	if err := r.chans.drain(ctx, reverse, "target"); err != nil {
+		return err
+	}
+	r.chans.stop(reverse)
+	if err := r.record("reverse_stopped", time.Now().UTC().Format(time.RFC3339)); err != nil {
+		return err
+	}
+	r.say("%s drained and stopped: the old database is no longer kept current", reverse)
+	return nil
+}
+
+// deleteSource deletes the source instance (with its final snapshot, if
+// asked) and the shared snapshot.
+func (r takeDownStep) deleteSource(ctx context.Context, c *clients) error {
 	in := &rds.DeleteDBInstanceInput{DBInstanceIdentifier: aws.String(r.p.Source.Instance), SkipFinalSnapshot: aws.Bool(!*r.p.Options.FinalSnapshot)}
 	if *r.p.Options.FinalSnapshot {
 		in.FinalDBSnapshotIdentifier = aws.String(r.p.finalSnapshotID())
@@ -108,26 +134,24 @@ func runTakeDown(ctx context.Context, r *run) error {
 	if _, err := c.source.rds.DeleteDBSnapshot(ctx, &rds.DeleteDBSnapshotInput{DBSnapshotIdentifier: aws.String(r.p.sharedSnapshotID())}); err != nil && !isCode(err, "DBSnapshotNotFound") {
 		return fmt.Errorf("rds:DeleteDBSnapshot %s: %w", r.p.sharedSnapshotID(), err)
 	}
-	if r.p.Source.VPC != nil {
-		if err := r.removeNetwork(ctx, c); err != nil {
-			return err
-		}
-	}
-	if r.p.Source.KMSKey == "" {
-		key, err := r.outputOf("share-key", "key_arn")
-		if err != nil {
-			return err
-		}
-		_, err = c.source.kms.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(key), PendingWindowInDays: aws.Int32(r.p.Options.KeyDeletionDays)})
-		if err != nil && !isCode(err, "KMSInvalidStateException", "NotFoundException") {
-			return fmt.Errorf("kms:ScheduleKeyDeletion %s: %w", key, err)
-		}
-		r.say("KMS key %s scheduled for deletion in %d days", key, r.p.Options.KeyDeletionDays)
-	}
 	return nil
 }
 
-func (r *run) removeNetwork(ctx context.Context, c *clients) error {
+// deleteKey schedules the share key's deletion.
+func (r takeDownStep) deleteKey(ctx context.Context, c *clients) error {
+	key, err := r.outputOf("share-key", "key_arn")
+	if err != nil {
+		return err
+	}
+	_, err = c.source.kms.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(key), PendingWindowInDays: aws.Int32(r.p.Options.KeyDeletionDays)})
+	if err != nil && !isCode(err, "KMSInvalidStateException", "NotFoundException") {
+		return fmt.Errorf("kms:ScheduleKeyDeletion %s: %w", key, err)
+	}
+	r.say("KMS key %s scheduled for deletion in %d days", key, r.p.Options.KeyDeletionDays)
+	return nil
+}
+
+func (r takeDownStep) removeNetwork(ctx context.Context, c *clients) error {
 	s, t := r.p.Source.VPC, r.p.Target.VPC
 	shared := s.SharedPeering != ""
 	for _, rt := range []struct {
@@ -175,9 +199,9 @@ func (r *run) removeNetwork(ctx context.Context, c *clients) error {
 
 // guardsHold checks the take-down guards once, journaling since when the
 // old side has been quiet; it says what it still waits for.
-func (r *run) guardsHold(ctx context.Context, source *sql.DB) (bool, error) {
+func (r takeDownStep) guardsHold(ctx context.Context, source *sql.DB) (bool, error) {
 	var waiting []string
-	cut, err := r.store.Step(r.p.Name, "cutover")
+	cut, err := r.step("cutover")
 	if err != nil {
 		return false, err
 	}
@@ -225,7 +249,7 @@ func (r *run) guardsHold(ctx context.Context, source *sql.DB) (bool, error) {
 		waiting = append(waiting, fmt.Sprintf("the quiet period (%s of %s)", quiet.Round(time.Second), r.p.Options.QuietPeriod))
 	}
 	if len(waiting) > 0 {
-		r.rn.live.set(func(l *live) { l.waiting = "the take-down guards: " + strings.Join(waiting, "; ") })
+		r.live.set(func(l *live) { l.waiting = "the take-down guards: " + strings.Join(waiting, "; ") })
 		if r.output("last_wait") != strings.Join(waiting, "; ") {
 			r.say("take-down waits for: %s", strings.Join(waiting, "; "))
 			_ = r.record("last_wait", strings.Join(waiting, "; "))
@@ -237,7 +261,7 @@ func (r *run) guardsHold(ctx context.Context, source *sql.DB) (bool, error) {
 
 // clientSessions lists sessions on the source that are neither ours nor
 // the server's own.
-func (r *run) clientSessions(ctx context.Context, db *sql.DB) ([]string, error) {
+func (r takeDownStep) clientSessions(ctx context.Context, db *sql.DB) ([]string, error) {
 	rows, err := db.QueryContext(ctx, `SELECT USER, COUNT(*) FROM information_schema.PROCESSLIST
 		WHERE ID <> CONNECTION_ID() AND USER NOT IN ('system user', 'event_scheduler', 'rdsadmin', 'unauthenticated user', ?)
 		AND COMMAND NOT IN ('Daemon', 'Binlog Dump', 'Binlog Dump GTID', 'Killed') GROUP BY USER ORDER BY USER`, r.p.Source.Database.User)
@@ -259,7 +283,7 @@ func (r *run) clientSessions(ctx context.Context, db *sql.DB) ([]string, error) 
 
 // requests sums the old load balancer's RequestCount; CloudWatch has no
 // datapoint for a minute without requests, so missing means zero.
-func (r *run) requests(ctx context.Context, from, to time.Time) (float64, error) {
+func (r takeDownStep) requests(ctx context.Context, from, to time.Time) (float64, error) {
 	c, err := r.awsClients(ctx)
 	if err != nil {
 		return 0, err

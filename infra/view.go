@@ -48,7 +48,7 @@ func (rn *Runner) View(context.Context) (console.RunbookView, error) {
 	var st []StepStatus
 	var err error
 	if r := rn.live.r; r != nil {
-		st, err = rn.statusFrom(r.store)
+		st, err = rn.statusFrom(r.j.store)
 	} else {
 		st, err = rn.Status()
 	}
@@ -151,12 +151,12 @@ func (rn *Runner) Gatherer() prometheus.Gatherer {
 
 // guardrail records one cut-over check's result for the console and
 // returns err.
-func (r *run) guardrail(name string, err error) error {
-	g := console.Guardrail{Name: name, OK: err == nil, At: r.rn.Now().UTC()}
+func (o *operator) guardrail(name string, err error) error {
+	g := console.Guardrail{Name: name, OK: err == nil, At: o.now().UTC()}
 	if err != nil {
 		g.Detail = err.Error()
 	}
-	r.rn.live.set(func(l *live) {
+	o.live.set(func(l *live) {
 		for i, x := range l.guardrails {
 			if x.Name == name {
 				l.guardrails[i] = g
@@ -170,15 +170,15 @@ func (r *run) guardrail(name string, err error) error {
 
 // drained records one look at the old side (requests -1: no load
 // balancer in the plan).
-func (r *run) drained(requests float64, sessions []string, n int) {
-	s := console.DrainSample{At: r.rn.Now().UTC(), Requests: requests, Sessions: n}
+func (o *operator) drained(requests float64, sessions []string, n int) {
+	s := console.DrainSample{At: o.now().UTC(), Requests: requests, Sessions: n}
 	for i, x := range sessions {
 		if i > 0 {
 			s.Clients += ", "
 		}
 		s.Clients += x
 	}
-	r.rn.live.set(func(l *live) {
+	o.live.set(func(l *live) {
 		l.drain = append(l.drain, s)
 		if len(l.drain) > maxDrain {
 			l.drain = l.drain[len(l.drain)-maxDrain:]

@@ -11,6 +11,7 @@ package binlog
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -87,6 +88,26 @@ type Stats interface {
 // returned error is classified with conn.Retryable.
 func Stream(ctx context.Context, cfg Config, from gtid.Set, out chan<- *txn.Txn, stats Stats) error {
 	cfg.Default()
+	syncer, streamer, err := connect(cfg, from)
+	if err != nil {
+		return err
+	}
+	presumedDead := false
+	defer func() {
+		if presumedDead {
+			// Close kills our session on the source through a new
+			// connection, which a dead route would hold for minutes.
+			go syncer.Close()
+			return
+		}
+		syncer.Close()
+	}()
+	presumedDead, err = follow(ctx, cfg, streamer, out, stats)
+	return err
+}
+
+// syncerConfig is go-mysql's replica config for cfg.
+func syncerConfig(cfg Config, tlsCfg *tls.Config) replication.BinlogSyncerConfig {
 	var rowsDecode func(*replication.RowsEvent, []byte) error
 	var tableMeta func([]byte) error
 	if cfg.KeepRaw {
@@ -98,10 +119,6 @@ func Stream(ctx context.Context, cfg Config, from gtid.Set, out chan<- *txn.Txn,
 			return err
 		}
 		tableMeta = func([]byte) error { return nil }
-	}
-	tlsCfg, err := cfg.Source.TLSConfig("source")
-	if err != nil {
-		return err
 	}
 	bcfg := replication.BinlogSyncerConfig{
 		RowsEventDecodeFunc:            rowsDecode,
@@ -119,8 +136,8 @@ func Stream(ctx context.Context, cfg Config, from gtid.Set, out chan<- *txn.Txn,
 		TLSConfig: tlsCfg,
 		// No ReadTimeout: go-mysql would set a read deadline before every
 		// packet read (10% of pitcrew's CPU in a catch-up profile). The
-		// watchdog below finds a dead stream instead; the connect has a
-		// deadline of its own (connectDeadline).
+		// watchdog (follow) finds a dead stream instead; the connect has
+		// a deadline of its own (connectDeadline).
 		HeartbeatPeriod: cfg.Heartbeat,
 		// go-mysql parses ahead of us into a queue of this many events
 		// (default 10240: at binlog_row_event_max_size 8 KiB, and packet
@@ -135,6 +152,17 @@ func Stream(ctx context.Context, cfg Config, from gtid.Set, out chan<- *txn.Txn,
 		// go-mysql dials a unix socket when Host is its path and Port 0.
 		bcfg.Host, bcfg.Port = cfg.Source.Socket, 0
 	}
+	return bcfg
+}
+
+// connect starts the stream after from, over TLS as the endpoint says
+// (plaintext when TLS is only preferred and the server offers none).
+func connect(cfg Config, from gtid.Set) (*replication.BinlogSyncer, *replication.BinlogStreamer, error) {
+	tlsCfg, err := cfg.Source.TLSConfig("source")
+	if err != nil {
+		return nil, nil, err
+	}
+	bcfg := syncerConfig(cfg, tlsCfg)
 	syncer, streamer, err := startSync(bcfg, cfg.ConnectTimeout, from)
 	if err != nil && tlsCfg != nil && cfg.Source.TLS.Fallback() && conn.NoTLS(err) {
 		// preferred, and the server offers no TLS: plaintext, as the
@@ -144,18 +172,15 @@ func Stream(ctx context.Context, cfg Config, from gtid.Set, out chan<- *txn.Txn,
 		syncer, streamer, err = startSync(bcfg, cfg.ConnectTimeout, from)
 	}
 	if err != nil {
-		return fmt.Errorf("starting binlog stream from %q: %w", from.String(), explainDump(err, cfg.Source))
+		return nil, nil, fmt.Errorf("starting binlog stream from %q: %w", from.String(), explainDump(err, cfg.Source))
 	}
-	presumedDead := false
-	defer func() {
-		if presumedDead {
-			// Close kills our session on the source through a new
-			// connection, which a dead route would hold for minutes.
-			go syncer.Close()
-			return
-		}
-		syncer.Close()
-	}()
+	return syncer, streamer, nil
+}
+
+// follow reads the stream until ctx ends or it fails, and sends each
+// transaction (or piece, with PartBytes) to out. presumedDead says the
+// watchdog ended it: no event nor heartbeat for three heartbeat periods.
+func follow(ctx context.Context, cfg Config, streamer *replication.BinlogStreamer, out chan<- *txn.Txn, stats Stats) (presumedDead bool, err error) {
 	asm := txn.NewAssembler(cfg.Flavor)
 	if cfg.KeepRaw {
 		asm.KeepRaw()
@@ -173,36 +198,43 @@ func Stream(ctx context.Context, cfg Config, from gtid.Set, out chan<- *txn.Txn,
 		w.events.Add(1)
 		if err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return false, ctx.Err()
 			}
 			if cause := context.Cause(getCtx); cause != nil {
-				presumedDead = true
-				return cause
+				return true, cause
 			}
-			return fmt.Errorf("reading binlog from %s: %w", cfg.Source, explainDump(err, cfg.Source))
+			return false, fmt.Errorf("reading binlog from %s: %w", cfg.Source, explainDump(err, cfg.Source))
 		}
 		if stats != nil {
 			stats.EventRead(int(ev.Header.EventSize))
 		}
 		t, err := asm.Feed(ev)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if t == nil {
 			if t = asm.Part(cfg.PartBytes); t == nil {
 				continue
 			}
 		}
-		if cfg.Admit != nil {
-			if err := cfg.Admit(ctx, t); err != nil {
-				return err
-			}
+		if err := send(ctx, cfg.Admit, t, out); err != nil {
+			return false, err
 		}
-		select {
-		case out <- t:
-		case <-ctx.Done():
-			return ctx.Err()
+	}
+}
+
+// send hands t on, once admit (when set) lets it.
+func send(ctx context.Context, admit func(context.Context, *txn.Txn) error, t *txn.Txn, out chan<- *txn.Txn) error {
+	if admit != nil {
+		if err := admit(ctx, t); err != nil {
+			return err
 		}
+	}
+	select {
+	case out <- t:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
