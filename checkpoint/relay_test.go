@@ -439,7 +439,7 @@ func TestRelayDirBesidePebble(t *testing.T) {
 	dir := t.TempDir()
 	s, r := openRelay(t, dir, 0, 0)
 	appendN(t, r, 1, 3)
-	if err := s.SetPosition("c", Position{Flavor: "mariadb", GTIDSet: "0-1-3"}); err != nil {
+	if err := s.ResetPosition("c", Position{Flavor: "mariadb", GTIDSet: "0-1-3"}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()

@@ -173,13 +173,6 @@ func (s *Store) ResetPosition(channel string, p Position) error {
 	return s.writePosition(channel, p, set, pebble.Sync)
 }
 
-// SetPosition is ResetPosition under its earlier name, kept for the
-// channel's start (its one caller, whose write may move back to the
-// target's row). Writes that must only move forward use RecordPosition.
-func (s *Store) SetPosition(channel string, p Position) error {
-	return s.ResetPosition(channel, p)
-}
-
 // Set is the position's applied set, parsed.
 func (p Position) Set() (gtid.Set, error) { return gtid.Parse(p.Flavor, p.GTIDSet) }
 

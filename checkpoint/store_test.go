@@ -16,7 +16,7 @@ func TestStorePosition(t *testing.T) {
 	if _, ok, err := s.Position("a"); ok || err != nil {
 		t.Fatalf("empty store: ok=%v err=%v", ok, err)
 	}
-	if err := s.SetPosition("a", Position{Flavor: "mariadb", GTIDSet: "0-1-5"}); err != nil {
+	if err := s.ResetPosition("a", Position{Flavor: "mariadb", GTIDSet: "0-1-5"}); err != nil {
 		t.Fatal(err)
 	}
 	// One process per data dir.

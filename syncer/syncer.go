@@ -208,7 +208,9 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 			return err
 		}
 	}
-	if err := store.SetPosition(s.cfg.Channel, checkpoint.Position{Flavor: flavor, GTIDSet: st.applied.String(), Written: start.written.String()}); err != nil {
+	// The reconciled start: the target's row wins over a local copy ahead
+	// of it, so this one write may move the checkpoint back (ResetPosition).
+	if err := store.ResetPosition(s.cfg.Channel, checkpoint.Position{Flavor: flavor, GTIDSet: st.applied.String(), Written: start.written.String()}); err != nil {
 		return err
 	}
 	s.status.update(func(x *Status) {
