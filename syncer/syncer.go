@@ -88,26 +88,11 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 			}
 		})
 	}()
-	srcDB, err := conn.Open(s.cfg.Source)
+	srcDB, flavor, err := s.openSource(ctx)
 	if err != nil {
 		return err
 	}
 	defer srcDB.Close()
-	if err := conn.Ping(ctx, srcDB, "source", s.cfg.Source); err != nil {
-		return err
-	}
-	info, err := binlog.Inspect(ctx, srcDB)
-	if err != nil {
-		return conn.Explain(err, "source", s.cfg.Source)
-	}
-	if err := info.CheckSource(); err != nil {
-		return err
-	}
-	if info.ServerID == s.cfg.ServerID {
-		return fmt.Errorf("our server_id %d equals the source's: set server_id in the config to a value no other server or replica uses", s.cfg.ServerID)
-	}
-	flavor := info.Flavor
-	s.status.update(func(st *Status) { st.Flavor = flavor })
 
 	var until gtid.Set
 	if opts.CatchUp {
@@ -122,18 +107,7 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 
 	progress := s.progressTable()
 	objects := &storedObjects{}
-	acfg := apply.Config{
-		Target: s.cfg.Target, Channel: s.cfg.Channel, Flavor: flavor, Progress: progress,
-		DDLPrefix: conflict.OriginMarker(s.cfg.Channel), NoCompact: s.cfg.NoCompact,
-		Logger: s.cfg.Logger.With("component", "apply"), AfterDDL: objects.afterDDL,
-		MarkDefinitions: len(s.cfg.Echo) > 0,
-	}
-	var ledger *conflict.Ledger
-	if s.cfg.Conflicts != nil {
-		ledger = &conflict.Ledger{Schema: s.cfg.ProgressSchema}
-		acfg.Resolver = &resolver{channel: s.cfg.Channel, rules: *s.cfg.Conflicts, ledger: *ledger, s: s}
-	}
-	ex, err := apply.Open(ctx, acfg)
+	ex, ledger, err := s.openExecutor(ctx, flavor, progress, objects)
 	if err != nil {
 		return err
 	}
@@ -151,14 +125,9 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	var relay *checkpoint.Relay
-	if !s.cfg.NoRelay {
-		if relay, err = store.Relay(s.cfg.Channel, s.cfg.RelayQuota); err != nil {
-			return err
-		}
-		if n := relay.Cut(); n > 0 {
-			s.cfg.Logger.Warn("the relay's last segment ended in records after its last whole group (pieces of a transaction still arriving, a write a crash tore, or rot): cut them; what they held is read from the source again", "component", "relay", "bytes", n)
-		}
+	relay, err := s.openRelay(store)
+	if err != nil {
+		return err
 	}
 	if len(start.extras) > 0 {
 		s.cfg.Logger.Info("parallel lanes committed batches beyond the position before the last stop; they are not applied again", "gtid", start.set.String(), "batches_beyond", len(start.extras))
@@ -182,47 +151,8 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 		return err
 	}
 	// Every check passed: from here on the target may be written.
-	if err := s.prepareStored(ctx, objects, ex.DB(), srcDB, p.router); err != nil {
+	if err := s.writeStart(ctx, p, start, objects, ledger, progress); err != nil {
 		return err
-	}
-	if ledger != nil {
-		if err := ledger.Ensure(ctx, ex.DB()); err != nil {
-			return err
-		}
-	}
-	if start.first {
-		if err := progress.Ensure(ctx, ex.DB()); err != nil {
-			return err
-		}
-		if err := progress.Write(ctx, ex.DB(), s.cfg.Channel, flavor, start.set.String()); err != nil {
-			return err
-		}
-		// Rows of lanes of an earlier channel of this name mean nothing now.
-		if err := progress.DeleteLanes(ctx, ex.DB(), s.cfg.Channel); err != nil {
-			return err
-		}
-		s.cfg.Logger.Info("channel starts", "gtid", start.set.String(), "start_from", s.cfg.StartFrom)
-	}
-	if s.cfg.Lanes > 1 {
-		if err := progress.EnsureLanes(ctx, ex.DB()); err != nil {
-			return err
-		}
-	}
-	// The reconciled start: the target's row wins over a local copy ahead
-	// of it, so this one write may move the checkpoint back (ResetPosition).
-	if err := store.ResetPosition(s.cfg.Channel, checkpoint.Position{Flavor: flavor, GTIDSet: st.applied.String(), Written: start.written.String()}); err != nil {
-		return err
-	}
-	s.status.update(func(x *Status) {
-		x.AppliedGTIDSet = st.applied.String()
-		x.RelayState = RelayOff
-		if relay != nil {
-			x.RelayState, x.RelayBytes, x.RelayQuota = RelayReading, relay.Size(), s.cfg.RelayQuota
-		}
-	})
-	if relay != nil {
-		s.metrics.RelayQuota.Set(float64(s.cfg.RelayQuota))
-		s.metrics.RelayBytes.Set(float64(relay.Size()))
 	}
 
 	pollCtx, stopPoll := context.WithCancel(ctx)
@@ -230,6 +160,120 @@ func (s *Syncer) Run(ctx context.Context, opts RunOptions) (err error) {
 	go s.pollSource(pollCtx, srcDB, flavor, st)
 
 	return s.supervise(ctx, p)
+}
+
+// openSource connects to the source and checks it can be streamed from:
+// its binlog settings, and a server_id other than ours.
+func (s *Syncer) openSource(ctx context.Context) (*sql.DB, string, error) {
+	srcDB, err := conn.Open(s.cfg.Source)
+	if err != nil {
+		return nil, "", err
+	}
+	fail := func(err error) (*sql.DB, string, error) {
+		srcDB.Close()
+		return nil, "", err
+	}
+	if err := conn.Ping(ctx, srcDB, "source", s.cfg.Source); err != nil {
+		return fail(err)
+	}
+	info, err := binlog.Inspect(ctx, srcDB)
+	if err != nil {
+		return fail(conn.Explain(err, "source", s.cfg.Source))
+	}
+	if err := info.CheckSource(); err != nil {
+		return fail(err)
+	}
+	if info.ServerID == s.cfg.ServerID {
+		return fail(fmt.Errorf("our server_id %d equals the source's: set server_id in the config to a value no other server or replica uses", s.cfg.ServerID))
+	}
+	flavor := info.Flavor
+	s.status.update(func(st *Status) { st.Flavor = flavor })
+	return srcDB, flavor, nil
+}
+
+// openExecutor opens the target for applying, with the conflict resolver
+// and its ledger on a bidirectional channel.
+func (s *Syncer) openExecutor(ctx context.Context, flavor string, progress checkpoint.Progress, objects *storedObjects) (*apply.Executor, *conflict.Ledger, error) {
+	acfg := apply.Config{
+		Target: s.cfg.Target, Channel: s.cfg.Channel, Flavor: flavor, Progress: progress,
+		DDLPrefix: conflict.OriginMarker(s.cfg.Channel), NoCompact: s.cfg.NoCompact,
+		Logger: s.cfg.Logger.With("component", "apply"), AfterDDL: objects.afterDDL,
+		MarkDefinitions: len(s.cfg.Echo) > 0,
+	}
+	var ledger *conflict.Ledger
+	if s.cfg.Conflicts != nil {
+		ledger = &conflict.Ledger{Schema: s.cfg.ProgressSchema}
+		acfg.Resolver = &resolver{channel: s.cfg.Channel, rules: *s.cfg.Conflicts, ledger: *ledger, s: s}
+	}
+	ex, err := apply.Open(ctx, acfg)
+	return ex, ledger, err
+}
+
+// openRelay opens the channel's relay (nil with the relay off), cut after
+// its last whole group.
+func (s *Syncer) openRelay(store *checkpoint.Store) (*checkpoint.Relay, error) {
+	if s.cfg.NoRelay {
+		return nil, nil
+	}
+	relay, err := store.Relay(s.cfg.Channel, s.cfg.RelayQuota)
+	if err != nil {
+		return nil, err
+	}
+	if n := relay.Cut(); n > 0 {
+		s.cfg.Logger.Warn("the relay's last segment ended in records after its last whole group (pieces of a transaction still arriving, a write a crash tore, or rot): cut them; what they held is read from the source again", "component", "relay", "bytes", n)
+	}
+	return relay, nil
+}
+
+// writeStart prepares the target once every check passed: guards and
+// parked events, the ledger, the progress row (written at the first
+// start), the lanes' table, the local checkpoint at the reconciled start,
+// and shows it.
+func (s *Syncer) writeStart(ctx context.Context, p *pipeline, start start, objects *storedObjects, ledger *conflict.Ledger, progress checkpoint.Progress) error {
+	if err := s.prepareStored(ctx, objects, p.ex.DB(), p.srcDB, p.router); err != nil {
+		return err
+	}
+	if ledger != nil {
+		if err := ledger.Ensure(ctx, p.ex.DB()); err != nil {
+			return err
+		}
+	}
+	if start.first {
+		if err := progress.Ensure(ctx, p.ex.DB()); err != nil {
+			return err
+		}
+		if err := progress.Write(ctx, p.ex.DB(), s.cfg.Channel, p.flavor, start.set.String()); err != nil {
+			return err
+		}
+		// Rows of lanes of an earlier channel of this name mean nothing now.
+		if err := progress.DeleteLanes(ctx, p.ex.DB(), s.cfg.Channel); err != nil {
+			return err
+		}
+		s.cfg.Logger.Info("channel starts", "gtid", start.set.String(), "start_from", s.cfg.StartFrom)
+	}
+	if s.cfg.Lanes > 1 {
+		if err := progress.EnsureLanes(ctx, p.ex.DB()); err != nil {
+			return err
+		}
+	}
+	// The reconciled start: the target's row wins over a local copy ahead
+	// of it, so this one write may move the checkpoint back (ResetPosition).
+	applied := start.set.String()
+	if err := p.store.ResetPosition(s.cfg.Channel, checkpoint.Position{Flavor: p.flavor, GTIDSet: applied, Written: start.written.String()}); err != nil {
+		return err
+	}
+	s.status.update(func(x *Status) {
+		x.AppliedGTIDSet = applied
+		x.RelayState = RelayOff
+		if p.relay != nil {
+			x.RelayState, x.RelayBytes, x.RelayQuota = RelayReading, p.relay.Size(), s.cfg.RelayQuota
+		}
+	})
+	if p.relay != nil {
+		s.metrics.RelayQuota.Set(float64(s.cfg.RelayQuota))
+		s.metrics.RelayBytes.Set(float64(p.relay.Size()))
+	}
+	return nil
 }
 
 // newApplier wires the apply stage of pipeline p: where it starts (after
