@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/pitcrew/pitcrew/internal/mysql/conn"
+	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
 )
 
 // Progress is the progress table on the target: one row per channel with
@@ -34,6 +35,9 @@ type ProgressRow struct {
 	GTIDSet    string
 	PendingDDL string // GTID of a DDL that may have run without being recorded
 }
+
+// Set is the row's applied set, parsed.
+func (r ProgressRow) Set() (gtid.Set, error) { return gtid.Parse(r.Flavor, r.GTIDSet) }
 
 func (p Progress) name() string { return conn.QuoteName(p.Schema) + "." + conn.QuoteName(p.Table) }
 

@@ -173,6 +173,16 @@ func (s *Store) ResetPosition(channel string, p Position) error {
 	return s.writePosition(channel, p, set, pebble.Sync)
 }
 
+// At is the position of an applied set, with the target's progress row at
+// written (the zero Set: not said).
+func At(applied, written gtid.Set) Position {
+	p := Position{Flavor: applied.Flavor(), GTIDSet: applied.String()}
+	if !written.IsZero() {
+		p.Written = written.String()
+	}
+	return p
+}
+
 // Set is the position's applied set, parsed.
 func (p Position) Set() (gtid.Set, error) { return gtid.Parse(p.Flavor, p.GTIDSet) }
 

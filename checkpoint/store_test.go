@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pitcrew/pitcrew/internal/mysql/gtid"
 )
 
 func TestStorePosition(t *testing.T) {
@@ -147,5 +149,23 @@ func TestPositionRefusesToMoveBackwards(t *testing.T) {
 	// Channels are separate.
 	if err := s.RecordPosition("b", at("0-1-1")); err != nil {
 		t.Fatalf("another channel: %v", err)
+	}
+}
+
+// At writes a set as the position's text and reads back the same set; the
+// zero Set leaves Written unsaid.
+func TestPositionAt(t *testing.T) {
+	applied := gtid.MustParse("mysql", "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5")
+	written := gtid.MustParse("mysql", "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-3")
+	p := At(applied, written)
+	if p.Flavor != "mysql" || p.GTIDSet != applied.String() || p.Written != written.String() {
+		t.Fatalf("At = %+v", p)
+	}
+	back, err := p.Set()
+	if err != nil || !back.Equal(applied) {
+		t.Fatalf("Set() = %v, %v; want %v", back, err, applied)
+	}
+	if q := At(applied, gtid.Set{}); q.Written != "" {
+		t.Fatalf("At with a zero written = %+v, want Written unsaid", q)
 	}
 }

@@ -193,7 +193,7 @@ func (p *pipeline) Committed(c applier.Commit) error {
 	p.st.advance(c.Applied, commit, len(c.Txns))
 	p.s.metrics.Transactions.Add(float64(len(c.Txns)))
 	p.s.metrics.LastCommit.Set(float64(last.Timestamp))
-	if err := p.store.RecordPosition(p.s.cfg.Channel, checkpoint.Position{Flavor: p.flavor, GTIDSet: c.Applied.String(), Written: c.Written.String()}); err != nil {
+	if err := p.store.RecordPosition(p.s.cfg.Channel, checkpoint.At(c.Applied, c.Written)); err != nil {
 		return fmt.Errorf("recording position locally: %w", err)
 	}
 	if err := p.release(last); err != nil {
@@ -212,8 +212,7 @@ func (p *pipeline) Committed(c applier.Commit) error {
 
 // Wrote records that the target's progress row holds applied.
 func (p *pipeline) Wrote(applied gtid.Set) error {
-	w := applied.String()
-	return p.store.RecordPosition(p.s.cfg.Channel, checkpoint.Position{Flavor: p.flavor, GTIDSet: w, Written: w})
+	return p.store.RecordPosition(p.s.cfg.Channel, checkpoint.At(applied, applied))
 }
 
 // Passed lets the relay go of t's entries: t is on the target.

@@ -68,7 +68,7 @@ func (p *pipeline) readFrom() (gtid.Set, error) {
 		}
 	}
 	first, next := p.relay.Bounds()
-	if err := p.relay.Reset(checkpoint.Position{Flavor: p.flavor, GTIDSet: applied.String()}); err != nil {
+	if err := p.relay.Reset(checkpoint.At(applied, gtid.Set{})); err != nil {
 		return gtid.Set{}, err
 	}
 	if ok && next > first {
@@ -135,7 +135,7 @@ func (p *pipeline) spool(ctx context.Context, from gtid.Set, hot *handover) erro
 		if err != nil {
 			return err
 		}
-		if _, err := p.relay.AppendMany(ctx, items, checkpoint.Position{Flavor: p.flavor, GTIDSet: after.String()}, paused); err != nil {
+		if _, err := p.relay.AppendMany(ctx, items, checkpoint.At(after, gtid.Set{}), paused); err != nil {
 			return fmt.Errorf("spooling GTIDs %s..%s: %w", group[0].GTID, group[len(group)-1].GTID, err)
 		}
 		p.fetched.Done(group...)
@@ -291,7 +291,7 @@ func (p *pipeline) dropCorrupt(bad *corruptEntry) error {
 			}
 		}
 	}
-	if err := p.relay.Truncate(bad.seq, bad.at, checkpoint.Position{Flavor: p.flavor, GTIDSet: end.String()}); err != nil {
+	if err := p.relay.Truncate(bad.seq, bad.at, checkpoint.At(end, gtid.Set{})); err != nil {
 		return err
 	}
 	p.s.cfg.Logger.Warn("relay entry is corrupt: dropped it and everything after it; reading again from the source",

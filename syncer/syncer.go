@@ -259,7 +259,7 @@ func (s *Syncer) writeStart(ctx context.Context, p *pipeline, start start, objec
 	// The reconciled start: the target's row wins over a local copy ahead
 	// of it, so this one write may move the checkpoint back (ResetPosition).
 	applied := start.set.String()
-	if err := p.store.ResetPosition(s.cfg.Channel, checkpoint.Position{Flavor: p.flavor, GTIDSet: applied, Written: start.written.String()}); err != nil {
+	if err := p.store.ResetPosition(s.cfg.Channel, checkpoint.At(start.set, start.written)); err != nil {
 		return err
 	}
 	s.status.update(func(x *Status) {

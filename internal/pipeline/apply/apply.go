@@ -520,7 +520,7 @@ func (e *Executor) committed(ctx context.Context, after gtid.Set) (bool, error) 
 	if err != nil || !ok {
 		return false, err
 	}
-	have, err := gtid.Parse(row.Flavor, row.GTIDSet)
+	have, err := row.Set()
 	if err != nil {
 		return false, err
 	}
