@@ -236,6 +236,11 @@ func TestConsoleSyncInBrowser(t *testing.T) {
 		t.Errorf("at 390px the page scrolls sideways: %dpx wide in a %dpx viewport", scrollW, clientW)
 	}
 
+	// The log's transition line comes from the next poll of the source
+	// (every 2 s): the page may show the last commit before it is written.
+	within(t, 15*time.Second, "the log to say caught up", func() bool {
+		return strings.Contains(logs.String(), `"msg":"caught up`)
+	})
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	_ = cmd.Wait()
 	out := logs.String()
