@@ -40,6 +40,9 @@ type Position struct {
 	// the target (echoes, filtered events), which are never written there.
 	// When the target's row still says Written, GTIDSet is where to resume.
 	Written string `json:"written,omitempty"`
+	// set is GTIDSet as a set, when the writer had one (At): the commit
+	// path hands its set over instead of having it parsed back.
+	set gtid.Set
 }
 
 func (p Position) nextSeq() uint64 { return max(1, p.NextSeq) }
@@ -176,7 +179,7 @@ func (s *Store) ResetPosition(channel string, p Position) error {
 // At is the position of an applied set, with the target's progress row at
 // written (the zero Set: not said).
 func At(applied, written gtid.Set) Position {
-	p := Position{Flavor: applied.Flavor(), GTIDSet: applied.String()}
+	p := Position{Flavor: applied.Flavor(), GTIDSet: applied.String(), set: applied}
 	if !written.IsZero() {
 		p.Written = written.String()
 	}
@@ -184,7 +187,12 @@ func At(applied, written gtid.Set) Position {
 }
 
 // Set is the position's applied set, parsed.
-func (p Position) Set() (gtid.Set, error) { return gtid.Parse(p.Flavor, p.GTIDSet) }
+func (p Position) Set() (gtid.Set, error) {
+	if !p.set.IsZero() {
+		return p.set, nil
+	}
+	return gtid.Parse(p.Flavor, p.GTIDSet)
+}
 
 // writePosition writes p (whose parsed set is set); s.mu is held.
 func (s *Store) writePosition(channel string, p Position, set gtid.Set, opts *pebble.WriteOptions) error {
