@@ -53,8 +53,10 @@ func All(ctx context.Context, cfg AllConfig) (*Report, error) {
 			txns = cfg.Txns
 		}
 		fmt.Fprintf(logTo(cfg.Log), "== catch-up %s durable=%v, %d transactions\n", w.workload, w.durable, txns)
+		// Relay off beside the defaults where the targets compare them
+		// (what the purge protection costs), write_only and insert_only.
 		res, err := Catchup(ctx, CatchupConfig{Workload: w.workload, Durable: w.durable, Txns: txns, Rounds: cfg.Rounds,
-			Tables: tables, Rows: rows, Dir: cfg.Dir, Log: cfg.Log})
+			Tables: tables, Rows: rows, AlsoNoRelay: w.workload != UpdateIndex, Dir: cfg.Dir, Log: cfg.Log})
 		if w.durable {
 			for i := range res {
 				res[i].Workload += " durable"

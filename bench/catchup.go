@@ -47,6 +47,12 @@ type CatchupConfig struct {
 	Log        io.Writer
 }
 
+// Names of pitcrew's contenders the report compares.
+const (
+	defaultsName = "pitcrew (defaults)"
+	relayOffName = "pitcrew (relay off)"
+)
+
 // Workloads of a catch-up backlog (sysbench's oltp_* shapes).
 const (
 	WriteOnly   = "write_only"   // oltp_write_only: indexed update, non-indexed update, delete, insert
@@ -125,12 +131,12 @@ func Catchup(ctx context.Context, cfg CatchupConfig) ([]CatchupResult, error) {
 		{fmt.Sprintf("native parallel (%d, optimistic)", cfg.Threads), func(db *sql.DB) error {
 			return native(ctx, db, src, before, after, cfg.Threads)
 		}},
-		{"pitcrew (defaults)", func(db *sql.DB) error {
+		{defaultsName, func(db *sql.DB) error {
 			return env.catchup(ctx, env.lastTarget, after, cfg.CPUProfile, variant{})
 		}},
 	}
 	if cfg.AlsoNoRelay {
-		contenders = append(contenders, contender{"pitcrew (relay off)", func(db *sql.DB) error {
+		contenders = append(contenders, contender{relayOffName, func(db *sql.DB) error {
 			return env.catchup(ctx, env.lastTarget, after, "", variant{noRelay: true})
 		}})
 	}
@@ -323,7 +329,7 @@ func TLSCost(rs []CatchupResult) (tlsTxns, plainTxns, ratio float64, ok bool) {
 		switch r.Contender {
 		case TLSContender:
 			t = append(t, r.TxnsPerS)
-		case "pitcrew (defaults)":
+		case defaultsName:
 			p = append(p, r.TxnsPerS)
 		}
 	}

@@ -99,6 +99,12 @@ func (r *Report) Summary() []Line {
 			}
 			out = append(out, l)
 		}
+		if off, ok := g[relayOffName]; ok && len(g[defaultsName]) > 0 {
+			// What the purge protection costs: the defaults against the
+			// same run without the relay (1.00 = free).
+			out = append(out, Line{Section: "catch-up " + w, Name: defaultsName + " vs relay off", Value: median(g[defaultsName]), Unit: "tx/s",
+				Ratio: ratio(median(g[defaultsName]), median(off)), Reference: relayOffName})
+		}
 		out = append(out, r.cpuLines(w)...)
 	}
 	type lagKey struct {
