@@ -24,8 +24,10 @@ Throwaway servers, one machine, one invocation, contenders interleaved:
   decode   pitcrew's binlog reader vs mariadb-binlog --read-from-remote-server
   cutover  the migrate runbook's switch under an application's writes: lost and
            failed writes, latency across the switch, the stall and its parts
-  all      every one of them; --html and --json write the report
-Each command's defaults finish in under 5 minutes here ('all' in about 10);
+  all      catchup (four backlogs, the relay on and off), lag, memory and
+           decode, sized so the native replica runs >= 10 s; --html and
+           --json write the report
+Each command's defaults finish in under 5 minutes here ('all' in about 35);
 'pitcrew bench COMMAND --help' lists the sizes.
 `
 
