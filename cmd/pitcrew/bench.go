@@ -18,7 +18,7 @@ const benchHelp = `Usage: pitcrew bench load|catchup|lag|memory|decode|cutover|a
 
 Throwaway servers, one machine, one invocation, contenders interleaved:
   load     pitcrew load vs mydumper+myloader vs mariadb-dump | mariadb
-  catchup  a backlog applied by the native replica (single, parallel) and pitcrew
+  catchup  a backlog applied by native replicas (single, parallel) and pitcrew
   lag      replication lag under a fixed write rate, heartbeat every 100 ms
   memory   pitcrew's peak RSS catching up backlogs of two sizes
   decode   pitcrew's binlog reader vs mariadb-binlog --read-from-remote-server
