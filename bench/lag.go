@@ -86,7 +86,7 @@ func Lag(ctx context.Context, cfg LagConfig) ([]LagResult, error) {
 	for round := 1; round <= cfg.Rounds; round++ {
 		for _, rate := range cfg.Rates {
 			var harness float64
-			names := []string{"native single-threaded", "pitcrew (defaults)"}
+			names := []string{"native single-threaded", defaultsName}
 			for _, n := range cfg.Lanes {
 				names = append(names, fmt.Sprintf("pitcrew (%d lanes)", n))
 			}

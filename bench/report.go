@@ -102,11 +102,11 @@ func (r *Report) Summary() []Line {
 			}
 			out = append(out, l)
 		}
-		if off, ok := g[relayOffName]; ok && len(g[defaultsName]) > 0 {
+		if on, off := g[defaultsName], g[relayOffName]; len(on) > 0 && len(off) > 0 {
 			// What the purge protection costs: the defaults against the
 			// same run without the relay (1.00 = free).
-			out = append(out, Line{Section: "catch-up " + w, Name: defaultsName + " vs relay off", Value: median(g[defaultsName]), Unit: "tx/s",
-				Ratio: ratio(median(g[defaultsName]), median(off)), Reference: relayOffName})
+			out = append(out, Line{Section: "catch-up " + w, Name: defaultsName + " vs relay off", Value: median(on), Unit: "tx/s",
+				Ratio: ratio(median(on), median(off)), Reference: relayOffName})
 		}
 		out = append(out, r.cpuLines(w)...)
 	}
@@ -333,9 +333,7 @@ func lineChart(title, xLabel, yLabel string, names []string, series [][][2]float
 		return ""
 	}
 	maxX, maxY = niceCeil(maxX), niceCeil(maxY)
-	// Below the origin is drawn at it: a heartbeat's age read a hair
-	// below zero is the clocks' granularity, not a lag.
-	x := func(v float64) float64 { return left + plotW*max(0, v)/maxX }
+	x := func(v float64) float64 { return left + plotW*v/maxX }
 	y := func(v float64) float64 { return top + plotH - plotH*v/maxY }
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg width="%d" height="%d" xmlns="http://www.w3.org/2000/svg" font-size="12"><text x="0" y="16" font-weight="bold" font-size="14">%s</text>`, width, height+10, template.HTMLEscapeString(title))
@@ -424,7 +422,9 @@ func lagChart(ls []LagResult) template.HTML {
 		slices.Sort(xs)
 		var s [][2]float64
 		for i, x := range xs {
-			s = append(s, [2]float64{x, 100 * float64(i+1) / float64(len(xs))})
+			// A heartbeat's age read a hair below zero is the clocks'
+			// granularity, not a lag: drawn at the origin.
+			s = append(s, [2]float64{max(0, x), 100 * float64(i+1) / float64(len(xs))})
 		}
 		series = append(series, s)
 	}
