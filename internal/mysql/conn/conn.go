@@ -126,7 +126,7 @@ func Open(e Endpoint, opts ...Options) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := sql.OpenDB(&initConnector{Connector: connector, init: o.Init})
+	db := sql.OpenDB(&initConnector{Connector: connector, cfg: cfg, init: o.Init})
 	db.SetConnMaxIdleTime(time.Minute)
 	return db, nil
 }
@@ -300,7 +300,14 @@ func QuoteName(name string) string {
 }
 
 type initConnector struct {
-	driver.Connector
+	driver.Connector // the pool's Driver
+	// cfg is what each connection is made from, through a connector of
+	// its own: the driver's connections share their connector's config,
+	// and a fallback to plaintext (TLS preferred, none offered) clears
+	// its TLS, which raced with connections being made at the same time
+	// and left the pool plaintext for good, even once the server offers
+	// TLS.
+	cfg  *mysql.Config
 	init []string
 }
 
@@ -312,7 +319,11 @@ type initConnector struct {
 func (c *initConnector) Connect(ctx context.Context) (driverConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
 	defer cancel()
-	dc, err := c.Connector.Connect(ctx)
+	one, err := mysql.NewConnector(c.cfg) // a clone of cfg
+	if err != nil {
+		return nil, err
+	}
+	dc, err := one.Connect(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/pitcrew/pitcrew/internal/devtools/testenv"
@@ -108,5 +109,51 @@ func TestTLSValidate(t *testing.T) {
 		case err != nil:
 			assertNoSecret(t, err.Error(), conn.Endpoint{TLS: conn.TLS{Key: certs.ServerKey}})
 		}
+	}
+}
+
+// TLS preferred against a server that offers none: the driver falls back
+// to plaintext by clearing the TLS of the config it was given, so
+// connections made at once must not share one. go test -race finds that
+// only when two handshakes meet (once in a CI run; this test did not
+// find it in 13 runs on the shared config), so it is a probe, not a proof.
+func TestPreferredFallbackConnectsConcurrently(t *testing.T) {
+	srv := testenv.New(t, testenv.Options{})
+	e := srv.Endpoint()
+	if !e.TLS.Fallback() {
+		t.Fatalf("endpoint %s: want TLS preferred (the default)", e)
+	}
+	db, err := conn.Open(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxIdleConns(0) // every Conn a new connection
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for range 32 {
+		wg.Go(func() {
+			c, err := db.Conn(ctx)
+			if err == nil {
+				err = c.PingContext(ctx)
+				c.Close()
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("connect: %v", err)
+		}
+	}
+	st, err := conn.SessionTLS(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Encrypted() {
+		t.Fatalf("session %s; want plaintext (the server offers no TLS)", st)
 	}
 }
